@@ -1,0 +1,197 @@
+// Package manifest parses, defaults and validates the YAML manifest that
+// describes an app, and gives it a canonical form that revisions are built
+// from.
+package manifest
+
+import "time"
+
+// App is one app's manifest after parsing and defaulting. Field names follow
+// the YAML keys (see DESIGN.md); the JSON form, produced by Canonical, is the
+// content a revision's digest is computed over.
+type App struct {
+	Name            string           `json:"name"`
+	Listen          string           `json:"listen,omitempty"`
+	Replicas        int              `json:"replicas"`
+	Run             *Run             `json:"run,omitempty"`
+	Image           string           `json:"image,omitempty"`
+	Probes          Probes           `json:"probes"`
+	SessionAffinity *SessionAffinity `json:"sessionAffinity,omitempty"`
+	Strategy        Strategy         `json:"strategy"`
+	Analysis        *Analysis        `json:"analysis,omitempty"`
+	Rollback        Rollback         `json:"rollback"`
+	History         int              `json:"history"`
+}
+
+// Run says how the local engine starts one replica.
+type Run struct {
+	// Command is exec'd directly, never through a shell. ${VAR} is expanded
+	// from the replica's environment. Arguments naming an artifact are
+	// replaced by the path of its stored copy.
+	Command []string          `json:"command"`
+	Env     map[string]string `json:"env,omitempty"`
+	// Artifacts are paths as written: absolute, or relative to the
+	// manifest's folder.
+	Artifacts []string `json:"artifacts,omitempty"`
+}
+
+// Probes are the replica health checks. A nil Readiness is defaulted to a
+// TCP probe on the replica's port; a nil Liveness means no liveness probe.
+type Probes struct {
+	Readiness *Probe `json:"readiness,omitempty"`
+	Liveness  *Probe `json:"liveness,omitempty"`
+}
+
+// Probe is one health check against a replica. Exactly one of HTTP and TCP
+// is set.
+type Probe struct {
+	HTTP             string   `json:"http,omitempty"` // path, e.g. /healthz; 2xx and 3xx pass
+	TCP              bool     `json:"tcp,omitempty"`  // connect to the replica's port
+	InitialDelay     Duration `json:"initialDelay,omitempty"`
+	Period           Duration `json:"period"`
+	Timeout          Duration `json:"timeout"`
+	FailureThreshold int      `json:"failureThreshold"`
+	SuccessThreshold int      `json:"successThreshold"`
+}
+
+// SessionAffinity keeps a client on one revision with a cookie.
+type SessionAffinity struct {
+	CookieName string   `json:"cookieName"`
+	MaxAge     Duration `json:"maxAge"`
+}
+
+// Strategy holds exactly one of its fields after defaulting.
+type Strategy struct {
+	BlueGreen *BlueGreen `json:"blueGreen,omitempty"`
+	Canary    *Canary    `json:"canary,omitempty"`
+	Rolling   *Rolling   `json:"rolling,omitempty"`
+}
+
+// Kind names the strategy in use: "blueGreen", "canary" or "rolling".
+func (s Strategy) Kind() string {
+	switch {
+	case s.BlueGreen != nil:
+		return "blueGreen"
+	case s.Canary != nil:
+		return "canary"
+	default:
+		return "rolling"
+	}
+}
+
+// BlueGreen starts the new revision beside the stable one and switches all
+// traffic at once.
+type BlueGreen struct {
+	// AutoPromote switches traffic as soon as the new revision is ready and
+	// its checks pass. Defaults to true; false waits for `lastgood promote`.
+	AutoPromote *bool `json:"autoPromote"`
+	// Preview is an address where the new revision answers before promotion.
+	Preview string `json:"preview,omitempty"`
+}
+
+// AutoPromotes reports whether the rollout switches traffic without a
+// manual promote.
+func (b *BlueGreen) AutoPromotes() bool { return b.AutoPromote == nil || *b.AutoPromote }
+
+// Canary moves traffic to the new revision step by step.
+type Canary struct {
+	Steps []Step `json:"steps"`
+}
+
+// Step is one canary step; exactly one field is set.
+type Step struct {
+	SetWeight *int     `json:"setWeight,omitempty"`
+	Analyze   *Analyze `json:"analyze,omitempty"`
+	Pause     *Pause   `json:"pause,omitempty"`
+}
+
+// Analyze runs the analysis checks for For; without enough data it keeps
+// going until MaxWait (default 3×For), then rollback.onNoData decides.
+type Analyze struct {
+	For     Duration `json:"for"`
+	MaxWait Duration `json:"maxWait"`
+}
+
+// Pause waits For, or for `lastgood promote` when For is zero.
+type Pause struct {
+	For Duration `json:"for,omitempty"`
+}
+
+// Rolling replaces replicas a few at a time.
+type Rolling struct {
+	MaxSurge       IntOrPercent `json:"maxSurge"`
+	MaxUnavailable IntOrPercent `json:"maxUnavailable"`
+}
+
+// IntOrPercent is a replica count (1) or a share of replicas ("25%").
+type IntOrPercent struct {
+	Value   int
+	Percent bool
+}
+
+// Analysis lists the checks that judge a new revision.
+type Analysis struct {
+	Interval Duration `json:"interval"`
+	Checks   []Check  `json:"checks"`
+}
+
+// Check is one rule over a signal; exactly one source field is set.
+type Check struct {
+	Name       string      `json:"name"`
+	Compare    *Compare    `json:"compare,omitempty"`
+	Threshold  *Threshold  `json:"threshold,omitempty"`
+	Prometheus *Prometheus `json:"prometheus,omitempty"`
+	Logs       *Logs       `json:"logs,omitempty"`
+	Resources  *Resources  `json:"resources,omitempty"`
+	FailIf     string      `json:"failIf,omitempty"`
+	PassIf     string      `json:"passIf,omitempty"`
+}
+
+// Compare compares canary with stable on a router metric.
+type Compare struct {
+	Metric string `json:"metric"`
+	// MaxIncrease is a number for rates ("0.01") or a duration for
+	// latencies ("50ms"), kept as written.
+	MaxIncrease string `json:"maxIncrease"`
+}
+
+// Threshold compares a metric of the new revision with bounds.
+type Threshold struct {
+	Metric string `json:"metric"`
+	Max    string `json:"max,omitempty"`
+	Min    string `json:"min,omitempty"`
+}
+
+// Prometheus runs a PromQL query; FailIf/PassIf on the check judge result.
+type Prometheus struct {
+	Address string `json:"address"`
+	Query   string `json:"query"`
+}
+
+// Logs counts replica log lines matching a regular expression.
+type Logs struct {
+	Match string `json:"match"`
+	Max   int    `json:"max"`
+}
+
+// Resources bounds per-revision process resources.
+type Resources struct {
+	MaxRSS Size    `json:"maxRSS,omitempty"`
+	MaxCPU float64 `json:"maxCPU,omitempty"` // cores
+	MaxFDs int     `json:"maxFDs,omitempty"`
+}
+
+// Rollback says when lastgood returns to the stable revision by itself.
+type Rollback struct {
+	ProgressDeadline Duration `json:"progressDeadline"`
+	Window           Duration `json:"window"`
+	OnNoData         string   `json:"onNoData"` // wait | pass | fail
+}
+
+// Duration is a Go duration written as a string ("1m30s") in YAML and JSON.
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Size is a byte count written as an integer or with a Ki/Mi/Gi suffix.
+type Size int64
