@@ -1,0 +1,213 @@
+package strategy
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/lastgood/lastgood/internal/manifest"
+)
+
+// Start returns the state of a new rollout from revision from (0 for none)
+// to revision to. fromReplicas is how many replicas of from run now.
+func Start(kind string, spec Spec, from, to, fromReplicas int, now time.Time) State {
+	if from == 0 {
+		kind = Initial
+	}
+	s := State{
+		Kind:         kind,
+		From:         from,
+		To:           to,
+		Phase:        Progressing,
+		StepStarted:  now,
+		FromReplicas: fromReplicas,
+		Progressed:   now,
+		Started:      now,
+	}
+	switch kind {
+	case Initial, BlueGreen, Undo:
+		s.ToReplicas = spec.Replicas
+	}
+	return s
+}
+
+// Next advances s by what obs shows and returns the new state with the
+// events of the transitions it made. It is called on every controller tick
+// and after every replica change; calling it again with the same
+// observation changes nothing.
+func Next(spec Spec, s State, obs Observation) (State, []Event) {
+	var ev []Event
+	if s.Phase.Final() {
+		if s.Phase == Promoted && s.FromReplicas > 0 && !obs.Now.Before(s.WarmUntil) {
+			s.FromReplicas = 0
+			ev = append(ev, Event{"rollout.window-ended", fmt.Sprintf("rollback window ended: revision %d stopped", s.From)})
+		}
+		return s, ev
+	}
+	if s.Phase == Paused {
+		return s, nil
+	}
+	ready := min(obs.To.Ready, s.ToReplicas)
+	if ready > s.LastReady {
+		s.LastReady, s.Progressed = ready, obs.Now
+	}
+	switch s.Kind {
+	case Initial, Rolling:
+		s, ev = nextRolling(spec, s, obs)
+	case BlueGreen, Undo:
+		s, ev = nextBlueGreen(spec, s, obs)
+	case Canary:
+		s, ev = nextCanary(spec, s, obs)
+	}
+	if !s.Phase.Final() && s.Phase != Paused && awaitingReplicas(spec, s, obs) &&
+		obs.Now.Sub(s.Progressed) > spec.ProgressDeadline {
+		reason := fmt.Sprintf("revision %d: %d of %d replicas ready after %s without progress",
+			s.To, min(obs.To.Ready, s.ToReplicas), s.ToReplicas, spec.ProgressDeadline)
+		var rb []Event
+		s, rb = RollBack(spec, s, obs.Now, TriggerProgressDeadline, reason)
+		ev = append(ev, rb...)
+	}
+	return s, ev
+}
+
+// awaitingReplicas reports whether the rollout waits for replicas of To to
+// become ready, the only wait the progress deadline bounds.
+func awaitingReplicas(spec Spec, s State, obs Observation) bool {
+	if s.Kind == Rolling || s.Kind == Initial {
+		return obs.To.Ready < s.ToReplicas || s.FromReplicas > 0
+	}
+	return obs.To.Ready < s.ToReplicas
+}
+
+func nextBlueGreen(spec Spec, s State, obs Observation) (State, []Event) {
+	if obs.To.Ready < spec.Replicas {
+		return s, nil
+	}
+	auto := s.Kind == Undo || spec.Strategy.BlueGreen == nil || spec.Strategy.BlueGreen.AutoPromotes()
+	if !auto && !s.PromoteRequested {
+		s.Phase, s.PauseReason, s.PausedAt = Paused, PausePromote, obs.Now
+		return s, []Event{{"rollout.paused", fmt.Sprintf("revision %d is ready; waiting for `lastgood promote`", s.To)}}
+	}
+	return promote(spec, s, obs.Now)
+}
+
+// promote switches all traffic to To and keeps From warm for the window.
+func promote(spec Spec, s State, now time.Time) (State, []Event) {
+	s.Weight = 100
+	s.ToReplicas = spec.Replicas
+	s.Phase, s.PauseReason = Promoted, ""
+	s.Ended = now
+	s.WarmUntil = now.Add(spec.Window)
+	if s.Kind == Rolling || s.Kind == Initial || spec.Window == 0 {
+		s.FromReplicas = 0
+	}
+	msg := fmt.Sprintf("revision %d promoted: all traffic on revision %d", s.To, s.To)
+	if s.FromReplicas > 0 {
+		msg += fmt.Sprintf("; revision %d stays warm until %s", s.From, s.WarmUntil.UTC().Format(time.RFC3339))
+	}
+	return s, []Event{{"rollout.promoted", msg}}
+}
+
+func nextRolling(spec Spec, s State, obs Observation) (State, []Event) {
+	n := spec.Replicas
+	surge, unavailable := 1, 0
+	if r := spec.Strategy.Rolling; r != nil && s.Kind == Rolling {
+		surge, unavailable = Resolve(r.MaxSurge, n, true), Resolve(r.MaxUnavailable, n, false)
+		if surge == 0 && unavailable == 0 {
+			surge = 1
+		}
+	}
+	oldReady := min(obs.From.Ready, s.FromReplicas)
+	newReady := min(obs.To.Ready, s.ToReplicas)
+	var ev []Event
+
+	// Scale the new revision up within the surge.
+	if want := min(n, max(s.ToReplicas, n+surge-s.FromReplicas)); want > s.ToReplicas {
+		ev = append(ev, Event{"rollout.step", fmt.Sprintf("revision %d scaled to %d of %d replicas", s.To, want, n)})
+		s.ToReplicas = want
+	}
+	// Scale the old revision down as far as availability allows: its
+	// unready replicas first, then ready ones as new ones became ready.
+	if s.FromReplicas > 0 {
+		unready := s.FromReplicas - oldReady
+		removeReady := max(0, min(oldReady, oldReady+newReady-(n-unavailable)))
+		if remove := unready + removeReady; remove > 0 {
+			s.FromReplicas -= remove
+			s.Progressed = obs.Now
+			ev = append(ev, Event{"rollout.step", fmt.Sprintf("revision %d scaled down to %d replicas", s.From, s.FromReplicas)})
+		}
+	}
+	if s.FromReplicas == 0 && newReady >= n {
+		var p []Event
+		s, p = promote(spec, s, obs.Now)
+		ev = append(ev, p...)
+	}
+	return s, ev
+}
+
+// Resolve turns maxSurge or maxUnavailable into a replica count, rounding
+// a surge up and an unavailability down, as Kubernetes does.
+func Resolve(v manifest.IntOrPercent, replicas int, roundUp bool) int {
+	if !v.Percent {
+		return v.Value
+	}
+	x := v.Value * replicas
+	if roundUp {
+		return (x + 99) / 100
+	}
+	return x / 100
+}
+
+func nextCanary(spec Spec, s State, obs Observation) (State, []Event) {
+	steps := spec.Strategy.Canary.Steps
+	var ev []Event
+	for range len(steps) + 1 {
+		if s.Step >= len(steps) {
+			s.ToReplicas = spec.Replicas
+			if obs.To.Ready < spec.Replicas {
+				return s, ev
+			}
+			s, p := promote(spec, s, obs.Now)
+			return s, append(ev, p...)
+		}
+		st := steps[s.Step]
+		switch {
+		case st.SetWeight != nil:
+			w := *st.SetWeight
+			want := canaryReplicas(spec.Replicas, w)
+			s.ToReplicas = max(s.ToReplicas, want)
+			if obs.To.Ready < want {
+				return s, ev
+			}
+			s.Weight = w
+			ev = append(ev, Event{"traffic.weight", fmt.Sprintf("step %d: %d%% of traffic on revision %d", s.Step+1, w, s.To)})
+		case st.Pause != nil && st.Pause.For == 0:
+			if s.Phase != Paused {
+				s.Phase, s.PauseReason, s.PausedAt = Paused, PausePromote, obs.Now
+				ev = append(ev, Event{"rollout.paused", fmt.Sprintf("step %d: paused until `lastgood promote`", s.Step+1)})
+			}
+			return s, ev
+		case st.Pause != nil:
+			if obs.Now.Before(s.StepStarted.Add(st.Pause.For.D())) {
+				return s, ev
+			}
+		case st.Analyze != nil:
+			// The analysis checks arrive with the automatic-rollback work;
+			// until then an analyze step waits its duration.
+			if obs.Now.Before(s.StepStarted.Add(st.Analyze.For.D())) {
+				return s, ev
+			}
+		}
+		s.Step++
+		s.StepStarted, s.Progressed = obs.Now, obs.Now
+	}
+	return s, ev
+}
+
+// canaryReplicas is how many replicas of the canary carry weight w of n:
+// at least one for any positive weight.
+func canaryReplicas(n, w int) int {
+	if w <= 0 {
+		return 0
+	}
+	return max(1, (n*w+99)/100)
+}

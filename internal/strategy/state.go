@@ -1,0 +1,174 @@
+// Package strategy is the pure core of a rollout: blue-green, canary and
+// rolling as functions of (spec, state, observation) → new state. It does no
+// I/O, reads no clock and starts no goroutine; the controller persists each
+// new State before it carries out what Desired says.
+package strategy
+
+import (
+	"errors"
+	"time"
+
+	"github.com/lastgood/lastgood/internal/manifest"
+)
+
+// Phase is where a rollout stands.
+type Phase string
+
+// The phases of a rollout. Promoted, RolledBack and Aborted are final.
+const (
+	Progressing Phase = "progressing"
+	Paused      Phase = "paused"
+	Promoted    Phase = "promoted"
+	RolledBack  Phase = "rolled-back"
+	Aborted     Phase = "aborted"
+)
+
+// Final reports whether the rollout has ended.
+func (p Phase) Final() bool { return p == Promoted || p == RolledBack || p == Aborted }
+
+// Kinds of rollout. Initial is the first release of an app (nothing to
+// return to); Undo is a return to earlier content, always switched like an
+// auto-promoting blue-green.
+const (
+	Initial   = "initial"
+	BlueGreen = "blueGreen"
+	Canary    = "canary"
+	Rolling   = "rolling"
+	Undo      = "undo"
+)
+
+// Why a rollout paused.
+const (
+	PauseManual  = "manual"  // lastgood pause
+	PausePromote = "promote" // waiting for lastgood promote
+)
+
+// Triggers of a rollback or abort.
+const (
+	TriggerProgressDeadline = "progressDeadline"
+	TriggerAbort            = "abort"
+	TriggerRestart          = "restart"
+)
+
+// Errors returned by the actions.
+var (
+	ErrFinished  = errors.New("rollout has already ended")
+	ErrNoPromote = errors.New("nothing to promote")
+	ErrNotPaused = errors.New("rollout is not paused")
+)
+
+// Spec is what a rollout needs from the new revision's manifest.
+type Spec struct {
+	Replicas         int
+	Strategy         manifest.Strategy
+	ProgressDeadline time.Duration
+	Window           time.Duration
+}
+
+// SpecOf takes a Spec from a defaulted manifest.
+func SpecOf(a *manifest.App) Spec {
+	return Spec{
+		Replicas:         a.Replicas,
+		Strategy:         a.Strategy,
+		ProgressDeadline: a.Rollback.ProgressDeadline.D(),
+		Window:           a.Rollback.Window.D(),
+	}
+}
+
+// State is the persisted state of one rollout from revision From to To.
+type State struct {
+	Kind  string `json:"kind"`
+	From  int    `json:"from"` // 0 for the first release
+	To    int    `json:"to"`
+	Phase Phase  `json:"phase"`
+	// PauseReason says why Phase is Paused: PauseManual or PausePromote.
+	PauseReason string `json:"pauseReason,omitempty"`
+	// PhaseBeforePause is restored by Resume.
+	PausedAt time.Time `json:"pausedAt,omitempty"`
+	// Step is the index of the current canary step; len(steps) is the final
+	// scale-up to full weight.
+	Step        int       `json:"step"`
+	StepStarted time.Time `json:"stepStarted"`
+	// FromReplicas and ToReplicas are the desired replica counts.
+	FromReplicas int `json:"fromReplicas"`
+	ToReplicas   int `json:"toReplicas"`
+	// Weight is the percent of traffic on To (blue-green, canary, undo).
+	// Rolling and initial rollouts route by ready replicas instead.
+	Weight int `json:"weight"`
+	// PromoteRequested makes a blue-green rollout switch once ready.
+	PromoteRequested bool `json:"promoteRequested,omitempty"`
+	// Progressed is the last time the rollout made progress; the progress
+	// deadline counts from it while replicas are awaited.
+	Progressed time.Time `json:"progressed"`
+	// LastReady is To's ready count when Progressed was last set.
+	LastReady int       `json:"lastReady"`
+	Started   time.Time `json:"started"`
+	Ended     time.Time `json:"ended,omitempty"`
+	// WarmUntil is when the previous revision stops after promotion.
+	WarmUntil time.Time `json:"warmUntil,omitempty"`
+	Trigger   string    `json:"trigger,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
+}
+
+// Count is what the controller observed of one revision's replicas.
+type Count struct {
+	Running int // started and not being stopped
+	Ready   int
+}
+
+// Observation is what the controller saw at Now.
+type Observation struct {
+	Now  time.Time
+	From Count
+	To   Count
+}
+
+// Event is a transition worth recording in the event log.
+type Event struct {
+	Type    string
+	Message string
+}
+
+// Plan is the world a State asks for.
+type Plan struct {
+	Replicas map[int]int // desired replicas per revision
+	// Weights are traffic shares per revision. When ByReady is set, traffic
+	// is split per ready replica instead and Weights is nil.
+	Weights map[int]int
+	ByReady bool
+	// Preview is the revision served on the blue-green preview address, 0
+	// for none.
+	Preview int
+}
+
+// Desired returns the world that s asks for.
+func Desired(s State) Plan {
+	p := Plan{Replicas: map[int]int{}}
+	if s.From > 0 {
+		p.Replicas[s.From] = s.FromReplicas
+	}
+	if s.To > 0 && s.To != s.From {
+		p.Replicas[s.To] = s.ToReplicas
+	}
+	switch {
+	case s.Phase == RolledBack || s.Phase == Aborted:
+		if s.Kind == Rolling {
+			p.ByReady = true
+		} else if s.From > 0 {
+			p.Weights = map[int]int{s.From: 100}
+		}
+	case s.Phase == Promoted:
+		p.Weights = map[int]int{s.To: 100}
+	case s.Kind == Rolling || s.Kind == Initial:
+		p.ByReady = true
+	default:
+		p.Weights = map[int]int{s.To: s.Weight}
+		if s.From > 0 && s.Weight < 100 {
+			p.Weights[s.From] = 100 - s.Weight
+		}
+	}
+	if s.Kind == BlueGreen && !s.Phase.Final() {
+		p.Preview = s.To
+	}
+	return p
+}
