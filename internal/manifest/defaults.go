@@ -1,0 +1,123 @@
+package manifest
+
+import (
+	"math"
+	"time"
+)
+
+// The defaults applied to fields the manifest leaves out. docs/manifest.md
+// lists the same values; keep the two in step. A field that is written is
+// never defaulted, even when written as 0: "window: 0s" turns the rollback
+// window off, "replicas: 0" is an error.
+const (
+	defaultReplicas         = 1
+	defaultProbePeriod      = Duration(time.Second)
+	defaultProbeTimeout     = Duration(time.Second) // but never above the period
+	defaultFailureThreshold = 3
+	defaultSuccessThreshold = 1
+	defaultMaxAge           = Duration(24 * time.Hour) // sessionAffinity.maxAge
+	defaultInterval         = Duration(time.Second)    // analysis.interval
+	defaultProgressDeadline = Duration(2 * time.Minute)
+	defaultWindow           = Duration(10 * time.Minute)
+	defaultOnNoData         = "wait"
+	defaultHistory          = 10
+)
+
+// written reports whether the field at a path (as in FieldError.Field) was
+// given in the source.
+type written func(path string) bool
+
+// setDefaults fills in the fields that the source left out. It runs before
+// validation and copes with any values, valid or not.
+func (a *App) setDefaults(w written) {
+	setInt(w, "replicas", &a.Replicas, defaultReplicas)
+	if a.Run != nil {
+		// Empty and absent are the same, so Canonical is the same too.
+		if len(a.Run.Env) == 0 {
+			a.Run.Env = nil
+		}
+		if len(a.Run.Artifacts) == 0 {
+			a.Run.Artifacts = nil
+		}
+	}
+	// Without a readiness probe, a replica is ready once its port accepts
+	// connections. Without a liveness probe, nothing restarts it.
+	if a.Probes.Readiness == nil {
+		a.Probes.Readiness = &Probe{TCP: true}
+	}
+	a.Probes.Readiness.setDefaults(w, "probes.readiness")
+	if a.Probes.Liveness != nil {
+		a.Probes.Liveness.setDefaults(w, "probes.liveness")
+	}
+	// The router always keeps a client on one revision for a session.
+	if a.SessionAffinity == nil {
+		a.SessionAffinity = &SessionAffinity{}
+	}
+	if !w("sessionAffinity.cookieName") {
+		a.SessionAffinity.CookieName = "lastgood-" + a.Name
+	}
+	setDuration(w, "sessionAffinity.maxAge", &a.SessionAffinity.MaxAge, defaultMaxAge)
+	a.Strategy.setDefaults(w)
+	if a.Analysis != nil {
+		setDuration(w, "analysis.interval", &a.Analysis.Interval, defaultInterval)
+	}
+	setDuration(w, "rollback.progressDeadline", &a.Rollback.ProgressDeadline, defaultProgressDeadline)
+	setDuration(w, "rollback.window", &a.Rollback.Window, defaultWindow)
+	if !w("rollback.onNoData") {
+		a.Rollback.OnNoData = defaultOnNoData
+	}
+	setInt(w, "history", &a.History, defaultHistory)
+}
+
+func setInt(w written, path string, v *int, def int) {
+	if !w(path) {
+		*v = def
+	}
+}
+
+func setDuration(w written, path string, v *Duration, def Duration) {
+	if !w(path) {
+		*v = def
+	}
+}
+
+func (p *Probe) setDefaults(w written, path string) {
+	setDuration(w, path+".period", &p.Period, defaultProbePeriod)
+	timeout := defaultProbeTimeout
+	if p.Period > 0 && p.Period < timeout {
+		timeout = p.Period
+	}
+	setDuration(w, path+".timeout", &p.Timeout, timeout)
+	setInt(w, path+".failureThreshold", &p.FailureThreshold, defaultFailureThreshold)
+	setInt(w, path+".successThreshold", &p.SuccessThreshold, defaultSuccessThreshold)
+}
+
+// setDefaults picks a rolling update of one extra replica at a time when no
+// strategy is given, and fills in each strategy's own defaults.
+func (s *Strategy) setDefaults(w written) {
+	if s.BlueGreen == nil && s.Canary == nil && s.Rolling == nil {
+		s.Rolling = &Rolling{}
+	}
+	if r := s.Rolling; r != nil {
+		if !w("strategy.rolling.maxSurge") {
+			r.MaxSurge = IntOrPercent{Value: 1}
+		}
+		if !w("strategy.rolling.maxUnavailable") {
+			r.MaxUnavailable = IntOrPercent{}
+		}
+	}
+	if b := s.BlueGreen; b != nil && b.AutoPromote == nil {
+		yes := true
+		b.AutoPromote = &yes
+	}
+	if c := s.Canary; c != nil {
+		for i, step := range c.Steps {
+			if an := step.Analyze; an != nil && !w(index("strategy.canary.steps", i)+".analyze.maxWait") {
+				an.MaxWait = Duration(math.MaxInt64) // 3×for does not fit
+				if an.For <= math.MaxInt64/3 {
+					an.MaxWait = 3 * an.For
+				}
+			}
+		}
+	}
+}

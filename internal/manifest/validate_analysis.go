@@ -1,0 +1,178 @@
+package manifest
+
+import (
+	"errors"
+	"maps"
+	"math"
+	"net/url"
+	"regexp"
+	"regexp/syntax"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// unit is what a metric's values are measured in.
+type unit int
+
+const (
+	fraction  unit = iota // a share of requests, 0..1
+	latency               // a duration
+	perSecond             // requests per second
+)
+
+// metrics are the router metrics that compare and threshold checks use.
+var metrics = map[string]unit{
+	"errorRate":   fraction,
+	"latencyP50":  latency,
+	"latencyP90":  latency,
+	"latencyP99":  latency,
+	"requestRate": perSecond,
+}
+
+func (v *validator) analysis(an *Analysis) {
+	v.positive("analysis.interval", an.Interval)
+	first := map[string]int{}
+	for i := range an.Checks {
+		path := index("analysis.checks", i)
+		c := &an.Checks[i]
+		if c.Name == "" {
+			v.fail(path+".name", "is required")
+		} else if j, dup := first[c.Name]; dup {
+			v.fail(path+".name", "%q is already the name of checks[%d]", c.Name, j)
+		} else {
+			first[c.Name] = i
+		}
+		v.check(path, c)
+	}
+}
+
+func (v *validator) check(path string, c *Check) {
+	set := setNames([]string{"compare", "threshold", "prometheus", "logs", "resources"},
+		[]bool{c.Compare != nil, c.Threshold != nil, c.Prometheus != nil, c.Logs != nil, c.Resources != nil})
+	switch len(set) {
+	case 0:
+		v.fail(path, "set one of compare, threshold, prometheus, logs and resources")
+	case 1:
+	default:
+		v.fail(path, "set only one of compare, threshold, prometheus, logs and resources in a check; got %s", list(set))
+	}
+	if c.Compare != nil {
+		u, ok := v.metric(path+".compare.metric", c.Compare.Metric)
+		if c.Compare.MaxIncrease == "" {
+			v.fail(path+".compare.maxIncrease", "is required: how much worse than stable the new revision may be")
+		} else if ok {
+			v.amount(path+".compare.maxIncrease", c.Compare.Metric, u, c.Compare.MaxIncrease)
+		}
+	}
+	if t := c.Threshold; t != nil {
+		u, ok := v.metric(path+".threshold.metric", t.Metric)
+		if t.Max == "" && t.Min == "" {
+			v.fail(path+".threshold", "set max, min or both")
+		}
+		for _, b := range []struct{ name, value string }{{"max", t.Max}, {"min", t.Min}} {
+			if ok && b.value != "" {
+				v.amount(path+".threshold."+b.name, t.Metric, u, b.value)
+			}
+		}
+	}
+	if p := c.Prometheus; p != nil {
+		v.prometheus(path, p)
+		if c.FailIf == "" && c.PassIf == "" {
+			v.fail(path, "a prometheus check needs failIf or passIf, an expression over result like \"result > 0.1\"")
+		}
+	} else {
+		for _, e := range []struct{ name, value string }{{"failIf", c.FailIf}, {"passIf", c.PassIf}} {
+			if e.value != "" {
+				v.fail(path+"."+e.name, "is only allowed with prometheus")
+			}
+		}
+	}
+	if l := c.Logs; l != nil {
+		v.logs(path+".logs", l)
+	}
+	if r := c.Resources; r != nil {
+		v.resources(path+".resources", r)
+	}
+}
+
+// metric checks a router metric name and returns its unit.
+func (v *validator) metric(path, name string) (unit, bool) {
+	u, ok := metrics[name]
+	if !ok {
+		names := slices.Sorted(maps.Keys(metrics))
+		v.fail(path, "must be one of %s, got %q", strings.Join(names, ", "), name)
+	}
+	return u, ok
+}
+
+// amount checks a value written for a metric: a duration for latencies, a
+// number otherwise; never negative.
+func (v *validator) amount(path, metric string, u unit, s string) {
+	if u == latency {
+		d, err := time.ParseDuration(s)
+		switch {
+		case err != nil:
+			v.fail(path, "%s is a latency: expected a duration like \"50ms\", got %q", metric, s)
+		case d < 0:
+			v.fail(path, "must not be negative, got %s", s)
+		}
+		return
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	switch {
+	case err != nil || math.IsNaN(f) || math.IsInf(f, 0):
+		v.fail(path, "%s is a number: expected a number like 0.01, got %q", metric, s)
+	case f < 0:
+		v.fail(path, "must not be negative, got %s", s)
+	case u == fraction && f > 1:
+		v.fail(path, "%s is a fraction of requests between 0 and 1, got %s", metric, s)
+	}
+}
+
+func (v *validator) prometheus(path string, p *Prometheus) {
+	u, err := url.Parse(p.Address)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		v.fail(path+".prometheus.address", "must be an http:// or https:// URL, like http://127.0.0.1:9090, got %q", p.Address)
+	}
+	if strings.TrimSpace(p.Query) == "" {
+		v.fail(path+".prometheus.query", "is required: a PromQL query")
+	}
+}
+
+func (v *validator) logs(path string, l *Logs) {
+	if l.Match == "" {
+		v.fail(path+".match", "is required: a regular expression for the lines to count")
+	} else if _, err := regexp.Compile(l.Match); err != nil {
+		var se *syntax.Error
+		if errors.As(err, &se) {
+			at := strings.Index(l.Match, se.Expr) + 1 // 1-based; 0 when not found
+			if at > 0 {
+				v.fail(path+".match", "invalid regular expression at character %d: %s: %q", at, se.Code, se.Expr)
+			} else {
+				v.fail(path+".match", "invalid regular expression: %s: %q", se.Code, se.Expr)
+			}
+		} else {
+			v.fail(path+".match", "invalid regular expression: %v", err)
+		}
+	}
+	if l.Max < 0 {
+		v.fail(path+".max", "must not be negative, got %d", l.Max)
+	}
+}
+
+func (v *validator) resources(path string, r *Resources) {
+	if r.MaxRSS == 0 && r.MaxCPU == 0 && r.MaxFDs == 0 {
+		v.fail(path, "set at least one of maxRSS, maxCPU and maxFDs")
+	}
+	if r.MaxRSS < 0 {
+		v.fail(path+".maxRSS", "must not be negative, got %d", int64(r.MaxRSS))
+	}
+	if r.MaxCPU < 0 || math.IsNaN(r.MaxCPU) || math.IsInf(r.MaxCPU, 0) {
+		v.fail(path+".maxCPU", "must be a number of cores, 0 or more, got %g", r.MaxCPU)
+	}
+	if r.MaxFDs < 0 {
+		v.fail(path+".maxFDs", "must not be negative, got %d", r.MaxFDs)
+	}
+}
