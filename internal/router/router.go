@@ -1,0 +1,151 @@
+// Package router is lastgood's own reverse proxy for one app: it splits
+// traffic between revisions by weight, keeps a client on one revision for a
+// session, drains replicas before they are stopped, and counts requests,
+// status classes and latency per revision — the first signal that rollout
+// checks read.
+//
+// The routing table is an immutable value behind an atomic pointer: Set
+// compiles a Table and swaps it in with one store, and the request path takes
+// no lock and does no map lookup.
+package router
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httputil"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// RevisionHeader is the response header naming the revision that served the
+// request.
+const RevisionHeader = "Lastgood-Revision"
+
+// Router is the reverse proxy of one app. The zero value is not usable; call
+// New.
+type Router struct {
+	app       string
+	noRoute   []byte
+	table     atomic.Pointer[table]
+	transport *http.Transport
+	proxy     *httputil.ReverseProxy
+
+	mu        sync.Mutex // guards the maps, and serialises Set
+	backends  map[string]*backend
+	revisions map[int]*revisionStats
+}
+
+// New returns a router for app with an empty table: until Set gives it a
+// route, every request gets 503.
+func New(app string) *Router {
+	r := &Router{
+		app:       app,
+		noRoute:   []byte("lastgood: no ready replica for " + app + "\n"),
+		backends:  map[string]*backend{},
+		revisions: map[int]*revisionStats{},
+	}
+	r.table.Store(&table{})
+	r.transport = newTransport()
+	r.proxy = r.newProxy()
+	return r
+}
+
+// Set makes t the routing table. Requests already in flight finish on the
+// backend they started with.
+func (r *Router) Set(t Table) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.compile(t)
+	r.table.Store(c)
+	r.prune(c)
+}
+
+// ServeHTTP proxies req to a backend of the revision picked for it.
+func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	start := time.Now()
+	rt, b, sticky := r.pick(req)
+	if rt == nil {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write(r.noRoute)
+		return
+	}
+	ex := &exchange{Context: req.Context(), route: rt, backend: b, setCookie: rt.setCookie != nil && !sticky}
+	rt.stats.inFlight.Add(1)
+	defer ex.finish(start)
+	r.proxy.ServeHTTP(w, req.WithContext(ex))
+	ex.completed = true
+}
+
+// pick chooses the route and backend for req and counts the backend in
+// flight. sticky reports that the route came from the client's affinity
+// cookie. It returns a nil route when no route can take traffic.
+func (r *Router) pick(req *http.Request) (rt *route, b *backend, sticky bool) {
+	for {
+		t := r.table.Load()
+		if len(t.routes) == 0 {
+			return nil, nil, false
+		}
+		rt, sticky = nil, false
+		if t.cookie != "" {
+			if rev, ok := cookieRevision(req.Header, t.cookie); ok {
+				rt = t.routeFor(rev)
+				sticky = rt != nil
+			}
+		}
+		if rt == nil {
+			rt = t.pickRoute()
+		}
+		b = rt.pickBackend()
+		b.inFlight.Add(1)
+		// If the table is still current, the count above happened before
+		// any later Set, so WaitIdle after that Set sees this request.
+		// Otherwise pick again from the new table.
+		if r.table.Load() == t {
+			return rt, b, sticky
+		}
+		b.inFlight.Add(-1)
+	}
+}
+
+// WaitIdle returns when no request is in flight to the backend at addr, or
+// with the context's error. Call it after a Set that removed addr, to drain
+// the replica before stopping it.
+func (r *Router) WaitIdle(ctx context.Context, addr string) error {
+	r.mu.Lock()
+	b := r.backends[addr]
+	r.mu.Unlock()
+	if b == nil || b.inFlight.Load() == 0 {
+		return nil
+	}
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for b.inFlight.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("drain %s: %d requests in flight: %w", addr, b.inFlight.Load(), ctx.Err())
+		case <-tick.C:
+		}
+	}
+	return nil
+}
+
+// Stats returns the cumulative stats of every revision that has appeared in
+// a table, sorted by revision.
+func (r *Router) Stats() []RevisionStats {
+	r.mu.Lock()
+	live := make([]*revisionStats, 0, len(r.revisions))
+	for _, s := range r.revisions {
+		live = append(live, s)
+	}
+	r.mu.Unlock()
+	out := make([]RevisionStats, len(live))
+	for i, s := range live {
+		out[i] = s.snapshot()
+	}
+	slices.SortFunc(out, func(a, b RevisionStats) int { return a.Revision - b.Revision })
+	return out
+}
