@@ -1,0 +1,313 @@
+package controller
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/lastgood/lastgood/internal/manifest"
+	"github.com/lastgood/lastgood/internal/store"
+	"github.com/lastgood/lastgood/internal/strategy"
+)
+
+// ApplyRequest is a manifest as the user wrote it, with the digests of the
+// artifacts the client already uploaded.
+type ApplyRequest struct {
+	File      string            `json:"file"`
+	Manifest  string            `json:"manifest"`
+	Artifacts map[string]string `json:"artifacts"` // path as written → sha256:…
+}
+
+// ApplyResult says what an apply (or undo) did.
+type ApplyResult struct {
+	App      string `json:"app"`
+	Revision int    `json:"revision"`
+	Created  bool   `json:"created"`           // a new revision was stored
+	Rollout  int64  `json:"rollout,omitempty"` // the rollout started, 0 for none
+	Message  string `json:"message"`
+}
+
+// Digest is the content address of a revision: its canonical manifest and
+// the digests of its artifacts.
+func Digest(m *manifest.App, artifacts map[string]string) string {
+	h := sha256.New()
+	h.Write(m.Canonical())
+	for _, k := range slices.Sorted(maps.Keys(artifacts)) {
+		fmt.Fprintf(h, "\x00%s\x00%s", k, artifacts[k])
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// Apply stores a new revision of an app and starts its rollout. Applying
+// content equal to the latest revision stores nothing: it is a no-op when
+// that revision is stable or rolling out, and starts a new rollout of it
+// when it was rolled back. A different manifest while a rollout is in
+// progress is refused (ErrConflict): abort it or wait. Every refusal
+// changes nothing.
+func (c *Controller) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, error) {
+	m, err := manifest.Parse(req.File, []byte(req.Manifest))
+	if err != nil {
+		return ApplyResult{}, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a := c.apps[m.Name]
+	if errs := c.check(ctx, req, m, a); len(errs) > 0 {
+		return ApplyResult{}, errs
+	}
+	digest := Digest(m, req.Artifacts)
+	res := ApplyResult{App: m.Name}
+	if a != nil {
+		latest, err := c.revision(ctx, a, a.app.Latest)
+		if err != nil {
+			return res, err
+		}
+		same := latest.Digest == digest
+		if !a.state.Phase.Final() {
+			if same {
+				res.Revision = latest.Number
+				res.Rollout = a.rollout.ID
+				res.Message = fmt.Sprintf("%s unchanged: revision %d is rolling out", m.Name, latest.Number)
+				return res, nil
+			}
+			return res, fmt.Errorf("%w: %s: rollout #%d to revision %d is %s; wait for it, or `lastgood abort %s`",
+				ErrConflict, m.Name, a.rollout.ID, a.state.To, a.state.Phase, m.Name)
+		}
+		if same && latest.Number == a.app.Stable {
+			res.Revision = latest.Number
+			res.Message = fmt.Sprintf("%s unchanged: revision %d is serving", m.Name, latest.Number)
+			return res, nil
+		}
+		if same {
+			return c.startRollout(ctx, a, latest.Revision, m.Strategy.Kind(), "apply of an unchanged manifest")
+		}
+	} else {
+		if err := c.cfg.Traffic.Listen(m.Name, m.Listen); err != nil {
+			return res, manifest.Errors{{File: req.File, Field: "listen", Message: fmt.Sprintf("cannot listen on %s: %v", m.Listen, err)}}
+		}
+		a = &appState{app: store.App{Name: m.Name, Listen: m.Listen}, revisions: map[int]*revision{}, routes: map[string][]Route{}}
+	}
+	rev := store.Revision{
+		App: m.Name, Digest: digest, Manifest: m.Canonical(), Source: req.File,
+		Artifacts: req.Artifacts, Origin: "apply",
+	}
+	res, err = c.createAndStart(ctx, a, rev, m.Strategy.Kind())
+	if err != nil && c.apps[m.Name] == nil {
+		c.cfg.Traffic.Close(m.Name)
+	}
+	return res, err
+}
+
+// check finds what makes a manifest impossible to roll out here, beyond
+// what the manifest package already validated.
+func (c *Controller) check(ctx context.Context, req ApplyRequest, m *manifest.App, a *appState) manifest.Errors {
+	var errs manifest.Errors
+	add := func(field, format string, args ...any) {
+		errs = append(errs, &manifest.FieldError{File: req.File, Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+	var written []string
+	if m.Run != nil {
+		written = m.Run.Artifacts
+	}
+	for _, p := range written {
+		d, ok := req.Artifacts[p]
+		switch {
+		case !ok:
+			add("run.artifacts", "%s was not uploaded with the manifest", p)
+		case !c.cfg.HasArtifact(d):
+			add("run.artifacts", "%s: the server has no artifact %s", p, d)
+		}
+	}
+	for p := range req.Artifacts {
+		if !slices.Contains(written, p) {
+			add("run.artifacts", "%s was uploaded but the manifest does not list it", p)
+		}
+	}
+	if ch, ok := c.cfg.Engine.(Checker); ok && len(errs) == 0 {
+		if err := ch.Check(Workload{App: m.Name, Manifest: m, Artifacts: req.Artifacts}); err != nil {
+			errs = append(errs, asFieldErrors(req.File, err)...)
+		}
+	}
+	if a != nil && a.app.Listen != m.Listen {
+		add("listen", "cannot change from %s to %s; an app keeps its address (delete and re-create it to move it)", a.app.Listen, m.Listen)
+	}
+	var preview string
+	if bg := m.Strategy.BlueGreen; bg != nil {
+		preview = bg.Preview
+	}
+	for name, o := range c.apps {
+		if name == m.Name {
+			continue
+		}
+		if o.app.Listen == m.Listen {
+			add("listen", "%s is already used by app %s", m.Listen, name)
+		}
+		if preview != "" && (o.app.Listen == preview || o.preview == preview) {
+			add("strategy.blueGreen.preview", "%s is already used by app %s", preview, name)
+		}
+	}
+	return errs
+}
+
+// asFieldErrors keeps an engine's field errors, and wraps any other error.
+func asFieldErrors(file string, err error) manifest.Errors {
+	var fe manifest.Errors
+	if es, ok := err.(manifest.Errors); ok {
+		return es
+	}
+	if e, ok := err.(*manifest.FieldError); ok {
+		return manifest.Errors{e}
+	}
+	return append(fe, &manifest.FieldError{File: file, Field: "run", Message: err.Error()})
+}
+
+// createAndStart stores a new revision and its rollout in one transaction.
+func (c *Controller) createAndStart(ctx context.Context, a *appState, rev store.Revision, kind string) (ApplyResult, error) {
+	now := c.cfg.Now()
+	var created store.Revision
+	var removed []string
+	err := c.cfg.Store.Update(ctx, func(tx *store.Tx) error {
+		if a.app.Created.IsZero() {
+			a := a.app
+			a.Created, a.Updated = now, now
+			if err := tx.PutApp(a); err != nil {
+				return err
+			}
+			if _, err := tx.AppendEvent(store.Event{Time: now, App: a.Name, Type: "app.created",
+				Message: fmt.Sprintf("app %s created, listening on %s", a.Name, a.Listen)}); err != nil {
+				return err
+			}
+		}
+		var err error
+		rev.Created = now
+		if created, err = tx.CreateRevision(rev); err != nil {
+			return err
+		}
+		msg := fmt.Sprintf("revision %d created from %s", created.Number, created.Source)
+		if created.Origin == "undo" {
+			msg = fmt.Sprintf("revision %d created by undo: the content of revision %d", created.Number, created.CopyOf)
+		}
+		if _, err := tx.AppendEvent(store.Event{Time: now, App: a.app.Name, Revision: created.Number,
+			Type: "revision.created", Message: msg, Data: mustJSON(map[string]any{"digest": created.Digest})}); err != nil {
+			return err
+		}
+		removed, err = c.prune(ctx, tx, a, created)
+		return err
+	})
+	if err != nil {
+		return ApplyResult{}, fmt.Errorf("store revision: %w", err)
+	}
+	c.apps[a.app.Name] = a
+	if a.app, err = c.cfg.Store.App(ctx, a.app.Name); err != nil {
+		return ApplyResult{}, err
+	}
+	if len(removed) > 0 && c.cfg.RemoveArtifacts != nil {
+		c.cfg.RemoveArtifacts(removed)
+	}
+	res, err := c.startRollout(ctx, a, created, kind, "")
+	res.Created = true
+	return res, err
+}
+
+// startRollout persists a new rollout of rev, then reconciles once so that
+// whatever can happen at once (an undo's traffic switch) has happened when
+// it returns.
+func (c *Controller) startRollout(ctx context.Context, a *appState, rev store.Revision, kind, why string) (ApplyResult, error) {
+	m, err := c.manifest(ctx, a, rev.Number)
+	if err != nil {
+		return ApplyResult{}, err
+	}
+	spec := strategy.SpecOf(m)
+	from, fromReplicas := a.app.Stable, 0
+	if from > 0 {
+		if fromReplicas = strategy.Desired(a.state).Replicas[from]; fromReplicas == 0 {
+			sm, err := c.manifest(ctx, a, from)
+			if err != nil {
+				return ApplyResult{}, err
+			}
+			fromReplicas = sm.Replicas
+		}
+	}
+	now := c.cfg.Now()
+	st := strategy.Start(kind, spec, from, rev.Number, fromReplicas, now)
+	raw, _ := json.Marshal(st)
+	r := store.Rollout{App: a.app.Name, From: from, To: rev.Number, Strategy: st.Kind,
+		Phase: string(st.Phase), State: raw, Started: now, Updated: now}
+	err = c.cfg.Store.Update(ctx, func(tx *store.Tx) error {
+		var err error
+		if r, err = tx.CreateRollout(r); err != nil {
+			return err
+		}
+		msg := fmt.Sprintf("rollout #%d started: revision %d → %d (%s)", r.ID, from, rev.Number, st.Kind)
+		if from == 0 {
+			msg = fmt.Sprintf("rollout #%d started: first release, revision %d", r.ID, rev.Number)
+		}
+		if why != "" {
+			msg += "; " + why
+		}
+		_, err = tx.AppendEvent(store.Event{Time: now, App: a.app.Name, Rollout: r.ID, Revision: rev.Number,
+			Type: "rollout.started", Message: msg})
+		return err
+	})
+	if err != nil {
+		return ApplyResult{}, fmt.Errorf("store rollout: %w", err)
+	}
+	a.rollout, a.state = r, st
+	res := ApplyResult{App: a.app.Name, Revision: rev.Number, Rollout: r.ID,
+		Message: fmt.Sprintf("%s: rollout #%d to revision %d started (%s)", a.app.Name, r.ID, rev.Number, st.Kind)}
+	if err := c.reconcile(ctx, a.app.Name); err != nil {
+		return res, err
+	}
+	c.Wake()
+	return res, nil
+}
+
+// prune deletes the oldest revisions beyond the manifest's history limit,
+// never the stable one or one the latest rollout uses, and returns the
+// artifact digests no kept revision refers to.
+func (c *Controller) prune(ctx context.Context, tx *store.Tx, a *appState, newest store.Revision) ([]string, error) {
+	m, err := manifest.FromJSON(newest.Manifest)
+	if err != nil {
+		return nil, err
+	}
+	revs, err := tx.Revisions(ctx, a.app.Name)
+	if err != nil {
+		return nil, err
+	}
+	excess := len(revs) - m.History
+	if excess <= 0 {
+		return nil, nil
+	}
+	keep := map[int]bool{newest.Number: true, a.app.Stable: true, a.state.From: true, a.state.To: true}
+	var drop []int
+	used := map[string]bool{}
+	for _, r := range revs {
+		if excess > 0 && !keep[r.Number] {
+			drop = append(drop, r.Number)
+			excess--
+			continue
+		}
+		for _, d := range r.Artifacts {
+			used[d] = true
+		}
+	}
+	var unused []string
+	for _, r := range revs {
+		if slices.Contains(drop, r.Number) {
+			for _, d := range r.Artifacts {
+				if !used[d] && !slices.Contains(unused, d) {
+					unused = append(unused, d)
+				}
+			}
+			delete(a.revisions, r.Number)
+		}
+	}
+	if err := tx.DeleteRevisions(a.app.Name, drop); err != nil {
+		return nil, err
+	}
+	return unused, nil
+}

@@ -1,0 +1,192 @@
+// Package controller is the thin loop around the pure strategy core: it
+// feeds observations of the engine into internal/strategy, persists every
+// transition in the store before acting on it, and carries out the plan
+// through two small interfaces it owns, Engine and Traffic.
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/lastgood/lastgood/internal/manifest"
+	"github.com/lastgood/lastgood/internal/store"
+	"github.com/lastgood/lastgood/internal/strategy"
+)
+
+// Errors the API turns into exit codes.
+var (
+	// ErrInvalid marks a request that was refused with nothing changed.
+	ErrInvalid = errors.New("invalid request")
+	// ErrConflict marks a request that cannot be taken in the app's
+	// current state (a rollout in progress, nothing to undo).
+	ErrConflict = errors.New("conflict")
+	// ErrNotFound marks an app, revision or rollout that does not exist.
+	ErrNotFound = store.ErrNotFound
+)
+
+// Workload is one revision for an engine to run.
+type Workload struct {
+	App      string
+	Revision int
+	Manifest *manifest.App
+	// Artifacts maps each artifact path as written in the manifest to its
+	// digest in the artifact store.
+	Artifacts map[string]string
+}
+
+// Replica is what an engine reports of one running replica.
+type Replica struct {
+	ID       string    `json:"id"`
+	Revision int       `json:"revision"`
+	Addr     string    `json:"addr"`
+	State    string    `json:"state"`
+	Ready    bool      `json:"ready"`
+	Stopping bool      `json:"stopping"`
+	Restarts int       `json:"restarts"`
+	PID      int       `json:"pid,omitempty"`
+	LastExit string    `json:"lastExit,omitempty"`
+	Started  time.Time `json:"started"`
+}
+
+// Engine runs revisions. Scale returns at once and converges in the
+// background; Replicas reports what runs; Adopt relabels the replicas of
+// one revision as another with identical content (undo's fast path).
+type Engine interface {
+	Scale(ctx context.Context, w Workload, n int) error
+	Replicas(app string) []Replica
+	Adopt(app string, from, to int) error
+}
+
+// Checker is implemented by engines that can tell at apply time that a
+// workload cannot run (a command that is not there, say).
+type Checker interface {
+	Check(w Workload) error
+}
+
+// Route is one revision's share of an app's traffic.
+type Route struct {
+	Revision int      `json:"revision"`
+	Weight   int      `json:"weight"`
+	Backends []string `json:"backends"`
+}
+
+// Traffic sets where an app's requests go. A key is an app name, or an
+// app's preview (PreviewKey).
+type Traffic interface {
+	// Listen starts serving key on addr; it is a no-op when key already
+	// serves addr.
+	Listen(key, addr string) error
+	Close(key string)
+	Route(key string, routes []Route, affinity *manifest.SessionAffinity)
+	// WaitIdle returns once no request to backend addr is in flight.
+	WaitIdle(ctx context.Context, key, addr string) error
+}
+
+// PreviewKey is the Traffic key of an app's blue-green preview listener.
+func PreviewKey(app string) string { return app + "/preview" }
+
+// Config is what a Controller needs.
+type Config struct {
+	Store   *store.Store
+	Engine  Engine
+	Traffic Traffic
+	// HasArtifact reports whether the artifact store holds a digest.
+	HasArtifact func(digest string) bool
+	// RemoveArtifacts deletes digests no kept revision refers to.
+	RemoveArtifacts func(digests []string)
+	Now             func() time.Time // default time.Now
+	Log             *slog.Logger
+	// Interval between reconciliations when nothing wakes the loop.
+	Interval time.Duration
+	// DrainTimeout bounds how long a stopping replica waits for its
+	// in-flight requests (default 30s).
+	DrainTimeout time.Duration
+}
+
+// Controller drives every app toward what its latest rollout asks for.
+type Controller struct {
+	cfg Config
+
+	mu      sync.Mutex
+	apps    map[string]*appState
+	wake    chan struct{}
+	pending eventQueue
+}
+
+// appState is the controller's cache of one app; the store is the truth.
+type appState struct {
+	app       store.App
+	rollout   store.Rollout  // latest rollout, final or not
+	state     strategy.State // its decoded state
+	revisions map[int]*revision
+	routes    map[string][]Route // last routes set per traffic key
+	preview   string             // preview address being served
+}
+
+type revision struct {
+	store.Revision
+	manifest *manifest.App
+}
+
+// New returns a controller; Run starts it.
+func New(cfg Config) *Controller {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Interval == 0 {
+		cfg.Interval = 100 * time.Millisecond
+	}
+	if cfg.DrainTimeout == 0 {
+		cfg.DrainTimeout = 30 * time.Second
+	}
+	if cfg.HasArtifact == nil {
+		cfg.HasArtifact = func(string) bool { return true }
+	}
+	return &Controller{cfg: cfg, apps: map[string]*appState{}, wake: make(chan struct{}, 1)}
+}
+
+// Wake asks the loop to reconcile now.
+func (c *Controller) Wake() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run recovers every app from the store, then reconciles until ctx ends.
+// changed, when not nil, wakes the loop (an engine's replica changes).
+func (c *Controller) Run(ctx context.Context, changed <-chan struct{}) error {
+	if err := c.recover(ctx); err != nil {
+		return fmt.Errorf("recover state: %w", err)
+	}
+	tick := time.NewTicker(c.cfg.Interval)
+	defer tick.Stop()
+	for {
+		c.reconcileAll(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		case <-c.wake:
+		case <-changed:
+		}
+	}
+}
+
+func (c *Controller) reconcileAll(ctx context.Context) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.flushEvents(ctx)
+	for name := range c.apps {
+		if err := c.reconcile(ctx, name); err != nil && ctx.Err() == nil {
+			c.cfg.Log.Error("reconcile", "app", name, "err", err)
+		}
+	}
+}

@@ -1,0 +1,95 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/lastgood/lastgood/internal/store"
+	"github.com/lastgood/lastgood/internal/strategy"
+)
+
+// ReplicaEvent is something an engine saw happen to a replica.
+type ReplicaEvent struct {
+	Time     time.Time
+	App      string
+	Revision int
+	Replica  string
+	Type     string
+	Message  string
+	Data     map[string]any
+}
+
+// eventQueue holds engine events until the loop writes them to the store;
+// engines call Record from their own goroutines and must never block.
+type eventQueue struct {
+	mu     sync.Mutex
+	events []ReplicaEvent
+}
+
+// maxQueued bounds the queue; beyond it events are counted, not kept.
+const maxQueued = 10000
+
+// Record queues an engine event for the event log and wakes the loop.
+func (c *Controller) Record(ev ReplicaEvent) {
+	c.pending.mu.Lock()
+	if len(c.pending.events) < maxQueued {
+		c.pending.events = append(c.pending.events, ev)
+	}
+	c.pending.mu.Unlock()
+	c.Wake()
+}
+
+// flushEvents writes queued engine events to the event log. c.mu is held.
+func (c *Controller) flushEvents(ctx context.Context) {
+	c.pending.mu.Lock()
+	evs := c.pending.events
+	c.pending.events = nil
+	c.pending.mu.Unlock()
+	if len(evs) == 0 {
+		return
+	}
+	err := c.cfg.Store.Update(ctx, func(tx *store.Tx) error {
+		for _, e := range evs {
+			data := map[string]any{"replica": e.Replica}
+			for k, v := range e.Data {
+				data[k] = v
+			}
+			var rollout int64
+			if a := c.apps[e.App]; a != nil {
+				rollout = a.rollout.ID
+			}
+			if _, err := tx.AppendEvent(store.Event{
+				Time: e.Time, App: e.App, Rollout: rollout, Revision: e.Revision,
+				Type: e.Type, Message: e.Message, Data: mustJSON(data),
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		c.cfg.Log.Error("record replica events", "err", err, "events", len(evs))
+	}
+}
+
+// appendEvents records strategy events of a rollout inside tx.
+func appendEvents(tx *store.Tx, now time.Time, r store.Rollout, revision int, evs []strategy.Event) error {
+	for _, e := range evs {
+		if _, err := tx.AppendEvent(store.Event{
+			Time: now, App: r.App, Rollout: r.ID, Revision: revision, Type: e.Type, Message: e.Message,
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only called with maps of plain values
+	}
+	return b
+}

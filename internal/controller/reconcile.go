@@ -1,0 +1,209 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/lastgood/lastgood/internal/manifest"
+	"github.com/lastgood/lastgood/internal/store"
+	"github.com/lastgood/lastgood/internal/strategy"
+)
+
+// reconcile advances one app's latest rollout by what the engine shows,
+// persists the transition, then makes the engine and the traffic match the
+// plan. c.mu is held.
+func (c *Controller) reconcile(ctx context.Context, name string) error {
+	a := c.apps[name]
+	if a == nil || a.rollout.ID == 0 {
+		return nil
+	}
+	spec, err := c.spec(ctx, a, a.state.To)
+	if err != nil {
+		return err
+	}
+	replicas := c.cfg.Engine.Replicas(name)
+	obs := strategy.Observation{
+		Now:  c.cfg.Now(),
+		From: count(replicas, a.state.From),
+		To:   count(replicas, a.state.To),
+	}
+	next, evs := strategy.Next(spec, a.state, obs)
+	if err := c.persist(ctx, a, next, evs); err != nil {
+		return err
+	}
+	return c.execute(ctx, a, replicas)
+}
+
+func count(rs []Replica, rev int) strategy.Count {
+	var n strategy.Count
+	for _, r := range rs {
+		if r.Revision != rev || r.Stopping {
+			continue
+		}
+		n.Running++
+		if r.Ready {
+			n.Ready++
+		}
+	}
+	return n
+}
+
+// persist stores a new state of a's latest rollout with its events, in one
+// transaction, before anything acts on it. When the rollout is promoted the
+// app's stable revision moves with it.
+func (c *Controller) persist(ctx context.Context, a *appState, next strategy.State, evs []strategy.Event) error {
+	if next == a.state && len(evs) == 0 {
+		return nil
+	}
+	now := c.cfg.Now()
+	r := a.rollout
+	raw, err := json.Marshal(next)
+	if err != nil {
+		return err
+	}
+	r.State, r.Phase, r.Step = raw, string(next.Phase), next.Step
+	r.Trigger, r.Reason, r.Updated = next.Trigger, next.Reason, now
+	if next.Phase.Final() && r.Ended == nil {
+		ended := next.Ended
+		r.Ended = &ended
+	}
+	app := a.app
+	if next.Phase == strategy.Promoted && app.Stable != next.To {
+		app.Stable, app.Updated = next.To, now
+	}
+	err = c.cfg.Store.Update(ctx, func(tx *store.Tx) error {
+		if err := tx.UpdateRollout(r); err != nil {
+			return err
+		}
+		if app != a.app {
+			if err := tx.PutApp(app); err != nil {
+				return err
+			}
+		}
+		return appendEvents(tx, now, r, next.To, evs)
+	})
+	if err != nil {
+		return fmt.Errorf("persist rollout %d: %w", r.ID, err)
+	}
+	a.app, a.rollout, a.state = app, r, next
+	return nil
+}
+
+// execute makes the engine run what the state asks for and points the
+// traffic at the ready replicas. It is idempotent.
+func (c *Controller) execute(ctx context.Context, a *appState, replicas []Replica) error {
+	plan := strategy.Desired(a.state)
+	name := a.app.Name
+	// Stop revisions the plan no longer names (older ones).
+	for _, r := range replicas {
+		if _, ok := plan.Replicas[r.Revision]; !ok && !r.Stopping {
+			plan.Replicas[r.Revision] = 0
+		}
+	}
+	for _, rev := range slices.Sorted(maps.Keys(plan.Replicas)) {
+		w, err := c.workload(ctx, a, rev)
+		if err != nil {
+			return err
+		}
+		if err := c.cfg.Engine.Scale(ctx, w, plan.Replicas[rev]); err != nil {
+			return fmt.Errorf("scale revision %d to %d: %w", rev, plan.Replicas[rev], err)
+		}
+	}
+	c.route(a, name, routes(plan, replicas), c.affinity(ctx, a))
+	c.preview(a, plan, replicas)
+	return nil
+}
+
+// affinity is the session affinity of the app's latest rollout target.
+func (c *Controller) affinity(ctx context.Context, a *appState) *manifest.SessionAffinity {
+	m, err := c.manifest(ctx, a, a.state.To)
+	if err != nil {
+		return nil
+	}
+	return m.SessionAffinity
+}
+
+// routes turns a plan into routes over the ready replicas.
+func routes(plan strategy.Plan, replicas []Replica) []Route {
+	backends := map[int][]string{}
+	for _, r := range replicas {
+		if r.Ready && !r.Stopping && plan.Replicas[r.Revision] > 0 {
+			backends[r.Revision] = append(backends[r.Revision], r.Addr)
+		}
+	}
+	var out []Route
+	for _, rev := range slices.Sorted(maps.Keys(plan.Replicas)) {
+		w := plan.Weights[rev]
+		if plan.ByReady {
+			w = len(backends[rev])
+		}
+		if w > 0 || len(backends[rev]) > 0 {
+			out = append(out, Route{Revision: rev, Weight: w, Backends: backends[rev]})
+		}
+	}
+	return out
+}
+
+func (c *Controller) route(a *appState, key string, rs []Route, aff *manifest.SessionAffinity) {
+	if slices.EqualFunc(a.routes[key], rs, routeEqual) && a.routes[key] != nil {
+		return
+	}
+	a.routes[key] = rs
+	c.cfg.Traffic.Route(key, rs, aff)
+}
+
+func routeEqual(x, y Route) bool {
+	return x.Revision == y.Revision && x.Weight == y.Weight && slices.Equal(x.Backends, y.Backends)
+}
+
+// preview serves a blue-green rollout's new revision on its preview
+// address while the rollout runs, and closes it after.
+func (c *Controller) preview(a *appState, plan strategy.Plan, replicas []Replica) {
+	key := PreviewKey(a.app.Name)
+	if plan.Preview == 0 {
+		if a.preview != "" {
+			c.cfg.Traffic.Close(key)
+			a.preview = ""
+			delete(a.routes, key)
+		}
+		return
+	}
+	m := a.revisions[plan.Preview]
+	if m == nil || m.manifest.Strategy.BlueGreen == nil || m.manifest.Strategy.BlueGreen.Preview == "" {
+		return
+	}
+	addr := m.manifest.Strategy.BlueGreen.Preview
+	if a.preview != addr {
+		if err := c.cfg.Traffic.Listen(key, addr); err != nil {
+			c.cfg.Log.Error("preview listener", "app", a.app.Name, "addr", addr, "err", err)
+			return
+		}
+		a.preview = addr
+	}
+	only := strategy.Plan{Replicas: map[int]int{plan.Preview: 1}, Weights: map[int]int{plan.Preview: 100}}
+	c.route(a, key, routes(only, replicas), nil)
+}
+
+// Drain takes a stopping replica out of an app's routes at once and waits,
+// up to the drain timeout, for the requests in flight to it. Engines call
+// it before they stop a replica on purpose.
+func (c *Controller) Drain(ctx context.Context, app, addr string) {
+	c.mu.Lock()
+	if a := c.apps[app]; a != nil && a.rollout.ID != 0 {
+		plan := strategy.Desired(a.state)
+		replicas := c.cfg.Engine.Replicas(app)
+		c.route(a, app, routes(plan, replicas), c.affinity(ctx, a))
+		c.preview(a, plan, replicas)
+	}
+	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.DrainTimeout)
+	defer cancel()
+	for _, key := range []string{app, PreviewKey(app)} {
+		if err := c.cfg.Traffic.WaitIdle(ctx, key, addr); err != nil {
+			c.cfg.Log.Warn("drain", "app", app, "replica", addr, "err", err)
+		}
+	}
+}

@@ -1,0 +1,66 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/lastgood/lastgood/internal/store"
+	"github.com/lastgood/lastgood/internal/strategy"
+)
+
+// AppStatus is an app as the controller sees it now.
+type AppStatus struct {
+	store.App
+	Rollout  *RolloutStatus `json:"rollout,omitempty"`
+	Replicas []Replica      `json:"replicas"`
+	Traffic  []Route        `json:"traffic"`
+	Preview  string         `json:"preview,omitempty"`
+}
+
+// RolloutStatus is the latest rollout with its decoded state.
+type RolloutStatus struct {
+	store.Rollout
+	Detail strategy.State `json:"detail"`
+	Steps  int            `json:"steps,omitempty"` // canary steps
+}
+
+// Status reports one app.
+func (c *Controller) Status(ctx context.Context, name string) (AppStatus, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a := c.apps[name]
+	if a == nil {
+		return AppStatus{}, fmt.Errorf("app %s: %w", name, ErrNotFound)
+	}
+	st := AppStatus{App: a.app, Replicas: c.cfg.Engine.Replicas(name), Traffic: a.routes[name], Preview: a.preview}
+	if st.Replicas == nil {
+		st.Replicas = []Replica{}
+	}
+	if a.rollout.ID != 0 {
+		rs := &RolloutStatus{Rollout: a.rollout, Detail: a.state}
+		if m, err := c.manifest(ctx, a, a.state.To); err == nil && m.Strategy.Canary != nil && a.state.Kind == strategy.Canary {
+			rs.Steps = len(m.Strategy.Canary.Steps)
+		}
+		st.Rollout = rs
+	}
+	return st, nil
+}
+
+// Apps reports every app, by name.
+func (c *Controller) Apps(ctx context.Context) []AppStatus {
+	c.mu.Lock()
+	names := make([]string, 0, len(c.apps))
+	for n := range c.apps {
+		names = append(names, n)
+	}
+	c.mu.Unlock()
+	sort.Strings(names)
+	out := make([]AppStatus, 0, len(names))
+	for _, n := range names {
+		if st, err := c.Status(ctx, n); err == nil {
+			out = append(out, st)
+		}
+	}
+	return out
+}
