@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // unit is what a metric's values are measured in.
@@ -147,9 +148,9 @@ func (v *validator) logs(path string, l *Logs) {
 	} else if _, err := regexp.Compile(l.Match); err != nil {
 		var se *syntax.Error
 		if errors.As(err, &se) {
-			at := strings.Index(l.Match, se.Expr) + 1 // 1-based; 0 when not found
-			if at > 0 {
-				v.fail(path+".match", "invalid regular expression at character %d: %s: %q", at, se.Code, se.Expr)
+			if at, frag := regexpErrorAt(l.Match, se); at >= 0 {
+				v.fail(path+".match", "invalid regular expression at character %d: %s: %q",
+					utf8.RuneCountInString(l.Match[:at])+1, se.Code, frag)
 			} else {
 				v.fail(path+".match", "invalid regular expression: %s: %q", se.Code, se.Expr)
 			}
@@ -160,6 +161,51 @@ func (v *validator) logs(path string, l *Logs) {
 	if l.Max < 0 {
 		v.fail(path+".max", "must not be negative, got %d", l.Max)
 	}
+}
+
+// regexpErrorAt returns the byte offset in pattern where a syntax error
+// is (or -1) and the part of the pattern to show. For unbalanced
+// parentheses the parser reports the whole pattern, so the offending
+// parenthesis is found by scanning.
+func regexpErrorAt(pattern string, se *syntax.Error) (int, string) {
+	if se.Code != syntax.ErrMissingParen && se.Code != syntax.ErrUnexpectedParen {
+		return strings.Index(pattern, se.Expr), se.Expr
+	}
+	at := parenAt(pattern)
+	if at < 0 {
+		return -1, se.Expr
+	}
+	return at, pattern[at:]
+}
+
+// parenAt returns the offset of the first ")" without a "(", else of the
+// last "(" without a ")", else -1.
+func parenAt(pattern string) int {
+	var open []int
+	inClass := false
+	for i := 0; i < len(pattern); i++ {
+		switch c := pattern[i]; {
+		case c == '\\':
+			i++ // skip the escaped character
+		case inClass:
+			inClass = c != ']'
+		case c == '[':
+			inClass = true
+			if i+1 < len(pattern) && pattern[i+1] == ']' {
+				i++ // a leading ] is a literal
+			}
+		case c == '(':
+			open = append(open, i)
+		case c == ')' && len(open) == 0:
+			return i
+		case c == ')':
+			open = open[:len(open)-1]
+		}
+	}
+	if len(open) > 0 {
+		return open[len(open)-1]
+	}
+	return -1
 }
 
 func (v *validator) resources(path string, r *Resources) {
