@@ -213,7 +213,26 @@ func document(file string, data []byte) (*yaml.Node, error) {
 	return root, nil
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var (
+	yamlLine      = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+	unknownAnchor = regexp.MustCompile(`^yaml: unknown anchor '(.*)' referenced$`)
+)
+
+// parserProblems are the YAML errors that go.yaml.in/yaml/v3 reports with
+// a 0-based line (its scanner's errors are 1-based).
+var parserProblems = []string{
+	"did not find expected <stream-start>",
+	"did not find expected <document start>",
+	"did not find expected node content",
+	"did not find expected '-' indicator",
+	"did not find expected key",
+	"did not find expected ',' or ']'",
+	"did not find expected ',' or '}'",
+	"found undefined tag handle",
+	"found duplicate %YAML directive",
+	"found incompatible YAML document",
+	"found duplicate %TAG directive",
+}
 
 // syntaxError turns a YAML parser error into a FieldError with its line.
 func syntaxError(file string, data []byte, err error) error {
@@ -222,6 +241,13 @@ func syntaxError(file string, data []byte, err error) error {
 	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 		msg = m[2]
 		line, _ = strconv.Atoi(m[1])
+		if slices.Contains(parserProblems, msg) {
+			line++
+		}
+	} else if m := unknownAnchor.FindStringSubmatch(err.Error()); m != nil {
+		if i := bytes.Index(data, []byte("*"+m[1])); i >= 0 {
+			line, _ = lineOf(data, i)
+		}
 	} else if i := firstControl(data); i >= 0 {
 		line, _ = lineOf(data, i)
 	}
