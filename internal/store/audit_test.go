@@ -74,7 +74,6 @@ func swapColumns(a, b int) []string {
 	}
 }
 
-
 func TestVerifyUntouchedLogIsClean(t *testing.T) {
 	a, head := tamperedLog(t)
 	if !a.OK() || a.Events != 20 || a.Head != head || a.HeadSeq != 20 {
