@@ -115,6 +115,8 @@ type Controller struct {
 	apps    map[string]*appState
 	wake    chan struct{}
 	pending eventQueue
+	// recovered is closed once Run has restored every app from the store.
+	recovered chan struct{}
 }
 
 // appState is the controller's cache of one app; the store is the truth.
@@ -149,7 +151,7 @@ func New(cfg Config) *Controller {
 	if cfg.HasArtifact == nil {
 		cfg.HasArtifact = func(string) bool { return true }
 	}
-	return &Controller{cfg: cfg, apps: map[string]*appState{}, wake: make(chan struct{}, 1)}
+	return &Controller{cfg: cfg, apps: map[string]*appState{}, wake: make(chan struct{}, 1), recovered: make(chan struct{})}
 }
 
 // Wake asks the loop to reconcile now.
@@ -160,12 +162,23 @@ func (c *Controller) Wake() {
 	}
 }
 
+// Recovered reports whether Run has restored every app from the store.
+func (c *Controller) Recovered() bool {
+	select {
+	case <-c.recovered:
+		return true
+	default:
+		return false
+	}
+}
+
 // Run recovers every app from the store, then reconciles until ctx ends.
 // changed, when not nil, wakes the loop (an engine's replica changes).
 func (c *Controller) Run(ctx context.Context, changed <-chan struct{}) error {
 	if err := c.recover(ctx); err != nil {
 		return fmt.Errorf("recover state: %w", err)
 	}
+	close(c.recovered)
 	tick := time.NewTicker(c.cfg.Interval)
 	defer tick.Stop()
 	for {

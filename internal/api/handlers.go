@@ -1,0 +1,217 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+
+	"github.com/lastgood/lastgood/internal/controller"
+	"github.com/lastgood/lastgood/internal/store"
+)
+
+func (s *Server) hasArtifact(w http.ResponseWriter, r *http.Request) {
+	if s.Artifacts.Has(r.PathValue("digest")) {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	w.WriteHeader(http.StatusNotFound)
+}
+
+// putArtifact stores an uploaded artifact; the digest in the path must be
+// the sha256 of the body.
+func (s *Server) putArtifact(w http.ResponseWriter, r *http.Request) {
+	want := r.PathValue("digest")
+	if _, err := s.Artifacts.Path(want); err != nil {
+		badRequest(w, "%v", err)
+		return
+	}
+	had := s.Artifacts.Has(want)
+	got, err := s.Artifacts.Put(r.Body)
+	if err != nil {
+		fail(w, fmt.Errorf("store artifact: %w", err))
+		return
+	}
+	if got != want {
+		if !had && !s.Artifacts.Has(want) {
+			if p, err := s.Artifacts.Path(got); err == nil {
+				os.Remove(p)
+			}
+		}
+		badRequest(w, "artifact body has digest %s, not %s", got, want)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"digest": got})
+}
+
+func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
+	var req controller.ApplyRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxManifestRequest))
+	if err := dec.Decode(&req); err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			writeError(w, http.StatusRequestEntityTooLarge, "invalid", fmt.Errorf("apply request over %d bytes", maxManifestRequest))
+			return
+		}
+		badRequest(w, "apply request: %v", err)
+		return
+	}
+	res, err := s.Controller.Apply(r.Context(), req)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) apps(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.Controller.Apps(r.Context()))
+}
+
+func (s *Server) app(w http.ResponseWriter, r *http.Request) {
+	st, err := s.Controller.Status(r.Context(), r.PathValue("app"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (s *Server) revisions(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("app")
+	if _, err := s.Store.App(r.Context(), name); err != nil {
+		fail(w, fmt.Errorf("app %s: %w", name, err))
+		return
+	}
+	revs, err := s.Store.Revisions(r.Context(), name)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, revs)
+}
+
+func (s *Server) revision(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("app")
+	n, err := strconv.Atoi(r.PathValue("n"))
+	if err != nil || n < 1 {
+		badRequest(w, "revision: want a number from 1, got %q", r.PathValue("n"))
+		return
+	}
+	rev, err := s.Store.Revision(r.Context(), name, n)
+	if err != nil {
+		fail(w, fmt.Errorf("%s revision %d: %w", name, n, err))
+		return
+	}
+	writeJSON(w, http.StatusOK, rev)
+}
+
+// RolloutRecord is a rollout with the events recorded about it.
+type RolloutRecord struct {
+	store.Rollout
+	Events []store.Event `json:"events,omitempty"`
+}
+
+func (s *Server) rollouts(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("app")
+	if _, err := s.Store.App(r.Context(), name); err != nil {
+		fail(w, fmt.Errorf("app %s: %w", name, err))
+		return
+	}
+	limit, err := intParam(r, "limit")
+	if err != nil {
+		badRequest(w, "%v", err)
+		return
+	}
+	rs, err := s.Store.Rollouts(r.Context(), name, limit)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rs)
+}
+
+func (s *Server) rollout(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		badRequest(w, "rollout id: want a number, got %q", r.PathValue("id"))
+		return
+	}
+	ro, err := s.Store.Rollout(r.Context(), id)
+	if err != nil {
+		fail(w, fmt.Errorf("rollout %d: %w", id, err))
+		return
+	}
+	evs, err := s.Store.Events(r.Context(), store.EventQuery{Rollout: id})
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, RolloutRecord{Rollout: ro, Events: evs})
+}
+
+func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("app")
+	if _, err := s.Store.App(r.Context(), name); err != nil {
+		fail(w, fmt.Errorf("app %s: %w", name, err))
+		return
+	}
+	writeJSON(w, http.StatusOK, s.Stats(name))
+}
+
+// ActionRequest carries the options of promote and undo.
+type ActionRequest struct {
+	Full       bool `json:"full,omitempty"`       // promote: skip every remaining step
+	ToRevision int  `json:"toRevision,omitempty"` // undo: the revision to return to
+}
+
+var actions = []string{"promote", "abort", "pause", "resume", "undo"}
+
+func (s *Server) action(w http.ResponseWriter, r *http.Request) {
+	name, verb := r.PathValue("app"), r.PathValue("action")
+	if !slices.Contains(actions, verb) {
+		writeError(w, http.StatusNotFound, "not-found", fmt.Errorf("no action %q; actions are %v", verb, actions))
+		return
+	}
+	var req ActionRequest
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
+		badRequest(w, "%s request: %v", verb, err)
+		return
+	}
+	ctx := r.Context()
+	var err error
+	res := controller.ApplyResult{App: name}
+	switch verb {
+	case "promote":
+		err = s.Controller.Promote(ctx, name, req.Full)
+	case "abort":
+		err = s.Controller.Abort(ctx, name)
+	case "pause":
+		err = s.Controller.Pause(ctx, name)
+	case "resume":
+		err = s.Controller.Resume(ctx, name)
+	case "undo":
+		res, err = s.Controller.Undo(ctx, name, req.ToRevision)
+	}
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	if res.Message == "" {
+		res.Message = fmt.Sprintf("%s: %s done", name, verb)
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
+	a, err := s.Store.Verify(r.Context())
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
+}
+

@@ -1,0 +1,117 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+
+	"github.com/lastgood/lastgood/internal/controller"
+	"github.com/lastgood/lastgood/internal/manifest"
+	"github.com/lastgood/lastgood/internal/router"
+)
+
+// traffic gives each app (and each preview) its own router on its own
+// listener. It implements controller.Traffic.
+type traffic struct {
+	ctx     context.Context // owns every router's Serve
+	mu      sync.Mutex
+	routers map[string]*served
+}
+
+type served struct {
+	r      *router.Router
+	addr   string
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newTraffic(ctx context.Context) *traffic {
+	return &traffic{ctx: ctx, routers: map[string]*served{}}
+}
+
+func (t *traffic) Listen(key, addr string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if s := t.routers[key]; s != nil {
+		if s.addr == addr {
+			return nil
+		}
+		t.closeLocked(key)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	ctx, cancel := context.WithCancel(t.ctx)
+	s := &served{r: router.New(key), addr: addr, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		s.r.Serve(ctx, ln)
+	}()
+	t.routers[key] = s
+	return nil
+}
+
+func (t *traffic) Close(key string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.closeLocked(key)
+}
+
+func (t *traffic) closeLocked(key string) {
+	if s := t.routers[key]; s != nil {
+		s.cancel()
+		<-s.done
+		delete(t.routers, key)
+	}
+}
+
+// wait returns when every router has stopped after the owning context
+// ended.
+func (t *traffic) wait() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for key := range t.routers {
+		t.closeLocked(key)
+	}
+}
+
+func (t *traffic) router(key string) *router.Router {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if s := t.routers[key]; s != nil {
+		return s.r
+	}
+	return nil
+}
+
+func (t *traffic) Route(key string, routes []controller.Route, aff *manifest.SessionAffinity) {
+	r := t.router(key)
+	if r == nil {
+		return
+	}
+	tab := router.Table{Routes: make([]router.Route, len(routes))}
+	for i, rt := range routes {
+		tab.Routes[i] = router.Route{Revision: rt.Revision, Weight: rt.Weight, Backends: rt.Backends}
+	}
+	if aff != nil {
+		tab.Affinity = &router.Affinity{Cookie: aff.CookieName, MaxAge: aff.MaxAge.D()}
+	}
+	r.Set(tab)
+}
+
+func (t *traffic) WaitIdle(ctx context.Context, key, addr string) error {
+	if r := t.router(key); r != nil {
+		return r.WaitIdle(ctx, addr)
+	}
+	return nil
+}
+
+// stats returns an app's per-revision router counters.
+func (t *traffic) stats(app string) []router.RevisionStats {
+	if r := t.router(app); r != nil {
+		return r.Stats()
+	}
+	return []router.RevisionStats{}
+}
