@@ -83,7 +83,7 @@ func (s *Store) Close() error {
 // Update runs fn in one transaction: if fn returns an error (or panics)
 // nothing it wrote is kept; otherwise everything is committed durably and
 // the events it appended are then published to subscribers. Updates run one
-// at a time; fn must not call Update or Subscribe.
+// at a time; fn must not call Update (it would wait for itself).
 func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()

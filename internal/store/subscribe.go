@@ -14,7 +14,7 @@ const subscriberBuffer = 1024
 // subscriber falls more than a buffer's worth of events behind: writers
 // never wait for a slow reader. After an unexpected close, a subscriber
 // reads what it missed with Events(EventQuery{AfterSeq: lastSeq}) and
-// subscribes again. Subscribe must not be called from inside Update.
+// subscribes again.
 func (s *Store) Subscribe(ctx context.Context) <-chan Event {
 	return s.subs.add(ctx)
 }
