@@ -105,8 +105,8 @@ func TestDocumentErrors(t *testing.T) {
 
 func TestDecodeAccepts(t *testing.T) {
 	src := doc(
-		"replicas: 0x10",  // YAML integers may use a base prefix
-		"history: 1_000",  // and underscores
+		"replicas: 0x10", // YAML integers may use a base prefix
+		"history: 1_000", // and underscores
 		"probes:",
 		"  readiness: &probe {http: /healthz, period: 500ms}",
 		"  liveness: *probe", // aliases are followed
