@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/lastgood/lastgood/internal/artifact"
 	"github.com/lastgood/lastgood/internal/controller"
 	"github.com/lastgood/lastgood/internal/store"
 )
@@ -26,7 +27,7 @@ func (s *Server) hasArtifact(w http.ResponseWriter, r *http.Request) {
 // the sha256 of the body.
 func (s *Server) putArtifact(w http.ResponseWriter, r *http.Request) {
 	want := r.PathValue("digest")
-	if _, err := s.Artifacts.Path(want); err != nil {
+	if _, err := s.Artifacts.Path(want); errors.Is(err, artifact.ErrBadDigest) {
 		badRequest(w, "%v", err)
 		return
 	}

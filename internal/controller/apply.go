@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -87,9 +88,9 @@ func (c *Controller) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, 
 		}
 	} else {
 		if err := c.cfg.Traffic.Listen(m.Name, m.Listen); err != nil {
-			return res, manifest.Errors{{File: req.File, Field: "listen", Message: fmt.Sprintf("cannot listen on %s: %v", m.Listen, err)}}
+			return res, manifest.Errors{manifest.At(req.File, []byte(req.Manifest), "listen", fmt.Sprintf("cannot listen on %s: %v", m.Listen, err))}
 		}
-		a = &appState{app: store.App{Name: m.Name, Listen: m.Listen}, revisions: map[int]*revision{}, routes: map[string][]Route{}}
+		a = newAppState(store.App{Name: m.Name, Listen: m.Listen})
 	}
 	rev := store.Revision{
 		App: m.Name, Digest: digest, Manifest: m.Canonical(), Source: req.File,
@@ -106,8 +107,9 @@ func (c *Controller) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, 
 // what the manifest package already validated.
 func (c *Controller) check(ctx context.Context, req ApplyRequest, m *manifest.App, a *appState) manifest.Errors {
 	var errs manifest.Errors
+	data := []byte(req.Manifest)
 	add := func(field, format string, args ...any) {
-		errs = append(errs, &manifest.FieldError{File: req.File, Field: field, Message: fmt.Sprintf(format, args...)})
+		errs = append(errs, manifest.At(req.File, data, field, fmt.Sprintf(format, args...)))
 	}
 	var written []string
 	if m.Run != nil {
@@ -129,7 +131,9 @@ func (c *Controller) check(ctx context.Context, req ApplyRequest, m *manifest.Ap
 	}
 	if ch, ok := c.cfg.Engine.(Checker); ok && len(errs) == 0 {
 		if err := ch.Check(Workload{App: m.Name, Manifest: m, Artifacts: req.Artifacts}); err != nil {
-			errs = append(errs, asFieldErrors(req.File, err)...)
+			for _, e := range asFieldErrors(err) {
+				add(e.Field, "%s", e.Message)
+			}
 		}
 	}
 	if a != nil && a.app.Listen != m.Listen {
@@ -153,16 +157,16 @@ func (c *Controller) check(ctx context.Context, req ApplyRequest, m *manifest.Ap
 	return errs
 }
 
-// asFieldErrors keeps an engine's field errors, and wraps any other error.
-func asFieldErrors(file string, err error) manifest.Errors {
-	var fe manifest.Errors
-	if es, ok := err.(manifest.Errors); ok {
+// asFieldErrors keeps an engine's field errors, and wraps any other error
+// as a problem of the run section.
+func asFieldErrors(err error) manifest.Errors {
+	if es, ok := errors.AsType[manifest.Errors](err); ok {
 		return es
 	}
-	if e, ok := err.(*manifest.FieldError); ok {
+	if e, ok := errors.AsType[*manifest.FieldError](err); ok {
 		return manifest.Errors{e}
 	}
-	return append(fe, &manifest.FieldError{File: file, Field: "run", Message: err.Error()})
+	return manifest.Errors{{Field: "run", Message: err.Error()}}
 }
 
 // createAndStart stores a new revision and its rollout in one transaction.

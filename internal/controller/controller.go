@@ -86,6 +86,10 @@ type Traffic interface {
 	WaitIdle(ctx context.Context, key, addr string) error
 }
 
+func newAppState(app store.App) *appState {
+	return &appState{app: app, revisions: map[int]*revision{}, routes: map[string][]Route{}, warm: map[int]time.Time{}}
+}
+
 // PreviewKey is the Traffic key of an app's blue-green preview listener.
 func PreviewKey(app string) string { return app + "/preview" }
 
@@ -126,7 +130,10 @@ type appState struct {
 	state     strategy.State // its decoded state
 	revisions map[int]*revision
 	routes    map[string][]Route // last routes set per traffic key
-	preview   string             // preview address being served
+	// warm holds previous revisions kept running until their rollback
+	// window ends, even after a later rollout started.
+	warm    map[int]time.Time
+	preview string // preview address being served
 }
 
 type revision struct {

@@ -62,7 +62,7 @@ func (c *Controller) flushEvents(ctx context.Context) {
 			}
 			if _, err := tx.AppendEvent(store.Event{
 				Time: e.Time, App: e.App, Rollout: rollout, Revision: e.Revision,
-				Type: e.Type, Message: e.Message, Data: mustJSON(data),
+				Type: e.Type, Message: e.Replica + ": " + e.Message, Data: mustJSON(data),
 			}); err != nil {
 				return err
 			}

@@ -24,7 +24,7 @@ func (c *Controller) recover(ctx context.Context) error {
 	}
 	now := c.cfg.Now()
 	for _, app := range apps {
-		a := &appState{app: app, revisions: map[int]*revision{}, routes: map[string][]Route{}}
+		a := newAppState(app)
 		c.apps[app.Name] = a
 		if err := c.cfg.Traffic.Listen(app.Name, app.Listen); err != nil {
 			c.recordNow(ctx, app.Name, "app.listen-failed", fmt.Sprintf("cannot listen on %s: %v", app.Listen, err))

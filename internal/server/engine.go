@@ -47,9 +47,8 @@ func (e *localEngine) Replicas(app string) []controller.Replica {
 // Check refuses a workload the local engine cannot run: no run section, or
 // a program that is not there or not executable.
 func (e *localEngine) Check(w controller.Workload) error {
-	file := ""
 	if w.Manifest.Run == nil {
-		return &manifest.FieldError{File: file, Field: "run", Message: "required by the local engine (image is for the kubernetes engine)"}
+		return &manifest.FieldError{Field: "run", Message: "required by the local engine (image is for the kubernetes engine)"}
 	}
 	prog := w.Manifest.Run.Command[0]
 	if _, ok := artifactOf(w, prog); ok {

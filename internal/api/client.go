@@ -1,0 +1,242 @@
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lastgood/lastgood/internal/controller"
+	"github.com/lastgood/lastgood/internal/router"
+	"github.com/lastgood/lastgood/internal/store"
+)
+
+// Client calls the API.
+type Client struct {
+	Base  string // e.g. http://127.0.0.1:7070
+	Token string
+	HTTP  *http.Client
+}
+
+// StatusError is a failed API call with the server's explanation.
+type StatusError struct {
+	Code int
+	Body Error
+}
+
+func (e *StatusError) Error() string { return e.Body.Error }
+
+func (c *Client) do(ctx context.Context, method, path string, body io.Reader, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.Base, "/")+path, body)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	res, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach lastgood at %s (is `lastgood serve` running? set --server or LASTGOOD_SERVER): %w", c.Base, err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode >= 300 {
+		se := &StatusError{Code: res.StatusCode}
+		b, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+		if json.Unmarshal(b, &se.Body) != nil || se.Body.Error == "" {
+			se.Body.Error = fmt.Sprintf("%s %s: %s: %s", method, path, res.Status, strings.TrimSpace(string(b)))
+		}
+		return se
+	}
+	if out == nil {
+		return nil
+	}
+	if raw, ok := out.(*json.RawMessage); ok {
+		*raw, err = io.ReadAll(res.Body)
+		return err
+	}
+	return json.NewDecoder(res.Body).Decode(out)
+}
+
+func (c *Client) getJSON(ctx context.Context, path string, out any) error {
+	return c.do(ctx, http.MethodGet, path, nil, out)
+}
+
+func (c *Client) postJSON(ctx context.Context, path string, in, out any) error {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, http.MethodPost, path, bytes.NewReader(b), out)
+}
+
+// Upload sends an artifact file unless the server has it already.
+func (c *Client) Upload(ctx context.Context, digest, path string) error {
+	err := c.do(ctx, http.MethodHead, "/api/v1/artifacts/"+digest, nil, nil)
+	if err == nil {
+		return nil
+	}
+	if se, ok := errors.AsType[*StatusError](err); !ok || se.Code != http.StatusNotFound {
+		return err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return c.do(ctx, http.MethodPut, "/api/v1/artifacts/"+digest, f, nil)
+}
+
+// Apply applies a manifest whose artifacts were uploaded.
+func (c *Client) Apply(ctx context.Context, req controller.ApplyRequest) (controller.ApplyResult, error) {
+	var res controller.ApplyResult
+	return res, c.postJSON(ctx, "/api/v1/apply", req, &res)
+}
+
+// Action runs promote, abort, pause, resume or undo.
+func (c *Client) Action(ctx context.Context, app, verb string, req ActionRequest) (controller.ApplyResult, error) {
+	var res controller.ApplyResult
+	return res, c.postJSON(ctx, "/api/v1/apps/"+url.PathEscape(app)+"/"+verb, req, &res)
+}
+
+// App returns an app's status.
+func (c *Client) App(ctx context.Context, app string) (controller.AppStatus, error) {
+	var st controller.AppStatus
+	return st, c.getJSON(ctx, "/api/v1/apps/"+url.PathEscape(app), &st)
+}
+
+// Apps returns every app's status.
+func (c *Client) Apps(ctx context.Context) ([]controller.AppStatus, error) {
+	var st []controller.AppStatus
+	return st, c.getJSON(ctx, "/api/v1/apps", &st)
+}
+
+// Revisions returns an app's revisions, oldest first.
+func (c *Client) Revisions(ctx context.Context, app string) ([]store.Revision, error) {
+	var revs []store.Revision
+	return revs, c.getJSON(ctx, "/api/v1/apps/"+url.PathEscape(app)+"/revisions", &revs)
+}
+
+// Revision returns one revision.
+func (c *Client) Revision(ctx context.Context, app string, n int) (store.Revision, error) {
+	var rev store.Revision
+	return rev, c.getJSON(ctx, fmt.Sprintf("/api/v1/apps/%s/revisions/%d", url.PathEscape(app), n), &rev)
+}
+
+// Rollouts returns an app's rollouts, newest first.
+func (c *Client) Rollouts(ctx context.Context, app string) ([]store.Rollout, error) {
+	var rs []store.Rollout
+	return rs, c.getJSON(ctx, "/api/v1/apps/"+url.PathEscape(app)+"/rollouts", &rs)
+}
+
+// Stats returns the router's per-revision counters of an app.
+func (c *Client) Stats(ctx context.Context, app string) ([]router.RevisionStats, error) {
+	var rs []router.RevisionStats
+	return rs, c.getJSON(ctx, "/api/v1/apps/"+url.PathEscape(app)+"/stats", &rs)
+}
+
+// Events returns stored events of an app ("" for all) after seq.
+func (c *Client) Events(ctx context.Context, app string, after int64) ([]store.Event, error) {
+	var evs []store.Event
+	q := url.Values{"after": {strconv.FormatInt(after, 10)}}
+	if app != "" {
+		q.Set("app", app)
+	}
+	return evs, c.getJSON(ctx, "/api/v1/events?"+q.Encode(), &evs)
+}
+
+// Follow streams events after seq to f until ctx ends or f returns false.
+// It reconnects, resuming after the last event seen, when the stream
+// breaks.
+func (c *Client) Follow(ctx context.Context, app string, after int64, f func(store.Event) bool) error {
+	for {
+		err := c.follow(ctx, app, &after, f)
+		if ctx.Err() != nil || errors.Is(err, errStop) {
+			return nil
+		}
+		if se, ok := errors.AsType[*StatusError](err); ok {
+			return se
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+var errStop = errors.New("stop following")
+
+func (c *Client) follow(ctx context.Context, app string, after *int64, f func(store.Event) bool) error {
+	q := url.Values{"after": {strconv.FormatInt(*after, 10)}, "follow": {"1"}}
+	if app != "" {
+		q.Set("app", app)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(c.Base, "/")+"/api/v1/events?"+q.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	res, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		se := &StatusError{Code: res.StatusCode}
+		json.NewDecoder(res.Body).Decode(&se.Body)
+		return se
+	}
+	sc := bufio.NewScanner(res.Body)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		var e store.Event
+		if err := json.Unmarshal([]byte(data), &e); err != nil {
+			return err
+		}
+		*after = e.Seq
+		if !f(e) {
+			return errStop
+		}
+	}
+	return sc.Err()
+}
+
+// Audit verifies the event log's hash chain.
+func (c *Client) Audit(ctx context.Context) (store.Audit, error) {
+	var a store.Audit
+	return a, c.getJSON(ctx, "/api/v1/audit", &a)
+}
+
+// Version returns the server's version.
+func (c *Client) Version(ctx context.Context) (string, error) {
+	var v map[string]string
+	err := c.getJSON(ctx, "/api/v1/version", &v)
+	return v["version"], err
+}

@@ -1,0 +1,163 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/lastgood/lastgood/internal/api"
+	"github.com/lastgood/lastgood/internal/artifact"
+	"github.com/lastgood/lastgood/internal/controller"
+	"github.com/lastgood/lastgood/internal/manifest"
+	"github.com/lastgood/lastgood/internal/store"
+	"github.com/lastgood/lastgood/internal/strategy"
+)
+
+func init() {
+	register(&command{
+		name: "apply", args: "-f FILE [--wait] [--wait-window]",
+		summary: "store a new revision and roll it out",
+		nargs:   [2]int{0, 0},
+		flags: func(fs *flag.FlagSet, o *options) {
+			fs.StringVar(&o.file, "f", "", "manifest file")
+			fs.BoolVar(&o.wait, "wait", false, "wait until the rollout ends; exit 3 if it is rolled back or aborted")
+			fs.BoolVar(&o.waitWindow, "wait-window", false, "like --wait, and also wait through the rollback window")
+		},
+		run: runApply,
+	})
+}
+
+func runApply(ctx context.Context, e *Env, o *options) error {
+	if o.file == "" {
+		return invalid("-f FILE is required")
+	}
+	req, paths, err := prepare(o.file)
+	if err != nil {
+		return &exitError{ExitInvalid, err}
+	}
+	c := o.client()
+	for written, digest := range req.Artifacts {
+		if err := c.Upload(ctx, digest, paths[written]); err != nil {
+			return fmt.Errorf("upload %s: %w", written, err)
+		}
+	}
+	res, err := c.Apply(ctx, req)
+	if err != nil {
+		return err
+	}
+	if o.output == "json" && !o.wait && !o.waitWindow {
+		return printJSON(e.Stdout, res)
+	}
+	if o.output != "json" {
+		fmt.Fprintln(e.Stdout, res.Message)
+	}
+	if (!o.wait && !o.waitWindow) || res.Rollout == 0 {
+		if o.output == "json" {
+			return printJSON(e.Stdout, res)
+		}
+		return nil
+	}
+	st, err := waitRollout(ctx, e, o, c, res.App, res.Rollout, o.waitWindow)
+	if err != nil {
+		return err
+	}
+	if o.output == "json" {
+		if err := printJSON(e.Stdout, st); err != nil {
+			return err
+		}
+	}
+	if st.Rollout != nil && st.Rollout.Phase != string(strategy.Promoted) {
+		return &exitError{ExitRollback, nil}
+	}
+	return nil
+}
+
+// prepare reads a manifest and hashes its artifacts, refusing what the
+// server would refuse anyway while the files are at hand: an artifact that
+// is missing or a directory, a command artifact that is not executable.
+func prepare(file string) (controller.ApplyRequest, map[string]string, error) {
+	m, data, err := manifest.Load(file)
+	if err != nil {
+		return controller.ApplyRequest{}, nil, err
+	}
+	req := controller.ApplyRequest{File: file, Manifest: string(data), Artifacts: map[string]string{}}
+	paths := map[string]string{}
+	if m.Run == nil {
+		return req, paths, nil
+	}
+	dir := filepath.Dir(file)
+	var errs manifest.Errors
+	for i, written := range m.Run.Artifacts {
+		field := fmt.Sprintf("run.artifacts[%d]", i)
+		path := m.ArtifactPath(dir, written)
+		d, err := artifact.Digest(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			errs = append(errs, manifest.At(file, data, field, fmt.Sprintf("%s: no such file (looked at %s)", written, path)))
+			continue
+		case errors.Is(err, artifact.ErrNotFile):
+			errs = append(errs, manifest.At(file, data, field, fmt.Sprintf("%s is a directory, not a file; list the files it holds", written)))
+			continue
+		case err != nil:
+			errs = append(errs, manifest.At(file, data, field, err.Error()))
+			continue
+		}
+		req.Artifacts[written], paths[written] = d, path
+		if filepath.Clean(written) == filepath.Clean(m.Run.Command[0]) {
+			if st, err := os.Stat(path); err == nil && st.Mode()&0o111 == 0 {
+				errs = append(errs, manifest.At(file, data, "run.command[0]",
+					fmt.Sprintf("%s is not executable (mode %v); chmod +x it", written, st.Mode().Perm())))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return req, nil, errs
+	}
+	return req, paths, nil
+}
+
+// waitRollout follows a rollout until it ends (and with window, until its
+// rollback window ends too), printing each event as it comes.
+func waitRollout(ctx context.Context, e *Env, o *options, c *api.Client, app string, id int64, window bool) (controller.AppStatus, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Follow(ctx, app, 0, func(ev store.Event) bool {
+			if ev.Rollout == id && o.output != "json" {
+				fmt.Fprintf(e.Stdout, "  %s  %s\n", ev.Time.Local().Format("15:04:05.000"), ev.Message)
+			}
+			return true
+		})
+	}()
+	defer func() { cancel(); <-done }()
+	for {
+		st, err := c.App(ctx, app)
+		if err != nil {
+			return st, err
+		}
+		r := st.Rollout
+		if r == nil || r.ID != id {
+			return st, fmt.Errorf("rollout #%d is no longer the latest of %s", id, app)
+		}
+		final := strategy.Phase(r.Phase).Final()
+		if final && (!window || r.Phase != string(strategy.Promoted) || !time.Now().Before(r.Detail.WarmUntil)) {
+			time.Sleep(100 * time.Millisecond) // let the event stream print the last events
+			if o.output != "json" {
+				fmt.Fprintf(e.Stdout, "rollout #%d %s\n", id, r.Phase)
+			}
+			return st, nil
+		}
+		select {
+		case <-ctx.Done():
+			return st, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,230 @@
+// Package cli is lastgood's command line: it parses flags, talks to the API
+// through api.Client, prints tables or JSON, and turns every outcome into
+// the exit codes of DESIGN.md. Only cmd/lastgood calls os.Exit.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/lastgood/lastgood/internal/api"
+)
+
+// Exit codes.
+const (
+	ExitOK       = 0
+	ExitFailure  = 1
+	ExitInvalid  = 2 // invalid input or usage; nothing was changed
+	ExitRollback = 3 // with --wait: the rollout ended in a rollback or abort
+)
+
+// Version is set at build time with -ldflags "-X ...cli.Version=v1.2.3".
+var Version = "dev"
+
+// Env is what a command runs with: its streams and environment.
+type Env struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+}
+
+// command is one subcommand.
+type command struct {
+	name, args, summary string
+	flags               func(fs *flag.FlagSet, o *options)
+	run                 func(ctx context.Context, e *Env, o *options) error
+	nargs               [2]int // min, max positional arguments (-1: any)
+}
+
+// options holds every flag; each command declares the ones it takes.
+type options struct {
+	server, output, token string
+	args                  []string
+
+	file, data, apiAddr, addrFile, engine string
+	wait, waitWindow, watch, follow, full  bool
+	toRevision                             int
+	fast                                   bool
+}
+
+var commands []*command
+
+func register(c *command) { commands = append(commands, c) }
+
+// Main runs one command line and returns its exit code.
+func Main(ctx context.Context, args []string, e *Env) int {
+	if e.Getenv == nil {
+		e.Getenv = os.Getenv
+	}
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(e.Stdout)
+		if len(args) == 0 {
+			return ExitInvalid
+		}
+		return ExitOK
+	}
+	name, rest := args[0], args[1:]
+	if name == "get" && len(rest) > 0 && rest[0] == "apps" {
+		name, rest = "get apps", rest[1:]
+	}
+	if name == "audit" && len(rest) > 0 && rest[0] == "verify" {
+		name, rest = "audit verify", rest[1:]
+	}
+	var cmd *command
+	for _, c := range commands {
+		if c.name == name {
+			cmd = c
+		}
+	}
+	if cmd == nil {
+		fmt.Fprintf(e.Stderr, "lastgood: unknown command %q; run `lastgood help`\n", strings.Join(args[:min(2, len(args))], " "))
+		return ExitInvalid
+	}
+	o, err := parse(cmd, rest, e)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return ExitOK
+		}
+		fmt.Fprintf(e.Stderr, "lastgood %s: %v\nusage: lastgood %s %s\n", cmd.name, err, cmd.name, cmd.args)
+		return ExitInvalid
+	}
+	if err := cmd.run(ctx, e, o); err != nil {
+		return report(e, cmd.name, err)
+	}
+	return ExitOK
+}
+
+// parse reads flags wherever they stand among the positional arguments.
+func parse(cmd *command, args []string, e *Env) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	server := e.Getenv("LASTGOOD_SERVER")
+	if server == "" {
+		server = "http://127.0.0.1:7070"
+	}
+	fs.StringVar(&o.server, "server", server, "API address (LASTGOOD_SERVER)")
+	fs.StringVar(&o.output, "o", "text", "output: text or json")
+	if cmd.flags != nil {
+		cmd.flags(fs, o)
+	}
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fmt.Fprintf(e.Stdout, "usage: lastgood %s %s\n\n%s\n", cmd.name, cmd.args, cmd.summary)
+			}
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		o.args = append(o.args, args[0])
+		args = args[1:]
+	}
+	if o.output != "text" && o.output != "json" {
+		return nil, fmt.Errorf("-o: want text or json, got %q", o.output)
+	}
+	if n := len(o.args); n < cmd.nargs[0] || (cmd.nargs[1] >= 0 && n > cmd.nargs[1]) {
+		return nil, fmt.Errorf("want %s", describeArgs(cmd))
+	}
+	o.token = e.Getenv("LASTGOOD_TOKEN")
+	if !strings.Contains(o.server, "://") {
+		o.server = "http://" + o.server
+	}
+	return o, nil
+}
+
+func describeArgs(c *command) string {
+	if c.args == "" {
+		return "no arguments"
+	}
+	return "arguments " + c.args
+}
+
+func (o *options) client() *api.Client {
+	return &api.Client{Base: o.server, Token: o.token}
+}
+
+// exitError carries an exit code other than 1.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func invalid(format string, args ...any) error {
+	return &exitError{ExitInvalid, fmt.Errorf(format, args...)}
+}
+
+// report prints err and returns its exit code: 2 for input the server
+// refused with nothing changed, 1 for anything else.
+func report(e *Env, name string, err error) int {
+	code := ExitFailure
+	if ee, ok := errors.AsType[*exitError](err); ok {
+		code = ee.code
+		if ee.err == nil {
+			return code
+		}
+	}
+	if se, ok := errors.AsType[*api.StatusError](err); ok {
+		switch se.Code {
+		case http.StatusBadRequest, http.StatusConflict, http.StatusUnprocessableEntity, http.StatusRequestEntityTooLarge:
+			code = ExitInvalid
+		}
+		if len(se.Body.Problems) > 0 {
+			for _, p := range se.Body.Problems {
+				fmt.Fprintf(e.Stderr, "%s\n", formatProblem(p))
+			}
+			return code
+		}
+	}
+	msg := err.Error()
+	for _, line := range strings.Split(msg, "\n") {
+		fmt.Fprintf(e.Stderr, "lastgood %s: %s\n", name, line)
+	}
+	return code
+}
+
+func formatProblem(p *api.Problem) string {
+	var b strings.Builder
+	if p.File != "" {
+		b.WriteString(p.File)
+		if p.Line > 0 {
+			fmt.Fprintf(&b, ":%d", p.Line)
+		}
+		b.WriteString(": ")
+	}
+	if p.Field != "" {
+		b.WriteString(p.Field + ": ")
+	}
+	b.WriteString(p.Message)
+	return b.String()
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "lastgood — progressive delivery that returns to the last known-good revision by itself")
+	fmt.Fprintln(w, "\nusage: lastgood COMMAND [ARGS] [--server URL] [-o json]\n\ncommands:")
+	cs := append([]*command(nil), commands...)
+	sort.Slice(cs, func(i, j int) bool { return cs[i].name < cs[j].name })
+	for _, c := range cs {
+		fmt.Fprintf(w, "  %-40s %s\n", strings.TrimSpace(c.name+" "+c.args), c.summary)
+	}
+	fmt.Fprintln(w, "\nexit codes: 0 done, 1 failure, 2 invalid input (nothing changed), 3 rollout rolled back or aborted (--wait)")
+}

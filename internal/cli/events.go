@@ -1,0 +1,78 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/lastgood/lastgood/internal/store"
+)
+
+func init() {
+	register(&command{name: "events", args: "[APP] [--follow]", nargs: [2]int{0, 1},
+		summary: "print the event log (--follow: keep printing new events)",
+		flags:   func(fs *flag.FlagSet, o *options) { fs.BoolVar(&o.follow, "follow", false, "keep printing new events") },
+		run:     runEvents})
+	register(&command{name: "audit verify", nargs: [2]int{0, 0},
+		summary: "check the event log's hash chain for edited, deleted or reordered events", run: runAudit})
+}
+
+func runEvents(ctx context.Context, e *Env, o *options) error {
+	app := ""
+	if len(o.args) == 1 {
+		app = o.args[0]
+	}
+	c := o.client()
+	print := func(ev store.Event) bool {
+		if o.output == "json" {
+			printJSON(e.Stdout, ev)
+		} else {
+			writeEvent(e.Stdout, ev, app == "")
+		}
+		return true
+	}
+	if o.follow {
+		return c.Follow(ctx, app, 0, print)
+	}
+	evs, err := c.Events(ctx, app, 0)
+	if err != nil {
+		return err
+	}
+	if o.output == "json" {
+		return printJSON(e.Stdout, evs)
+	}
+	for _, ev := range evs {
+		print(ev)
+	}
+	return nil
+}
+
+func writeEvent(w io.Writer, ev store.Event, withApp bool) {
+	app := ""
+	if withApp && ev.App != "" {
+		app = ev.App + "  "
+	}
+	fmt.Fprintf(w, "%s  %s%-22s %s\n", ev.Time.Local().Format("2006-01-02 15:04:05.000"), app, ev.Type, ev.Message)
+}
+
+func runAudit(ctx context.Context, e *Env, o *options) error {
+	a, err := o.client().Audit(ctx)
+	if err != nil {
+		return err
+	}
+	if o.output == "json" {
+		printJSON(e.Stdout, a)
+	} else if a.OK() {
+		fmt.Fprintf(e.Stdout, "event log verified: %d events, head %d %s\n", a.Events, a.HeadSeq, a.Head)
+	} else {
+		for _, p := range a.Problems {
+			fmt.Fprintf(e.Stdout, "%s\n", p.Message)
+		}
+		fmt.Fprintf(e.Stdout, "event log NOT verified: %d problems in %d events\n", len(a.Problems), a.Events)
+	}
+	if !a.OK() {
+		return &exitError{ExitFailure, nil}
+	}
+	return nil
+}

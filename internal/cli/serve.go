@@ -1,0 +1,51 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/lastgood/lastgood/internal/server"
+)
+
+func init() {
+	register(&command{name: "serve", args: "[--data DIR] [--api ADDR] [--engine local]", nargs: [2]int{0, 0},
+		summary: "run the controller, the routers and the API",
+		flags: func(fs *flag.FlagSet, o *options) {
+			fs.StringVar(&o.data, "data", ".lastgood", "data directory")
+			fs.StringVar(&o.apiAddr, "api", "127.0.0.1:7070", "API listen address")
+			fs.StringVar(&o.engine, "engine", "local", "where revisions run: local")
+			fs.StringVar(&o.addrFile, "addr-file", "", "write the API's address to this file once it listens (for scripts using --api 127.0.0.1:0)")
+		},
+		run: runServe,
+	})
+}
+
+func runServe(ctx context.Context, e *Env, o *options) error {
+	if o.engine != "local" {
+		return invalid("--engine: %q is not available in this build; want local", o.engine)
+	}
+	log := slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return server.Run(ctx, server.Config{
+		DataDir: o.data, API: o.apiAddr, Token: e.Getenv("LASTGOOD_TOKEN"), Version: Version, Log: log,
+		Listening: func(addr string) {
+			log.Info("lastgood serving", "api", "http://"+addr, "data", o.data, "version", Version)
+			if o.addrFile != "" {
+				if err := writeAtomic(o.addrFile, []byte(addr+"\n")); err != nil {
+					fmt.Fprintf(e.Stderr, "lastgood serve: write %s: %v\n", o.addrFile, err)
+				}
+			}
+		},
+	})
+}
+
+// writeAtomic writes a file that readers see whole or not at all.
+func writeAtomic(path string, b []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

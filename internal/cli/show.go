@@ -1,0 +1,322 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/lastgood/lastgood/internal/controller"
+	"github.com/lastgood/lastgood/internal/manifest"
+	"github.com/lastgood/lastgood/internal/store"
+	"github.com/lastgood/lastgood/internal/strategy"
+)
+
+func init() {
+	register(&command{name: "status", args: "APP [--watch]", nargs: [2]int{1, 1},
+		summary: "show an app: its rollout, traffic and replicas (--watch: follow until no rollout runs)",
+		flags:   func(fs *flag.FlagSet, o *options) { fs.BoolVar(&o.watch, "watch", false, "print each change until no rollout is in progress") },
+		run:     runStatus})
+	register(&command{name: "get apps", nargs: [2]int{0, 0}, summary: "list apps", run: runGetApps})
+	register(&command{name: "history", args: "APP", nargs: [2]int{1, 1}, summary: "list an app's revisions", run: runHistory})
+	register(&command{name: "diff", args: "APP REV [REV]", nargs: [2]int{2, 3},
+		summary: "compare two revisions field by field (one REV: the stable revision against it)", run: runDiff})
+	register(&command{name: "version", nargs: [2]int{0, 0}, summary: "print the client's and the server's version", run: runVersion})
+}
+
+func runStatus(ctx context.Context, e *Env, o *options) error {
+	c := o.client()
+	var last string
+	for {
+		st, err := c.App(ctx, o.args[0])
+		if err != nil {
+			return err
+		}
+		var b strings.Builder
+		if o.output == "json" {
+			printJSON(&b, st)
+		} else {
+			writeStatus(&b, st)
+		}
+		if b.String() != last {
+			if last != "" && o.output != "json" {
+				fmt.Fprintln(e.Stdout, "---")
+			}
+			io.WriteString(e.Stdout, b.String())
+			last = b.String()
+		}
+		if !o.watch || st.Rollout == nil || strategy.Phase(st.Rollout.Phase).Final() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func writeStatus(w io.Writer, st controller.AppStatus) {
+	fmt.Fprintf(w, "app:      %s (listening on %s)\n", st.Name, st.Listen)
+	if st.Stable > 0 {
+		fmt.Fprintf(w, "stable:   revision %d\n", st.Stable)
+	} else {
+		fmt.Fprintf(w, "stable:   none yet\n")
+	}
+	if r := st.Rollout; r != nil {
+		fmt.Fprintf(w, "rollout:  #%d %s, %s\n", r.ID, describeRollout(r), rolloutPhase(r))
+		if r.Reason != "" {
+			fmt.Fprintf(w, "reason:   %s (%s)\n", r.Reason, r.Trigger)
+		}
+		if d := r.Detail; d.Phase == strategy.Promoted && d.FromReplicas > 0 {
+			fmt.Fprintf(w, "window:   revision %d stays warm until %s\n", d.From, d.WarmUntil.Local().Format(time.TimeOnly))
+		}
+	}
+	fmt.Fprintf(w, "traffic:  %s\n", describeTraffic(st.Traffic))
+	if st.Preview != "" {
+		fmt.Fprintf(w, "preview:  %s\n", st.Preview)
+	}
+	if len(st.Replicas) == 0 {
+		fmt.Fprintln(w, "replicas: none")
+		return
+	}
+	fmt.Fprintln(w, "replicas:")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  ID\tREVISION\tSTATE\tADDRESS\tRESTARTS\tLAST EXIT")
+	for _, r := range st.Replicas {
+		fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\t%d\t%s\n", r.ID, r.Revision, r.State, r.Addr, r.Restarts, dash(r.LastExit))
+	}
+	tw.Flush()
+}
+
+func describeRollout(r *controller.RolloutStatus) string {
+	if r.From == 0 {
+		return fmt.Sprintf("first release of revision %d", r.To)
+	}
+	return fmt.Sprintf("revision %d → %d (%s)", r.From, r.To, r.Strategy)
+}
+
+func rolloutPhase(r *controller.RolloutStatus) string {
+	d := r.Detail
+	s := r.Phase
+	switch {
+	case d.Phase == strategy.Paused && d.PauseReason == strategy.PausePromote:
+		s += ", waiting for `lastgood promote`"
+	case d.Phase == strategy.Paused:
+		s += " by `lastgood pause`"
+	case r.Steps > 0 && !d.Phase.Final():
+		s += fmt.Sprintf(", step %d of %d, %d%% on revision %d", min(d.Step+1, r.Steps), r.Steps, d.Weight, d.To)
+	}
+	return s
+}
+
+func describeTraffic(rs []controller.Route) string {
+	total := 0
+	for _, r := range rs {
+		if len(r.Backends) > 0 {
+			total += r.Weight
+		}
+	}
+	if total == 0 {
+		return "no ready replica"
+	}
+	var parts []string
+	for _, r := range rs {
+		if len(r.Backends) == 0 || r.Weight == 0 {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("revision %d %d%% (%d ready)", r.Revision, (r.Weight*100+total/2)/total, len(r.Backends)))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func runGetApps(ctx context.Context, e *Env, o *options) error {
+	apps, err := o.client().Apps(ctx)
+	if err != nil {
+		return err
+	}
+	if o.output == "json" {
+		return printJSON(e.Stdout, apps)
+	}
+	tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tLISTEN\tSTABLE\tLATEST\tROLLOUT\tREADY")
+	for _, a := range apps {
+		rollout, ready := "-", 0
+		if r := a.Rollout; r != nil {
+			rollout = fmt.Sprintf("#%d %s", r.ID, r.Phase)
+		}
+		for _, r := range a.Replicas {
+			if r.Ready {
+				ready++
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d/%d\n", a.Name, a.Listen, orNone(a.Stable), a.Latest, rollout, ready, len(a.Replicas))
+	}
+	return tw.Flush()
+}
+
+func orNone(n int) string {
+	if n == 0 {
+		return "-"
+	}
+	return strconv.Itoa(n)
+}
+
+func runHistory(ctx context.Context, e *Env, o *options) error {
+	c := o.client()
+	app := o.args[0]
+	st, err := c.App(ctx, app)
+	if err != nil {
+		return err
+	}
+	revs, err := c.Revisions(ctx, app)
+	if err != nil {
+		return err
+	}
+	rollouts, err := c.Rollouts(ctx, app)
+	if err != nil {
+		return err
+	}
+	if o.output == "json" {
+		return printJSON(e.Stdout, map[string]any{"app": app, "stable": st.Stable, "revisions": revs, "rollouts": rollouts})
+	}
+	outcome := map[int]string{}
+	for i := len(rollouts) - 1; i >= 0; i-- { // oldest first, so the newest wins
+		r := rollouts[i]
+		outcome[r.To] = r.Phase
+	}
+	tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "REVISION\tCREATED\tORIGIN\tDIGEST\tLAST ROLLOUT\tSOURCE")
+	for _, r := range revs {
+		mark := outcome[r.Number]
+		if r.Number == st.Stable {
+			mark += " (stable)"
+		}
+		origin := r.Origin
+		if r.Origin == store.OriginUndo {
+			origin = fmt.Sprintf("undo of %d", r.CopyOf)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", r.Number, r.Created.Local().Format("2006-01-02 15:04:05"),
+			origin, short(r.Digest), strings.TrimSpace(dash(mark)), r.Source)
+	}
+	return tw.Flush()
+}
+
+func short(digest string) string {
+	if len(digest) > 19 {
+		return digest[:19]
+	}
+	return digest
+}
+
+// revArg reads a revision number argument.
+func revArg(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return 0, invalid("revision: want a number from 1, got %q", s)
+	}
+	return n, nil
+}
+
+func runDiff(ctx context.Context, e *Env, o *options) error {
+	c := o.client()
+	app := o.args[0]
+	var from, to int
+	var err error
+	if to, err = revArg(o.args[len(o.args)-1]); err != nil {
+		return err
+	}
+	if len(o.args) == 3 {
+		if from, err = revArg(o.args[1]); err != nil {
+			return err
+		}
+	} else {
+		st, err := c.App(ctx, app)
+		if err != nil {
+			return err
+		}
+		from = st.Stable
+	}
+	a, err := c.Revision(ctx, app, from)
+	if err != nil {
+		return err
+	}
+	b, err := c.Revision(ctx, app, to)
+	if err != nil {
+		return err
+	}
+	changes, err := revisionDiff(a, b)
+	if err != nil {
+		return err
+	}
+	if o.output == "json" {
+		return printJSON(e.Stdout, map[string]any{"app": app, "from": from, "to": to, "changes": changes})
+	}
+	fmt.Fprintf(e.Stdout, "--- revision %d\n+++ revision %d\n", from, to)
+	if len(changes) == 0 {
+		fmt.Fprintln(e.Stdout, "no differences")
+	}
+	for _, ch := range changes {
+		fmt.Fprintf(e.Stdout, "%s: %s → %s\n", ch.Field, orAbsent(ch.Old), orAbsent(ch.New))
+	}
+	return nil
+}
+
+func orAbsent(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+// revisionDiff compares two revisions' manifests semantically and their
+// artifacts by digest.
+func revisionDiff(a, b store.Revision) ([]manifest.Change, error) {
+	ma, err := manifest.FromJSON(a.Manifest)
+	if err != nil {
+		return nil, err
+	}
+	mb, err := manifest.FromJSON(b.Manifest)
+	if err != nil {
+		return nil, err
+	}
+	changes := manifest.Diff(ma, mb)
+	seen := map[string]bool{}
+	for _, arts := range []map[string]string{a.Artifacts, b.Artifacts} {
+		for p := range arts {
+			if seen[p] || a.Artifacts[p] == b.Artifacts[p] {
+				continue
+			}
+			seen[p] = true
+			changes = append(changes, manifest.Change{Field: "artifact " + p, Old: a.Artifacts[p], New: b.Artifacts[p]})
+		}
+	}
+	return changes, nil
+}
+
+func runVersion(ctx context.Context, e *Env, o *options) error {
+	server, err := o.client().Version(ctx)
+	if o.output == "json" {
+		v := map[string]string{"client": Version}
+		if err == nil {
+			v["server"] = server
+		}
+		return printJSON(e.Stdout, v)
+	}
+	fmt.Fprintf(e.Stdout, "lastgood %s\n", Version)
+	if err == nil {
+		fmt.Fprintf(e.Stdout, "server   %s\n", server)
+	}
+	return nil
+}
