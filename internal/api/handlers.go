@@ -215,4 +215,3 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, a)
 }
-

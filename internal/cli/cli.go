@@ -50,9 +50,9 @@ type options struct {
 	args                  []string
 
 	file, data, apiAddr, addrFile, engine string
-	wait, waitWindow, watch, follow, full  bool
-	toRevision                             int
-	fast                                   bool
+	wait, waitWindow, watch, follow, full bool
+	toRevision                            int
+	fast                                  bool
 }
 
 var commands []*command

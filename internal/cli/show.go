@@ -19,8 +19,10 @@ import (
 func init() {
 	register(&command{name: "status", args: "APP [--watch]", nargs: [2]int{1, 1},
 		summary: "show an app: its rollout, traffic and replicas (--watch: follow until no rollout runs)",
-		flags:   func(fs *flag.FlagSet, o *options) { fs.BoolVar(&o.watch, "watch", false, "print each change until no rollout is in progress") },
-		run:     runStatus})
+		flags: func(fs *flag.FlagSet, o *options) {
+			fs.BoolVar(&o.watch, "watch", false, "print each change until no rollout is in progress")
+		},
+		run: runStatus})
 	register(&command{name: "get apps", nargs: [2]int{0, 0}, summary: "list apps", run: runGetApps})
 	register(&command{name: "history", args: "APP", nargs: [2]int{1, 1}, summary: "list an app's revisions", run: runHistory})
 	register(&command{name: "diff", args: "APP REV [REV]", nargs: [2]int{2, 3},

@@ -50,7 +50,8 @@ type Config struct {
 	// StopGrace is the time between SIGTERM and SIGKILL (default 10s).
 	StopGrace time.Duration
 	// OnEvent receives replica lifecycle events. It is called from engine
-	// goroutines, without engine locks held, and must not block.
+	// goroutines, possibly concurrently, without engine locks held, and must
+	// not block.
 	OnEvent func(Event)
 	// Drain is called before a replica is stopped on purpose (scale down),
 	// after its State became StateStopping, and before SIGTERM. It may be

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -16,6 +17,7 @@ import (
 )
 
 func TestRunCancelLeavesNoProcess(t *testing.T) {
+	goroutines := runtime.NumGoroutine()
 	e := startEngine(t, Config{StopGrace: time.Second})
 	ctx := context.Background()
 	if err := e.Scale(ctx, sampleSpec("web", 1, nil), 2); err != nil {
@@ -32,6 +34,7 @@ func TestRunCancelLeavesNoProcess(t *testing.T) {
 		pids = append(pids, r.PID)
 	}
 	e.stop(t)
+	waitFor(t, 10*time.Second, "engine goroutines to end", func() bool { return runtime.NumGoroutine() <= goroutines })
 	for _, pid := range pids {
 		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
 			t.Errorf("pid %d after Run returned: kill(0) = %v, want ESRCH (reaped)", pid, err)
