@@ -256,3 +256,25 @@ history: 5000
 		"app.yaml:12: history: must be between 1 and 1000, got 5000",
 	})
 }
+
+func TestFieldErrorParts(t *testing.T) {
+	_, err := Parse("app.yaml", []byte(doc("replicas: -3", "history:   0")))
+	var fe *FieldError
+	if !errors.As(err, &fe) {
+		t.Fatalf("errors.As(*FieldError) failed on %v", err)
+	}
+	want := FieldError{File: "app.yaml", Line: 5, Column: 1, Field: "replicas", Message: "must be between 1 and 256, got -3"}
+	if *fe != want {
+		t.Errorf("first problem = %+v, want %+v", *fe, want)
+	}
+	if got := err.(Errors).Unwrap(); len(got) != 2 || !errors.Is(got[1], ErrInvalid) {
+		t.Errorf("Unwrap = %v", got)
+	}
+	if got := err.Error(); got != "app.yaml:5: replicas: must be between 1 and 256, got -3\napp.yaml:6: history: must be between 1 and 1000, got 0" {
+		t.Errorf("Error() = %q", got)
+	}
+	noFile := &FieldError{Line: 3, Field: "name", Message: "is required"}
+	if got := noFile.Error(); got != "line 3: name: is required" {
+		t.Errorf("Error() without a file = %q", got)
+	}
+}
