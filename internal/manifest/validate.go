@@ -91,7 +91,8 @@ func (v *validator) app(a *App) {
 	v.probe("probes.readiness", a.Probes.Readiness)
 	v.probe("probes.liveness", a.Probes.Liveness)
 	if s := a.SessionAffinity; s != nil {
-		if !validCookieName(s.CookieName) {
+		// The default cookie name is valid whenever the app name is.
+		if s.CookieName != "lastgood-"+a.Name && !validCookieName(s.CookieName) {
 			v.fail("sessionAffinity.cookieName", "must be a cookie name: letters, digits and !#$%%&'*+-.^_`|~, got %q", s.CookieName)
 		}
 		v.positive("sessionAffinity.maxAge", s.MaxAge)
@@ -131,8 +132,11 @@ func (v *validator) run(r *Run) {
 		v.fail("run.command", "is required: the program and its arguments, like [./bin/web, --flag]")
 	}
 	for i, arg := range r.Command {
-		if arg == "" {
+		switch {
+		case arg == "":
 			v.fail(index("run.command", i), "must not be empty")
+		case strings.ContainsRune(arg, 0):
+			v.fail(index("run.command", i), "must not contain a NUL character")
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(r.Env)) {
@@ -142,6 +146,8 @@ func (v *validator) run(r *Run) {
 			v.fail(path, "variable names are letters, digits and _, not starting with a digit")
 		case slices.Contains(reservedEnv, name):
 			v.fail(path, "is set by lastgood for every replica (%s); choose another name", strings.Join(reservedEnv, ", "))
+		case strings.ContainsRune(r.Env[name], 0):
+			v.fail(path, "must not contain a NUL character")
 		}
 	}
 	first := map[string]int{}

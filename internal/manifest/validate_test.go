@@ -93,6 +93,13 @@ func TestValidationRules(t *testing.T) {
 			[]string{"app.yaml:4: run.command: is required: the program and its arguments, like [./bin/web, --flag]"}},
 		{"command empty argument", "name: web\nlisten: 127.0.0.1:8080\nrun:\n  command:\n    - ./web\n    - ''\n",
 			[]string{"app.yaml:6: run.command[1]: must not be empty"}},
+		{"NUL characters", "name: web\nlisten: 127.0.0.1:8080\nrun:\n  command: [./web, \"a\\0b\"]\n  env: {A: \"\\0\"}\n",
+			[]string{
+				"app.yaml:4: run.command[1]: must not contain a NUL character",
+				"app.yaml:5: run.env.A: must not contain a NUL character",
+			}},
+		{"bad name, default cookie", strings.Replace(base, "web", "We b", 1),
+			[]string{`app.yaml:1: name: must be lowercase letters, digits and '-', starting and ending with a letter or digit, got "We b"`}},
 		{"env names", doc("  env:", "    GOOD_1: x", "    1BAD: x", "    PORT: '80'", "    LASTGOOD_REVISION: x"),
 			[]string{
 				"app.yaml:7: run.env.1BAD: variable names are letters, digits and _, not starting with a digit",
