@@ -5,13 +5,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/lastgood/lastgood/internal/api"
-	"github.com/lastgood/lastgood/internal/artifact"
 	"github.com/lastgood/lastgood/internal/controller"
 	"github.com/lastgood/lastgood/internal/manifest"
 	"github.com/lastgood/lastgood/internal/store"
@@ -36,17 +32,11 @@ func runApply(ctx context.Context, e *Env, o *options) error {
 	if o.file == "" {
 		return invalid("-f FILE is required")
 	}
-	req, paths, err := prepare(o.file)
-	if err != nil {
+	c := o.client()
+	res, err := c.ApplyFile(ctx, o.file)
+	if errors.Is(err, manifest.ErrInvalid) {
 		return &exitError{ExitInvalid, err}
 	}
-	c := o.client()
-	for written, digest := range req.Artifacts {
-		if err := c.Upload(ctx, digest, paths[written]); err != nil {
-			return fmt.Errorf("upload %s: %w", written, err)
-		}
-	}
-	res, err := c.Apply(ctx, req)
 	if err != nil {
 		return err
 	}
@@ -75,50 +65,6 @@ func runApply(ctx context.Context, e *Env, o *options) error {
 		return &exitError{ExitRollback, nil}
 	}
 	return nil
-}
-
-// prepare reads a manifest and hashes its artifacts, refusing what the
-// server would refuse anyway while the files are at hand: an artifact that
-// is missing or a directory, a command artifact that is not executable.
-func prepare(file string) (controller.ApplyRequest, map[string]string, error) {
-	m, data, err := manifest.Load(file)
-	if err != nil {
-		return controller.ApplyRequest{}, nil, err
-	}
-	req := controller.ApplyRequest{File: file, Manifest: string(data), Artifacts: map[string]string{}}
-	paths := map[string]string{}
-	if m.Run == nil {
-		return req, paths, nil
-	}
-	dir := filepath.Dir(file)
-	var errs manifest.Errors
-	for i, written := range m.Run.Artifacts {
-		field := fmt.Sprintf("run.artifacts[%d]", i)
-		path := m.ArtifactPath(dir, written)
-		d, err := artifact.Digest(path)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			errs = append(errs, manifest.At(file, data, field, fmt.Sprintf("%s: no such file (looked at %s)", written, path)))
-			continue
-		case errors.Is(err, artifact.ErrNotFile):
-			errs = append(errs, manifest.At(file, data, field, fmt.Sprintf("%s is a directory, not a file; list the files it holds", written)))
-			continue
-		case err != nil:
-			errs = append(errs, manifest.At(file, data, field, err.Error()))
-			continue
-		}
-		req.Artifacts[written], paths[written] = d, path
-		if filepath.Clean(written) == filepath.Clean(m.Run.Command[0]) {
-			if st, err := os.Stat(path); err == nil && st.Mode()&0o111 == 0 {
-				errs = append(errs, manifest.At(file, data, "run.command[0]",
-					fmt.Sprintf("%s is not executable (mode %v); chmod +x it", written, st.Mode().Perm())))
-			}
-		}
-	}
-	if len(errs) > 0 {
-		return req, nil, errs
-	}
-	return req, paths, nil
 }
 
 // waitRollout follows a rollout until it ends (and with window, until its

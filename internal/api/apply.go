@@ -1,0 +1,74 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/lastgood/lastgood/internal/artifact"
+	"github.com/lastgood/lastgood/internal/controller"
+	"github.com/lastgood/lastgood/internal/manifest"
+)
+
+// ApplyFile applies a manifest file: it reads and validates it, hashes its
+// artifacts, uploads those the server lacks, and applies it. Problems found
+// before anything is sent are manifest.Errors (errors.Is ErrInvalid).
+func (c *Client) ApplyFile(ctx context.Context, file string) (controller.ApplyResult, error) {
+	req, paths, err := prepare(file)
+	if err != nil {
+		return controller.ApplyResult{}, err
+	}
+	for written, digest := range req.Artifacts {
+		if err := c.Upload(ctx, digest, paths[written]); err != nil {
+			return controller.ApplyResult{}, fmt.Errorf("upload %s: %w", written, err)
+		}
+	}
+	return c.Apply(ctx, req)
+}
+
+// prepare reads a manifest and hashes its artifacts, refusing what the
+// server would refuse anyway while the files are at hand: an artifact that
+// is missing or a directory, a command artifact that is not executable.
+func prepare(file string) (controller.ApplyRequest, map[string]string, error) {
+	m, data, err := manifest.Load(file)
+	if err != nil {
+		return controller.ApplyRequest{}, nil, err
+	}
+	req := controller.ApplyRequest{File: file, Manifest: string(data), Artifacts: map[string]string{}}
+	paths := map[string]string{}
+	if m.Run == nil {
+		return req, paths, nil
+	}
+	dir := filepath.Dir(file)
+	var errs manifest.Errors
+	for i, written := range m.Run.Artifacts {
+		field := fmt.Sprintf("run.artifacts[%d]", i)
+		path := m.ArtifactPath(dir, written)
+		d, err := artifact.Digest(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			errs = append(errs, manifest.At(file, data, field, fmt.Sprintf("%s: no such file (looked at %s)", written, path)))
+			continue
+		case errors.Is(err, artifact.ErrNotFile):
+			errs = append(errs, manifest.At(file, data, field, fmt.Sprintf("%s is a directory, not a file; list the files it holds", written)))
+			continue
+		case err != nil:
+			errs = append(errs, manifest.At(file, data, field, err.Error()))
+			continue
+		}
+		req.Artifacts[written], paths[written] = d, path
+		if filepath.Clean(written) == filepath.Clean(m.Run.Command[0]) {
+			if st, err := os.Stat(path); err == nil && st.Mode()&0o111 == 0 {
+				errs = append(errs, manifest.At(file, data, "run.command[0]",
+					fmt.Sprintf("%s is not executable (mode %v); chmod +x it", written, st.Mode().Perm())))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return req, nil, errs
+	}
+	return req, paths, nil
+}
