@@ -1,7 +1,9 @@
 package router
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -169,5 +171,56 @@ func TestStatsCountsClassesAndLatency(t *testing.T) {
 	}
 	if p50 := before.Latency.Quantile(0.5); p50 >= 30*time.Millisecond {
 		t.Errorf("p50 of fast requests = %v, want well under 30ms", p50)
+	}
+}
+
+func TestAbandonedRequestIsNotARevisionError(t *testing.T) {
+	entered := make(chan struct{})
+	backend := startHandler(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		close(entered)
+		<-req.Context().Done()
+	}))
+	r := New("web")
+	r.Set(Table{Routes: []Route{{Revision: 1, Weight: 1, Backends: []string{hostport(backend)}}}})
+	url, c := startRouter(t, r), newClient(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	go func() {
+		<-entered
+		cancel()
+	}()
+	if _, err := c.Do(req); err == nil {
+		t.Fatal("cancelled request succeeded")
+	}
+	eventually(t, "the abandoned request to be counted", func() bool { return statsOf(t, r, 1).Requests == 1 })
+	if s := statsOf(t, r, 1); s.Errors != 0 || s.Status[4] != 1 || s.InFlight != 0 {
+		t.Errorf("stats %+v, want one 4xx (499), no error, nothing in flight", s)
+	}
+}
+
+func TestCutShortBodyCountsAsError(t *testing.T) {
+	backend := startHandler(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, "only ten b")
+		w.(http.Flusher).Flush()
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	r := New("web")
+	r.Set(Table{Routes: []Route{{Revision: 1, Weight: 1, Backends: []string{hostport(backend)}}}})
+	res, err := newClient(t).Get(startRouter(t, r))
+	if err == nil {
+		_, err = io.ReadAll(res.Body)
+		res.Body.Close()
+	}
+	if err == nil {
+		t.Fatal("a body cut short by the backend reached the client whole")
+	}
+	eventually(t, "the request to be counted", func() bool { return statsOf(t, r, 1).Requests == 1 })
+	if s := statsOf(t, r, 1); s.Errors != 1 || s.Status[2] != 1 {
+		t.Errorf("stats %+v, want the 200 counted and the cut body as an error", s)
 	}
 }
