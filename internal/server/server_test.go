@@ -1,0 +1,303 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lastgood/lastgood/internal/api"
+	"github.com/lastgood/lastgood/internal/controller"
+	"github.com/lastgood/lastgood/internal/store"
+	"github.com/lastgood/lastgood/internal/strategy"
+)
+
+const blueGreen = "blueGreen: {autoPromote: true}"
+
+func TestBlueGreenSwitchFailsNoRequest(t *testing.T) {
+	in := start(t, t.TempDir())
+	a := newApp(t, "bg")
+	if st := in.applyWait(t, a.manifest(t, 2, blueGreen, "V: one")); st.Rollout.Phase != "promoted" {
+		t.Fatalf("first release %s", st.Rollout.Phase)
+	}
+	cl := startClients(t, a.listen, 4)
+	time.Sleep(200 * time.Millisecond)
+	st := in.applyWait(t, a.manifest(t, 2, blueGreen, "V: two"))
+	if st.Rollout.Phase != "promoted" || st.Stable != 2 {
+		t.Fatalf("rollout %s, stable %d", st.Rollout.Phase, st.Stable)
+	}
+	time.Sleep(200 * time.Millisecond)
+	cl.stop()
+	byRev, failed := cl.snapshot()
+	if len(failed) > 0 {
+		t.Fatalf("%d requests failed during the switch, e.g. %v", len(failed), failed[0])
+	}
+	if byRev[1] == 0 || byRev[2] == 0 {
+		t.Fatalf("answers by revision %v: want both before and after the switch", byRev)
+	}
+	// Revision 1 stays warm for the window, with no traffic.
+	warm := 0
+	for _, r := range st.Replicas {
+		if r.Revision == 1 && !r.Stopping {
+			warm++
+		}
+	}
+	if warm != 2 {
+		t.Fatalf("%d replicas of revision 1 warm after promotion, want 2: %+v", warm, st.Replicas)
+	}
+	if rev, _ := get(t, a.listen); rev != 2 {
+		t.Fatalf("served by revision %d after promotion", rev)
+	}
+}
+
+func TestNeverReadyIsRolledBackWithNoFailedRequest(t *testing.T) {
+	in := start(t, t.TempDir())
+	a := newApp(t, "never")
+	in.applyWait(t, a.manifest(t, 2, blueGreen, ""))
+	cl := startClients(t, a.listen, 2)
+	st := in.applyWait(t, a.manifest(t, 2, blueGreen, `FAULT_NEVER_READY: "1"`))
+	cl.stop()
+	r := st.Rollout
+	if r.Phase != "rolled-back" || r.Trigger != strategy.TriggerProgressDeadline || st.Stable != 1 {
+		t.Fatalf("rollout %s by %q, stable %d", r.Phase, r.Trigger, st.Stable)
+	}
+	byRev, failed := cl.snapshot()
+	if len(failed) > 0 || byRev[2] != 0 || byRev[1] == 0 {
+		t.Fatalf("answers %v, failed %v: want all on revision 1", byRev, failed)
+	}
+	waitFor(t, 10*time.Second, "revision 2 replicas to stop", func() bool {
+		st, _ := in.c.App(context.Background(), "never")
+		for _, r := range st.Replicas {
+			if r.Revision == 2 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func TestRollingUpdateKeepsServing(t *testing.T) {
+	in := start(t, t.TempDir())
+	a := newApp(t, "roll")
+	rolling := "rolling: {maxSurge: 1, maxUnavailable: 0}"
+	in.applyWait(t, a.manifest(t, 3, rolling, "V: one"))
+	cl := startClients(t, a.listen, 4)
+	st := in.applyWait(t, a.manifest(t, 3, rolling, "V: two"))
+	time.Sleep(100 * time.Millisecond)
+	cl.stop()
+	if st.Rollout.Phase != "promoted" {
+		t.Fatalf("rolling update %s: %s", st.Rollout.Phase, st.Rollout.Reason)
+	}
+	byRev, failed := cl.snapshot()
+	if len(failed) > 0 {
+		t.Fatalf("%d requests failed during the rolling update, e.g. %s", len(failed), failed[0])
+	}
+	if byRev[2] == 0 {
+		t.Fatalf("no request answered by revision 2: %v", byRev)
+	}
+	waitFor(t, 10*time.Second, "revision 1 to be gone", func() bool {
+		st, _ := in.c.App(context.Background(), "roll")
+		return !slices.ContainsFunc(st.Replicas, func(r controller.Replica) bool { return r.Revision == 1 })
+	})
+}
+
+func TestCanarySplitsTrafficByWeight(t *testing.T) {
+	in := start(t, t.TempDir())
+	a := newApp(t, "can")
+	in.applyWait(t, a.manifest(t, 2, blueGreen, ""))
+	canary := "canary: {steps: [{setWeight: 25}, {pause: {}}]}"
+	res, err := in.c.ApplyFile(context.Background(), a.manifest(t, 2, canary, "V: two"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "the canary to pause at 25%", func() bool {
+		st, _ := in.c.App(context.Background(), "can")
+		return st.Rollout.Detail.Phase == strategy.Paused && st.Rollout.Detail.Weight == 25
+	})
+	byRev := map[int]int{}
+	for range 400 {
+		rev, _ := get(t, a.listen)
+		byRev[rev]++
+	}
+	// The router's schedule is deterministic: 1 in 4 exactly, give or take
+	// where the schedule started.
+	if byRev[2] < 95 || byRev[2] > 105 || byRev[1]+byRev[2] != 400 {
+		t.Fatalf("answers by revision %v, want 25%% on revision 2", byRev)
+	}
+	if _, err := in.c.Action(context.Background(), "can", "promote", api.ActionRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	st := in.waitRollout(t, "can", res.Rollout)
+	if st.Rollout.Phase != "promoted" {
+		t.Fatalf("after promote: %s", st.Rollout.Phase)
+	}
+	if rev, _ := get(t, a.listen); rev != 2 {
+		t.Fatalf("served by revision %d after promotion", rev)
+	}
+}
+
+func TestPreviewServesTheNewRevisionBeforePromotion(t *testing.T) {
+	in := start(t, t.TempDir())
+	a := newApp(t, "prev")
+	preview := freeAddr(t)
+	manual := "blueGreen: {autoPromote: false, preview: " + preview + "}"
+	in.applyWait(t, a.manifest(t, 1, manual, "")) // a first release needs no promote
+	res, err := in.c.ApplyFile(context.Background(), a.manifest(t, 1, manual, "V: two"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the rollout to wait for promote", func() bool {
+		st, _ := in.c.App(context.Background(), "prev")
+		return st.Rollout.Detail.PauseReason == strategy.PausePromote
+	})
+	if rev, _ := get(t, preview); rev != 2 {
+		t.Fatalf("preview served by revision %d, want 2", rev)
+	}
+	if rev, _ := get(t, a.listen); rev != 1 {
+		t.Fatalf("main address served by revision %d before promotion, want 1", rev)
+	}
+	if _, err := in.c.Action(context.Background(), "prev", "promote", api.ActionRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	in.waitRollout(t, "prev", res.Rollout)
+	if rev, _ := get(t, a.listen); rev != 2 {
+		t.Fatalf("main address served by revision %d after promotion, want 2", rev)
+	}
+}
+
+// TestUndoInsideTheWindowIsATrafficSwitch checks that the switch has
+// happened when the undo call returns.
+func TestUndoInsideTheWindowIsATrafficSwitch(t *testing.T) {
+	in := start(t, t.TempDir())
+	a := newApp(t, "undo")
+	in.applyWait(t, a.manifest(t, 2, blueGreen, "V: one"))
+	in.applyWait(t, a.manifest(t, 2, blueGreen, "V: two"))
+	res, err := in.c.Action(context.Background(), "undo", "undo", api.ActionRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rev, _ := get(t, a.listen); rev != 3 {
+		t.Fatalf("first request after undo returned served by revision %d, want 3", rev)
+	}
+	st := in.waitRollout(t, "undo", res.Rollout)
+	if st.Stable != 3 || !strings.Contains(res.Message, "rollout") {
+		t.Fatalf("stable %d after undo: %s", st.Stable, res.Message)
+	}
+	revs, err := in.c.Revisions(context.Background(), "undo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(revs) != 3 || revs[2].Digest != revs[0].Digest || revs[2].CopyOf != 1 {
+		t.Fatalf("revision 3 should copy revision 1: %+v", revs)
+	}
+}
+
+// TestRestartAfterKill9 kills lastgood with SIGKILL in the middle of a
+// rollout, checks that no replica outlives it, deletes the original
+// artifact, and starts lastgood again on the same data: it must serve the
+// stable revision from the stored copy and record that it rolled the
+// unfinished rollout back.
+func TestRestartAfterKill9(t *testing.T) {
+	data := t.TempDir()
+	child, addr := startChild(t, data)
+	c := &api.Client{Base: "http://" + addr}
+	in := &instance{c: c, dir: data}
+	a := newApp(t, "phoenix")
+	in.applyWait(t, a.manifest(t, 2, blueGreen, "V: one"))
+	manual := "blueGreen: {autoPromote: false}"
+	res, err := c.ApplyFile(context.Background(), a.manifest(t, 2, manual, "V: two"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	waitFor(t, 10*time.Second, "revision 2 to be ready and waiting for promote", func() bool {
+		st, _ := c.App(context.Background(), "phoenix")
+		pids = pids[:0]
+		for _, r := range st.Replicas {
+			pids = append(pids, r.PID)
+		}
+		return st.Rollout.Detail.PauseReason == strategy.PausePromote
+	})
+	if len(pids) != 4 {
+		t.Fatalf("%d replicas, want 4", len(pids))
+	}
+	child.Process.Signal(syscall.SIGKILL)
+	child.Wait()
+	waitFor(t, 5*time.Second, "every replica to die with lastgood", func() bool {
+		for _, pid := range pids {
+			if alive(pid) {
+				return false
+			}
+		}
+		return true
+	})
+	if err := os.RemoveAll(filepath.Join(a.dir, "bin")); err != nil {
+		t.Fatal(err)
+	}
+
+	in2 := start(t, data)
+	waitFor(t, 10*time.Second, "the stable revision to serve again", func() bool {
+		rev, err := revisionAt(a.listen)
+		return err == nil && rev == 1
+	})
+	st2, err := in2.c.App(context.Background(), "phoenix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st2.Stable != 1 || st2.Rollout.ID != res.Rollout || st2.Rollout.Phase != "rolled-back" || st2.Rollout.Trigger != strategy.TriggerRestart {
+		t.Fatalf("after restart: stable %d, rollout #%d %s by %q", st2.Stable, st2.Rollout.ID, st2.Rollout.Phase, st2.Rollout.Trigger)
+	}
+	evs, err := in2.c.Events(context.Background(), "phoenix", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(evs, func(e store.Event) bool { return e.Type == "controller.recovered" }) {
+		t.Fatalf("no controller.recovered event among %d", len(evs))
+	}
+	audit, err := in2.c.Audit(context.Background())
+	if err != nil || !audit.OK() {
+		t.Fatalf("audit after kill -9: %+v %v", audit, err)
+	}
+}
+
+// startChild runs lastgood as a child process of the test binary.
+func startChild(t *testing.T, data string) (*exec.Cmd, string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "LASTGOOD_TEST_SERVE="+data)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("child lastgood: %v", err)
+	}
+	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "API ")
+	if !ok {
+		t.Fatalf("child lastgood said %q", line)
+	}
+	return cmd, addr
+}
+
+func alive(pid int) bool {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	// A zombie (state Z) has exited; only its parent has not reaped it.
+	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	return len(fields) > 0 && fields[0] != "Z"
+}
