@@ -217,12 +217,18 @@ func TestNeverReadyStaysNotReady(t *testing.T) {
 		rs := e.Replicas("never")
 		return len(rs) == 1 && rs[0].PID > 0
 	})
+	addr := e.Replicas("never")[0].Addr
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	waitFor(t, 20*time.Second, "the app serving GET /", func() bool {
+		resp, err := client.Get("http://" + addr + "/")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	time.Sleep(1500 * time.Millisecond) // 15 probe periods
 	r := e.Replicas("never")[0]
-	if code, _ := get(t, r.Addr, "/"); code != 200 {
-		t.Fatalf("the app does not serve: %d", code)
-	}
-	time.Sleep(1500 * time.Millisecond)
-	r = e.Replicas("never")[0]
 	if r.Ready || r.State != StateStarting || r.Restarts != 0 {
 		t.Errorf("replica = %+v, want starting, not ready, no restarts", r)
 	}
@@ -246,13 +252,17 @@ func TestLivenessFailureRestarts(t *testing.T) {
 	os.Remove(healthy)
 	waitFor(t, 20*time.Second, "a restart", func() bool {
 		r := e.Replicas("live")[0]
-		return r.Restarts == 1 && r.PID != 0 && r.PID != first.PID
+		return r.Restarts > first.Restarts && r.PID != 0 && r.PID != first.PID
 	})
 	if !gone(first.PID) {
 		t.Errorf("the first process %d still runs", first.PID)
 	}
-	if ev := e.events.of(EventLivenessFailed); len(ev) == 0 || !strings.Contains(ev[0].Message, "503") {
-		t.Errorf("liveness-failed events = %+v", ev)
+	saw503 := false
+	for _, ev := range e.events.of(EventLivenessFailed) {
+		saw503 = saw503 || strings.Contains(ev.Message, "503")
+	}
+	if !saw503 {
+		t.Errorf("no liveness-failed event names status 503: %+v", e.events.of(EventLivenessFailed))
 	}
 	exited := e.events.of(EventExited)
 	if len(exited) == 0 || exited[0].Data["status"] != "signal: killed" {

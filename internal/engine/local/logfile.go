@@ -71,19 +71,33 @@ func (l *logFile) writeLine(line []byte) error {
 }
 
 // rotate moves the file to .1, replacing the previous backup, and starts an
-// empty file.
+// empty file. The log path never disappears, so a reader that opens it
+// during a rotation finds either the old or the new file: the old file is
+// hard-linked to .1 and an empty file is renamed over the path. When a step
+// fails the current file stays open and keeps growing.
 func (l *logFile) rotate() error {
-	if err := l.f.Close(); err != nil {
-		return fmt.Errorf("close log for rotation: %w", err)
-	}
-	if err := os.Rename(l.path, l.path+".1"); err != nil {
+	backup, fresh := l.path+".1", l.path+".new"
+	os.Remove(backup + ".new")
+	if err := os.Link(l.path, backup+".new"); err == nil {
+		if err := os.Rename(backup+".new", backup); err != nil {
+			return fmt.Errorf("rotate log: %w", err)
+		}
+	} else if err := os.Rename(l.path, backup); err != nil { // no hard links here
 		return fmt.Errorf("rotate log: %w", err)
 	}
-	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := os.OpenFile(fresh, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
-		return fmt.Errorf("reopen log after rotation: %w", err)
+		return fmt.Errorf("create log after rotation: %w", err)
 	}
+	if err := os.Rename(fresh, l.path); err != nil {
+		f.Close()
+		return fmt.Errorf("replace log after rotation: %w", err)
+	}
+	old := l.f
 	l.f, l.size = f, 0
+	if err := old.Close(); err != nil {
+		return fmt.Errorf("close rotated log: %w", err)
+	}
 	return nil
 }
 
