@@ -25,12 +25,13 @@ func replicaEnv(spec Spec, port int) map[string]string {
 	return env
 }
 
-// environ is the full environment of a child: lastgood's own, overridden by
-// the replica's.
+// environ is the full environment of a child: lastgood's own without its
+// LASTGOOD_* variables (LASTGOOD_TOKEN is a credential for lastgood's API,
+// not for the app), overridden by the replica's.
 func environ(env map[string]string) []string {
 	merged := make(map[string]string)
 	for _, kv := range os.Environ() {
-		if k, v, ok := strings.Cut(kv, "="); ok {
+		if k, v, ok := strings.Cut(kv, "="); ok && !strings.HasPrefix(k, "LASTGOOD_") {
 			merged[k] = v
 		}
 	}

@@ -124,3 +124,18 @@ func TestReplicaLogIsWrittenAndBounded(t *testing.T) {
 		t.Errorf("log files %v, want the log and one backup", matches)
 	}
 }
+
+func TestEnvironDropsLastgoodCredentials(t *testing.T) {
+	t.Setenv("LASTGOOD_TOKEN", "secret")
+	t.Setenv("SOME_SETTING", "kept")
+	env := replicaEnv(Spec{App: "web", Revision: 4, Env: map[string]string{"SOME_SETTING": "app", "X": "1"}}, 9000)
+	got := strings.Join(environ(env), "\n") + "\n"
+	for _, want := range []string{"PORT=9000\n", "LASTGOOD_APP=web\n", "LASTGOOD_REVISION=4\n", "SOME_SETTING=app\n", "X=1\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("environment lacks %q", want)
+		}
+	}
+	if strings.Contains(got, "secret") {
+		t.Error("the replica inherits LASTGOOD_TOKEN")
+	}
+}
