@@ -87,7 +87,7 @@ type Traffic interface {
 }
 
 func newAppState(app store.App) *appState {
-	return &appState{app: app, revisions: map[int]*revision{}, routes: map[string][]Route{}, warm: map[int]time.Time{}}
+	return &appState{app: app, revisions: map[int]*revision{}, routes: map[string][]Route{}}
 }
 
 // PreviewKey is the Traffic key of an app's blue-green preview listener.
@@ -130,10 +130,12 @@ type appState struct {
 	state     strategy.State // its decoded state
 	revisions map[int]*revision
 	routes    map[string][]Route // last routes set per traffic key
-	// warm holds previous revisions kept running until their rollback
-	// window ends, even after a later rollout started.
-	warm    map[int]time.Time
-	preview string // preview address being served
+	// warm is the previous stable revision of the last promotion, kept
+	// running until warmUntil even after a later rollout started. Only one
+	// is kept: frequent releases must not pile up warm processes.
+	warm      int
+	warmUntil time.Time
+	preview   string // preview address being served
 }
 
 type revision struct {

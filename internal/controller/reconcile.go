@@ -89,7 +89,7 @@ func (c *Controller) persist(ctx context.Context, a *appState, next strategy.Sta
 		return fmt.Errorf("persist rollout %d: %w", r.ID, err)
 	}
 	if next.Phase == strategy.Promoted && a.state.Phase != strategy.Promoted && next.FromReplicas > 0 {
-		a.warm[next.From] = next.WarmUntil
+		a.warm, a.warmUntil = next.From, next.WarmUntil
 	}
 	a.app, a.rollout, a.state = app, r, next
 	return nil
@@ -100,18 +100,17 @@ func (c *Controller) persist(ctx context.Context, a *appState, next strategy.Sta
 func (c *Controller) execute(ctx context.Context, a *appState, replicas []Replica) error {
 	plan := strategy.Desired(a.state)
 	name := a.app.Name
-	// Stop revisions the plan no longer names (older ones), unless they
-	// are the warm previous revision of an earlier promotion whose window
-	// has not ended: a later rollout does not close an earlier window.
+	// Stop revisions the plan no longer names (older ones), unless it is
+	// the warm previous revision of the last promotion, whose window a
+	// later rollout does not close.
 	now := c.cfg.Now()
 	for _, r := range replicas {
 		if _, ok := plan.Replicas[r.Revision]; ok || r.Stopping {
 			continue
 		}
-		if until, ok := a.warm[r.Revision]; ok && now.Before(until) {
+		if r.Revision == a.warm && now.Before(a.warmUntil) {
 			continue
 		}
-		delete(a.warm, r.Revision)
 		plan.Replicas[r.Revision] = 0
 	}
 	for _, rev := range slices.Sorted(maps.Keys(plan.Replicas)) {
