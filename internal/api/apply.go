@@ -47,6 +47,9 @@ func prepare(file string) (controller.ApplyRequest, map[string]string, error) {
 	for i, written := range m.Run.Artifacts {
 		field := fmt.Sprintf("run.artifacts[%d]", i)
 		path := m.ArtifactPath(dir, written)
+		if abs, err := filepath.Abs(path); err == nil {
+			path = abs
+		}
 		d, err := artifact.Digest(path)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):

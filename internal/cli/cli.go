@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/lastgood/lastgood/internal/api"
+	"github.com/lastgood/lastgood/internal/manifest"
 )
 
 // Exit codes.
@@ -188,6 +189,11 @@ func report(e *Env, name string, err error) int {
 			}
 			return code
 		}
+	}
+	if errors.Is(err, manifest.ErrInvalid) {
+		// Manifest problems already say FILE:LINE: FIELD: what is wanted.
+		fmt.Fprintln(e.Stderr, err)
+		return code
 	}
 	msg := err.Error()
 	for _, line := range strings.Split(msg, "\n") {
