@@ -58,8 +58,20 @@ func (s *Server) Handler() http.Handler {
 	api.HandleFunc("GET /api/v1/rollouts/{id}", s.rollout)
 	api.HandleFunc("GET /api/v1/events", s.events)
 	api.HandleFunc("GET /api/v1/audit", s.audit)
-	mux.Handle("/api/", s.auth(api))
+	mux.Handle("/api/", s.auth(s.recovered(api)))
 	return mux
+}
+
+// recovered answers 503 until the controller has restored its state, so no
+// request acts on a half-loaded world.
+func (s *Server) recovered(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.Ready != nil && !s.Ready() {
+			writeError(w, http.StatusServiceUnavailable, "unavailable", errors.New("lastgood is restoring its state; try again in a moment"))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func (s *Server) auth(h http.Handler) http.Handler {
@@ -91,7 +103,7 @@ func (s *Server) version(w http.ResponseWriter, _ *http.Request) {
 // Error is the body of every failed API call.
 type Error struct {
 	Error    string     `json:"error"`
-	Kind     string     `json:"kind"` // invalid | conflict | not-found | unauthorized | internal
+	Kind     string     `json:"kind"` // invalid | conflict | not-found | unauthorized | unavailable | internal
 	Problems []*Problem `json:"problems,omitempty"`
 }
 
