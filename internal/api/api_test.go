@@ -38,7 +38,15 @@ func serve(t *testing.T, token string) string {
 	})
 	select {
 	case a := <-addr:
-		return "http://" + a
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if res, err := http.Get("http://" + a + "/readyz"); err == nil {
+				res.Body.Close()
+				if res.StatusCode == http.StatusOK {
+					return "http://" + a
+				}
+			}
+		}
+		t.Fatal("lastgood did not become ready")
 	case err := <-done:
 		t.Fatalf("server did not start: %v", err)
 	}

@@ -35,7 +35,33 @@ type StatusError struct {
 
 func (e *StatusError) Error() string { return e.Body.Error }
 
+// do sends one request. While lastgood is restoring its state after a
+// start it answers 503 "unavailable"; do waits for it (up to 10s) when the
+// body can be sent again.
 func (c *Client) do(ctx context.Context, method, path string, body io.Reader, out any) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := c.once(ctx, method, path, body, out)
+		se, ok := errors.AsType[*StatusError](err)
+		if !ok || se.Body.Kind != "unavailable" || time.Now().After(deadline) {
+			return err
+		}
+		if seeker, ok := body.(io.Seeker); ok {
+			if _, err := seeker.Seek(0, io.SeekStart); err != nil {
+				return err
+			}
+		} else if body != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (c *Client) once(ctx context.Context, method, path string, body io.Reader, out any) error {
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.Base, "/")+path, body)
 	if err != nil {
 		return err
