@@ -26,8 +26,9 @@ func serve(t *testing.T, token string) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
+	data := t.TempDir() // before the cleanup below, so it is removed after the server stops
 	go func() {
-		done <- server.Run(ctx, server.Config{DataDir: t.TempDir(), API: "127.0.0.1:0", Token: token,
+		done <- server.Run(ctx, server.Config{DataDir: data, API: "127.0.0.1:0", Token: token,
 			Listening: func(a string) { addr <- a }})
 	}()
 	t.Cleanup(func() {
