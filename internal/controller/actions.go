@@ -133,6 +133,8 @@ func (c *Controller) createAndStartUndo(ctx context.Context, a *appState, rev st
 		if err := c.cfg.Engine.Adopt(a.app.Name, warm, created.Number); err != nil {
 			return ApplyResult{}, fmt.Errorf("hand warm replicas of revision %d to %d: %w", warm, created.Number, err)
 		}
+		a.scaled[created.Number] = a.scaled[warm]
+		delete(a.scaled, warm)
 		why = fmt.Sprintf("undo to the content of revision %d, still warm: traffic switch only", rev.CopyOf)
 	}
 	res, err := c.startRollout(ctx, a, created, strategy.Undo, why)

@@ -87,7 +87,7 @@ type Traffic interface {
 }
 
 func newAppState(app store.App) *appState {
-	return &appState{app: app, revisions: map[int]*revision{}, routes: map[string][]Route{}}
+	return &appState{app: app, revisions: map[int]*revision{}, routes: map[string][]Route{}, scaled: map[int]int{}}
 }
 
 // PreviewKey is the Traffic key of an app's blue-green preview listener.
@@ -130,6 +130,7 @@ type appState struct {
 	state     strategy.State // its decoded state
 	revisions map[int]*revision
 	routes    map[string][]Route // last routes set per traffic key
+	scaled    map[int]int        // last replica count asked of the engine per revision
 	// warm is the previous stable revision of the last promotion, kept
 	// running until warmUntil even after a later rollout started. Only one
 	// is kept: frequent releases must not pile up warm processes.

@@ -114,13 +114,18 @@ func (c *Controller) execute(ctx context.Context, a *appState, replicas []Replic
 		plan.Replicas[r.Revision] = 0
 	}
 	for _, rev := range slices.Sorted(maps.Keys(plan.Replicas)) {
+		n := plan.Replicas[rev]
+		if done, ok := a.scaled[rev]; ok && done == n {
+			continue // the engine converges by itself; tell it only changes
+		}
 		w, err := c.workload(ctx, a, rev)
 		if err != nil {
 			return err
 		}
-		if err := c.cfg.Engine.Scale(ctx, w, plan.Replicas[rev]); err != nil {
-			return fmt.Errorf("scale revision %d to %d: %w", rev, plan.Replicas[rev], err)
+		if err := c.cfg.Engine.Scale(ctx, w, n); err != nil {
+			return fmt.Errorf("scale revision %d to %d: %w", rev, n, err)
 		}
+		a.scaled[rev] = n
 	}
 	c.route(a, name, routes(plan, replicas), c.affinity(ctx, a))
 	c.preview(a, plan, replicas)
