@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/lastgood/lastgood/internal/api"
+)
+
+// fleetResult is lastgood's memory with many apps running.
+type fleetResult struct {
+	Apps         int
+	Replicas     int // lastgood's child processes when measured
+	Lastgood     memory
+	ReplicaRSS   int64 // sum of the replicas' VmRSS
+	TrafficSent  int   // requests sent to the extra apps
+	TrafficFails []failure
+}
+
+// deployFleet deploys more apps (each on its own address, two replicas),
+// waits until every first release is promoted, sends each a little
+// traffic, and measures lastgood's resident set and its replicas'.
+func deployFleet(ctx context.Context, c *api.Client, root, sampleApp string, more int, ph *phase, pid int) (fleetResult, error) {
+	r := fleetResult{Apps: more + 1}
+	ph.set("deploying %d more apps", more)
+	var apps []*benchApp
+	var rollouts []int64
+	for i := range more {
+		a, err := newBenchApp(root, fmt.Sprintf("extra-%d", i+1), sampleApp)
+		if err != nil {
+			return r, err
+		}
+		res, err := a.apply(ctx, c, 0)
+		if err != nil {
+			return r, err
+		}
+		apps, rollouts = append(apps, a), append(rollouts, res.Rollout)
+	}
+	for i, a := range apps {
+		if err := waitPromoted(ctx, c, a.name, rollouts[i]); err != nil {
+			return r, fmt.Errorf("first release of %s: %w", a.name, err)
+		}
+	}
+	ph.set("traffic to the %d extra apps", more)
+	for _, a := range apps {
+		p := newProber(a.listen)
+		for range 100 {
+			if _, err := p.get(ctx); err != nil {
+				r.TrafficFails = append(r.TrafficFails, failure{Phase: ph.String(), What: a.name + ": " + err.Error()})
+			}
+			r.TrafficSent++
+		}
+		p.hc.CloseIdleConnections()
+	}
+	select { // let lastgood settle after the burst
+	case <-ctx.Done():
+		return r, ctx.Err()
+	case <-time.After(time.Second):
+	}
+	var err error
+	if r.Lastgood, err = readMemory(pid); err != nil {
+		return r, err
+	}
+	kids, err := children(pid)
+	if err != nil {
+		return r, err
+	}
+	r.Replicas = len(kids)
+	for _, k := range kids {
+		if m, err := readMemory(k); err == nil {
+			r.ReplicaRSS += m.RSS
+		}
+	}
+	return r, nil
+}
