@@ -86,6 +86,7 @@ func TestScripts(t *testing.T) {
 			"freeport":   ports.cmd,
 			"expand":     cmdExpand,
 			"waitfor":    cmdWaitFor,
+			"waitstatus": cmdWaitStatus,
 			"httpget":    cmdHTTPGet,
 			"exits":      cmdExits,
 			"start":      cmdStart,
@@ -258,6 +259,42 @@ func cmdWaitFor(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	}
 	ts.Fatalf("%s did not reach %s within %v: %s", app, want, patience, last)
+}
+
+// waitstatus APP PATH WANT: wait until `lastgood status APP -o json`
+// has WANT at PATH (as the json command reads it).
+func cmdWaitStatus(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: waitstatus APP PATH WANT")
+	}
+	c := client(ts)
+	var last string
+	for deadline := time.Now().Add(patience); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		var st any
+		status, err := c.App(context.Background(), args[0])
+		if err == nil {
+			err = roundTrip(status, &st)
+		}
+		if err != nil {
+			last = err.Error()
+			continue
+		}
+		got, ok := jsonAt(st, args[1])
+		if ok && got == args[2] {
+			return
+		}
+		last = fmt.Sprintf("%s is %s", args[1], got)
+	}
+	ts.Fatalf("%s: %s did not become %s within %v: %s", args[0], args[1], args[2], patience, last)
+}
+
+// roundTrip gives v as `-o json` prints it, decoded into out.
+func roundTrip(v, out any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, out)
 }
 
 func client(ts *testscript.TestScript) *api.Client {
