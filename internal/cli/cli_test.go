@@ -152,13 +152,18 @@ func cmdWaitServer(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Fatalf("lastgood did not become ready within %v: %s", patience, last)
 }
 
-// sampleapp DEST: copy the sample app to DEST, executable.
+// sampleapp DEST [BUILD]: copy the sample app to DEST, executable. With
+// BUILD, the text is appended to the copy (the program ignores it), so
+// that the copy's digest differs as a new build's would.
 func cmdSampleApp(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 1 {
-		ts.Fatalf("usage: sampleapp DEST")
+	if neg || len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: sampleapp DEST [BUILD]")
 	}
 	b, err := os.ReadFile(sampleAppBinary)
 	ts.Check(err)
+	if len(args) == 2 {
+		b = append(b, "\nbuild "+args[1]+"\n"...)
+	}
 	dest := ts.MkAbs(args[0])
 	ts.Check(os.MkdirAll(filepath.Dir(dest), 0o755))
 	ts.Check(os.WriteFile(dest, b, 0o755))
