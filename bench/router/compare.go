@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -43,14 +44,19 @@ func runCompare(ctx context.Context, args []string) error {
 	directPID := fs.Int("direct-pid", 0, "pid of the backend, to measure its CPU per request")
 	routerPID := fs.Int("router-pid", 0, "pid of lastgood's router")
 	nginxPID := fs.Int("nginx-pid", 0, "pid of nginx's master (its workers are counted)")
+	fractions := fs.String("fractions", "0.25,0.5", "offered loads for the latency runs, as fractions of nginx's max")
 	jsonOut := fs.String("json", "", "also write the raw results to this file")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	fracs, err := parseFractions(*fractions)
+	if err != nil {
 		return err
 	}
 	targets := []target{{"direct", *direct, *directPID}, {"router", *routerURL, *routerPID}, {"nginx", *nginx, *nginxPID}}
 	cmp := comparison{
 		Throughput: map[string][]float64{},
-		Fractions:  []float64{0.25, 0.5},
+		Fractions:  fracs,
 		Latency:    map[string][]loadResult{},
 		CPU:        map[string][]time.Duration{},
 		Config: map[string]string{
@@ -102,6 +108,18 @@ func runCompare(ctx context.Context, args []string) error {
 	}
 	writeReport(os.Stdout, targets, cmp)
 	return nil
+}
+
+func parseFractions(s string) ([]float64, error) {
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		x, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || x <= 0 {
+			return nil, fmt.Errorf("-fractions: %q is not a positive number", f)
+		}
+		out = append(out, x)
+	}
+	return out, nil
 }
 
 var requestsPerSec = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
