@@ -13,8 +13,10 @@ type fleetResult struct {
 	Apps         int
 	Replicas     int // lastgood's child processes when measured
 	Lastgood     memory
-	ReplicaRSS   int64 // sum of the replicas' VmRSS
-	TrafficSent  int   // requests sent to the extra apps
+	ReplicaRSS   int64         // sum of the replicas' VmRSS
+	Stopping     int           // replicas stopping when the fleet was up
+	StoppingWait time.Duration // until none was
+	TrafficSent  int           // requests sent to the extra apps
 	TrafficFails []failure
 }
 
@@ -53,12 +55,10 @@ func deployFleet(ctx context.Context, c *api.Client, root, sampleApp string, mor
 		}
 		p.hc.CloseIdleConnections()
 	}
-	select { // let lastgood settle after the burst
-	case <-ctx.Done():
-		return r, ctx.Err()
-	case <-time.After(time.Second):
-	}
 	var err error
+	if r.Stopping, r.StoppingWait, err = waitNoneStopping(ctx, c); err != nil {
+		return r, err
+	}
 	if r.Lastgood, err = readMemory(pid); err != nil {
 		return r, err
 	}
@@ -73,4 +73,39 @@ func deployFleet(ctx context.Context, c *api.Client, root, sampleApp string, mor
 		}
 	}
 	return r, nil
+}
+
+// waitNoneStopping waits until no replica of any app is stopping, so that
+// the memory read counts what runs for good: a stopped replica of the
+// sample app takes about 5s to exit (see RESULTS.md).
+// It returns how many were stopping at first and how long it waited.
+func waitNoneStopping(ctx context.Context, c *api.Client) (int, time.Duration, error) {
+	start := time.Now()
+	first := -1
+	for {
+		apps, err := c.Apps(ctx)
+		if err != nil {
+			return first, 0, fmt.Errorf("list apps: %w", err)
+		}
+		stopping := 0
+		for _, a := range apps {
+			for _, r := range a.Replicas {
+				if r.Stopping {
+					stopping++
+				}
+			}
+		}
+		if first < 0 {
+			first = stopping
+		}
+		if stopping == 0 {
+			return first, time.Since(start), nil
+		}
+		if time.Since(start) > time.Minute {
+			return first, 0, fmt.Errorf("%d replicas still stopping after a minute", stopping)
+		}
+		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+			return first, 0, err
+		}
+	}
 }

@@ -172,7 +172,9 @@ func (r *report) writeMemory(w io.Writer) {
 	fmt.Fprintf(w, "| lastgood, 1 app, after the switches, under load | %s | %s |\n", mib(r.Switched.RSS), mib(r.Switched.HWM))
 	fmt.Fprintf(w, "| **lastgood, %d apps × 2 replicas, under load** | **%s** | %s |\n", f.Apps, mib(f.Lastgood.RSS), mib(f.Lastgood.HWM))
 	fmt.Fprintf(w, "| the replicas (not lastgood): %d processes, sum | %s | |\n\n", f.Replicas, mib(f.ReplicaRSS))
-	fmt.Fprintf(w, "The replica count includes the first app's warm previous revision (kept for `rollback.window`).\n\n")
+	fmt.Fprintf(w, "Read after no replica was stopping any more (%d were when the %d apps were up; the last one exited %s later). "+
+		"The replica count includes the first app's warm previous revision (kept for `rollback.window`).\n\n",
+		f.Stopping, f.Apps, f.StoppingWait.Round(100*time.Millisecond))
 }
 
 func (r *report) writeCPU(w io.Writer) {
