@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -53,10 +54,20 @@ func writeMachine(w io.Writer) {
 	fmt.Fprintf(w, "## Machine\n\n| | |\n|---|---|\n")
 	fmt.Fprintf(w, "| CPUs (nproc) | %d |\n", runtime.NumCPU())
 	fmt.Fprintf(w, "| CPU model | %s |\n", procField("/proc/cpuinfo", "model name"))
-	fmt.Fprintf(w, "| memory | %s |\n", procField("/proc/meminfo", "MemTotal"))
+	fmt.Fprintf(w, "| memory | %s |\n", memTotal())
 	fmt.Fprintf(w, "| Go | %s %s/%s |\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
 	fmt.Fprintf(w, "| kernel | Linux %s |\n\n", strings.TrimSpace(string(kernel)))
+}
+
+// memTotal returns MemTotal from /proc/meminfo in GiB.
+func memTotal() string {
+	v := procField("/proc/meminfo", "MemTotal")
+	kb, err := strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
+	if err != nil {
+		return v
+	}
+	return fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
 }
 
 // procField returns the first value of key in a "key: value" /proc file.
@@ -182,7 +193,7 @@ func (r *report) writeCPU(w io.Writer) {
 	cpus := float64(c.Machine.total) / float64(r.Load.Elapsed)
 	fmt.Fprintf(w, "## CPU while the load ran\n\n| | |\n|---|---|\n")
 	fmt.Fprintf(w, "| machine busy | %.0f%% of %.0f CPUs |\n", 100*float64(c.Machine.busy)/float64(c.Machine.total), cpus)
-	fmt.Fprintf(w, "| lastgood | %.1fs (%.0f µs per load request) |\n", c.Lastgood.Seconds(), float64(c.Lastgood.Microseconds())/float64(max(r.Load.Sent, 1)))
+	fmt.Fprintf(w, "| lastgood (router, controller, API, probes, starting replicas) | %.1fs (%.0f µs per load request) |\n", c.Lastgood.Seconds(), float64(c.Lastgood.Microseconds())/float64(max(r.Load.Sent, 1)))
 	fmt.Fprintf(w, "| this benchmark (load, prober, API calls) | %.1fs |\n", c.Bench.Seconds())
 	fmt.Fprintf(w, "| everything else (replicas, other users of the machine) | %.1fs |\n", (c.Machine.busy - c.Lastgood - c.Bench).Seconds())
 	fmt.Fprintf(w, "| load average at start → end | %s → %s |\n\n", c.LoadAvgAtStart, c.LoadAvgAtEnd)
