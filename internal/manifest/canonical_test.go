@@ -11,8 +11,7 @@ import (
 // minimalCanonical is the canonical form of base: every default spelt out.
 const minimalCanonical = `{"name":"web","listen":"127.0.0.1:8080","replicas":1,"run":{"command":["./web"]},` +
 	`"probes":{"readiness":{"tcp":true,"period":"1s","timeout":"1s","failureThreshold":3,"successThreshold":1}},` +
-	`"sessionAffinity":{"cookieName":"lastgood-web","maxAge":"24h0m0s"},` +
-	`"strategy":{"rolling":{"maxSurge":1,"maxUnavailable":0}},` +
+		`"strategy":{"rolling":{"maxSurge":1,"maxUnavailable":0}},` +
 	`"rollback":{"progressDeadline":"2m0s","window":"10m0s","onNoData":"wait"},"history":10}`
 
 func mustParse(t *testing.T, src string) *App {
@@ -61,6 +60,12 @@ func TestDefaults(t *testing.T) {
 	app = mustParse(t, doc("strategy: {rolling: {maxUnavailable: 2}}"))
 	if r := app.Strategy.Rolling; r.MaxSurge != (IntOrPercent{Value: 1}) || r.MaxUnavailable != (IntOrPercent{Value: 2}) {
 		t.Errorf("rolling = %+v, want maxSurge defaulted to 1", r)
+	}
+	if app := mustParse(t, doc()); app.SessionAffinity != nil {
+		t.Errorf("sessionAffinity is on without being asked for: %+v", app.SessionAffinity)
+	}
+	if app := mustParse(t, doc("sessionAffinity: {}")); app.SessionAffinity == nil || app.SessionAffinity.CookieName != "lastgood-web" {
+		t.Errorf("sessionAffinity: {} = %+v, want the default cookie", app.SessionAffinity)
 	}
 	app = mustParse(t, doc("sessionAffinity: {cookieName: sticky}"))
 	if s := app.SessionAffinity; s.CookieName != "sticky" || s.MaxAge.D() != 24*time.Hour {

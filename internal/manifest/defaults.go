@@ -49,14 +49,14 @@ func (a *App) setDefaults(w written) {
 	if a.Probes.Liveness != nil {
 		a.Probes.Liveness.setDefaults(w, "probes.liveness")
 	}
-	// The router always keeps a client on one revision for a session.
-	if a.SessionAffinity == nil {
-		a.SessionAffinity = &SessionAffinity{}
+	// Session affinity is optional, as in Flagger: written (even as
+	// `sessionAffinity: {}`), it keeps a client on one revision.
+	if a.SessionAffinity != nil {
+		if !w("sessionAffinity.cookieName") {
+			a.SessionAffinity.CookieName = "lastgood-" + a.Name
+		}
+		setDuration(w, "sessionAffinity.maxAge", &a.SessionAffinity.MaxAge, defaultMaxAge)
 	}
-	if !w("sessionAffinity.cookieName") {
-		a.SessionAffinity.CookieName = "lastgood-" + a.Name
-	}
-	setDuration(w, "sessionAffinity.maxAge", &a.SessionAffinity.MaxAge, defaultMaxAge)
 	a.Strategy.setDefaults(w)
 	if a.Analysis != nil {
 		setDuration(w, "analysis.interval", &a.Analysis.Interval, defaultInterval)

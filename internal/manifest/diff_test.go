@@ -103,7 +103,6 @@ func TestDiffFromNothing(t *testing.T) {
 		{"replicas", "0", "1"},
 		{"run", "", `{"command":["./web"]}`},
 		{"probes.readiness", "", `{"tcp":true,"period":"1s","timeout":"1s","failureThreshold":3,"successThreshold":1}`},
-		{"sessionAffinity", "", `{"cookieName":"lastgood-web","maxAge":"24h0m0s"}`},
 		{"strategy.rolling", "", `{"maxSurge":1,"maxUnavailable":0}`},
 		{"rollback.window", "0s", "10m0s"},
 		{"rollback.onNoData", "", "wait"},
