@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lastgood/lastgood/internal/api"
 	"github.com/lastgood/lastgood/internal/store"
@@ -103,5 +106,53 @@ func TestApplyDuringARolloutIsRefusedUnlessIdentical(t *testing.T) {
 	retry, err := in.c.ApplyFile(context.Background(), a.manifest(t, 1, manual, "V: two"))
 	if err != nil || retry.Created || retry.Revision != 2 || retry.Rollout == res.Rollout {
 		t.Fatalf("re-apply after abort: %+v %v", retry, err)
+	}
+}
+
+// TestSessionAffinityKeepsAClientOnOneRevision splits traffic 50/50 and
+// checks that a client with a cookie jar stays where it first landed,
+// while clients without one are split.
+func TestSessionAffinityKeepsAClientOnOneRevision(t *testing.T) {
+	in := start(t, t.TempDir())
+	a := newApp(t, "sticky")
+	write := func(env string) string {
+		p := a.manifest(t, 2, "canary: {steps: [{setWeight: 50}, {pause: {}}]}", env)
+		b, _ := os.ReadFile(p)
+		os.WriteFile(p, append(b, []byte("sessionAffinity: {maxAge: 1h}\n")...), 0o644)
+		return p
+	}
+	in.applyWait(t, write("V: one"))
+	if _, err := in.c.ApplyFile(context.Background(), write("V: two")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "the canary to pause at 50%", func() bool {
+		st, _ := in.c.App(context.Background(), "sticky")
+		return st.Rollout.Detail.Weight == 50
+	})
+	for range 5 {
+		jar, _ := cookiejar.New(nil)
+		client := &http.Client{Jar: jar}
+		first := 0
+		for i := range 20 {
+			res, err := client.Get("http://" + a.listen + "/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			rev, _ := strconv.Atoi(res.Header.Get("Lastgood-Revision"))
+			if i == 0 {
+				first = rev
+			} else if rev != first {
+				t.Fatalf("request %d of a sticky client went to revision %d, first to %d", i, rev, first)
+			}
+		}
+	}
+	byRev := map[int]int{}
+	for range 20 {
+		rev, _ := get(t, a.listen)
+		byRev[rev]++
+	}
+	if byRev[1] != 10 || byRev[2] != 10 {
+		t.Fatalf("clients without cookies: %v, want 10 and 10", byRev)
 	}
 }
