@@ -11,7 +11,7 @@ import (
 // minimalCanonical is the canonical form of base: every default spelt out.
 const minimalCanonical = `{"name":"web","listen":"127.0.0.1:8080","replicas":1,"run":{"command":["./web"]},` +
 	`"probes":{"readiness":{"tcp":true,"period":"1s","timeout":"1s","failureThreshold":3,"successThreshold":1}},` +
-		`"strategy":{"rolling":{"maxSurge":1,"maxUnavailable":0}},` +
+	`"strategy":{"rolling":{"maxSurge":1,"maxUnavailable":0}},` +
 	`"rollback":{"progressDeadline":"2m0s","window":"10m0s","onNoData":"wait"},"history":10}`
 
 func mustParse(t *testing.T, src string) *App {
