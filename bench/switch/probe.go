@@ -59,6 +59,10 @@ func (p *prober) warm(ctx context.Context, ph *phase) (int, error) {
 type probeResult struct {
 	Visible time.Duration // from the API call returning to the first answer from the target
 	Before  int           // answers from another revision first
+	// Next are the round trips of the two requests after that answer:
+	// the router alternates between the two new replicas, so the second
+	// request is the other replica's first, and the third is warm.
+	Next [2]time.Duration
 }
 
 // firstFrom sends requests back-to-back until revision want answers, and
@@ -84,6 +88,13 @@ func (p *prober) firstFrom(ctx context.Context, want int, since time.Time, ph *p
 				p.failures = append(p.failures, failure{Phase: ph.String(), What: res.Status})
 			case rev == want:
 				r.Visible = at.Sub(since)
+				for i := range r.Next {
+					sent := time.Now()
+					if _, err := p.get(ctx); err != nil {
+						p.failures = append(p.failures, failure{Phase: ph.String(), What: err.Error()})
+					}
+					r.Next[i] = time.Since(sent)
+				}
 				return r, nil
 			default:
 				r.Before++

@@ -164,6 +164,9 @@ func (r *report) writeLatency(w io.Writer) {
 	call := func(s switchSample) time.Duration { return s.Call }
 	row("**switch visible** (promote returned → first answer from the new revision)", pick(r.Run.Switches, visible))
 	row("**undo visible** (undo returned → first answer from the new revision)", pick(r.Run.Undos, visible))
+	row("switch: the next request (the other new replica's first)", pick(r.Run.Switches, func(s switchSample) time.Duration { return s.Next[0] }))
+	row("switch: the request after that", pick(r.Run.Switches, func(s switchSample) time.Duration { return s.Next[1] }))
+	row("undo: the next request", pick(r.Run.Undos, func(s switchSample) time.Duration { return s.Next[0] }))
 	row("promote API call", pick(r.Run.Switches, call))
 	row("undo API call", pick(r.Run.Undos, call))
 	row("apply → new replicas ready, waiting for promote", pick(r.Run.Switches, func(s switchSample) time.Duration { return s.Ready }))

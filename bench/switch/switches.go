@@ -14,6 +14,7 @@ type switchSample struct {
 	Call    time.Duration // the API call's own latency
 	Visible time.Duration // call returned → first answer from the target revision
 	Before  int           // answers from the old revision after the call returned
+	Next    [2]time.Duration
 	Ready   time.Duration // apply → new replicas ready (switches only)
 }
 
@@ -73,7 +74,7 @@ func oneSwitch(ctx context.Context, c *api.Client, a *benchApp, p *prober, ph *p
 	if err != nil {
 		return s, fmt.Errorf("switch %d: %w", i, err)
 	}
-	s.Visible, s.Before = pr.Visible, pr.Before
+	s.Visible, s.Before, s.Next = pr.Visible, pr.Before, pr.Next
 	ph.set("switch %d: after promote to revision %d", i, res.Revision)
 	if err := waitPromoted(ctx, c, a.name, res.Rollout); err != nil {
 		return s, fmt.Errorf("switch %d: %w", i, err)
@@ -99,7 +100,7 @@ func oneUndo(ctx context.Context, c *api.Client, a *benchApp, p *prober, ph *pha
 	if err != nil {
 		return s, fmt.Errorf("undo %d (%s): %w", i, res.Message, err)
 	}
-	s.Visible, s.Before = pr.Visible, pr.Before
+	s.Visible, s.Before, s.Next = pr.Visible, pr.Before, pr.Next
 	if res.Rollout != 0 {
 		if err := waitPromoted(ctx, c, a.name, res.Rollout); err != nil {
 			return s, fmt.Errorf("undo %d: %w", i, err)
