@@ -104,6 +104,9 @@ func TestScripts(t *testing.T) {
 // once the script and all its background commands have ended, that no
 // process it started is still alive: no `lastgood serve`, no replica.
 func setup(env *testscript.Env) error {
+	// A race-instrumented program sleeps a second before it exits unless
+	// told otherwise; every `lastgood` of the scripts is one.
+	env.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	bg := &background{procs: map[string]*proc{}}
 	env.Values[backgroundKey{}] = bg
 	env.Defer(bg.killAll)
@@ -510,7 +513,7 @@ func (bg *background) killAll() {
 }
 
 // start NAME PROG [ARGS...]: run a command in the background, in the
-// script's directory, with LASTGOOD_SERVER as the script set it.
+// script's directory, with the script's LASTGOOD_* variables.
 func cmdStart(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) < 2 {
 		ts.Fatalf("usage: start NAME PROG [ARGS...]")
@@ -521,7 +524,10 @@ func cmdStart(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	p := &proc{cmd: exec.Command(prog, args[2:]...), done: make(chan struct{})}
 	p.cmd.Dir = ts.MkAbs(".")
-	p.cmd.Env = append(os.Environ(), "LASTGOOD_SERVER="+ts.Getenv("LASTGOOD_SERVER"))
+	p.cmd.Env = os.Environ()
+	for _, name := range []string{"LASTGOOD_SERVER", "LASTGOOD_TOKEN", "GORACE", "HOME", "TMPDIR"} {
+		p.cmd.Env = append(p.cmd.Env, name+"="+ts.Getenv(name))
+	}
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
 	ts.Check(p.cmd.Start())
 	go func() {
