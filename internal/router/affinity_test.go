@@ -8,85 +8,89 @@ import (
 )
 
 func TestAffinitySticksAndRepicks(t *testing.T) {
-	a, b := startBackend(t, "a"), startBackend(t, "b")
-	r := New("web")
-	both := Table{
-		Routes: []Route{
-			{Revision: 1, Weight: 1, Backends: []string{hostport(a)}},
-			{Revision: 2, Weight: 1, Backends: []string{hostport(b)}},
-		},
-		Affinity: &Affinity{Cookie: "lg", MaxAge: time.Minute},
-	}
-	r.Set(both)
-	url, c := startRouter(t, r), newClient(t)
+	forEachPath(t, func(t *testing.T, serve serveFunc) {
+		a, b := startBackend(t, "a"), startBackend(t, "b")
+		r := New("web")
+		both := Table{
+			Routes: []Route{
+				{Revision: 1, Weight: 1, Backends: []string{hostport(a)}},
+				{Revision: 2, Weight: 1, Backends: []string{hostport(b)}},
+			},
+			Affinity: &Affinity{Cookie: "lg", MaxAge: time.Minute},
+		}
+		r.Set(both)
+		url, c := serve(t, r), newClient(t)
 
-	first := get(t, c, url)
-	setCookie := first.header.Get("Set-Cookie")
-	rev := first.header.Get(RevisionHeader)
-	if want := "lg=" + rev + "; Path=/; Max-Age=60; HttpOnly"; setCookie != want {
-		t.Fatalf("Set-Cookie = %q, want %q", setCookie, want)
-	}
-	withCookie := func(value string) response {
-		req, _ := http.NewRequest(http.MethodGet, url, nil)
-		req.Header.Set("Cookie", "theme=dark; lg="+value+"; other=1")
-		return do(t, c, req)
-	}
-	for i := range 20 {
+		first := get(t, c, url)
+		setCookie := first.header.Get("Set-Cookie")
+		rev := first.header.Get(RevisionHeader)
+		if want := "lg=" + rev + "; Path=/; Max-Age=60; HttpOnly"; setCookie != want {
+			t.Fatalf("Set-Cookie = %q, want %q", setCookie, want)
+		}
+		withCookie := func(value string) response {
+			req, _ := http.NewRequest(http.MethodGet, url, nil)
+			req.Header.Set("Cookie", "theme=dark; lg="+value+"; other=1")
+			return do(t, c, req)
+		}
+		for i := range 20 {
+			res := withCookie(rev)
+			if got := res.header.Get(RevisionHeader); got != rev {
+				t.Fatalf("request %d with cookie lg=%s went to revision %s", i, rev, got)
+			}
+			if res.header.Get("Set-Cookie") != "" {
+				t.Fatalf("request %d: a valid cookie must not be set again", i)
+			}
+		}
+
+		// The cookie's revision leaves the table: the client is re-picked and
+		// told so.
+		other := map[string]Route{"1": both.Routes[1], "2": both.Routes[0]}[rev]
+		r.Set(Table{Routes: []Route{other}, Affinity: both.Affinity})
 		res := withCookie(rev)
-		if got := res.header.Get(RevisionHeader); got != rev {
-			t.Fatalf("request %d with cookie lg=%s went to revision %s", i, rev, got)
+		otherRev := res.header.Get(RevisionHeader)
+		if otherRev == rev || !strings.HasPrefix(res.header.Get("Set-Cookie"), "lg="+otherRev+";") {
+			t.Errorf("after revision %s left: served by %s with Set-Cookie %q", rev, otherRev, res.header.Get("Set-Cookie"))
 		}
-		if res.header.Get("Set-Cookie") != "" {
-			t.Fatalf("request %d: a valid cookie must not be set again", i)
+
+		// A revision still in the table with weight 0 takes no sticky traffic.
+		zero := Route{Revision: 9, Weight: 0, Backends: []string{hostport(a)}}
+		r.Set(Table{Routes: []Route{other, zero}, Affinity: both.Affinity})
+		if got := withCookie("9").header.Get(RevisionHeader); got != otherRev {
+			t.Errorf("cookie for a weight-0 revision went to %s, want %s", got, otherRev)
 		}
-	}
-
-	// The cookie's revision leaves the table: the client is re-picked and
-	// told so.
-	other := map[string]Route{"1": both.Routes[1], "2": both.Routes[0]}[rev]
-	r.Set(Table{Routes: []Route{other}, Affinity: both.Affinity})
-	res := withCookie(rev)
-	otherRev := res.header.Get(RevisionHeader)
-	if otherRev == rev || !strings.HasPrefix(res.header.Get("Set-Cookie"), "lg="+otherRev+";") {
-		t.Errorf("after revision %s left: served by %s with Set-Cookie %q", rev, otherRev, res.header.Get("Set-Cookie"))
-	}
-
-	// A revision still in the table with weight 0 takes no sticky traffic.
-	zero := Route{Revision: 9, Weight: 0, Backends: []string{hostport(a)}}
-	r.Set(Table{Routes: []Route{other, zero}, Affinity: both.Affinity})
-	if got := withCookie("9").header.Get(RevisionHeader); got != otherRev {
-		t.Errorf("cookie for a weight-0 revision went to %s, want %s", got, otherRev)
-	}
-	if got := withCookie("garbage").header.Get(RevisionHeader); got != otherRev {
-		t.Errorf("malformed cookie went to %s, want %s", got, otherRev)
-	}
+		if got := withCookie("garbage").header.Get(RevisionHeader); got != otherRev {
+			t.Errorf("malformed cookie went to %s, want %s", got, otherRev)
+		}
+	})
 }
 
 func TestAffinitySplitsNewClientsByWeight(t *testing.T) {
-	a, b := startBackend(t, "a"), startBackend(t, "b")
-	r := New("web")
-	r.Set(Table{
-		Routes: []Route{
-			{Revision: 1, Weight: 3, Backends: []string{hostport(a)}},
-			{Revision: 2, Weight: 1, Backends: []string{hostport(b)}},
-		},
-		Affinity: &Affinity{},
+	forEachPath(t, func(t *testing.T, serve serveFunc) {
+		a, b := startBackend(t, "a"), startBackend(t, "b")
+		r := New("web")
+		r.Set(Table{
+			Routes: []Route{
+				{Revision: 1, Weight: 3, Backends: []string{hostport(a)}},
+				{Revision: 2, Weight: 1, Backends: []string{hostport(b)}},
+			},
+			Affinity: &Affinity{},
+		})
+		url, c := serve(t, r), newClient(t)
+		counts := map[string]int{}
+		for range 40 {
+			res := get(t, c, url)
+			counts[res.body]++
+			if !strings.HasPrefix(res.header.Get("Set-Cookie"), "lastgood-web=") {
+				t.Fatalf("Set-Cookie = %q, want the default cookie name lastgood-web", res.header.Get("Set-Cookie"))
+			}
+			if strings.Contains(res.header.Get("Set-Cookie"), "Max-Age") {
+				t.Fatalf("Set-Cookie = %q, want a session cookie when MaxAge is 0", res.header.Get("Set-Cookie"))
+			}
+		}
+		if counts["a"] != 30 || counts["b"] != 10 {
+			t.Errorf("new clients split %v, want 30:10", counts)
+		}
 	})
-	url, c := startRouter(t, r), newClient(t)
-	counts := map[string]int{}
-	for range 40 {
-		res := get(t, c, url)
-		counts[res.body]++
-		if !strings.HasPrefix(res.header.Get("Set-Cookie"), "lastgood-web=") {
-			t.Fatalf("Set-Cookie = %q, want the default cookie name lastgood-web", res.header.Get("Set-Cookie"))
-		}
-		if strings.Contains(res.header.Get("Set-Cookie"), "Max-Age") {
-			t.Fatalf("Set-Cookie = %q, want a session cookie when MaxAge is 0", res.header.Get("Set-Cookie"))
-		}
-	}
-	if counts["a"] != 30 || counts["b"] != 10 {
-		t.Errorf("new clients split %v, want 30:10", counts)
-	}
 }
 
 func TestCookieRevision(t *testing.T) {

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -84,8 +85,44 @@ func deadAddr(t testing.TB) string {
 	return addr
 }
 
-// startRouter serves r on a loopback HTTP server and returns its URL.
-func startRouter(t testing.TB, r *Router) string {
+// serveFunc serves r for a test and returns its base URL.
+type serveFunc func(t testing.TB, r *Router) string
+
+// forEachPath runs test against both ways of serving a router: Serve (the
+// fast path, with net/http for what it hands off) and ServeHTTP behind a
+// plain net/http server.
+func forEachPath(t *testing.T, test func(t *testing.T, serve serveFunc)) {
+	t.Run("Serve", func(t *testing.T) { test(t, startServe) })
+	t.Run("ServeHTTP", func(t *testing.T) { test(t, startServeHTTP) })
+}
+
+// startServe runs r.Serve on a loopback listener until the test ends, and
+// checks that it shuts down cleanly.
+func startServe(t testing.TB, r *Router) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- r.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-served:
+			if err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Errorf("Serve did not return after its context ended")
+		}
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// startServeHTTP serves r on a loopback net/http server and returns its URL.
+func startServeHTTP(t testing.TB, r *Router) string {
 	t.Helper()
 	srv := httptest.NewServer(r)
 	t.Cleanup(func() {

@@ -52,7 +52,7 @@ func (r *Router) newProxy() *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite:        rewrite,
 		Transport:      &retryTransport{base: r.transport},
-		BufferPool:     newBufferPool(pooledBuffers, copyBufferSize),
+		BufferPool:     r.buffers,
 		ModifyResponse: modifyResponse,
 		ErrorHandler:   proxyError,
 		// Failures are counted in the stats; the proxy must not log per

@@ -32,6 +32,8 @@ type Router struct {
 	table     atomic.Pointer[table]
 	transport *http.Transport
 	proxy     *httputil.ReverseProxy
+	buffers   *bufferPool   // copy buffers of both paths
+	handoffs  atomic.Uint64 // connections Serve gave to net/http
 
 	mu        sync.Mutex // guards the maps, and serialises Set
 	backends  map[string]*backend
@@ -49,6 +51,7 @@ func New(app string) *Router {
 	}
 	r.table.Store(&table{})
 	r.transport = newTransport()
+	r.buffers = newBufferPool(pooledBuffers, copyBufferSize)
 	r.proxy = r.newProxy()
 	return r
 }
@@ -66,7 +69,7 @@ func (r *Router) Set(t Table) {
 // ServeHTTP proxies req to a backend of the revision picked for it.
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	start := time.Now()
-	rt, b, sticky := r.pick(req)
+	rt, b, sticky := r.pick(headerCookies(req.Header))
 	if rt == nil {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusServiceUnavailable)
@@ -80,10 +83,11 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	ex.completed = true
 }
 
-// pick chooses the route and backend for req and counts the backend in
-// flight. sticky reports that the route came from the client's affinity
-// cookie. It returns a nil route when no route can take traffic.
-func (r *Router) pick(req *http.Request) (rt *route, b *backend, sticky bool) {
+// pick chooses the route and backend for a request with the given cookies
+// and counts the backend in flight. sticky reports that the route came from
+// the client's affinity cookie. It returns a nil route when no route can
+// take traffic.
+func (r *Router) pick(cookies cookieJar) (rt *route, b *backend, sticky bool) {
 	for {
 		t := r.table.Load()
 		if len(t.routes) == 0 {
@@ -91,7 +95,7 @@ func (r *Router) pick(req *http.Request) (rt *route, b *backend, sticky bool) {
 		}
 		rt, sticky = nil, false
 		if t.cookie != "" {
-			if rev, ok := cookieRevision(req.Header, t.cookie); ok {
+			if rev, ok := cookies.revision(t.cookie); ok {
 				rt = t.routeFor(rev)
 				sticky = rt != nil
 			}

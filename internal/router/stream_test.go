@@ -16,49 +16,51 @@ import (
 // after its first chunk until the client has read that chunk through the
 // router, for server-sent events and for plain chunked bodies.
 func TestStreamingChunksArriveBeforeTheEnd(t *testing.T) {
-	for _, contentType := range []string{"text/event-stream", "application/octet-stream"} {
-		t.Run(contentType, func(t *testing.T) {
-			gotFirst := make(chan struct{})
-			backend := startHandler(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-				w.Header().Set("Content-Type", contentType)
-				io.WriteString(w, "data: one\n\n")
-				w.(http.Flusher).Flush()
-				select {
-				case <-gotFirst:
-				case <-time.After(10 * time.Second):
-				}
-				io.WriteString(w, "data: two\n\n")
-			}))
-			r := New("web")
-			r.Set(Table{Routes: []Route{{Revision: 1, Weight: 1, Backends: []string{hostport(backend)}}}})
-			url, c := startRouter(t, r), newClient(t)
+	forEachPath(t, func(t *testing.T, serve serveFunc) {
+		for _, contentType := range []string{"text/event-stream", "application/octet-stream"} {
+			t.Run(contentType, func(t *testing.T) {
+				gotFirst := make(chan struct{})
+				backend := startHandler(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+					w.Header().Set("Content-Type", contentType)
+					io.WriteString(w, "data: one\n\n")
+					w.(http.Flusher).Flush()
+					select {
+					case <-gotFirst:
+					case <-time.After(10 * time.Second):
+					}
+					io.WriteString(w, "data: two\n\n")
+				}))
+				r := New("web")
+				r.Set(Table{Routes: []Route{{Revision: 1, Weight: 1, Backends: []string{hostport(backend)}}}})
+				url, c := serve(t, r), newClient(t)
 
-			res, err := c.Get(url)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer res.Body.Close()
-			br := bufio.NewReader(res.Body)
-			read := make(chan string, 1)
-			go func() {
-				line, _ := br.ReadString('\n')
-				read <- line
-			}()
-			select {
-			case line := <-read:
-				if line != "data: one\n" {
-					t.Fatalf("first line %q", line)
+				res, err := c.Get(url)
+				if err != nil {
+					t.Fatal(err)
 				}
-			case <-time.After(5 * time.Second):
-				t.Fatal("first chunk did not arrive while the backend held the response open")
-			}
-			close(gotFirst)
-			rest, err := io.ReadAll(br)
-			if err != nil || string(rest) != "\ndata: two\n\n" {
-				t.Errorf("rest %q, %v", rest, err)
-			}
-		})
-	}
+				defer res.Body.Close()
+				br := bufio.NewReader(res.Body)
+				read := make(chan string, 1)
+				go func() {
+					line, _ := br.ReadString('\n')
+					read <- line
+				}()
+				select {
+				case line := <-read:
+					if line != "data: one\n" {
+						t.Fatalf("first line %q", line)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatal("first chunk did not arrive while the backend held the response open")
+				}
+				close(gotFirst)
+				rest, err := io.ReadAll(br)
+				if err != nil || string(rest) != "\ndata: two\n\n" {
+					t.Errorf("rest %q, %v", rest, err)
+				}
+			})
+		}
+	})
 }
 
 // echoUpgrade is a backend that switches to a line echo protocol on

@@ -59,6 +59,7 @@ type route struct {
 type backend struct {
 	addr     string
 	inFlight atomic.Int64
+	idle     connPool // the fast path's idle connections to addr
 }
 
 // pickRoute returns the next route of the weighted schedule.
@@ -205,6 +206,7 @@ func (r *Router) prune(c *table) {
 	for addr, b := range r.backends {
 		if !used[b] && b.inFlight.Load() == 0 {
 			delete(r.backends, addr)
+			b.idle.closeIdle(true)
 		}
 	}
 }
