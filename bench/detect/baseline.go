@@ -1,0 +1,49 @@
+package main
+
+import "math"
+
+// sprtSamples is Wald's approximation of the SPRT's expected sample size
+// under H1 for Bernoulli(p0) against Bernoulli(p1) with errors α and β:
+//
+//	E1[N] ≈ ((1−β) ln((1−β)/α) + β ln(β/(1−α))) / KL(p1‖p0),
+//	KL(p1‖p0) = p1 ln(p1/p0) + (1−p1) ln((1−p1)/(1−p0)).
+//
+// It knows p0 (the baseline) and p1 exactly — a lower bound for any test
+// that must learn them (Wald & Wolfowitz 1948 optimality).
+func sprtSamples(p0, p1, alpha, beta float64) float64 {
+	kl := p1*math.Log(p1/p0) + (1-p1)*math.Log((1-p1)/(1-p0))
+	num := (1-beta)*math.Log((1-beta)/alpha) + beta*math.Log(beta/(1-alpha))
+	return num / kl
+}
+
+// fixedSamples is the canary sample size of a one-sided two-proportion
+// z-test at level alpha with the given power, for canary rate p1 against
+// stable rate p0 with k stable requests per canary request.
+func fixedSamples(p0, p1, k, alpha, power float64) float64 {
+	za, zb := normalQuantile(1-alpha), normalQuantile(power)
+	pbar := (p1 + k*p0) / (1 + k)
+	a := za * math.Sqrt(pbar*(1-pbar)*(1+1/k))
+	b := zb * math.Sqrt(p1*(1-p1)+p0*(1-p0)/k)
+	return math.Ceil((a + b) * (a + b) / ((p1 - p0) * (p1 - p0)))
+}
+
+// normalQuantile is the standard normal quantile function, by bisection on
+// math.Erfc (ample precision for a report).
+func normalQuantile(p float64) float64 {
+	lo, hi := -10.0, 10.0
+	for range 100 {
+		mid := (lo + hi) / 2
+		if 0.5*math.Erfc(-mid/math.Sqrt2) < p {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return (lo + hi) / 2
+}
+
+// slowShare is the share of a lognormal arm's requests slower than the
+// stable's true p99 when the canary's latencies are scaled by factor.
+func slowShare(sigma, factor float64) float64 {
+	return 0.5 * math.Erfc((z99-math.Log(factor)/sigma)/math.Sqrt2)
+}

@@ -1,0 +1,150 @@
+package judge
+
+import "math"
+
+// The error-rate comparison is a sequential two-sample test for Bernoulli
+// rates that handles a tolerance δ and never needs a known baseline:
+//
+//	H0 (fail side): p_canary ≤ p_stable + δ
+//	H0 (pass side): p_canary ≥ p_stable + δ
+//
+// Evidence arrives in blocks: the requests each revision completed between
+// two looks. For a block with n_c canary and n_s stable requests and an
+// alternative (q_c, q_s) chosen from earlier blocks only, the block's
+// e-value is the likelihood ratio of (q_c, q_s) against one null point
+// (r+δ, r):
+//
+//	E = (q_c/r_c)^x_c ((1−q_c)/(1−r_c))^(n_c−x_c) · (q_s/r)^x_s ((1−q_s)/(1−r))^(n_s−x_s)
+//
+// with r_c = r+δ and r the root of
+//
+//	n_c (q_c − r_c)/(r_c(1−r_c)) + n_s (q_s − r)/(r(1−r)) = 0.
+//
+// That r is the reverse information projection of the alternative onto
+// the null (Grünwald, de Heide & Koolen 2024, "Safe testing", JRSS-B 86(5);
+// for two-sample Bernoulli blocks with δ = 0 it is Turner, Ly & Grünwald
+// 2024, "Generic e-values for exact sequential k-sample tests that allow
+// for optional stopping", Stat. Probab. Lett. 205). The extension to δ ≠ 0
+// is ours, and short: for a null point (p+δ, p), ln E_p[E] is a sum of
+// logs of functions affine in p, so concave; it is 0 at p = r, and its
+// derivative there is the left side above, 0. So E_p[E] ≤ 1 for every p on
+// the boundary; and for q_c > r_c (fail side) E_p[E] only falls as p_c
+// moves into the null below the boundary (for q_c < r_c, pass side, above
+// it). So E is an e-value for the whole composite null, with no nuisance
+// parameter to pay for, and the product of the blocks' e-values is a
+// nonnegative supermartingale under every null point: by Ville's
+// inequality P(∃ look: Π E ≥ 1/α) ≤ α. Looking every second, or stopping
+// whenever, does not raise the false-fail rate above α.
+//
+// The alternative is a plug-in (Kelly) bet from the counts before the
+// block: q_s = (x_s+½)/(n_s+1) and q_c = (x_c+½)/(n_c+1), moved to the
+// boundary q_s+δ when the canary looks on the null side (then E = 1: no
+// bet). A plug-in makes the evidence grow at close to the rate of the
+// best fixed bet (Grünwald et al. 2024, §4) without a prior over effects.
+//
+// Assumptions: within a revision requests fail independently with a
+// constant probability (no drift over the rollout other than a difference
+// between revisions, which is what is tested); how many requests fall in a
+// block does not depend on whether they fail (looks are taken on a clock,
+// not on outcomes). Errors that arrive in bursts (a dependency outage that
+// hits both revisions) violate independence; because both revisions share
+// the burst the test is still centred, but its e-values are then not
+// exact.
+
+// RateState is what the error-rate comparison carries from one look to the
+// next. The zero value starts a test. It is plain data; persist it as JSON
+// if a test should survive a restart.
+type RateState struct {
+	// Canary and Stable are the cumulative counts at the last look.
+	Canary Counts `json:"canary"`
+	Stable Counts `json:"stable"`
+	// LogEFail and LogEPass are the running log e-values against the fail
+	// side's and the pass side's null; Max* their largest values so far.
+	LogEFail    float64 `json:"logEFail"`
+	LogEPass    float64 `json:"logEPass"`
+	MaxLogEFail float64 `json:"maxLogEFail"`
+	MaxLogEPass float64 `json:"maxLogEPass"`
+	// Restarts counts looks at which a count went backwards (a revision's
+	// counters were reset) and the test started again.
+	Restarts int `json:"restarts,omitempty"`
+}
+
+// Counts are cumulative request and error counts of one revision.
+type Counts struct {
+	Requests uint64 `json:"requests"`
+	Errors   uint64 `json:"errors"`
+}
+
+// rateStep adds the block between st's counts and (canary, stable) to the
+// e-processes.
+func rateStep(st RateState, canary, stable Counts, delta float64) RateState {
+	if canary.Requests < st.Canary.Requests || canary.Errors < st.Canary.Errors ||
+		stable.Requests < st.Stable.Requests || stable.Errors < st.Stable.Errors {
+		return RateState{Canary: canary, Stable: stable, Restarts: st.Restarts + 1}
+	}
+	nc := float64(canary.Requests - st.Canary.Requests)
+	xc := float64(canary.Errors - st.Canary.Errors)
+	ns := float64(stable.Requests - st.Stable.Requests)
+	xs := float64(stable.Errors - st.Stable.Errors)
+	past := st
+	st.Canary, st.Stable = canary, stable
+	if past.Canary.Requests == 0 || past.Stable.Requests == 0 || nc == 0 || ns == 0 {
+		return st
+	}
+	qs := (float64(past.Stable.Errors) + 0.5) / (float64(past.Stable.Requests) + 1)
+	qc := (float64(past.Canary.Errors) + 0.5) / (float64(past.Canary.Requests) + 1)
+	boundary := qs + delta
+	b := rateBlock{nc: nc, xc: min(xc, nc), ns: ns, xs: min(xs, ns), delta: delta}
+	if qc > boundary && boundary > 0 && boundary < 1 {
+		st.LogEFail += b.logE(qc, qs)
+	}
+	if qc < boundary && boundary > 0 && boundary < 1 {
+		st.LogEPass += b.logE(qc, qs)
+	}
+	st.MaxLogEFail = max(st.MaxLogEFail, st.LogEFail)
+	st.MaxLogEPass = max(st.MaxLogEPass, st.LogEPass)
+	return st
+}
+
+// rateBlock is one block of requests: x errors of n on each revision.
+type rateBlock struct {
+	nc, xc, ns, xs, delta float64
+}
+
+// logE returns the log e-value of the block for the alternative (qc, qs)
+// against its reverse information projection on the null boundary.
+func (b rateBlock) logE(qc, qs float64) float64 {
+	r := b.projection(qc, qs)
+	rc := r + b.delta
+	return xlogy(b.xc, qc/rc) + xlogy(b.nc-b.xc, (1-qc)/(1-rc)) +
+		xlogy(b.xs, qs/r) + xlogy(b.ns-b.xs, (1-qs)/(1-r))
+}
+
+// projection solves n_c (q_c − r_c)/(r_c(1−r_c)) + n_s (q_s − r)/(r(1−r)) = 0
+// for r in the open range where r and r+δ are rates. The left side falls
+// strictly in r (each term does), so bisection finds the one root.
+func (b rateBlock) projection(qc, qs float64) float64 {
+	lo, hi := max(0, -b.delta), min(1, 1-b.delta)
+	slope := func(r float64) float64 {
+		rc := r + b.delta
+		return b.nc*(qc-rc)/(rc*(1-rc)) + b.ns*(qs-r)/(r*(1-r))
+	}
+	for range 100 {
+		mid := (lo + hi) / 2
+		if mid == lo || mid == hi {
+			break
+		}
+		if slope(mid) > 0 {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return (lo + hi) / 2
+}
+
+// pValue turns a running maximum of a log e-value into an anytime-valid
+// p-value: min(1, 1/max E).
+func pValue(maxLogE float64) float64 {
+	return math.Min(1, math.Exp(-maxLogE))
+}
