@@ -3,6 +3,7 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	_ "modernc.org/sqlite" // the "sqlite" driver, for the sqlite command
 
 	"github.com/lastgood/lastgood/internal/api"
 	"github.com/lastgood/lastgood/internal/cli"
@@ -96,6 +98,7 @@ func TestScripts(t *testing.T) {
 			"pad":        cmdPad,
 			"tolatin1":   cmdToLatin1,
 			"json":       cmdJSON,
+			"sqlite":     cmdSQLite,
 		},
 	})
 }
@@ -676,4 +679,20 @@ func jsonAt(v any, path string) (string, bool) {
 	default:
 		return fmt.Sprint(x), true
 	}
+}
+
+// sqlite DB STATEMENT: run one SQL statement on a stopped lastgood's
+// database, as someone tampering with it would.
+func cmdSQLite(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: sqlite DB STATEMENT")
+	}
+	db, err := sql.Open("sqlite", ts.MkAbs(args[0]))
+	ts.Check(err)
+	defer db.Close()
+	res, err := db.Exec(args[1])
+	ts.Check(err)
+	n, err := res.RowsAffected()
+	ts.Check(err)
+	fmt.Fprintf(ts.Stdout(), "%d rows affected\n", n)
 }
