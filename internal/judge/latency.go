@@ -16,8 +16,8 @@ var latencyMethod = Method{
 const bucketWarning = "quantile bounds are histogram bucket bounds (buckets up to 12.5% wide), not exact latencies"
 
 // latency compares the q-quantiles of the two revisions' latencies. Each
-// revision gets a confidence sequence for its quantile at α/2
-// (quantile.go), so with probability ≥ 1−α both hold at every look, and:
+// decision rests on one bound of each revision's quantile (quantile.go),
+// each at α/2, so with probability ≥ 1−α both hold at every look, and:
 //
 //   - Fail when some bounds show ξ_canary ≥ b_c and ξ_stable < b_s with
 //     b_c − b_s ≥ δ: then ξ_canary − ξ_stable > δ.
@@ -40,14 +40,16 @@ func (c Compare) latency(obs Observation, q, alpha float64) Result {
 		Alpha:     alpha,
 	}
 	ev.Effect = ev.Canary - ev.Stable
-	cb := quantileInterval(can, q, alpha/2)
-	sb := quantileInterval(stab, q, alpha/2)
-	ev.Interval = [2]float64{cb.lo - sb.hi, cb.hi - sb.lo}
+	ce, se := scanQuantile(can, q), scanQuantile(stab, q)
+	// Four one-sided bounds at α/4 each: the interval covers at 1−α.
+	clo, chi := ce.interval(alpha / 4)
+	slo, shi := se.interval(alpha / 4)
+	ev.Interval = [2]float64{clo - shi, chi - slo}
 	ev.Warnings = append(sampleWarnings(ev.CanarySamples, ev.StableSamples), bucketWarning,
 		"assumes latencies are independent draws from one distribution per revision")
 
-	failLogE := bestPair(quantileEvidence(can, q, true), quantileEvidence(stab, q, false), c.MaxIncrease) - math.Ln2
-	passLogE := bestPair(quantileEvidence(stab, q, true), quantileEvidence(can, q, false), -c.MaxIncrease) - math.Ln2
+	failLogE := bestPair(ce.lower, se.upper, c.MaxIncrease) - math.Ln2
+	passLogE := bestPair(se.lower, ce.upper, -c.MaxIncrease) - math.Ln2
 	ev.LogEValue = max(failLogE, 0)
 	ev.PValue = pValue(ev.LogEValue)
 

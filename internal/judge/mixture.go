@@ -49,17 +49,44 @@ func (m betaMixture) interval(s, n, alpha float64) (lo, hi float64) {
 	if n == 0 {
 		return 0, 1
 	}
-	limit := math.Log(1 / alpha)
+	// ln M(p) − ln(1/α) = g(p) − limit with g(p) = −s ln p − (n−s) ln(1−p),
+	// convex with its minimum at s/n; the mixture term is computed once.
+	limit := math.Log(1/alpha) - (logBeta(m.a+s, m.b+n-s) - logBeta(m.a, m.b))
+	f := func(p float64) float64 { return -xlogy(s, p) - xlogy(n-s, 1-p) - limit }
+	df := func(p float64) float64 { return -s/p + (n-s)/(1-p) }
 	hat := s / n
-	inside := func(p float64) bool { return m.logM(s, n, p) < limit }
 	lo, hi = 0, 1
-	if !inside(0) {
-		lo = bisect(0, hat, inside, false)
+	if s > 0 && f(0) > 0 {
+		lo = convexEdge(f, df, hat, 0)
 	}
-	if !inside(1) {
-		hi = bisect(hat, 1, inside, true)
+	if s < n && f(1) > 0 {
+		hi = convexEdge(f, df, hat, 1)
 	}
 	return lo, hi
+}
+
+// convexEdge finds where a convex f, negative at inside, crosses zero
+// between inside and the end, where it is positive (or infinite). Newton's
+// method from outside stays outside (the tangent lies below a convex f),
+// so the answer errs on the wide side; a start is found by halving the
+// distance to the end.
+func convexEdge(f, df func(float64) float64, inside, end float64) float64 {
+	p := inside
+	for step := (end - inside) / 2; ; step /= 2 {
+		p = end - step
+		if v := f(p); v > 0 || math.Abs(step) < 1e-300 {
+			break
+		}
+	}
+	for range 100 {
+		v := f(p)
+		next := p - v/df(p)
+		if v < 1e-9 || next == p {
+			break
+		}
+		p = next
+	}
+	return p
 }
 
 // bisect finds where inside changes on [left, right], one end inside and
@@ -68,7 +95,7 @@ func (m betaMixture) interval(s, n, alpha float64) (lo, hi float64) {
 func bisect(left, right float64, inside func(float64) bool, insideLeft bool) float64 {
 	for range 64 {
 		mid := (left + right) / 2
-		if mid == left || mid == right {
+		if mid == left || mid == right || right-left <= 1e-9*max(math.Abs(left), math.Abs(right)) {
 			break
 		}
 		if inside(mid) == insideLeft {

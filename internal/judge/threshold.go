@@ -67,8 +67,12 @@ func (t Threshold) Judge(obs Observation, alpha float64) Result {
 		ev.Method = latencyMethod
 		ev.CanarySamples = can.Latency.Count()
 		ev.Canary = estimateQuantile(can.Latency, q)
-		b := quantileInterval(can.Latency, q, alpha)
-		lo, hi = b.lo, b.hi
+		// Each decision rests on one bound at α; the reported interval
+		// holds both at α/2.
+		e := scanQuantile(can.Latency, q)
+		lo, hi = e.interval(alpha)
+		shownLo, shownHi := e.interval(alpha / 2)
+		ev.Interval = [2]float64{shownLo, shownHi}
 		ev.Warnings = append(ev.Warnings, bucketWarning)
 	case t.Metric == RequestRate:
 		ev.Method = thresholdMethods[RequestRate]
@@ -89,15 +93,18 @@ func (t Threshold) Judge(obs Observation, alpha float64) Result {
 		ev.Warnings = append(ev.Warnings, "assumes requests fail independently at a constant rate")
 	}
 	ev.Effect = ev.Canary
-	ev.Interval = [2]float64{lo, hi}
+	if _, isLatency := t.Metric.Quantile(); !isLatency {
+		ev.Interval = [2]float64{lo, hi}
+	}
 	ev.PValue = 1
 	if ev.CanarySamples < MinRequests {
 		ev.Warnings = append([]string{fmt.Sprintf("fewer than %d requests on the canary (%d)", MinRequests, ev.CanarySamples)}, ev.Warnings...)
 	}
-	return t.verdict(ev)
+	return t.verdict(ev, lo, hi)
 }
 
-func (t Threshold) verdict(ev Evidence) Result {
+// verdict decides on the bounds lo and hi of the canary's metric.
+func (t Threshold) verdict(ev Evidence, lo, hi float64) Result {
 	show := func(v float64) string {
 		switch t.Metric {
 		case ErrorRate:
@@ -107,9 +114,8 @@ func (t Threshold) verdict(ev Evidence) Result {
 		}
 		return seconds(v)
 	}
-	lo, hi := ev.Interval[0], ev.Interval[1]
 	res := Result{Check: t.Check, Verdict: Inconclusive, Evidence: ev}
-	within := fmt.Sprintf("[%s, %s]", show(lo), show(hi))
+	within := fmt.Sprintf("[%s, %s]", show(ev.Interval[0]), show(ev.Interval[1]))
 	switch {
 	case t.Max != nil && lo > *t.Max:
 		res.Verdict = Fail

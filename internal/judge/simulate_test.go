@@ -1,0 +1,143 @@
+package judge
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// arm simulates one revision: an error probability and lognormal
+// latencies with the given median and σ.
+type arm struct {
+	errRate float64
+	median  time.Duration
+	sigma   float64
+}
+
+// serve adds n requests of a to s.
+func (a arm) serve(rng *rand.Rand, s *Sample, n int) {
+	for range n {
+		s.Requests++
+		if rng.Float64() < a.errRate {
+			s.Errors++
+		}
+		if s.Latency.Counts != nil {
+			d := time.Duration(float64(a.median) * math.Exp(a.sigma*rng.NormFloat64()))
+			s.Latency.Counts[bucketIndex(s.Latency.Bounds, d)]++
+		}
+	}
+}
+
+// monitor runs rollouts of canary against stable, looking after every
+// block of perLook canary and 4·perLook stable requests, and returns how
+// many rollouts failed and after how many canary requests each did.
+func monitor(t *testing.T, check Compare, canary, stable arm, rollouts, looks, perLook int, alpha float64, seed uint64) (fails int, at []uint64) {
+	t.Helper()
+	bounds := testBounds()
+	for r := range rollouts {
+		rng := rand.New(rand.NewPCG(seed, uint64(r)))
+		var obs Observation
+		if _, ok := check.Metric.Quantile(); ok {
+			obs.Canary.Latency = Histogram{Bounds: bounds, Counts: make([]uint64, len(bounds))}
+			obs.Stable.Latency = Histogram{Bounds: bounds, Counts: make([]uint64, len(bounds))}
+		}
+		var st RateState
+		for range looks {
+			canary.serve(rng, &obs.Canary, perLook)
+			stable.serve(rng, &obs.Stable, 4*perLook)
+			var res Result
+			st, res = check.Judge(st, obs, alpha)
+			if res.Verdict == Fail {
+				fails++
+				at = append(at, obs.Canary.Requests)
+				break
+			}
+		}
+	}
+	return fails, at
+}
+
+// binomialTail returns P(X ≥ k) for X ~ Binomial(n, p).
+func binomialTail(k, n int, p float64) float64 {
+	var sum float64
+	ln, _ := math.Lgamma(float64(n + 1))
+	for i := k; i <= n; i++ {
+		li, _ := math.Lgamma(float64(i + 1))
+		lni, _ := math.Lgamma(float64(n - i + 1))
+		sum += math.Exp(ln - li - lni + float64(i)*math.Log(p) + float64(n-i)*math.Log1p(-p))
+	}
+	return sum
+}
+
+// assertWithinAlpha fails the test when fails of n rollouts is
+// significantly (one-sided, at 0.001) more than alpha·n: the false-fail
+// rate under continuous monitoring exceeds α.
+func assertWithinAlpha(t *testing.T, fails, n int, alpha float64) {
+	t.Helper()
+	if tail := binomialTail(fails, n, alpha); tail < 0.001 {
+		t.Fatalf("%d of %d null rollouts failed: %.1f%%, significantly above α = %v (P = %.2g)", fails, n, 100*float64(fails)/float64(n), alpha, tail)
+	}
+	t.Logf("%d of %d null rollouts failed (α = %v)", fails, n, alpha)
+}
+
+// The simulations use α = 0.05 so that an excess over α would show in 1000
+// rollouts; each rollout is looked at after every block, continuously.
+
+func TestErrorRateNullNeverFailsMoreThanAlpha(t *testing.T) {
+	const alpha = 0.05
+	t.Run("equal rates", func(t *testing.T) {
+		same := arm{errRate: 0.05}
+		t.Parallel()
+		fails, _ := monitor(t, Compare{Metric: ErrorRate}, same, same, 1000, 60, 20, alpha, 1)
+		assertWithinAlpha(t, fails, 1000, alpha)
+	})
+	t.Run("on the tolerance", func(t *testing.T) {
+		t.Parallel()
+		fails, _ := monitor(t, Compare{Metric: ErrorRate, MaxIncrease: 0.02}, arm{errRate: 0.07}, arm{errRate: 0.05}, 1000, 60, 20, alpha, 2)
+		assertWithinAlpha(t, fails, 1000, alpha)
+	})
+	t.Run("tiny rates", func(t *testing.T) {
+		same := arm{errRate: 0.002}
+		t.Parallel()
+		fails, _ := monitor(t, Compare{Metric: ErrorRate}, same, same, 1000, 60, 50, alpha, 3)
+		assertWithinAlpha(t, fails, 1000, alpha)
+	})
+}
+
+func TestLatencyNullNeverFailsMoreThanAlpha(t *testing.T) {
+	const alpha = 0.05
+	same := arm{median: 50 * time.Millisecond, sigma: 0.5}
+	for _, m := range []Metric{LatencyP50, LatencyP99} {
+		t.Run(string(m), func(t *testing.T) {
+			t.Parallel()
+			fails, _ := monitor(t, Compare{Metric: m}, same, same, 1000, 15, 20, alpha, 4)
+			assertWithinAlpha(t, fails, 1000, alpha)
+		})
+	}
+}
+
+func TestRealIncreasesAreDetected(t *testing.T) {
+	const alpha = 0.01
+	base := arm{errRate: 0.01, median: 50 * time.Millisecond, sigma: 0.5}
+	worse := func(f func(*arm)) arm { a := base; f(&a); return a }
+	for _, c := range []struct {
+		name   string
+		check  Compare
+		canary arm
+		looks  int
+	}{
+		{"errors 1% to 5%", Compare{Metric: ErrorRate}, worse(func(a *arm) { a.errRate = 0.05 }), 60},
+		{"errors 1% to 5% with a 2% tolerance", Compare{Metric: ErrorRate, MaxIncrease: 0.02}, worse(func(a *arm) { a.errRate = 0.05 }), 120},
+		{"p99 doubled", Compare{Metric: LatencyP99}, worse(func(a *arm) { a.median *= 2 }), 30},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			const rollouts = 200
+			fails, at := monitor(t, c.check, c.canary, base, rollouts, c.looks, 40, alpha, 5)
+			if fails < rollouts*95/100 {
+				t.Fatalf("detected in %d of %d rollouts within %d canary requests, want ≥ 95%%", fails, rollouts, c.looks*40)
+			}
+			t.Logf("detected in %d of %d; first at %d canary requests", fails, rollouts, at[0])
+		})
+	}
+}
