@@ -134,7 +134,7 @@ func cmdWaitServer(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: waitserver ADDR-FILE")
 	}
 	file := ts.MkAbs(args[0])
-	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	hc := httpClient(2 * time.Second)
 	var last string
 	for deadline := time.Now().Add(patience); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		b, err := os.ReadFile(file)
@@ -214,7 +214,7 @@ func (b *portBook) free() (string, error) {
 }
 
 // expand FILE...: replace $NAME and ${NAME} in each file by the script's
-// environment variable NAME; unset names are left as written.
+// environment variable NAME; unset names, and any other $, stay as written.
 func cmdExpand(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) == 0 {
 		ts.Fatalf("usage: expand FILE...")
@@ -223,15 +223,18 @@ func cmdExpand(ts *testscript.TestScript, neg bool, args []string) {
 		path := ts.MkAbs(f)
 		b, err := os.ReadFile(path)
 		ts.Check(err)
-		out := os.Expand(string(b), func(name string) string {
+		out := variable.ReplaceAllStringFunc(string(b), func(ref string) string {
+			name := strings.Trim(ref, "${}")
 			if v := ts.Getenv(name); v != "" {
 				return v
 			}
-			return "${" + name + "}"
+			return ref
 		})
 		ts.Check(os.WriteFile(path, []byte(out), 0o644))
 	}
 }
+
+var variable = regexp.MustCompile(`\$\{[A-Za-z_][A-Za-z0-9_]*\}|\$[A-Za-z_][A-Za-z0-9_]*`)
 
 // waitfor APP PHASE [ROLLOUT]: wait until the app's latest rollout (or
 // rollout number ROLLOUT) is in PHASE; fail at once if it ends in another
@@ -313,7 +316,13 @@ func client(ts *testscript.TestScript) *api.Client {
 	if server == "" {
 		ts.Fatalf("LASTGOOD_SERVER is not set; run waitserver first")
 	}
-	return &api.Client{Base: "http://" + server, HTTP: &http.Client{Timeout: 5 * time.Second}}
+	return &api.Client{Base: "http://" + server, HTTP: httpClient(5 * time.Second)}
+}
+
+// httpClient keeps no connection open between requests, so nothing of
+// the test process lingers on servers the scripts stop.
+func httpClient(timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true}}
 }
 
 // httpget URL [STATUS]: GET URL (default scheme http) without cookies and
@@ -333,7 +342,7 @@ func cmdHTTPGet(ts *testscript.TestScript, neg bool, args []string) {
 		want, err = strconv.Atoi(args[1])
 		ts.Check(err)
 	}
-	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	hc := httpClient(10 * time.Second)
 	res, err := hc.Get(url)
 	ts.Check(err)
 	defer res.Body.Close()
