@@ -107,6 +107,8 @@ func (cfg config) markdown(rows []row, took time.Duration) string {
 			r.fixedN, float64(r.fixedN)/perSec, power,
 			100*float64(r.flagger)/float64(r.n), reqSecs(percentile(r.flaggerReqs, 0.5), percentile(r.flaggerSecs, 0.5)))
 	}
+	cfg.goals(&b, rows)
+	b.WriteString(methodNotes)
 	return b.String()
 }
 
