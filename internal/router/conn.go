@@ -19,6 +19,7 @@ import (
 const (
 	maxDiscard     = 256 << 10
 	keepHeadBuffer = 64 << 10
+	deadlineSlack  = time.Second
 	lingerTimeout  = 500 * time.Millisecond
 	maxLinger      = 4 << 20
 )
@@ -44,7 +45,9 @@ type clientConn struct {
 	// an unknown part of it was consumed.
 	bodyUnread int64
 	uploaded   chan error // the upload goroutine's result
-	uploading  bool
+	// readDeadline is the read deadline last set by this goroutine.
+	readDeadline time.Time
+	uploading    bool
 
 	watch clientWatch
 	gone  atomic.Bool // the client left during the current request
@@ -112,7 +115,6 @@ func (c *clientConn) serve() {
 		default:
 			return // the client left, or was too slow to send its head
 		}
-		c.conn.SetReadDeadline(time.Time{})
 		keep := c.serveRequest()
 		// The request was counted as it ended; net/http's path, too,
 		// flushes the end of a response after its handler returns.
@@ -125,9 +127,16 @@ func (c *clientConn) serve() {
 // awaitRequest waits for the first byte of the next request, as an idle
 // connection that a shutdown may close. It reports false when the
 // connection should end.
+//
+// Setting a deadline costs timer work, so the idle deadline is moved
+// forward at most once per deadlineSlack, and the head's deadline is set
+// only when the head is not already buffered whole.
 func (c *clientConn) awaitRequest() bool {
 	if c.br.Buffered() == 0 {
-		c.conn.SetReadDeadline(time.Now().Add(idleTimeout))
+		now := time.Now()
+		if c.readDeadline.Sub(now) < idleTimeout-deadlineSlack {
+			c.setReadDeadline(now.Add(idleTimeout))
+		}
 		c.mu.Lock()
 		if c.s.closing.Load() {
 			c.mu.Unlock()
@@ -143,8 +152,16 @@ func (c *clientConn) awaitRequest() bool {
 			return false
 		}
 	}
-	c.conn.SetReadDeadline(time.Now().Add(readHeaderTimeout))
+	if buffered, _ := c.br.Peek(c.br.Buffered()); !bytes.Contains(buffered, []byte("\n\r\n")) && !bytes.Contains(buffered, []byte("\n\n")) {
+		c.setReadDeadline(time.Now().Add(readHeaderTimeout))
+	}
 	return true
+}
+
+// setReadDeadline sets the client connection's read deadline and notes it.
+func (c *clientConn) setReadDeadline(t time.Time) {
+	c.readDeadline = t
+	c.conn.SetReadDeadline(t)
 }
 
 // interruptIfIdle ends the connection if it is waiting for a request.
@@ -156,10 +173,12 @@ func (c *clientConn) interruptIfIdle() {
 	c.mu.Unlock()
 }
 
-// kill closes the connection and its backend connection at once.
+// kill closes the connection and its backend connection at once. The
+// request cut counts as abandoned (499), as on the net/http path.
 func (c *clientConn) kill() {
 	c.mu.Lock()
 	c.killed = true
+	c.gone.Store(true)
 	c.conn.Close()
 	if c.backend != nil {
 		c.backend.Close()
@@ -189,7 +208,7 @@ func (c *clientConn) abortBackend() {
 // handOff gives the connection, with the bytes of head replayed first, to
 // the router's net/http server. It reports false if that server is closed.
 func (c *clientConn) handOff(head []byte) bool {
-	c.conn.SetReadDeadline(time.Time{})
+	c.setReadDeadline(time.Time{})
 	c.r.handoffs.Add(1)
 	return c.s.hatch.give(&replayConn{Conn: c.conn, r: io.MultiReader(bytes.NewReader(head), c.br)})
 }

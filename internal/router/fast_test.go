@@ -3,6 +3,7 @@ package router
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
@@ -418,5 +419,60 @@ func TestBackendDyingMidChunkedBodyClosesClient(t *testing.T) {
 	eventually(t, "the request to be counted", func() bool { return statsOf(t, r, 6).Requests == 1 })
 	if s := statsOf(t, r, 6); s.Errors != 1 || s.InFlight != 0 {
 		t.Errorf("stats %+v, want one error, nothing in flight", s)
+	}
+}
+
+func TestClientLeavingMidUploadIs499(t *testing.T) {
+	entered := make(chan struct{}, 1)
+	backend := startHandler(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		entered <- struct{}{}
+		io.Copy(io.Discard, req.Body)
+	}))
+	forEachPath(t, func(t *testing.T, serve serveFunc) {
+		r := oneRoute(t, backend)
+		conn, _ := rawConn(t, serve(t, r))
+		io.WriteString(conn, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\n"+strings.Repeat("x", 100000))
+		<-entered
+		conn.Close()
+		eventually(t, "the request to be counted", func() bool { return statsOf(t, r, 1).Requests == 1 })
+		if s := statsOf(t, r, 1); s.Status[4] != 1 || s.Errors != 0 || s.InFlight != 0 {
+			t.Errorf("stats %+v, want one 4xx (499), no error, nothing in flight", s)
+		}
+	})
+}
+
+// TestShutdownCutsRequestsAfterGrace: a request still running five seconds
+// after the context ended is cut, and Serve returns.
+func TestShutdownCutsRequestsAfterGrace(t *testing.T) {
+	entered := make(chan struct{})
+	backend := startHandler(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		close(entered)
+		<-req.Context().Done()
+	}))
+	r := oneRoute(t, backend)
+	ctx, cancel := context.WithCancel(t.Context())
+	addr, served := serveRouter(t, ctx, r)
+	conn, br := rawConn(t, "http://"+addr)
+	io.WriteString(conn, "GET /forever HTTP/1.1\r\nHost: a\r\n\r\n")
+	<-entered
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-served:
+		if err == nil {
+			t.Error("Serve returned nil after cutting a request")
+		}
+		if d := time.Since(start); d < shutdownTimeout-time.Second {
+			t.Errorf("Serve returned after %v, before the grace period", d)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Serve did not return")
+	}
+	if _, err := br.ReadByte(); err == nil {
+		t.Error("the cut connection still answered")
+	}
+	eventually(t, "the cut request to be counted", func() bool { return statsOf(t, r, 1).Requests == 1 })
+	if s := statsOf(t, r, 1); s.InFlight != 0 || s.Status[4] != 1 || s.Errors != 0 {
+		t.Errorf("stats %+v, want one 499, no error, nothing in flight", s)
 	}
 }

@@ -82,6 +82,7 @@ func (c *clientConn) send(bc *backendConn) {
 	c.setBackend(bc.conn)
 	c.req.writeForwarded(bc.bw, c.clientIP)
 	if n := c.bodyUnread; n > 0 {
+		c.setReadDeadline(time.Time{}) // an upload may take its time
 		c.uploading = true
 		go c.upload(bc, n)
 		return
@@ -121,7 +122,7 @@ func (c *clientConn) endUpload(bc *backendConn) bool {
 	case err = <-c.uploaded:
 	default:
 		bc.conn.Close()
-		c.conn.SetReadDeadline(aLongTimeAgo)
+		c.setReadDeadline(aLongTimeAgo)
 		err = <-c.uploaded
 		if err == nil {
 			err = errors.New("upload interrupted")
@@ -211,7 +212,10 @@ func (c *clientConn) releaseBackend(ex *exchange, bc *backendConn, reusable bool
 // nothing (counted as 499) if the client left.
 func (c *clientConn) failed(ex *exchange, err error) bool {
 	ex.completed = true
-	if c.gone.Load() {
+	c.mu.Lock()
+	killed := c.killed
+	c.mu.Unlock()
+	if c.gone.Load() || killed {
 		ex.status = 499
 		return false
 	}

@@ -1,6 +1,10 @@
 package router
 
-import "time"
+import (
+	"errors"
+	"os"
+	"time"
+)
 
 // watchDelay is how long a request waits for its response before the
 // router starts watching whether the client is still there. Fast requests
@@ -59,6 +63,7 @@ func (w *clientWatch) disarm() {
 	w.stop = true
 	if w.watching {
 		c.conn.SetReadDeadline(aLongTimeAgo)
+		c.readDeadline = aLongTimeAgo
 	}
 	c.mu.Unlock()
 	<-w.done
@@ -86,7 +91,9 @@ func (w *clientWatch) run() {
 		w.pending = true
 		return
 	}
-	if err != nil && !w.stop {
+	// A deadline left from the request's head ends the watch, not the
+	// request.
+	if err != nil && !w.stop && !errors.Is(err, os.ErrDeadlineExceeded) {
 		c.gone.Store(true)
 		if c.backend != nil {
 			c.backend.Close()
