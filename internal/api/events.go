@@ -29,7 +29,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	}
 	if q.App != "" {
 		if _, err := s.Store.App(r.Context(), q.App); err != nil {
-			fail(w, fmt.Errorf("app %s: %w", q.App, err))
+			fail(w, err)
 			return
 		}
 	}

@@ -84,7 +84,7 @@ func (s *Server) app(w http.ResponseWriter, r *http.Request) {
 func (s *Server) revisions(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("app")
 	if _, err := s.Store.App(r.Context(), name); err != nil {
-		fail(w, fmt.Errorf("app %s: %w", name, err))
+		fail(w, err)
 		return
 	}
 	revs, err := s.Store.Revisions(r.Context(), name)
@@ -104,7 +104,7 @@ func (s *Server) revision(w http.ResponseWriter, r *http.Request) {
 	}
 	rev, err := s.Store.Revision(r.Context(), name, n)
 	if err != nil {
-		fail(w, fmt.Errorf("%s revision %d: %w", name, n, err))
+		fail(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, rev)
@@ -119,7 +119,7 @@ type RolloutRecord struct {
 func (s *Server) rollouts(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("app")
 	if _, err := s.Store.App(r.Context(), name); err != nil {
-		fail(w, fmt.Errorf("app %s: %w", name, err))
+		fail(w, err)
 		return
 	}
 	limit, err := intParam(r, "limit")
@@ -157,7 +157,7 @@ func (s *Server) rollout(w http.ResponseWriter, r *http.Request) {
 func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("app")
 	if _, err := s.Store.App(r.Context(), name); err != nil {
-		fail(w, fmt.Errorf("app %s: %w", name, err))
+		fail(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, s.Stats(name))

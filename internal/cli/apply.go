@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/lastgood/lastgood/internal/api"
@@ -68,21 +69,54 @@ func runApply(ctx context.Context, e *Env, o *options) error {
 }
 
 // waitRollout follows a rollout until it ends (and with window, until its
-// rollback window ends too), printing each event as it comes.
+// rollback window ends too), printing its events as they come and, at the
+// end, any the stream had not delivered yet.
 func waitRollout(ctx context.Context, e *Env, o *options, c *api.Client, app string, id int64, window bool) (controller.AppStatus, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	var mu sync.Mutex
+	var last int64 // the last event seen
+	print := func(ev store.Event) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if ev.Seq <= last {
+			return true
+		}
+		last = ev.Seq
+		if ev.Rollout == id && o.output != "json" {
+			fmt.Fprintf(e.Stdout, "  %s  %s\n", ev.Time.Local().Format("15:04:05.000"), ev.Message)
+		}
+		return true
+	}
+	streamCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		c.Follow(ctx, app, 0, func(ev store.Event) bool {
-			if ev.Rollout == id && o.output != "json" {
-				fmt.Fprintf(e.Stdout, "  %s  %s\n", ev.Time.Local().Format("15:04:05.000"), ev.Message)
-			}
-			return true
-		})
+		c.Follow(streamCtx, app, 0, print)
 	}()
-	defer func() { cancel(); <-done }()
+	st, err := pollRollout(ctx, c, app, id, window)
+	stop()
+	<-done
+	if err != nil {
+		return st, err
+	}
+	mu.Lock()
+	after := last
+	mu.Unlock()
+	rest, err := c.Events(ctx, app, after)
+	if err != nil {
+		return st, err
+	}
+	for _, ev := range rest {
+		print(ev)
+	}
+	if o.output != "json" {
+		fmt.Fprintf(e.Stdout, "rollout #%d %s\n", id, st.Rollout.Phase)
+	}
+	return st, nil
+}
+
+// pollRollout returns once rollout id has ended (and with window, once its
+// rollback window has ended too).
+func pollRollout(ctx context.Context, c *api.Client, app string, id int64, window bool) (controller.AppStatus, error) {
 	for {
 		st, err := c.App(ctx, app)
 		if err != nil {
@@ -92,12 +126,8 @@ func waitRollout(ctx context.Context, e *Env, o *options, c *api.Client, app str
 		if r == nil || r.ID != id {
 			return st, fmt.Errorf("rollout #%d is no longer the latest of %s", id, app)
 		}
-		final := strategy.Phase(r.Phase).Final()
-		if final && (!window || r.Phase != string(strategy.Promoted) || !time.Now().Before(r.Detail.WarmUntil)) {
-			time.Sleep(100 * time.Millisecond) // let the event stream print the last events
-			if o.output != "json" {
-				fmt.Fprintf(e.Stdout, "rollout #%d %s\n", id, r.Phase)
-			}
+		if strategy.Phase(r.Phase).Final() &&
+			(!window || r.Phase != string(strategy.Promoted) || !time.Now().Before(r.Detail.WarmUntil)) {
 			return st, nil
 		}
 		select {

@@ -50,8 +50,8 @@ func runEvents(ctx context.Context, e *Env, o *options) error {
 
 func writeEvent(w io.Writer, ev store.Event, withApp bool) {
 	app := ""
-	if withApp && ev.App != "" {
-		app = ev.App + "  "
+	if withApp {
+		app = fmt.Sprintf("%-16s ", ev.App)
 	}
 	fmt.Fprintf(w, "%s  %s%-22s %s\n", ev.Time.Local().Format("2006-01-02 15:04:05.000"), app, ev.Type, ev.Message)
 }

@@ -248,6 +248,9 @@ func runDiff(ctx context.Context, e *Env, o *options) error {
 		if err != nil {
 			return err
 		}
+		if st.Stable == 0 {
+			return invalid("%s has no stable revision yet to compare revision %d with; name two revisions: lastgood diff %s A B", app, to, app)
+		}
 		from = st.Stable
 	}
 	a, err := c.Revision(ctx, app, from)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"slices"
 
 	"github.com/lastgood/lastgood/internal/manifest"
@@ -88,17 +89,29 @@ func (c *Controller) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, 
 		}
 	} else {
 		if err := c.cfg.Traffic.Listen(m.Name, m.Listen); err != nil {
-			return res, manifest.Errors{manifest.At(req.File, []byte(req.Manifest), "listen", fmt.Sprintf("cannot listen on %s: %v", m.Listen, err))}
+			return res, manifest.Errors{manifest.At(req.File, []byte(req.Manifest), "listen",
+				fmt.Sprintf("cannot listen on %s: %s", m.Listen, listenError(err)))}
 		}
 		a = newAppState(store.App{Name: m.Name, Listen: m.Listen})
+	}
+	if err := c.openPreview(req, m, c.apps[m.Name]); err != nil {
+		if c.apps[m.Name] == nil {
+			c.cfg.Traffic.Close(m.Name)
+		}
+		return res, err
 	}
 	rev := store.Revision{
 		App: m.Name, Digest: digest, Manifest: m.Canonical(), Source: req.File,
 		Artifacts: req.Artifacts, Origin: "apply",
 	}
 	res, err = c.createAndStart(ctx, a, rev, m.Strategy.Kind())
-	if err != nil && c.apps[m.Name] == nil {
-		c.cfg.Traffic.Close(m.Name)
+	if err != nil {
+		if stored := c.apps[m.Name]; stored == nil || stored.preview == "" {
+			c.cfg.Traffic.Close(PreviewKey(m.Name))
+		}
+		if c.apps[m.Name] == nil {
+			c.cfg.Traffic.Close(m.Name)
+		}
 	}
 	return res, err
 }
@@ -139,22 +152,80 @@ func (c *Controller) check(ctx context.Context, req ApplyRequest, m *manifest.Ap
 	if a != nil && a.app.Listen != m.Listen {
 		add("listen", "cannot change from %s to %s; an app keeps its address (delete and re-create it to move it)", a.app.Listen, m.Listen)
 	}
-	var preview string
-	if bg := m.Strategy.BlueGreen; bg != nil {
-		preview = bg.Preview
-	}
+	preview := previewOf(m)
 	for name, o := range c.apps {
 		if name == m.Name {
 			continue
 		}
+		theirs := c.previewAddr(ctx, o)
 		if o.app.Listen == m.Listen {
 			add("listen", "%s is already used by app %s", m.Listen, name)
 		}
-		if preview != "" && (o.app.Listen == preview || o.preview == preview) {
+		if m.Listen == theirs {
+			add("listen", "%s is the blue-green preview address of app %s", m.Listen, name)
+		}
+		if preview != "" && o.app.Listen == preview {
 			add("strategy.blueGreen.preview", "%s is already used by app %s", preview, name)
+		}
+		if preview != "" && preview == theirs {
+			add("strategy.blueGreen.preview", "%s is the blue-green preview address of app %s too", preview, name)
 		}
 	}
 	return errs
+}
+
+func previewOf(m *manifest.App) string {
+	if bg := m.Strategy.BlueGreen; bg != nil {
+		return bg.Preview
+	}
+	return ""
+}
+
+// previewAddr is the preview address an app serves or will serve: the one
+// open now, else the one its latest revision names.
+func (c *Controller) previewAddr(ctx context.Context, a *appState) string {
+	if a.preview != "" {
+		return a.preview
+	}
+	if m, err := c.manifest(ctx, a, a.app.Latest); err == nil {
+		return previewOf(m)
+	}
+	return ""
+}
+
+// openPreview listens on a blue-green rollout's preview address at apply
+// time, so that an address in use is refused with the manifest's line
+// rather than found later.
+// A first release has nothing to preview against, so its address is only
+// checked.
+func (c *Controller) openPreview(req ApplyRequest, m *manifest.App, a *appState) error {
+	addr := previewOf(m)
+	if addr == "" || (a != nil && a.preview == addr) {
+		return nil
+	}
+	var err error
+	if a == nil || a.app.Stable == 0 {
+		var ln net.Listener
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			ln.Close()
+		}
+	} else {
+		err = c.cfg.Traffic.Listen(PreviewKey(m.Name), addr)
+	}
+	if err != nil {
+		return manifest.Errors{manifest.At(req.File, []byte(req.Manifest), "strategy.blueGreen.preview",
+			fmt.Sprintf("cannot listen on %s: %s", addr, listenError(err)))}
+	}
+	return nil
+}
+
+// listenError keeps what the system said of a failed listen ("bind:
+// address already in use") without repeating the address.
+func listenError(err error) string {
+	if op, ok := errors.AsType[*net.OpError](err); ok && op.Err != nil {
+		return op.Err.Error()
+	}
+	return err.Error()
 }
 
 // asFieldErrors keeps an engine's field errors, and wraps any other error

@@ -137,6 +137,9 @@ type appState struct {
 	warm      int
 	warmUntil time.Time
 	preview   string // preview address being served
+	// previewFailed is a preview address that could not be listened on,
+	// recorded once.
+	previewFailed string
 }
 
 type revision struct {

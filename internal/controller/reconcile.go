@@ -193,10 +193,14 @@ func (c *Controller) preview(a *appState, plan strategy.Plan, replicas []Replica
 	addr := m.manifest.Strategy.BlueGreen.Preview
 	if a.preview != addr {
 		if err := c.cfg.Traffic.Listen(key, addr); err != nil {
-			c.cfg.Log.Error("preview listener", "app", a.app.Name, "addr", addr, "err", err)
+			if a.previewFailed != addr {
+				a.previewFailed = addr
+				c.recordNow(context.Background(), a.app.Name, "rollout.preview-failed",
+					fmt.Sprintf("cannot serve the preview of revision %d on %s: %s", plan.Preview, addr, listenError(err)))
+			}
 			return
 		}
-		a.preview = addr
+		a.preview, a.previewFailed = addr, ""
 	}
 	only := strategy.Plan{Replicas: map[int]int{plan.Preview: 1}, Weights: map[int]int{plan.Preview: 100}}
 	c.route(a, key, routes(only, replicas), nil)

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"sync"
 
@@ -41,7 +40,7 @@ func (t *traffic) Listen(key, addr string) error {
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", addr, err)
+		return err
 	}
 	ctx, cancel := context.WithCancel(t.ctx)
 	s := &served{r: router.New(key), addr: addr, cancel: cancel, done: make(chan struct{})}

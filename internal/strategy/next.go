@@ -122,7 +122,7 @@ func nextRolling(spec Spec, s State, obs Observation) (State, []Event) {
 
 	// Scale the new revision up within the surge.
 	if want := min(n, max(s.ToReplicas, n+surge-s.FromReplicas)); want > s.ToReplicas {
-		ev = append(ev, Event{"rollout.step", fmt.Sprintf("revision %d scaled to %d of %d replicas", s.To, want, n)})
+		ev = append(ev, Event{"rollout.step", fmt.Sprintf("revision %d scaled to %d of %s", s.To, want, replicas(n))})
 		s.ToReplicas = want
 	}
 	// Scale the old revision down as far as availability allows: its
@@ -133,7 +133,7 @@ func nextRolling(spec Spec, s State, obs Observation) (State, []Event) {
 		if remove := unready + removeReady; remove > 0 {
 			s.FromReplicas -= remove
 			s.Progressed = obs.Now
-			ev = append(ev, Event{"rollout.step", fmt.Sprintf("revision %d scaled down to %d replicas", s.From, s.FromReplicas)})
+			ev = append(ev, Event{"rollout.step", fmt.Sprintf("revision %d scaled down to %s", s.From, replicas(s.FromReplicas))})
 		}
 	}
 	if s.FromReplicas == 0 && newReady >= n {
@@ -210,4 +210,11 @@ func canaryReplicas(n, w int) int {
 		return 0
 	}
 	return max(1, (n*w+99)/100)
+}
+
+func replicas(n int) string {
+	if n == 1 {
+		return "1 replica"
+	}
+	return fmt.Sprintf("%d replicas", n)
 }
