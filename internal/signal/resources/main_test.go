@@ -1,0 +1,138 @@
+package resources
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// Helper processes: the test binary re-executed with helperEnv set.
+const (
+	helperEnv = "RESOURCES_TEST_HELPER"
+	mibEnv    = "RESOURCES_TEST_MIB"   // MiB to allocate and touch
+	filesEnv  = "RESOURCES_TEST_FILES" // extra files to hold open
+)
+
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(helperEnv); mode != "" {
+		os.Exit(helperMain(mode))
+	}
+	os.Exit(m.Run())
+}
+
+// helperMain runs one helper:
+//
+//	hog    allocates and holds memory and files, starts a "holder"
+//	       grandchild in its own process group, burns one core, prints
+//	       "ready" once all is in place and, when its stdin closes, kills
+//	       and reaps the grandchild and exits.
+//	holder allocates and holds memory and files, prints "ready", and exits
+//	       when its stdin closes.
+//	exit   exits at once.
+func helperMain(mode string) int {
+	switch mode {
+	case "exit":
+		return 0
+	case "hog", "holder":
+	default:
+		fmt.Fprintln(os.Stderr, "unknown helper mode", mode)
+		return 2
+	}
+	mem, files, err := hold()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	var grandchild *exec.Cmd
+	var grandchildStdin io.Closer
+	if mode == "hog" {
+		if grandchild, grandchildStdin, err = startHolder(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		go burn()
+	}
+	fmt.Println("ready")
+	// Stdin closes when the test is done with this helper (or dies).
+	bufio.NewReader(os.Stdin).ReadString('\n')
+	if grandchild != nil {
+		grandchildStdin.Close()
+		grandchild.Wait()
+	}
+	runtime.KeepAlive(mem)
+	runtime.KeepAlive(files)
+	return 0
+}
+
+// hold allocates and touches mibEnv MiB and opens filesEnv files.
+func hold() ([]byte, []*os.File, error) {
+	mib, err := strconv.Atoi(os.Getenv(mibEnv))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", mibEnv, err)
+	}
+	n, err := strconv.Atoi(os.Getenv(filesEnv))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", filesEnv, err)
+	}
+	mem := make([]byte, mib<<20)
+	for i := 0; i < len(mem); i += 4096 {
+		mem[i] = 1
+	}
+	files := make([]*os.File, 0, n)
+	for range n {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			return nil, nil, err
+		}
+		files = append(files, f)
+	}
+	return mem, files, nil
+}
+
+// startHolder starts the grandchild; it inherits this process's group. It
+// exits when the returned stdin is closed or this process dies.
+func startHolder() (*exec.Cmd, io.Closer, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd := exec.Command(self)
+	cmd.Env = append(os.Environ(), helperEnv+"=holder", mibEnv+"=16", filesEnv+"=10")
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, nil, err
+	}
+	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "ready\n" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, nil, fmt.Errorf("holder did not start: %q %v", line, err)
+	}
+	return cmd, stdin, nil
+}
+
+// burn keeps one core busy until the process exits.
+func burn() {
+	x := uint64(1)
+	for {
+		for range 1 << 20 {
+			x = x*6364136223846793005 + 1442695040888963407
+		}
+		if x == 0 {
+			time.Sleep(time.Nanosecond) // never happens; keeps x live
+		}
+	}
+}
