@@ -52,8 +52,9 @@ type clientConn struct {
 	watch clientWatch
 	gone  atomic.Bool // the client left during the current request
 
+	idle atomic.Bool // waiting for a request
+
 	mu      sync.Mutex // guards the fields below
-	idle    bool       // waiting for a request
 	backend net.Conn   // the backend connection in use
 	killed  bool       // the shutdown's grace period ended
 }
@@ -84,7 +85,6 @@ func (c *clientConn) Read(p []byte) (int, error) {
 func (c *clientConn) serve() {
 	handedOff := false
 	defer func() {
-		c.watch.timer.Stop()
 		if !handedOff {
 			c.conn.Close()
 		}
@@ -137,17 +137,15 @@ func (c *clientConn) awaitRequest() bool {
 		if c.readDeadline.Sub(now) < idleTimeout-deadlineSlack {
 			c.setReadDeadline(now.Add(idleTimeout))
 		}
-		c.mu.Lock()
+		// Either this sees closing, or the shutdown sees idle and
+		// interrupts the read (sync/atomic is sequentially consistent).
+		c.idle.Store(true)
 		if c.s.closing.Load() {
-			c.mu.Unlock()
+			c.idle.Store(false)
 			return false
 		}
-		c.idle = true
-		c.mu.Unlock()
 		_, err := c.br.Peek(1)
-		c.mu.Lock()
-		c.idle = false
-		c.mu.Unlock()
+		c.idle.Store(false)
 		if err != nil {
 			return false
 		}
@@ -166,11 +164,9 @@ func (c *clientConn) setReadDeadline(t time.Time) {
 
 // interruptIfIdle ends the connection if it is waiting for a request.
 func (c *clientConn) interruptIfIdle() {
-	c.mu.Lock()
-	if c.idle {
+	if c.idle.Load() {
 		c.conn.SetReadDeadline(aLongTimeAgo)
 	}
-	c.mu.Unlock()
 }
 
 // kill closes the connection and its backend connection at once. The

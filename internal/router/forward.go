@@ -30,7 +30,7 @@ func (c *clientConn) forward(ex *exchange, now time.Time) bool {
 	if err != nil {
 		return c.failed(ex, err)
 	}
-	c.send(bc)
+	c.send(bc, now)
 	nothingRead, err := c.readResponse(bc)
 	if err != nil && nothingRead && bc.reused && !c.uploading && c.req.replayable() && !c.gone.Load() {
 		// An idle connection the backend had closed: send again on a new
@@ -40,7 +40,7 @@ func (c *clientConn) forward(ex *exchange, now time.Time) bool {
 		if bc, err = dialBackend(c.s.base, ex.backend.addr); err != nil {
 			return c.failed(ex, err)
 		}
-		c.send(bc)
+		c.send(bc, now)
 		_, err = c.readResponse(bc)
 	}
 	if err != nil {
@@ -78,7 +78,7 @@ func (c *clientConn) connect(ex *exchange, now time.Time) (*backendConn, error) 
 
 // send writes the request head to bc and starts the body's upload, or, for
 // a request without a body, starts watching the client.
-func (c *clientConn) send(bc *backendConn) {
+func (c *clientConn) send(bc *backendConn, now time.Time) {
 	c.setBackend(bc.conn)
 	c.req.writeForwarded(bc.bw, c.clientIP)
 	if n := c.bodyUnread; n > 0 {
@@ -88,7 +88,7 @@ func (c *clientConn) send(bc *backendConn) {
 		return
 	}
 	bc.bw.Flush() // a failure shows as the response's
-	c.watch.arm()
+	c.watch.arm(now)
 }
 
 // upload copies the request body to the backend. If the client fails, the

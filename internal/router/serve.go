@@ -40,6 +40,7 @@ func (r *Router) Serve(ctx context.Context, ln net.Listener) error {
 	s := r.newServer(base, ln.Addr())
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- s.http.Serve(s.hatch) }()
+	s.sweeper.Go(func() { s.sweep(s.sweepStop) })
 	accepted := make(chan error, 1)
 	go func() { accepted <- s.accept(ln) }()
 
@@ -66,14 +67,16 @@ type server struct {
 	http   *http.Server
 	active sync.WaitGroup // net/http handlers running
 
-	closing atomic.Bool    // shutting down: no new requests
-	conns   sync.WaitGroup // fast-path connection goroutines
-	mu      sync.Mutex
-	live    map[*clientConn]struct{}
+	closing   atomic.Bool    // shutting down: no new requests
+	conns     sync.WaitGroup // fast-path connection goroutines
+	sweeper   sync.WaitGroup // the client watches' sweeper
+	sweepStop chan struct{}
+	mu        sync.Mutex
+	live      map[*clientConn]struct{}
 }
 
 func (r *Router) newServer(base context.Context, addr net.Addr) *server {
-	s := &server{r: r, base: base, hatch: newHandoff(addr), live: map[*clientConn]struct{}{}}
+	s := &server{r: r, base: base, hatch: newHandoff(addr), live: map[*clientConn]struct{}{}, sweepStop: make(chan struct{})}
 	s.http = &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			s.active.Add(1)
@@ -142,6 +145,8 @@ func (s *server) shutdown(cancelBase context.CancelFunc) error {
 	fastDone := make(chan struct{})
 	go func() {
 		s.conns.Wait()
+		close(s.sweepStop)
+		s.sweeper.Wait()
 		close(fastDone)
 	}()
 

@@ -3,6 +3,7 @@ package router
 import (
 	"errors"
 	"os"
+	"sync/atomic"
 	"time"
 )
 
@@ -11,17 +12,26 @@ import (
 // never pay for the watch.
 const watchDelay = 100 * time.Millisecond
 
+// Watch states.
+const (
+	watchOff     int32 = iota
+	watchArmed         // a request without a body waits for the backend
+	watchStarted       // the sweeper started run for it
+)
+
 // clientWatch notices a client that leaves while its request is in the
 // backend's hands, so that the backend connection is closed (the backend
 // sees the request cancelled) and the request counts as 499, as net/http's
-// background read does for the ServeHTTP path. It reads one byte of the
-// client connection in a goroutine started by a timer; a byte that arrives
-// (a pipelined request) is kept for clientConn.Read.
+// background read does for the ServeHTTP path. The server's sweeper starts
+// a one-byte read of the client connection for requests armed for longer
+// than watchDelay; a byte that arrives (a pipelined request) is kept for
+// clientConn.Read. Arming and disarming a request that ends sooner is two
+// atomic operations.
 type clientWatch struct {
 	c     *clientConn
-	timer *time.Timer
-	done  chan struct{} // the timer's goroutine has ended
-	armed bool          // the timer was started for this request
+	state atomic.Int32
+	since atomic.Int64  // when the request was armed, in Unix nanoseconds
+	done  chan struct{} // run has ended
 
 	pending bool // peek holds a byte read from the client
 	peek    [1]byte
@@ -34,28 +44,31 @@ type clientWatch struct {
 func (w *clientWatch) init(c *clientConn) {
 	w.c = c
 	w.done = make(chan struct{}, 1)
-	w.timer = time.AfterFunc(time.Hour, w.run)
-	w.timer.Stop()
 }
 
-// arm starts the timer for a request without a body whose client has sent
-// nothing more.
-func (w *clientWatch) arm() {
+// arm marks a request without a body, whose client has sent nothing more,
+// as one to watch if it takes long.
+func (w *clientWatch) arm(now time.Time) {
 	if w.c.br.Buffered() > 0 || w.pending {
 		return
 	}
-	w.armed = true
-	w.timer.Reset(watchDelay)
+	w.since.Store(now.UnixNano())
+	w.state.Store(watchArmed)
+}
+
+// due starts the watch if the request has waited watchDelay. The sweeper
+// calls it.
+func (w *clientWatch) due(now time.Time) {
+	if w.state.Load() == watchArmed && now.UnixNano()-w.since.Load() >= int64(watchDelay) &&
+		w.state.CompareAndSwap(watchArmed, watchStarted) {
+		go w.run()
+	}
 }
 
 // disarm ends the watch for the current request, waiting for its read to
 // stop.
 func (w *clientWatch) disarm() {
-	if !w.armed {
-		return
-	}
-	w.armed = false
-	if w.timer.Stop() {
+	if w.state.CompareAndSwap(watchArmed, watchOff) || w.state.Load() == watchOff {
 		return
 	}
 	c := w.c
@@ -70,9 +83,10 @@ func (w *clientWatch) disarm() {
 	c.mu.Lock()
 	w.stop = false
 	c.mu.Unlock()
+	w.state.Store(watchOff)
 }
 
-// run is the timer's goroutine.
+// run reads the client until a byte, an error, or disarm.
 func (w *clientWatch) run() {
 	defer func() { w.done <- struct{}{} }()
 	c := w.c
@@ -97,6 +111,25 @@ func (w *clientWatch) run() {
 		c.gone.Store(true)
 		if c.backend != nil {
 			c.backend.Close()
+		}
+	}
+}
+
+// sweep starts the watches that are due, every watchDelay/2, until stop is
+// closed.
+func (s *server) sweep(stop <-chan struct{}) {
+	tick := time.NewTicker(watchDelay / 2)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-tick.C:
+			s.mu.Lock()
+			for c := range s.live {
+				c.watch.due(now)
+			}
+			s.mu.Unlock()
 		}
 	}
 }
