@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"testing"
@@ -19,11 +20,30 @@ const (
 	filesEnv  = "RESOURCES_TEST_FILES" // extra files to hold open
 )
 
+// sampleApp is the demo sample app, built once for the engine test.
+var sampleApp string
+
 func TestMain(m *testing.M) {
 	if mode := os.Getenv(helperEnv); mode != "" {
 		os.Exit(helperMain(mode))
 	}
-	os.Exit(m.Run())
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "signal-resources-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	sampleApp = filepath.Join(dir, "sampleapp")
+	build := exec.Command("go", "build", "-o", sampleApp, "github.com/lastgood/lastgood/internal/demo/sampleapp")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build sampleapp: %v\n%s", err, out)
+		return 1
+	}
+	return m.Run()
 }
 
 // helperMain runs one helper:
