@@ -257,3 +257,14 @@ func TestOtherExpressions(t *testing.T) {
 	w.write("level=error msg=a\nlevel=errors msg=b\nx level=error\n\nlevel=error\n")
 	want(t, poll(t, c), 5, 2)
 }
+
+func TestPollAfterCloseStartsOver(t *testing.T) {
+	path := logPath(t)
+	w := newWriter(t, path)
+	w.write("panic: old\n")
+	c := newCounter(t, path)
+	w.write("panic: new\n")
+	want(t, poll(t, c), 1, 1)
+	must(t, c.Close())
+	want(t, poll(t, c), 3, 3) // both lines again, from the start
+}
