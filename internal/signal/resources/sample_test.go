@@ -3,6 +3,7 @@ package resources
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -107,26 +108,36 @@ func TestSampleSumsTheGroup(t *testing.T) {
 		t.Errorf("FDs = %d, want >= %d", u.FDs, files+10)
 	}
 
+	// One goroutine spins. The machine is shared, so a second may give it
+	// much less than a core: look at up to 15 one-second windows for one
+	// near 1 core; none may exceed what one spinning thread (plus the Go
+	// runtime) can use.
 	var m Meter
-	first := m.Observe(time.Now(), u)
-	if first.Interval != 0 || first.CPU != 0 {
+	if first := m.Observe(time.Now(), u); first.Interval != 0 || first.CPU != 0 {
 		t.Errorf("first observation = %+v, want no rate", first)
 	}
-	time.Sleep(time.Second)
-	u2, err := Sample(h.pgid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := m.Observe(time.Now(), u2)
-	if r.Interval < time.Second {
-		t.Errorf("Interval = %v, want >= 1s", r.Interval)
-	}
-	// One goroutine spins; the machine is shared, so the bounds are wide.
-	if r.CPU < 0.3 || r.CPU > 1.6 {
-		t.Errorf("CPU = %.2f cores over %v, want about 1 (0.3..1.6); samples %v then %v", r.CPU, r.Interval, u.CPU, u2.CPU)
-	}
-	if r.RSS != u2.RSS || r.FDs != u2.FDs {
-		t.Errorf("rates %+v do not carry the sample %+v", r, u2)
+	var seen []string
+	for near := false; !near; {
+		if len(seen) == 15 {
+			t.Fatalf("no one-second window near 1 core; rates %v", seen)
+		}
+		time.Sleep(time.Second)
+		u2, err := Sample(h.pgid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := m.Observe(time.Now(), u2)
+		seen = append(seen, fmt.Sprintf("%.2f", r.CPU))
+		if r.Interval < time.Second {
+			t.Errorf("Interval = %v, want >= 1s", r.Interval)
+		}
+		if r.CPU > 1.6 {
+			t.Fatalf("CPU = %.2f cores over %v, more than one spinning thread can use", r.CPU, r.Interval)
+		}
+		if r.RSS != u2.RSS || r.FDs != u2.FDs {
+			t.Errorf("rates %+v do not carry the sample %+v", r, u2)
+		}
+		near = r.CPU >= 0.6
 	}
 
 	h.stop(t)
