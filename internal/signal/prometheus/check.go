@@ -38,8 +38,9 @@ func (d TemplateData) fields() map[string]any {
 
 // Outcome is one evaluation of a check.
 type Outcome struct {
-	// Value is the query's single number; meaningful only when Verdict is
-	// Pass or Fail (zero otherwise, never NaN, so that it encodes as JSON).
+	// Value is the query's single number whenever one was seen (Err is
+	// nil), including an inconclusive verdict between failIf and passIf;
+	// zero when Err is set (never NaN, so that it encodes as JSON).
 	Value float64
 	// Verdict is Pass, Fail or Inconclusive.
 	Verdict string
