@@ -10,10 +10,13 @@ log() { printf '\n== %s\n' "$*"; }
 
 # --- what the tests need --------------------------------------------------
 # Go (the toolchain builds lastgood, the sample app the tests deliver, and
-# the demo's app). Nothing else is needed yet: every test starts its own
-# servers (lastgood, routers, sample apps) on 127.0.0.1.
+# the demo's app), and the Prometheus server (Debian package), which the
+# Prometheus signal's tests start on 127.0.0.1 themselves. Every other
+# server the tests use (lastgood, routers, sample apps) is their own.
 command -v go >/dev/null || { echo "Go is required (https://go.dev/dl); not found in PATH" >&2; exit 1; }
 go version
+scripts/need-prometheus.sh
+prometheus --version 2>&1 | head -1
 
 # --- checks ------------------------------------------------------------------
 log "gofmt"
