@@ -108,10 +108,11 @@ func (c *clientConn) upload(bc *backendConn, n int64) {
 	c.uploaded <- err
 }
 
-// endUpload waits for the upload, if any, to end. An upload still running
-// when the response is over will not finish (the backend answered without
-// reading it all): both connections are closed to end it. It reports
-// whether the whole body was sent.
+// endUpload waits for the upload, if any, to end. A backend may answer
+// before the upload goroutine has written a body it never reads, so the
+// upload gets uploadGrace to finish; one still running after that will not
+// finish (the backend stopped reading): both connections are closed to end
+// it. It reports whether the whole body was sent.
 func (c *clientConn) endUpload(bc *backendConn) bool {
 	if !c.uploading {
 		return true
@@ -120,7 +121,14 @@ func (c *clientConn) endUpload(bc *backendConn) bool {
 	var err error
 	select {
 	case err = <-c.uploaded:
+		return c.uploadEnded(err)
 	default:
+	}
+	grace := time.NewTimer(uploadGrace)
+	defer grace.Stop()
+	select {
+	case err = <-c.uploaded:
+	case <-grace.C:
 		bc.conn.Close()
 		c.setReadDeadline(aLongTimeAgo)
 		err = <-c.uploaded
@@ -128,6 +136,13 @@ func (c *clientConn) endUpload(bc *backendConn) bool {
 			err = errors.New("upload interrupted")
 		}
 	}
+	return c.uploadEnded(err)
+}
+
+// uploadGrace is how long a finished response waits for its upload.
+const uploadGrace = 250 * time.Millisecond
+
+func (c *clientConn) uploadEnded(err error) bool {
 	if err != nil {
 		c.bodyUnread = -1
 		return false
