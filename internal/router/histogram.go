@@ -129,3 +129,11 @@ func bucketBounds() []time.Duration {
 	b[numBuckets-1] = math.MaxInt64
 	return b
 }
+
+// BucketBounds returns the exclusive upper bound of every bucket of the
+// router's latency histograms, for code that builds histograms of the same
+// layout (simulations, tests).
+func BucketBounds() []time.Duration { return bucketBounds() }
+
+// BucketOf returns the index of the histogram bucket that holds d.
+func BucketOf(d time.Duration) int { return bucketOf(d) }
