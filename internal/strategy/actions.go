@@ -14,7 +14,7 @@ func RollBack(spec Spec, s State, now time.Time, trigger, reason string) (State,
 	if s.From == 0 {
 		msg = fmt.Sprintf("revision %d failed and nothing was serving before it: %s", s.To, reason)
 	}
-	return s, []Event{{"rollout.rolled-back", msg}}
+	return s, []Event{{Type: "rollout.rolled-back", Message: msg}}
 }
 
 // Abort ends the rollout by hand, returning all traffic to From.
@@ -23,7 +23,7 @@ func Abort(spec Spec, s State, now time.Time) (State, []Event, error) {
 		return s, nil, ErrFinished
 	}
 	s = end(spec, s, now, Aborted, TriggerAbort, "aborted by `lastgood abort`")
-	return s, []Event{{"rollout.aborted", fmt.Sprintf("aborted: all traffic back on revision %d", s.From)}}, nil
+	return s, []Event{{Type: "rollout.aborted", Message: fmt.Sprintf("aborted: all traffic back on revision %d", s.From)}}, nil
 }
 
 func end(spec Spec, s State, now time.Time, phase Phase, trigger, reason string) State {
@@ -55,7 +55,7 @@ func Promote(spec Spec, s State, now time.Time, full bool) (State, []Event, erro
 	if s.Phase.Final() {
 		return s, nil, ErrFinished
 	}
-	ev := []Event{{"rollout.promote", "promote requested"}}
+	ev := []Event{{Type: "rollout.promote", Message: "promote requested"}}
 	if s.Phase == Paused && s.PauseReason == PauseManual {
 		s = resume(s, now)
 	}
@@ -89,7 +89,7 @@ func Pause(s State, now time.Time) (State, []Event, error) {
 		return s, nil, nil
 	}
 	s.Phase, s.PauseReason, s.PausedAt = Paused, PauseManual, now
-	return s, []Event{{"rollout.paused", "paused by `lastgood pause`"}}, nil
+	return s, []Event{{Type: "rollout.paused", Message: "paused by `lastgood pause`"}}, nil
 }
 
 // Resume continues a rollout paused by Pause; the time spent paused does
@@ -101,7 +101,7 @@ func Resume(s State, now time.Time) (State, []Event, error) {
 	if s.Phase != Paused || s.PauseReason != PauseManual {
 		return s, nil, ErrNotPaused
 	}
-	return resume(s, now), []Event{{"rollout.resumed", "resumed by `lastgood resume`"}}, nil
+	return resume(s, now), []Event{{Type: "rollout.resumed", Message: "resumed by `lastgood resume`"}}, nil
 }
 
 func resume(s State, now time.Time) State {

@@ -37,11 +37,23 @@ func Start(kind string, spec Spec, from, to, fromReplicas int, now time.Time) St
 func Next(spec Spec, s State, obs Observation) (State, []Event) {
 	var ev []Event
 	if s.Phase.Final() {
+		if InWindow(s, obs.Now) && judged(s) {
+			if rb, ev := windowRollBack(spec, s, obs); rb.Phase != s.Phase {
+				return rb, ev
+			}
+		}
 		if s.Phase == Promoted && s.FromReplicas > 0 && !obs.Now.Before(s.WarmUntil) {
 			s.FromReplicas = 0
-			ev = append(ev, Event{"rollout.window-ended", fmt.Sprintf("rollback window ended: revision %d stopped", s.From)})
+			ev = append(ev, Event{Type: "rollout.window-ended", Message: fmt.Sprintf("rollback window ended: revision %d stopped", s.From)})
 		}
 		return s, ev
+	}
+	if judged(s) {
+		if trigger, reason, data := failure(s, obs); trigger != "" {
+			s, ev = RollBack(spec, s, obs.Now, trigger, reason)
+			ev[0].Data = data
+			return s, ev
+		}
 	}
 	if s.Phase == Paused {
 		return s, nil
@@ -78,14 +90,24 @@ func awaitingReplicas(spec Spec, s State, obs Observation) bool {
 	return obs.To.Ready < s.ToReplicas
 }
 
+// judged reports whether a rollout's new revision is judged by its checks
+// and its replicas' health: a first release and an undo have nothing
+// (better) to return to.
+func judged(s State) bool {
+	return s.From > 0 && s.Kind != Initial && s.Kind != Undo
+}
+
 func nextBlueGreen(spec Spec, s State, obs Observation) (State, []Event) {
 	if obs.To.Ready < spec.Replicas {
 		return s, nil
 	}
+	if s.Kind == BlueGreen && !s.PromoteRequested && !checked(spec, obs, s.Progressed) {
+		return s, nil // every check looks at the ready revision once before the switch
+	}
 	auto := s.Kind == Undo || spec.Strategy.BlueGreen == nil || spec.Strategy.BlueGreen.AutoPromotes()
 	if !auto && !s.PromoteRequested {
 		s.Phase, s.PauseReason, s.PausedAt = Paused, PausePromote, obs.Now
-		return s, []Event{{"rollout.paused", fmt.Sprintf("revision %d is ready; waiting for `lastgood promote`", s.To)}}
+		return s, []Event{{Type: "rollout.paused", Message: fmt.Sprintf("revision %d is ready; waiting for `lastgood promote`", s.To)}}
 	}
 	return promote(spec, s, obs.Now)
 }
@@ -104,7 +126,7 @@ func promote(spec Spec, s State, now time.Time) (State, []Event) {
 	if s.FromReplicas > 0 {
 		msg += fmt.Sprintf("; revision %d stays warm until %s", s.From, s.WarmUntil.UTC().Format(time.RFC3339))
 	}
-	return s, []Event{{"rollout.promoted", msg}}
+	return s, []Event{{Type: "rollout.promoted", Message: msg}}
 }
 
 func nextRolling(spec Spec, s State, obs Observation) (State, []Event) {
@@ -122,7 +144,7 @@ func nextRolling(spec Spec, s State, obs Observation) (State, []Event) {
 
 	// Scale the new revision up within the surge.
 	if want := min(n, max(s.ToReplicas, n+surge-s.FromReplicas)); want > s.ToReplicas {
-		ev = append(ev, Event{"rollout.step", fmt.Sprintf("revision %d scaled to %d of %s", s.To, want, replicas(n))})
+		ev = append(ev, Event{Type: "rollout.step", Message: fmt.Sprintf("revision %d scaled to %d of %s", s.To, want, replicas(n))})
 		s.ToReplicas = want
 	}
 	// Scale the old revision down as far as availability allows: its
@@ -133,7 +155,7 @@ func nextRolling(spec Spec, s State, obs Observation) (State, []Event) {
 		if remove := unready + removeReady; remove > 0 {
 			s.FromReplicas -= remove
 			s.Progressed = obs.Now
-			ev = append(ev, Event{"rollout.step", fmt.Sprintf("revision %d scaled down to %s", s.From, replicas(s.FromReplicas))})
+			ev = append(ev, Event{Type: "rollout.step", Message: fmt.Sprintf("revision %d scaled down to %s", s.From, replicas(s.FromReplicas))})
 		}
 	}
 	if s.FromReplicas == 0 && newReady >= n {
@@ -179,11 +201,11 @@ func nextCanary(spec Spec, s State, obs Observation) (State, []Event) {
 				return s, ev
 			}
 			s.Weight = w
-			ev = append(ev, Event{"traffic.weight", fmt.Sprintf("step %d: %d%% of traffic on revision %d", s.Step+1, w, s.To)})
+			ev = append(ev, Event{Type: "traffic.weight", Message: fmt.Sprintf("step %d: %d%% of traffic on revision %d", s.Step+1, w, s.To)})
 		case st.Pause != nil && st.Pause.For == 0:
 			if s.Phase != Paused {
 				s.Phase, s.PauseReason, s.PausedAt = Paused, PausePromote, obs.Now
-				ev = append(ev, Event{"rollout.paused", fmt.Sprintf("step %d: paused until `lastgood promote`", s.Step+1)})
+				ev = append(ev, Event{Type: "rollout.paused", Message: fmt.Sprintf("step %d: paused until `lastgood promote`", s.Step+1)})
 			}
 			return s, ev
 		case st.Pause != nil:
@@ -191,9 +213,9 @@ func nextCanary(spec Spec, s State, obs Observation) (State, []Event) {
 				return s, ev
 			}
 		case st.Analyze != nil:
-			// The analysis checks arrive with the automatic-rollback work;
-			// until then an analyze step waits its duration.
-			if obs.Now.Before(s.StepStarted.Add(st.Analyze.For.D())) {
+			next, aev, done := analyze(spec, s, obs, st.Analyze.For.D(), st.Analyze.MaxWait.D())
+			s, ev = next, append(ev, aev...)
+			if !done {
 				return s, ev
 			}
 		}

@@ -48,6 +48,24 @@ const (
 	TriggerProgressDeadline = "progressDeadline"
 	TriggerAbort            = "abort"
 	TriggerRestart          = "restart"
+	TriggerAnalysis         = "analysis"  // a check failed
+	TriggerNoData           = "noData"    // checks lacked data at maxWait and onNoData is fail
+	TriggerCrashLoop        = "crashLoop" // the new revision's replicas keep exiting
+	TriggerLiveness         = "liveness"  // … because they fail their liveness probe
+	TriggerReadiness        = "readiness" // no replica of the promoted revision is ready
+)
+
+// CrashLoopRestarts is how many restarts of the new revision's replicas,
+// summed over its replicas during the rollout and its rollback window, make
+// a crash loop.
+const CrashLoopRestarts = 3
+
+// What rollback.onNoData says to do when checks still lack data at an
+// analyze step's maxWait.
+const (
+	NoDataWait = "wait" // keep analyzing until every check has data
+	NoDataPass = "pass" // go on as if they had passed
+	NoDataFail = "fail" // roll back
 )
 
 // Errors returned by the actions.
@@ -63,6 +81,9 @@ type Spec struct {
 	Strategy         manifest.Strategy
 	ProgressDeadline time.Duration
 	Window           time.Duration
+	// Checks is the number of analysis checks; OnNoData is rollback.onNoData.
+	Checks   int
+	OnNoData string
 }
 
 // SpecOf takes a Spec from a defaulted manifest.
@@ -72,7 +93,16 @@ func SpecOf(a *manifest.App) Spec {
 		Strategy:         a.Strategy,
 		ProgressDeadline: a.Rollback.ProgressDeadline.D(),
 		Window:           a.Rollback.Window.D(),
+		Checks:           checks(a),
+		OnNoData:         a.Rollback.OnNoData,
 	}
+}
+
+func checks(a *manifest.App) int {
+	if a.Analysis == nil {
+		return 0
+	}
+	return len(a.Analysis.Checks)
 }
 
 // State is the persisted state of one rollout from revision From to To.
@@ -108,12 +138,23 @@ type State struct {
 	WarmUntil time.Time `json:"warmUntil,omitempty"`
 	Trigger   string    `json:"trigger,omitempty"`
 	Reason    string    `json:"reason,omitempty"`
+	// NoDataWait is set while an analyze step waits past its maxWait for
+	// checks that lack data (onNoData: wait).
+	NoDataWait bool `json:"noDataWait,omitempty"`
+	// InWindow is set on a rollback decided during the rollback window,
+	// after the rollout had been promoted.
+	InWindow bool `json:"inWindow,omitempty"`
 }
 
 // Count is what the controller observed of one revision's replicas.
 type Count struct {
 	Running int // started and not being stopped
 	Ready   int
+	// Restarts sums the restarts of the revision's replicas; LastExit is
+	// how the latest one to exit ended ("exit status 1", "killed after
+	// failing its liveness probe").
+	Restarts int
+	LastExit string
 }
 
 // Observation is what the controller saw at Now.
@@ -121,12 +162,37 @@ type Observation struct {
 	Now  time.Time
 	From Count
 	To   Count
+	// Checks are the latest verdicts of the rollout's analysis checks, one
+	// per check that has been looked at (none before the first look).
+	Checks []Check
 }
 
-// Event is a transition worth recording in the event log.
+// Check is the latest verdict of one analysis check.
+type Check struct {
+	Name    string
+	Verdict string // pass, fail or inconclusive
+	// Data reports whether the check saw enough to count at the end of an
+	// analyze step (a pass, a failure, or an inconclusive test with a
+	// reasonable sample).
+	Data   bool
+	Reason string
+	// At is when the look was taken.
+	At time.Time
+}
+
+// The verdicts of a check.
+const (
+	Pass         = "pass"
+	Fail         = "fail"
+	Inconclusive = "inconclusive"
+)
+
+// Event is a transition worth recording in the event log. Data, when set,
+// is stored with it.
 type Event struct {
 	Type    string
 	Message string
+	Data    any
 }
 
 // Plan is the world a State asks for.

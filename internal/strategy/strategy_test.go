@@ -132,7 +132,8 @@ func TestBlueGreenKeepsTrafficOnStableUntilReadyThenSwitches(t *testing.T) {
 		t.Fatalf("after promotion plan = %+v: want all traffic on 2 and 1 warm", p)
 	}
 	// Inside the window the previous revision stays warm …
-	s2, ev := Next(spec, s, Observation{Now: s.WarmUntil.Add(-time.Millisecond)})
+	ready := Count{Running: 2, Ready: 2}
+	s2, ev := Next(spec, s, Observation{Now: s.WarmUntil.Add(-time.Millisecond), From: ready, To: ready})
 	if s2.FromReplicas != 2 || len(ev) != 0 {
 		t.Fatalf("inside the window: %+v %v", s2, ev)
 	}
@@ -155,7 +156,7 @@ func TestBlueGreenManualWaitsForPromote(t *testing.T) {
 		t.Fatalf("phase %s/%s, want paused for promote", s.Phase, s.PauseReason)
 	}
 	// Waiting for a human is not a missed deadline.
-	s, _ = Next(spec, s, Observation{Now: t0.Add(time.Hour), To: Count{2, 2}, From: Count{2, 2}})
+	s, _ = Next(spec, s, Observation{Now: t0.Add(time.Hour), To: Count{Running: 2, Ready: 2}, From: Count{Running: 2, Ready: 2}})
 	if s.Phase != Paused {
 		t.Fatalf("phase %s after an hour of waiting", s.Phase)
 	}
@@ -163,7 +164,7 @@ func TestBlueGreenManualWaitsForPromote(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, _ = Next(spec, s, Observation{Now: t0.Add(time.Hour), To: Count{2, 2}, From: Count{2, 2}})
+	s, _ = Next(spec, s, Observation{Now: t0.Add(time.Hour), To: Count{Running: 2, Ready: 2}, From: Count{Running: 2, Ready: 2}})
 	if s.Phase != Promoted || Desired(s).Weights[2] != 100 {
 		t.Fatalf("after promote: %+v", s)
 	}
@@ -327,7 +328,7 @@ func TestPauseStopsTheClock(t *testing.T) {
 			{SetWeight: ptr(50)}, {Pause: &manifest.Pause{For: manifest.Duration(10 * time.Second)}},
 		}}}}
 	s := Start(Canary, spec, 1, 2, 1, t0)
-	ready := Observation{Now: t0, From: Count{1, 1}, To: Count{1, 1}}
+	ready := Observation{Now: t0, From: Count{Running: 1, Ready: 1}, To: Count{Running: 1, Ready: 1}}
 	s, _ = Next(spec, s, ready) // 50% and into the timed pause
 	if s.Step != 1 {
 		t.Fatalf("step %d", s.Step)
@@ -359,7 +360,7 @@ func TestAbortReturnsTrafficAndIsFinal(t *testing.T) {
 	spec := Spec{Replicas: 2, ProgressDeadline: time.Minute, Window: time.Minute,
 		Strategy: manifest.Strategy{Canary: &manifest.Canary{Steps: []manifest.Step{{SetWeight: ptr(50)}, {Pause: &manifest.Pause{}}}}}}
 	s := Start(Canary, spec, 3, 4, 2, t0)
-	s, _ = Next(spec, s, Observation{Now: t0, From: Count{2, 2}, To: Count{1, 1}})
+	s, _ = Next(spec, s, Observation{Now: t0, From: Count{Running: 2, Ready: 2}, To: Count{Running: 1, Ready: 1}})
 	if Desired(s).Weights[4] != 50 {
 		t.Fatalf("setup: %+v", Desired(s))
 	}
@@ -381,7 +382,7 @@ func TestAbortReturnsTrafficAndIsFinal(t *testing.T) {
 func TestNextIsIdempotent(t *testing.T) {
 	spec := blueGreen(true)
 	s := Start(BlueGreen, spec, 1, 2, 2, t0)
-	obs := Observation{Now: t0.Add(time.Second), From: Count{2, 2}, To: Count{2, 1}}
+	obs := Observation{Now: t0.Add(time.Second), From: Count{Running: 2, Ready: 2}, To: Count{Running: 2, Ready: 1}}
 	s1, _ := Next(spec, s, obs)
 	s2, ev := Next(spec, s1, obs)
 	if s1 != s2 || len(ev) != 0 {
