@@ -2,20 +2,7 @@ package router
 
 import (
 	"net/http"
-	"strings"
 )
-
-// cookieJar finds the revision in a request's affinity cookie.
-type cookieJar interface {
-	revision(name string) (int, bool)
-}
-
-// headerCookies is the cookie jar of a net/http request.
-type headerCookies http.Header
-
-func (h headerCookies) revision(name string) (int, bool) {
-	return cookieRevision(http.Header(h), name)
-}
 
 // cookieRevision returns the revision number in the request's cookie called
 // name, without the allocations of http.Request.Cookie.
@@ -31,25 +18,22 @@ func cookieRevision(h http.Header, name string) (int, bool) {
 // cookieLineRevision looks for the cookie called name in one Cookie field
 // value. found reports that the cookie is there; ok that its value is a
 // revision number.
-func cookieLineRevision(line, name string) (rev int, ok, found bool) {
-	for line != "" {
-		var part string
-		part, line, _ = strings.Cut(line, ";")
-		part = strings.TrimSpace(part)
-		value, ok := strings.CutPrefix(part, name)
-		if !ok || !strings.HasPrefix(value, "=") {
-			continue
+func cookieLineRevision[T text](line T, name string) (rev int, ok, found bool) {
+	for len(line) > 0 {
+		n, v, rest, isPair := nextCookie(line)
+		if isPair && equalText(n, name) {
+			rev, ok := parseRevision(v)
+			return rev, ok, true
 		}
-		rev, ok := parseRevision(strings.Trim(value[1:], `"`))
-		return rev, ok, true
+		line = rest
 	}
 	return 0, false, false
 }
 
 // parseRevision parses a positive decimal revision number of at most nine
 // digits.
-func parseRevision(s string) (int, bool) {
-	if s == "" || len(s) > 9 {
+func parseRevision[T text](s T) (int, bool) {
+	if len(s) == 0 || len(s) > 9 {
 		return 0, false
 	}
 	n := 0

@@ -13,12 +13,12 @@ func (c *clientConn) serveRequest() bool {
 	start := time.Now()
 	c.gone.Store(false)
 	c.bodyUnread = c.req.contentLength
-	rt, b, sticky := c.r.pick(&c.req)
+	rt, b, setCookie := c.r.pick(&c.req)
 	if rt == nil {
 		return c.answer(503, "", "", c.r.noRoute)
 	}
 	ex := &c.ex
-	*ex = exchange{route: rt, backend: b, setCookie: rt.setCookie != nil && !sticky}
+	*ex = exchange{route: rt, backend: b, setCookie: setCookie}
 	rt.stats.inFlight.Add(1)
 	defer ex.finish(start)
 	return c.forward(ex, start)

@@ -129,7 +129,7 @@ func (h *requestHead) revision(name string) (int, bool) {
 		if f.kind != kindCookie {
 			continue
 		}
-		if rev, ok, found := cookieLineRevision(string(f.value), name); found {
+		if rev, ok, found := cookieLineRevision(f.value, name); found {
 			return rev, ok
 		}
 	}

@@ -4,6 +4,13 @@
 // status classes and latency per revision — the first signal that rollout
 // checks read.
 //
+// A revision is chosen for each request in this order: the first Match rule
+// of the table that the request satisfies (a header or cookie with an exact
+// value; this reaches a revision even at weight 0, and sets no affinity
+// cookie), then the client's affinity cookie, then the weighted schedule.
+// A table without Match rules costs nothing for them: no header is
+// scanned and no cookie parsed for their sake.
+//
 // The routing table is an immutable value behind an atomic pointer: Set
 // compiles a Table and swaps it in with one store, and the request path takes
 // no lock and does no map lookup.
@@ -69,39 +76,29 @@ func (r *Router) Set(t Table) {
 // ServeHTTP proxies req to a backend of the revision picked for it.
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	start := time.Now()
-	rt, b, sticky := r.pick(headerCookies(req.Header))
+	rt, b, setCookie := r.pick((*netRequest)(req))
 	if rt == nil {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusServiceUnavailable)
 		w.Write(r.noRoute)
 		return
 	}
-	ex := &exchange{Context: req.Context(), route: rt, backend: b, setCookie: rt.setCookie != nil && !sticky}
+	ex := &exchange{Context: req.Context(), route: rt, backend: b, setCookie: setCookie}
 	rt.stats.inFlight.Add(1)
 	defer ex.finish(start)
 	r.proxy.ServeHTTP(w, req.WithContext(ex))
 	ex.completed = true
 }
 
-// pick chooses the route and backend for a request with the given cookies
-// and counts the backend in flight. sticky reports that the route came from
-// the client's affinity cookie. It returns a nil route when no route can
-// take traffic.
-func (r *Router) pick(cookies cookieJar) (rt *route, b *backend, sticky bool) {
+// pick chooses the route and backend for a request and counts the backend
+// in flight. setCookie reports that the response should carry the affinity
+// cookie. It returns a nil route when no route can take the request.
+func (r *Router) pick(req requestView) (rt *route, b *backend, setCookie bool) {
 	for {
 		t := r.table.Load()
-		if len(t.routes) == 0 {
-			return nil, nil, false
-		}
-		rt, sticky = nil, false
-		if t.cookie != "" {
-			if rev, ok := cookies.revision(t.cookie); ok {
-				rt = t.routeFor(rev)
-				sticky = rt != nil
-			}
-		}
+		rt, setCookie = t.choose(req)
 		if rt == nil {
-			rt = t.pickRoute()
+			return nil, nil, false
 		}
 		b = rt.pickBackend()
 		b.inFlight.Add(1)
@@ -109,7 +106,7 @@ func (r *Router) pick(cookies cookieJar) (rt *route, b *backend, sticky bool) {
 		// any later Set, so WaitIdle after that Set sees this request.
 		// Otherwise pick again from the new table.
 		if r.table.Load() == t {
-			return rt, b, sticky
+			return rt, b, setCookie
 		}
 		b.inFlight.Add(-1)
 	}

@@ -2,6 +2,7 @@ package router
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -11,7 +12,8 @@ import (
 type Route struct {
 	Revision int
 	// Weight is relative to the other routes' weights; 0 (or less) takes no
-	// new traffic, not even from clients whose cookie names this revision.
+	// new traffic, not even from clients whose cookie names this revision:
+	// only requests that a Match rule sends to it.
 	Weight int
 	// Backends are host:port addresses of the revision's ready replicas.
 	// A route without backends takes no traffic.
@@ -28,10 +30,12 @@ type Affinity struct {
 }
 
 // Table is the desired routing for an app. Routes with the same revision
-// are merged (weights added, backends concatenated).
+// are merged (weights added, backends concatenated). Match rules, tried in
+// order, come before affinity and weights; see Match.
 type Table struct {
 	Routes   []Route
 	Affinity *Affinity // nil: no session affinity
+	Match    []Match
 }
 
 // table is the compiled, immutable form of a Table. Only its counters
@@ -41,6 +45,7 @@ type table struct {
 	schedule []uint16 // one weighted cycle of indexes into routes
 	next     atomic.Uint64
 	cookie   string // affinity cookie name; "" when affinity is off
+	matches  []matchRule
 }
 
 // route is one revision's part of a compiled table.
@@ -60,6 +65,29 @@ type backend struct {
 	addr     string
 	inFlight atomic.Int64
 	idle     connPool // the fast path's idle connections to addr
+}
+
+// choose returns the route for a request: the first matching rule's, the
+// affinity cookie's or the weighted schedule's, and whether the response
+// sets the affinity cookie. It returns nil when no route takes the request.
+func (t *table) choose(req requestView) (*route, bool) {
+	if len(t.matches) > 0 {
+		if rt := t.matched(req); rt != nil {
+			return rt, false
+		}
+	}
+	if len(t.routes) == 0 {
+		return nil, false
+	}
+	if t.cookie != "" {
+		if rev, ok := req.revision(t.cookie); ok {
+			if rt := t.routeFor(rev); rt != nil {
+				return rt, false
+			}
+		}
+	}
+	rt := t.pickRoute()
+	return rt, rt.setCookie != nil
 }
 
 // pickRoute returns the next route of the weighted schedule.
@@ -114,28 +142,51 @@ func (r *Router) compile(t Table) *table {
 	}
 	var weights []int
 	for _, m := range merged {
-		stats := r.revisionStats(m.Revision)
+		r.revisionStats(m.Revision)
 		if m.Weight <= 0 || len(m.Backends) == 0 {
 			continue
 		}
-		rt := &route{
-			revision: m.Revision,
-			header:   fullSlice(strconv.Itoa(m.Revision)),
-			stats:    stats,
-		}
-		if t.Affinity != nil {
-			rt.setCookie = fullSlice(affinityCookie(c.cookie, m.Revision, t.Affinity.MaxAge))
-		}
-		for _, addr := range m.Backends {
-			rt.backends = append(rt.backends, r.backendFor(addr))
-		}
-		c.routes = append(c.routes, rt)
+		c.routes = append(c.routes, r.newRoute(m, c.cookie, t.Affinity))
 		weights = append(weights, m.Weight)
 	}
 	if len(c.routes) > 0 {
 		c.schedule = schedule(weights)
 	}
+	if len(t.Match) > 0 {
+		// Revisions of weight 0 get a route only when a rule names them.
+		matchOnly := map[int]*route{}
+		c.matches = compileMatches(t.Match, func(rev int) *route {
+			if rt := c.routeFor(rev); rt != nil {
+				return rt
+			}
+			if rt, ok := matchOnly[rev]; ok {
+				return rt
+			}
+			var rt *route
+			if i := slices.IndexFunc(merged, func(m Route) bool { return m.Revision == rev }); i >= 0 && len(merged[i].Backends) > 0 {
+				rt = r.newRoute(merged[i], c.cookie, t.Affinity)
+			}
+			matchOnly[rev] = rt
+			return rt
+		})
+	}
 	return c
+}
+
+// newRoute builds the route of m, which has backends. r.mu must be held.
+func (r *Router) newRoute(m Route, cookie string, affinity *Affinity) *route {
+	rt := &route{
+		revision: m.Revision,
+		header:   fullSlice(strconv.Itoa(m.Revision)),
+		stats:    r.revisionStats(m.Revision),
+	}
+	if affinity != nil {
+		rt.setCookie = fullSlice(affinityCookie(cookie, m.Revision, affinity.MaxAge))
+	}
+	for _, addr := range m.Backends {
+		rt.backends = append(rt.backends, r.backendFor(addr))
+	}
+	return rt
 }
 
 // mergeRoutes folds routes of the same revision into one, keeping the order
@@ -201,6 +252,13 @@ func (r *Router) prune(c *table) {
 	for _, rt := range c.routes {
 		for _, b := range rt.backends {
 			used[b] = true
+		}
+	}
+	for _, m := range c.matches {
+		if m.route != nil {
+			for _, b := range m.route.backends {
+				used[b] = true
+			}
 		}
 	}
 	for addr, b := range r.backends {
