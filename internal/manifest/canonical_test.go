@@ -87,6 +87,15 @@ func TestCanonicalRoundTrip(t *testing.T) {
 		"rolling percent": doc("strategy: {rolling: {maxSurge: 25%, maxUnavailable: 0%}}",
 			"analysis: {checks: [{name: m, resources: {maxRSS: 1000, maxCPU: 0.25, maxFDs: 64}}]}"),
 		"kubernetes only": "name: api\nimage: registry.example/api:2\n",
+		"rollback fields": doc("strategy:", "  canary:", "    steps: [{setWeight: 5}, {analyze: {for: 30s}}]",
+			"    match: [{header: {name: x-canary, value: always}}, {cookie: {name: canary, value: '1'}}]",
+			"analysis:", "  alpha: 0.001", "  checks:",
+			"    - {name: judge, webhook: {url: 'http://127.0.0.1:9000/judge', timeout: 3s, metadata: {team: pay, tier: '1'}}}",
+			"    - name: checkout",
+			"      journey:",
+			"        steps:",
+			"          - {name: login, method: POST, path: /login, body: 'u=a&p=b', headers: {Content-Type: application/x-www-form-urlencoded}, expectStatus: 303}",
+			"          - {name: cart, path: '/cart?x=1', expectBody: 'total: [0-9]+'}"),
 	}
 	for name, src := range sources {
 		t.Run(name, func(t *testing.T) {
@@ -159,6 +168,12 @@ func TestFromJSONErrors(t *testing.T) {
 		{"wrong type", `{"name":"web","image":"x","replicas":"2"}`, "invalid JSON: json: cannot unmarshal string into Go struct field App.replicas of type int"},
 		{"bad duration", `{"name":"web","image":"x","rollback":{"window":"soon"}}`, `invalid JSON: duration: time: invalid duration "soon"`},
 		{"invalid value", `{"name":"web","image":"x","replicas":0}`, "replicas: must be between 1 and 256, got 0"},
+		{"alpha", `{"name":"web","image":"x","analysis":{"alpha":0.7}}`,
+			"analysis.alpha: must be a probability greater than 0 and at most 0.5, like 0.01 (the default), got 0.7"},
+		{"unknown journey field", `{"name":"web","image":"x","analysis":{"checks":[{"name":"j","journey":{"steps":[{"path":"/","status":200}]}}]}}`,
+			`invalid JSON: json: unknown field "status"`},
+		{"journey step", `{"name":"web","image":"x","analysis":{"checks":[{"name":"j","journey":{"steps":[{"path":"x"}]}}]}}`,
+			`analysis.checks[0].journey.steps[0].path: path "x": want a path that starts with / and has no spaces`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,7 +2,11 @@ package manifest
 
 import (
 	"math"
+	"net/textproto"
 	"time"
+
+	"github.com/lastgood/lastgood/internal/signal/journey"
+	"github.com/lastgood/lastgood/internal/signal/webhook"
 )
 
 // The defaults applied to fields the manifest leaves out. docs/manifest.md
@@ -17,6 +21,11 @@ const (
 	defaultSuccessThreshold = 1
 	defaultMaxAge           = Duration(24 * time.Hour) // sessionAffinity.maxAge
 	defaultInterval         = Duration(time.Second)    // analysis.interval
+	defaultAlpha            = 0.01                     // analysis.alpha
+	defaultWebhookTimeout   = Duration(webhook.DefaultTimeout)
+	defaultJourneyTimeout   = Duration(journey.DefaultTimeout)
+	defaultJourneyMethod    = "GET"
+	defaultJourneyStatus    = 200
 	defaultProgressDeadline = Duration(2 * time.Minute)
 	defaultWindow           = Duration(10 * time.Minute)
 	defaultOnNoData         = "wait"
@@ -59,7 +68,7 @@ func (a *App) setDefaults(w written) {
 	}
 	a.Strategy.setDefaults(w)
 	if a.Analysis != nil {
-		setDuration(w, "analysis.interval", &a.Analysis.Interval, defaultInterval)
+		a.Analysis.setDefaults(w)
 	}
 	setDuration(w, "rollback.progressDeadline", &a.Rollback.ProgressDeadline, defaultProgressDeadline)
 	setDuration(w, "rollback.window", &a.Rollback.Window, defaultWindow)
@@ -111,6 +120,16 @@ func (s *Strategy) setDefaults(w written) {
 		b.AutoPromote = &yes
 	}
 	if c := s.Canary; c != nil {
+		if len(c.Match) == 0 {
+			c.Match = nil
+		}
+		for _, m := range c.Match {
+			// Header names are case-insensitive; one spelling keeps
+			// Canonical the same however they were written.
+			if m.Header != nil {
+				m.Header.Name = textproto.CanonicalMIMEHeaderKey(m.Header.Name)
+			}
+		}
 		for i, step := range c.Steps {
 			if an := step.Analyze; an != nil && !w(index("strategy.canary.steps", i)+".analyze.maxWait") {
 				an.MaxWait = Duration(math.MaxInt64) // 3×for does not fit
@@ -119,5 +138,45 @@ func (s *Strategy) setDefaults(w written) {
 				}
 			}
 		}
+	}
+}
+
+func (an *Analysis) setDefaults(w written) {
+	setDuration(w, "analysis.interval", &an.Interval, defaultInterval)
+	if !w("analysis.alpha") {
+		an.Alpha = defaultAlpha
+	}
+	for i := range an.Checks {
+		path := index("analysis.checks", i)
+		if h := an.Checks[i].Webhook; h != nil {
+			setDuration(w, path+".webhook.timeout", &h.Timeout, defaultWebhookTimeout)
+			if len(h.Metadata) == 0 {
+				h.Metadata = nil
+			}
+		}
+		if j := an.Checks[i].Journey; j != nil {
+			setDuration(w, path+".journey.timeout", &j.Timeout, defaultJourneyTimeout)
+			if len(j.Steps) == 0 {
+				j.Steps = nil
+			}
+			for k := range j.Steps {
+				setJourneyStepDefaults(&j.Steps[k])
+			}
+		}
+	}
+}
+
+// setJourneyStepDefaults spells out what the journey signal assumes for a
+// step that leaves them out, so that Canonical is the same either way. An
+// expectStatus written as 0 means the default there too.
+func setJourneyStepDefaults(s *journey.Step) {
+	if s.Method == "" {
+		s.Method = defaultJourneyMethod
+	}
+	if s.ExpectStatus == 0 {
+		s.ExpectStatus = defaultJourneyStatus
+	}
+	if len(s.Headers) == 0 {
+		s.Headers = nil
 	}
 }

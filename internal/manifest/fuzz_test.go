@@ -31,6 +31,8 @@ func FuzzParse(f *testing.F) {
 		"name: web\nimage: caf\xe9\n",
 		"a: &a [*a]\n",
 		"{name: web, image: x, run: {env: {A: [1]}}}",
+		doc("analysis: {alpha: 0.5, checks: [{name: w, webhook: {url: 'http://h', metadata: {a: b}}}, {name: j, journey: {steps: [{path: /, headers: {A: b}}]}}]}",
+			"strategy: {canary: {steps: [{setWeight: 1}], match: [{header: {name: x-a, value: b}}, {cookie: {name: c, value: d}}]}}"),
 	} {
 		f.Add([]byte(seed))
 	}

@@ -3,7 +3,11 @@
 // from.
 package manifest
 
-import "time"
+import (
+	"time"
+
+	"github.com/lastgood/lastgood/internal/signal/journey"
+)
 
 // App is one app's manifest after parsing and defaulting. Field names follow
 // the YAML keys (see DESIGN.md); the JSON form, produced by Canonical, is the
@@ -95,6 +99,25 @@ func (b *BlueGreen) AutoPromotes() bool { return b.AutoPromote == nil || *b.Auto
 // Canary moves traffic to the new revision step by step.
 type Canary struct {
 	Steps []Step `json:"steps"`
+	// Match sends every request that matches any of its rules to the new
+	// revision for the whole rollout, whatever the step's weight, so that
+	// testers can reach it on purpose. Such requests are not part of the
+	// weighted split.
+	Match []Match `json:"match,omitempty"`
+}
+
+// Match is one rule of Canary.Match; exactly one field is set. A request
+// matches when it carries the header (or cookie) with exactly this value.
+type Match struct {
+	Header *NameValue `json:"header,omitempty"`
+	Cookie *NameValue `json:"cookie,omitempty"`
+}
+
+// NameValue is a header or cookie and the exact value it must have. Header
+// names are kept in canonical form (X-Canary); cookie names as written.
+type NameValue struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
 }
 
 // Step is one canary step; exactly one field is set.
@@ -131,7 +154,11 @@ type IntOrPercent struct {
 // Analysis lists the checks that judge a new revision.
 type Analysis struct {
 	Interval Duration `json:"interval"`
-	Checks   []Check  `json:"checks"`
+	// Alpha is the false-rollback budget the checks share: the chance,
+	// over a whole rollout, that a revision as good as stable is rolled
+	// back anyway. In (0, 0.5]; default 0.01.
+	Alpha  float64 `json:"alpha"`
+	Checks []Check `json:"checks"`
 }
 
 // Check is one rule over a signal; exactly one source field is set.
@@ -142,6 +169,8 @@ type Check struct {
 	Prometheus *Prometheus `json:"prometheus,omitempty"`
 	Logs       *Logs       `json:"logs,omitempty"`
 	Resources  *Resources  `json:"resources,omitempty"`
+	Webhook    *Webhook    `json:"webhook,omitempty"`
+	Journey    *Journey    `json:"journey,omitempty"`
 	FailIf     string      `json:"failIf,omitempty"`
 	PassIf     string      `json:"passIf,omitempty"`
 }
@@ -178,6 +207,25 @@ type Resources struct {
 	MaxRSS Size    `json:"maxRSS,omitempty"`
 	MaxCPU float64 `json:"maxCPU,omitempty"` // cores
 	MaxFDs int     `json:"maxFDs,omitempty"`
+}
+
+// Webhook asks an external judge for the verdict: lastgood POSTs the
+// rollout's context (with Metadata) to URL and takes the answer.
+type Webhook struct {
+	URL     string   `json:"url"`
+	Timeout Duration `json:"timeout"` // per call; default 10s, at most 1m
+	// Metadata is passed to the judge as written.
+	Metadata map[string]string `json:"metadata,omitempty"`
+}
+
+// Journey sends a synthetic journey, a short sequence of HTTP requests,
+// straight to the new revision's replicas; the check fails when a step's
+// answer is not the expected one.
+type Journey struct {
+	// Steps run in order; the first failing step ends the journey.
+	// Defaulted: method GET, expectStatus 200.
+	Steps   []journey.Step `json:"steps"`
+	Timeout Duration       `json:"timeout"` // the whole journey; default 10s
 }
 
 // Rollback says when lastgood returns to the stable revision by itself.

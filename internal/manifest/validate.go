@@ -92,7 +92,7 @@ func (v *validator) app(a *App) {
 	v.probe("probes.liveness", a.Probes.Liveness)
 	if s := a.SessionAffinity; s != nil {
 		// The default cookie name is valid whenever the app name is.
-		if s.CookieName != "lastgood-"+a.Name && !validCookieName(s.CookieName) {
+		if s.CookieName != "lastgood-"+a.Name && !validToken(s.CookieName) {
 			v.fail("sessionAffinity.cookieName", "must be a cookie name: letters, digits and !#$%%&'*+-.^_`|~, got %q", s.CookieName)
 		}
 		v.positive("sessionAffinity.maxAge", s.MaxAge)
@@ -192,8 +192,9 @@ func (v *validator) probe(path string, p *Probe) {
 	}
 }
 
-// validCookieName reports whether s is an RFC 6265 cookie name (a token).
-func validCookieName(s string) bool {
+// validToken reports whether s is a token (RFC 9110 section 5.6.2): what
+// an HTTP header name is, and what RFC 6265 allows as a cookie name.
+func validToken(s string) bool {
 	if s == "" {
 		return false
 	}

@@ -34,6 +34,10 @@ var metrics = map[string]unit{
 
 func (v *validator) analysis(an *Analysis) {
 	v.positive("analysis.interval", an.Interval)
+	// NaN fails both comparisons, and so is refused too.
+	if !(an.Alpha > 0 && an.Alpha <= maxAlpha) {
+		v.fail("analysis.alpha", "must be a probability greater than 0 and at most %g, like 0.01 (the default), got %g", maxAlpha, an.Alpha)
+	}
 	first := map[string]int{}
 	for i := range an.Checks {
 		path := index("analysis.checks", i)
@@ -49,15 +53,18 @@ func (v *validator) analysis(an *Analysis) {
 	}
 }
 
+// checkSources names the fields of Check of which exactly one is set.
+var checkSources = []string{"compare", "threshold", "prometheus", "logs", "resources", "webhook", "journey"}
+
 func (v *validator) check(path string, c *Check) {
-	set := setNames([]string{"compare", "threshold", "prometheus", "logs", "resources"},
-		[]bool{c.Compare != nil, c.Threshold != nil, c.Prometheus != nil, c.Logs != nil, c.Resources != nil})
+	set := setNames(checkSources, []bool{c.Compare != nil, c.Threshold != nil, c.Prometheus != nil,
+		c.Logs != nil, c.Resources != nil, c.Webhook != nil, c.Journey != nil})
 	switch len(set) {
 	case 0:
-		v.fail(path, "set one of compare, threshold, prometheus, logs and resources")
+		v.fail(path, "set one of %s", list(checkSources))
 	case 1:
 	default:
-		v.fail(path, "set only one of compare, threshold, prometheus, logs and resources in a check; got %s", list(set))
+		v.fail(path, "set only one of %s in a check; got %s", list(checkSources), list(set))
 	}
 	if c.Compare != nil {
 		u, ok := v.metric(path+".compare.metric", c.Compare.Metric)
@@ -95,6 +102,12 @@ func (v *validator) check(path string, c *Check) {
 	}
 	if r := c.Resources; r != nil {
 		v.resources(path+".resources", r)
+	}
+	if h := c.Webhook; h != nil {
+		v.webhook(path+".webhook", h)
+	}
+	if j := c.Journey; j != nil {
+		v.journey(path+".journey", j)
 	}
 }
 

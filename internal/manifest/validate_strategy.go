@@ -16,6 +16,7 @@ func (v *validator) strategy(a *App) {
 	}
 	if c := s.Canary; c != nil {
 		v.canary(c)
+		v.match(c.Match, a.SessionAffinity)
 	}
 	if r := s.Rolling; r != nil {
 		v.replicaCount("strategy.rolling.maxSurge", r.MaxSurge)

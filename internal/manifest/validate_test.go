@@ -177,8 +177,8 @@ func TestValidationRules(t *testing.T) {
 			}},
 		{"check sources", doc("analysis:", "  checks:", "    - name: none", "    - name: two", "      logs: {match: x}", "      resources: {maxFDs: 10}"),
 			[]string{
-				"app.yaml:7: analysis.checks[0]: set one of compare, threshold, prometheus, logs and resources",
-				"app.yaml:8: analysis.checks[1]: set only one of compare, threshold, prometheus, logs and resources in a check; got logs and resources",
+				"app.yaml:7: analysis.checks[0]: set one of compare, threshold, prometheus, logs, resources, webhook and journey",
+				"app.yaml:8: analysis.checks[1]: set only one of compare, threshold, prometheus, logs, resources, webhook and journey in a check; got logs and resources",
 			}},
 		{"compare", doc("analysis:", "  checks:", "    - name: a", "      compare: {metric: cpu, maxIncrease: 1}", "    - name: b", "      compare: {metric: errorRate}", "    - name: c", "      compare: {metric: errorRate, maxIncrease: 50ms}", "    - name: d", "      compare: {metric: latencyP99, maxIncrease: 0.1}", "    - name: e", "      compare: {metric: latencyP50, maxIncrease: -1ms}", "    - name: f", "      compare: {metric: requestRate, maxIncrease: 20}"),
 			[]string{
