@@ -49,7 +49,7 @@ func (c Compare) Judge(state RateState, obs Observation, alpha float64) (RateSta
 		return state, invalid(c.Check, c.Metric, alpha, err)
 	}
 	if q, ok := c.Metric.Quantile(); ok {
-		return state, c.latency(obs, q, alpha)
+		return c.latency(state, obs, q, alpha)
 	}
 	return c.errorRate(state, obs, alpha)
 }

@@ -51,11 +51,12 @@ import "math"
 // the burst the test is still centred, but its e-values are then not
 // exact.
 
-// RateState is what the error-rate comparison carries from one look to the
-// next. The zero value starts a test. It is plain data; persist it as JSON
-// if a test should survive a restart.
+// RateState is what a comparison carries from one look to the next. The
+// zero value starts a test. It is plain data; persist it as JSON if a test
+// should survive a restart.
 type RateState struct {
-	// Canary and Stable are the cumulative counts at the last look.
+	// Canary and Stable are the error-rate test's cumulative counts at the
+	// last look.
 	Canary Counts `json:"canary"`
 	Stable Counts `json:"stable"`
 	// LogEFail and LogEPass are the running log e-values against the fail
@@ -67,43 +68,73 @@ type RateState struct {
 	// Restarts counts looks at which a count went backwards (a revision's
 	// counters were reset) and the test started again.
 	Restarts int `json:"restarts,omitempty"`
+	// Latency is the latency test's cut-offs and counts (latency.go).
+	Latency LatencyCut `json:"latency,omitzero"`
 }
 
-// Counts are cumulative request and error counts of one revision.
+// Counts are cumulative counts of one revision: requests, and those that
+// went wrong — failed, for the error rate; were at or above a cut-off, for
+// a latency.
 type Counts struct {
 	Requests uint64 `json:"requests"`
 	Errors   uint64 `json:"errors"`
 }
 
-// rateStep adds the block between st's counts and (canary, stable) to the
-// e-processes.
-func rateStep(st RateState, canary, stable Counts, delta float64) RateState {
-	if canary.Requests < st.Canary.Requests || canary.Errors < st.Canary.Errors ||
-		stable.Requests < st.Stable.Requests || stable.Errors < st.Stable.Errors {
-		return RateState{Canary: canary, Stable: stable, Restarts: st.Restarts + 1}
-	}
-	nc := float64(canary.Requests - st.Canary.Requests)
-	xc := float64(canary.Errors - st.Canary.Errors)
-	ns := float64(stable.Requests - st.Stable.Requests)
-	xs := float64(stable.Errors - st.Stable.Errors)
-	past := st
-	st.Canary, st.Stable = canary, stable
-	if past.Canary.Requests == 0 || past.Stable.Requests == 0 || nc == 0 || ns == 0 {
-		return st
-	}
-	qs := (float64(past.Stable.Errors) + 0.5) / (float64(past.Stable.Requests) + 1)
-	qc := (float64(past.Canary.Errors) + 0.5) / (float64(past.Canary.Requests) + 1)
-	boundary := qs + delta
-	b := rateBlock{nc: nc, xc: min(xc, nc), ns: ns, xs: min(xs, ns), delta: delta}
-	if qc > boundary && boundary > 0 && boundary < 1 {
-		st.LogEFail += b.logE(qc, qs)
-	}
-	if qc < boundary && boundary > 0 && boundary < 1 {
-		st.LogEPass += b.logE(qc, qs)
-	}
+// before reports whether a is a possible earlier value of b.
+func (a Counts) before(b Counts) bool {
+	return a.Requests <= b.Requests && a.Errors <= b.Errors && b.Errors-a.Errors <= b.Requests-a.Requests
+}
+
+// add adds the log e-values of one block to the running e-processes.
+func (st RateState) add(fail, pass float64) RateState {
+	st.LogEFail += fail
+	st.LogEPass += pass
 	st.MaxLogEFail = max(st.MaxLogEFail, st.LogEFail)
 	st.MaxLogEPass = max(st.MaxLogEPass, st.LogEPass)
 	return st
+}
+
+// rateStep adds the block between st's counts and (canary, stable) to the
+// e-processes.
+func rateStep(st RateState, canary, stable Counts, delta float64) RateState {
+	if !st.Canary.before(canary) || !st.Stable.before(stable) {
+		return RateState{Canary: canary, Stable: stable, Restarts: st.Restarts + 1}
+	}
+	fail, pass := blockLogE(st.Canary, st.Stable, canary, stable, delta)
+	st.Canary, st.Stable = canary, stable
+	return st.add(fail, pass)
+}
+
+// blockLogE returns one block's log e-values against the fail side's and
+// the pass side's null. The block is the requests between each revision's
+// cumulative counts past and now (past.before(now) holds); the bet is made
+// from past alone, so it is predictable.
+func blockLogE(pastC, pastS, nowC, nowS Counts, delta float64) (fail, pass float64) {
+	b := rateBlock{
+		nc: float64(nowC.Requests - pastC.Requests), xc: float64(nowC.Errors - pastC.Errors),
+		ns: float64(nowS.Requests - pastS.Requests), xs: float64(nowS.Errors - pastS.Errors),
+		delta: delta,
+	}
+	if pastC.Requests == 0 || pastS.Requests == 0 || b.nc == 0 || b.ns == 0 {
+		return 0, 0
+	}
+	qc, qs := plugIn(pastC), plugIn(pastS)
+	boundary := qs + delta
+	if boundary <= 0 || boundary >= 1 {
+		return 0, 0
+	}
+	switch {
+	case qc > boundary:
+		fail = b.logE(qc, qs)
+	case qc < boundary:
+		pass = b.logE(qc, qs)
+	}
+	return fail, pass
+}
+
+// plugIn is the Krichevsky–Trofimov estimate of a rate, (x+½)/(n+1).
+func plugIn(c Counts) float64 {
+	return (float64(c.Errors) + 0.5) / (float64(c.Requests) + 1)
 }
 
 // rateBlock is one block of requests: x errors of n on each revision.

@@ -1,6 +1,7 @@
 package judge
 
 import (
+	"encoding/json"
 	"math"
 	"strings"
 	"testing"
@@ -95,29 +96,65 @@ func spread(lo, hi time.Duration, n int) []time.Duration {
 	return out
 }
 
-func TestLatencyVerdicts(t *testing.T) {
+// lognormal returns n latencies at the quantiles (i+½)/n of a lognormal
+// distribution with the given median and σ, shifted by shift: a sample
+// without sampling noise.
+func lognormal(median time.Duration, sigma float64, shift time.Duration, n int) []time.Duration {
+	out := make([]time.Duration, n)
+	for i := range out {
+		z := math.Sqrt2 * math.Erfinv(2*(float64(i)+0.5)/float64(n)-1)
+		out[i] = time.Duration(float64(median)*math.Exp(sigma*z)) + shift
+	}
+	return out
+}
+
+// feedLatency looks at a rollout steps times; look i adds every
+// steps-th latency from i on, so each block is spread like the whole.
+func feedLatency(c Compare, alpha float64, canary, stable []time.Duration, steps int) (RateState, Result) {
 	bounds := testBounds()
+	obs := Observation{
+		Canary: Sample{Latency: histogramOf(bounds)},
+		Stable: Sample{Latency: histogramOf(bounds)},
+	}
+	add := func(s *Sample, all []time.Duration, i int) {
+		for j := i; j < len(all); j += steps {
+			s.Requests++
+			s.Latency.Counts[bucketIndex(bounds, all[j])]++
+		}
+	}
+	var st RateState
+	var res Result
+	for i := range steps {
+		add(&obs.Canary, canary, i)
+		add(&obs.Stable, stable, i)
+		st, res = c.Judge(st, obs, alpha)
+	}
+	return st, res
+}
+
+func TestLatencyVerdicts(t *testing.T) {
 	ms := time.Millisecond
 	for _, c := range []struct {
 		name           string
 		metric         Metric
 		delta          time.Duration
 		canary, stable []time.Duration
+		steps          int
 		want           Verdict
 	}{
-		{"a doubled p99 fails", LatencyP99, 0, spread(100*ms, 200*ms, 2000), spread(50*ms, 100*ms, 8000), Fail},
-		{"a doubled p50 fails on little data", LatencyP50, 0, spread(100*ms, 200*ms, 100), spread(50*ms, 100*ms, 400), Fail},
-		{"the same p50 within 50ms passes", LatencyP50, 50 * ms, spread(50*ms, 100*ms, 1000), spread(50*ms, 100*ms, 4000), Pass},
-		{"a p99 20ms slower within 50ms does not fail", LatencyP99, 50 * ms, spread(70*ms, 120*ms, 2000), spread(50*ms, 100*ms, 8000), Pass},
-		{"ten requests bound no p99", LatencyP99, 0, spread(100*ms, 200*ms, 10), spread(50*ms, 100*ms, 40), Inconclusive},
+		{"a doubled p99 fails", LatencyP99, 0, lognormal(100*ms, 0.5, 0, 2000), lognormal(50*ms, 0.5, 0, 8000), 20, Fail},
+		{"a p99 50% slower fails", LatencyP99, 0, lognormal(75*ms, 0.5, 0, 2000), lognormal(50*ms, 0.5, 0, 8000), 20, Fail},
+		{"a doubled p50 fails on little data", LatencyP50, 0, spread(100*ms, 200*ms, 100), spread(50*ms, 100*ms, 400), 5, Fail},
+		{"the same p50 within 50ms passes", LatencyP50, 50 * ms, lognormal(50*ms, 0.5, 0, 1000), lognormal(50*ms, 0.5, 0, 4000), 10, Pass},
+		{"a p99 20ms slower within 50ms passes", LatencyP99, 50 * ms, lognormal(50*ms, 0.5, 20*ms, 8000), lognormal(50*ms, 0.5, 0, 32000), 40, Pass},
+		{"the same p99 with no tolerance neither fails nor passes", LatencyP99, 0, lognormal(50*ms, 0.5, 0, 4000), lognormal(50*ms, 0.5, 0, 16000), 40, Inconclusive},
+		{"a p99 20ms slower within 50ms with little data", LatencyP99, 50 * ms, lognormal(50*ms, 0.5, 20*ms, 200), lognormal(50*ms, 0.5, 0, 800), 5, Inconclusive},
+		{"ten requests say nothing", LatencyP99, 0, spread(100*ms, 200*ms, 10), spread(50*ms, 100*ms, 40), 2, Inconclusive},
+		{"one look only fixes a cut-off", LatencyP99, 0, lognormal(200*ms, 0.5, 0, 2000), lognormal(50*ms, 0.5, 0, 8000), 1, Inconclusive},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			check := Compare{Check: "latency", Metric: c.metric, MaxIncrease: c.delta.Seconds()}
-			obs := Observation{
-				Canary: Sample{Requests: uint64(len(c.canary)), Latency: histogramOf(bounds, c.canary...)},
-				Stable: Sample{Requests: uint64(len(c.stable)), Latency: histogramOf(bounds, c.stable...)},
-			}
-			_, res := check.Judge(RateState{}, obs, 0.01)
+			st, res := feedLatency(check, 0.01, c.canary, c.stable, c.steps)
 			if res.Verdict != c.want {
 				t.Fatalf("verdict %s, want %s: %s", res.Verdict, c.want, res.Reason)
 			}
@@ -125,16 +162,60 @@ func TestLatencyVerdicts(t *testing.T) {
 			if !hasWarning(res, "bucket bounds") {
 				t.Errorf("no bucket warning in %q", ev.Warnings)
 			}
+			if ev.CanarySamples != uint64(len(c.canary)) || ev.StableSamples != uint64(len(c.stable)) {
+				t.Errorf("evidence sizes %d, %d, want %d, %d", ev.CanarySamples, ev.StableSamples, len(c.canary), len(c.stable))
+			}
 			if ev.Interval[0] > ev.Effect || ev.Effect > ev.Interval[1] {
 				t.Errorf("effect %v outside its interval %v", ev.Effect, ev.Interval)
-			}
-			if res.Verdict == Fail && !(ev.Interval[0] > c.delta.Seconds()) {
-				t.Errorf("failed with an interval %v that does not exceed the tolerance", ev.Interval)
 			}
 			if (res.Verdict == Fail) != (ev.PValue <= 0.01) {
 				t.Errorf("verdict %s with p-value %v at α 0.01", res.Verdict, ev.PValue)
 			}
+			if res.Verdict == Fail && !(ev.Effect > c.delta.Seconds()) {
+				t.Errorf("failed with an estimated effect %v not above the tolerance", ev.Effect)
+			}
+			if q, _ := c.metric.Quantile(); (st.Latency.Cut != 0) != (float64(len(c.stable)) >= 1/(1-q)) {
+				t.Errorf("cut-off %v after %d stable requests, want one from 1/(1−q) on", st.Latency.Cut, len(c.stable))
+			}
 		})
+	}
+}
+
+func TestLatencyStateSurvivesJSONAndRestarts(t *testing.T) {
+	ms := time.Millisecond
+	bounds := testBounds()
+	canary, stable := lognormal(100*ms, 0.5, 0, 2000), lognormal(50*ms, 0.5, 0, 8000)
+	check := Compare{Check: "latency", Metric: LatencyP99}
+	obs := Observation{Canary: Sample{Latency: histogramOf(bounds)}, Stable: Sample{Latency: histogramOf(bounds)}}
+	var direct, viaJSON RateState
+	var a, b Result
+	for i := range 10 {
+		for j := i; j < len(canary); j += 10 {
+			obs.Canary.Latency.Counts[bucketIndex(bounds, canary[j])]++
+		}
+		for j := i; j < len(stable); j += 10 {
+			obs.Stable.Latency.Counts[bucketIndex(bounds, stable[j])]++
+		}
+		direct, a = check.Judge(direct, obs, 0.01)
+		raw, err := json.Marshal(viaJSON)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back RateState
+		if err := json.Unmarshal(raw, &back); err != nil {
+			t.Fatal(err)
+		}
+		viaJSON, b = check.Judge(back, obs, 0.01)
+	}
+	if a.Verdict != Fail || b.Verdict != Fail || a.Evidence.LogEValue != b.Evidence.LogEValue {
+		t.Fatalf("direct %s (log e %v), through JSON %s (log e %v): want the same failure", a.Verdict, a.Evidence.LogEValue, b.Verdict, b.Evidence.LogEValue)
+	}
+	// A new stable replica set starts its histogram from zero.
+	obs.Stable.Latency = histogramOf(bounds, stable[:100]...)
+	st, res := check.Judge(direct, obs, 0.01)
+	if st.Restarts != 1 || !hasWarning(res, "went backwards") || st.MaxLogEFail != 0 || res.Verdict != Inconclusive {
+		t.Errorf("after the stable's histogram went backwards: restarts %d, max log e %v, verdict %s, warnings %q",
+			st.Restarts, st.MaxLogEFail, res.Verdict, res.Evidence.Warnings)
 	}
 }
 
