@@ -11,6 +11,7 @@ import (
 	"net"
 	"slices"
 
+	"github.com/lastgood/lastgood/internal/analysis"
 	"github.com/lastgood/lastgood/internal/manifest"
 	"github.com/lastgood/lastgood/internal/store"
 	"github.com/lastgood/lastgood/internal/strategy"
@@ -148,6 +149,9 @@ func (c *Controller) check(ctx context.Context, req ApplyRequest, m *manifest.Ap
 				add(e.Field, "%s", e.Message)
 			}
 		}
+	}
+	for _, p := range analysis.Validate(m.Analysis) {
+		add(p.Field, "%s", p.Message)
 	}
 	if a != nil && a.app.Listen != m.Listen {
 		add("listen", "cannot change from %s to %s; an app keeps its address (delete and re-create it to move it)", a.app.Listen, m.Listen)

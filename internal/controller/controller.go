@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lastgood/lastgood/internal/judge"
 	"github.com/lastgood/lastgood/internal/manifest"
 	"github.com/lastgood/lastgood/internal/store"
 	"github.com/lastgood/lastgood/internal/strategy"
@@ -50,6 +51,9 @@ type Replica struct {
 	PID      int       `json:"pid,omitempty"`
 	LastExit string    `json:"lastExit,omitempty"`
 	Started  time.Time `json:"started"`
+	// Log is the path of the replica's log file, empty when the engine
+	// keeps none.
+	Log string `json:"log,omitempty"`
 }
 
 // Engine runs revisions. Scale returns at once and converges in the
@@ -102,6 +106,9 @@ type Config struct {
 	HasArtifact func(digest string) bool
 	// RemoveArtifacts deletes digests no kept revision refers to.
 	RemoveArtifacts func(digests []string)
+	// Samples returns an app's cumulative router counts per revision, the
+	// signal of compare and threshold checks.
+	Samples func(app string) map[int]judge.Sample
 	Now             func() time.Time // default time.Now
 	Log             *slog.Logger
 	// Interval between reconciliations when nothing wakes the loop.
@@ -121,6 +128,10 @@ type Controller struct {
 	pending eventQueue
 	// recovered is closed once Run has restored every app from the store.
 	recovered chan struct{}
+	// runCtx is Run's context, which the analysis runners live under; runs
+	// owns their goroutines.
+	runCtx context.Context
+	runs   sync.WaitGroup
 }
 
 // appState is the controller's cache of one app; the store is the truth.
@@ -140,6 +151,7 @@ type appState struct {
 	// previewFailed is a preview address that could not be listened on,
 	// recorded once.
 	previewFailed string
+	run           *analysisRun // the latest rollout's checks, when they run
 }
 
 type revision struct {
@@ -188,6 +200,10 @@ func (c *Controller) Recovered() bool {
 // Run recovers every app from the store, then reconciles until ctx ends.
 // changed, when not nil, wakes the loop (an engine's replica changes).
 func (c *Controller) Run(ctx context.Context, changed <-chan struct{}) error {
+	defer c.runs.Wait()
+	c.mu.Lock()
+	c.runCtx = ctx
+	c.mu.Unlock()
 	if err := c.recover(ctx); err != nil {
 		return fmt.Errorf("recover state: %w", err)
 	}

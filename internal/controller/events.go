@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"sync"
 	"time"
 
@@ -77,9 +78,15 @@ func (c *Controller) flushEvents(ctx context.Context) {
 // appendEvents records strategy events of a rollout inside tx.
 func appendEvents(tx *store.Tx, now time.Time, r store.Rollout, revision int, evs []strategy.Event) error {
 	for _, e := range evs {
-		if _, err := tx.AppendEvent(store.Event{
-			Time: now, App: r.App, Rollout: r.ID, Revision: revision, Type: e.Type, Message: e.Message,
-		}); err != nil {
+		ev := store.Event{Time: now, App: r.App, Rollout: r.ID, Revision: revision, Type: e.Type, Message: e.Message}
+		if e.Data != nil {
+			data, err := json.Marshal(e.Data)
+			if err != nil {
+				return fmt.Errorf("event %s: %w", e.Type, err)
+			}
+			ev.Data = data
+		}
+		if _, err := tx.AppendEvent(ev); err != nil {
 			return err
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/lastgood/lastgood/internal/manifest"
 	"github.com/lastgood/lastgood/internal/store"
@@ -25,20 +26,28 @@ func (c *Controller) reconcile(ctx context.Context, name string) error {
 		return err
 	}
 	replicas := c.cfg.Engine.Replicas(name)
+	now := c.cfg.Now()
+	checks, verdicts := c.analyze(ctx, a, spec, now)
 	obs := strategy.Observation{
-		Now:  c.cfg.Now(),
-		From: count(replicas, a.state.From),
-		To:   count(replicas, a.state.To),
+		Now:    now,
+		From:   count(replicas, a.state.From),
+		To:     count(replicas, a.state.To),
+		Checks: checks,
 	}
 	next, evs := strategy.Next(spec, a.state, obs)
-	if err := c.persist(ctx, a, next, evs); err != nil {
+	if err := c.persist(ctx, a, next, append(verdicts, evs...)); err != nil {
 		return err
+	}
+	if a.run != nil && !strategy.Analyzing(spec, a.state, now) {
+		a.run.cancel() // decided: stop looking at once
+		a.run = nil
 	}
 	return c.execute(ctx, a, replicas)
 }
 
 func count(rs []Replica, rev int) strategy.Count {
 	var n strategy.Count
+	mostRestarts := -1
 	for _, r := range rs {
 		if r.Revision != rev || r.Stopping {
 			continue
@@ -46,6 +55,10 @@ func count(rs []Replica, rev int) strategy.Count {
 		n.Running++
 		if r.Ready {
 			n.Ready++
+		}
+		n.Restarts += r.Restarts
+		if r.LastExit != "" && r.Restarts > mostRestarts {
+			n.LastExit, mostRestarts = r.LastExit, r.Restarts
 		}
 	}
 	return n
@@ -66,13 +79,18 @@ func (c *Controller) persist(ctx context.Context, a *appState, next strategy.Sta
 	}
 	r.State, r.Phase, r.Step = raw, string(next.Phase), next.Step
 	r.Trigger, r.Reason, r.Updated = next.Trigger, next.Reason, now
-	if next.Phase.Final() && r.Ended == nil {
+	if next.Phase.Final() && (r.Ended == nil || next.Phase != a.state.Phase) {
 		ended := next.Ended
 		r.Ended = &ended
 	}
 	app := a.app
 	if next.Phase == strategy.Promoted && app.Stable != next.To {
 		app.Stable, app.Updated = next.To, now
+	}
+	if next.InWindow && a.state.Phase == strategy.Promoted && app.Stable == next.To {
+		// rolled back inside the rollback window: the warm revision is
+		// stable again
+		app.Stable, app.Updated = next.From, now
 	}
 	err = c.cfg.Store.Update(ctx, func(tx *store.Tx) error {
 		if err := tx.UpdateRollout(r); err != nil {
@@ -90,6 +108,9 @@ func (c *Controller) persist(ctx context.Context, a *appState, next strategy.Sta
 	}
 	if next.Phase == strategy.Promoted && a.state.Phase != strategy.Promoted && next.FromReplicas > 0 {
 		a.warm, a.warmUntil = next.From, next.WarmUntil
+	}
+	if next.InWindow && a.warm == next.From {
+		a.warm, a.warmUntil = 0, time.Time{}
 	}
 	a.app, a.rollout, a.state = app, r, next
 	return nil

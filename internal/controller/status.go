@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"github.com/lastgood/lastgood/internal/analysis"
 	"sort"
 
 	"github.com/lastgood/lastgood/internal/store"
@@ -23,6 +24,9 @@ type RolloutStatus struct {
 	store.Rollout
 	Detail strategy.State `json:"detail"`
 	Steps  int            `json:"steps,omitempty"` // canary steps
+	// Checks are the latest verdicts of the rollout's analysis while it
+	// runs (during the rollout and its rollback window).
+	Checks []analysis.Result `json:"checks,omitempty"`
 }
 
 // Status reports one app.
@@ -38,7 +42,7 @@ func (c *Controller) Status(ctx context.Context, name string) (AppStatus, error)
 		st.Replicas = []Replica{}
 	}
 	if a.rollout.ID != 0 {
-		rs := &RolloutStatus{Rollout: a.rollout, Detail: a.state}
+		rs := &RolloutStatus{Rollout: a.rollout, Detail: a.state, Checks: c.checks(a)}
 		if m, err := c.manifest(ctx, a, a.state.To); err == nil && m.Strategy.Canary != nil && a.state.Kind == strategy.Canary {
 			rs.Steps = len(m.Strategy.Canary.Steps)
 		}

@@ -38,7 +38,7 @@ func (e *localEngine) Replicas(app string) []controller.Replica {
 		out[i] = controller.Replica{
 			ID: r.ID, Revision: r.Revision, Addr: r.Addr, State: string(r.State), Ready: r.Ready,
 			Stopping: r.State == local.StateStopping, Restarts: r.Restarts, PID: r.PID,
-			LastExit: r.LastExit, Started: r.Started,
+			LastExit: r.LastExit, Started: r.Started, Log: r.LogPath,
 		}
 	}
 	return out

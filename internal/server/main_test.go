@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -64,7 +65,7 @@ func start(t *testing.T, data string) *instance {
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, Config{DataDir: data, API: "127.0.0.1:0", StopGrace: 2 * time.Second,
+		done <- Run(ctx, Config{DataDir: data, API: "127.0.0.1:0", StopGrace: 2 * time.Second, Log: slog.New(slog.NewTextHandler(os.Stderr, nil)),
 			Listening: func(a string) { addr <- a }})
 	}()
 	var in *instance
@@ -142,6 +143,12 @@ func newApp(t *testing.T, name string) *app {
 // environment, and returns its path.
 func (a *app) manifest(t *testing.T, replicas int, strategy, env string) string {
 	t.Helper()
+	return a.manifestWith(t, replicas, strategy, env, "")
+}
+
+// manifestWith is manifest with more top-level YAML (an analysis section).
+func (a *app) manifestWith(t *testing.T, replicas int, strategy, env, extra string) string {
+	t.Helper()
 	text := fmt.Sprintf(`name: %s
 listen: %s
 replicas: %d
@@ -156,7 +163,7 @@ strategy:
 rollback:
   progressDeadline: 3s
   window: 1m
-`, a.name, a.listen, replicas, env, strategy)
+%s`, a.name, a.listen, replicas, env, strategy, extra)
 	p := filepath.Join(a.dir, "app.yaml")
 	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
 		t.Fatal(err)

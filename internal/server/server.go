@@ -95,7 +95,8 @@ func Run(ctx context.Context, cfg Config) error {
 				}
 			}
 		},
-		Log: cfg.Log,
+		Samples: tr.samples,
+		Log:     cfg.Log,
 	})
 	srv := &http.Server{
 		Handler: (&api.Server{

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/lastgood/lastgood/internal/controller"
+	"github.com/lastgood/lastgood/internal/judge"
 	"github.com/lastgood/lastgood/internal/manifest"
 	"github.com/lastgood/lastgood/internal/router"
 )
@@ -113,4 +114,14 @@ func (t *traffic) stats(app string) []router.RevisionStats {
 		return r.Stats()
 	}
 	return []router.RevisionStats{}
+}
+
+// samples returns an app's router counters per revision in the judge's
+// terms: the signal of compare and threshold checks.
+func (t *traffic) samples(app string) map[int]judge.Sample {
+	out := map[int]judge.Sample{}
+	for _, st := range t.stats(app) {
+		out[st.Revision] = judge.Sample{Requests: st.Requests, Errors: st.Errors, Latency: judge.Histogram(st.Latency)}
+	}
+	return out
 }

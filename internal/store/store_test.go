@@ -268,6 +268,10 @@ func TestRollouts(t *testing.T) {
 	if err := s.Update(ctx, func(tx *Tx) error { return tx.UpdateRollout(done) }); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("reopening an ended rollout: %v; want ErrInvalid", err)
 	}
+	done.Phase = PhasePromoted
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.UpdateRollout(done) }); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("promoting a rolled-back rollout: %v; want ErrInvalid", err)
+	}
 	if err := s.Update(ctx, func(tx *Tx) error { return tx.UpdateRollout(Rollout{ID: 999, Phase: PhasePaused}) }); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("updating a missing rollout: %v; want ErrNotFound", err)
 	}
@@ -296,6 +300,19 @@ func TestRollouts(t *testing.T) {
 	}
 	if err := s.Update(ctx, func(tx *Tx) error { return tx.UpdateRollout(Rollout{ID: second.ID, Phase: "sideways"}) }); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("unknown phase: %v; want ErrInvalid", err)
+	}
+	// A promoted rollout can still be rolled back (inside its rollback
+	// window), and nothing else.
+	second.Phase = PhasePromoted
+	update(t, s, func(tx *Tx) error { return tx.UpdateRollout(second) })
+	second.Phase = PhaseAborted
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.UpdateRollout(second) }); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("aborting a promoted rollout: %v; want ErrInvalid", err)
+	}
+	second.Phase = PhaseRolledBack
+	update(t, s, func(tx *Tx) error { return tx.UpdateRollout(second) })
+	if got, _ := s.Rollout(ctx, second.ID); got.Phase != PhaseRolledBack {
+		t.Fatalf("window rollback not stored: %+v", got)
 	}
 }
 

@@ -160,7 +160,9 @@ func (t *Tx) CreateRollout(ro Rollout) (Rollout, error) {
 // UpdateRollout saves the rollout's Phase, Step, State, Trigger and Reason;
 // App, From, To, Strategy and Started never change and are ignored. Updated
 // becomes now, and Ended is set (to now unless given) when the phase is
-// final. A rollout that has ended cannot change phase again.
+// final. A rollout that has ended cannot change phase again, with one
+// exception: a promoted rollout can be rolled back inside its rollback
+// window.
 func (t *Tx) UpdateRollout(ro Rollout) error {
 	old, err := t.Rollout(t.ctx, ro.ID)
 	if err != nil {
@@ -169,7 +171,7 @@ func (t *Tx) UpdateRollout(ro Rollout) error {
 	if err := validRollout(ro); err != nil {
 		return fmt.Errorf("update rollout %d: %w", ro.ID, err)
 	}
-	if old.Done() && ro.Phase != old.Phase {
+	if old.Done() && ro.Phase != old.Phase && (old.Phase != PhasePromoted || ro.Phase != PhaseRolledBack) {
 		return fmt.Errorf("update rollout %d: %w: it already ended %s", ro.ID, ErrInvalid, old.Phase)
 	}
 	ts := now()
