@@ -109,8 +109,8 @@ type Config struct {
 	// Samples returns an app's cumulative router counts per revision, the
 	// signal of compare and threshold checks.
 	Samples func(app string) map[int]judge.Sample
-	Now             func() time.Time // default time.Now
-	Log             *slog.Logger
+	Now     func() time.Time // default time.Now
+	Log     *slog.Logger
 	// Interval between reconciliations when nothing wakes the loop.
 	Interval time.Duration
 	// DrainTimeout bounds how long a stopping replica waits for its
