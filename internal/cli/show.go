@@ -79,6 +79,14 @@ func writeStatus(w io.Writer, st controller.AppStatus) {
 		}
 	}
 	fmt.Fprintf(w, "traffic:  %s\n", describeTraffic(st.Traffic))
+	if r := st.Rollout; r != nil && len(r.Checks) > 0 {
+		fmt.Fprintln(w, "checks:")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, c := range r.Checks {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", c.Check, c.Verdict, c.Reason)
+		}
+		tw.Flush()
+	}
 	if st.Preview != "" {
 		fmt.Fprintf(w, "preview:  %s\n", st.Preview)
 	}
