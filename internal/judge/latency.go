@@ -163,7 +163,8 @@ func latencyStep(st RateState, can, stab Histogram, q, delta float64) RateState 
 		if !okS || !okF || !okP || !cut.Stable.before(s) || !cut.CanaryFail.before(cf) || !cut.CanaryPass.before(cp) {
 			st = RateState{Restarts: st.Restarts + 1}
 		} else {
-			var fail, pass float64
+			var fail [1 + len(betRatios)]float64
+			var pass float64
 			if cut.FailCut != 0 {
 				fail, _ = blockLogE(cut.CanaryFail, cut.Stable, cf, s, 0)
 			}

@@ -13,6 +13,7 @@ type arm struct {
 	errRate float64
 	median  time.Duration
 	sigma   float64
+	shift   time.Duration
 }
 
 // serve adds n requests of a to s.
@@ -23,7 +24,7 @@ func (a arm) serve(rng *rand.Rand, s *Sample, n int) {
 			s.Errors++
 		}
 		if s.Latency.Counts != nil {
-			d := time.Duration(float64(a.median) * math.Exp(a.sigma*rng.NormFloat64()))
+			d := time.Duration(float64(a.median)*math.Exp(a.sigma*rng.NormFloat64())) + a.shift
 			s.Latency.Counts[bucketIndex(s.Latency.Bounds, d)]++
 		}
 	}
@@ -111,10 +112,30 @@ func TestLatencyNullNeverFailsMoreThanAlpha(t *testing.T) {
 	for _, m := range []Metric{LatencyP50, LatencyP99} {
 		t.Run(string(m), func(t *testing.T) {
 			t.Parallel()
-			fails, _ := monitor(t, Compare{Metric: m}, same, same, 1000, 15, 20, alpha, 4)
+			fails, _ := monitor(t, Compare{Metric: m}, same, same, 1000, 60, 20, alpha, 4)
 			assertWithinAlpha(t, fails, 1000, alpha)
 		})
 	}
+	// A canary exactly δ slower everywhere is on the null's boundary: the
+	// cut-offs round c+δ to bucket bounds, which must not tip it over.
+	t.Run("p99 on the tolerance", func(t *testing.T) {
+		t.Parallel()
+		slower := same
+		slower.shift = 20 * time.Millisecond
+		fails, _ := monitor(t, Compare{Metric: LatencyP99, MaxIncrease: 0.02}, slower, same, 1000, 60, 20, alpha, 6)
+		assertWithinAlpha(t, fails, 1000, alpha)
+	})
+	// The error-rate test's null is on its boundary in A/A; with a
+	// canary slightly faster the latency test must fail even less.
+	t.Run("p99 of a faster canary", func(t *testing.T) {
+		t.Parallel()
+		faster := same
+		faster.median = 45 * time.Millisecond
+		fails, _ := monitor(t, Compare{Metric: LatencyP99}, faster, same, 1000, 60, 20, alpha, 7)
+		if fails > 1000*alpha/5 {
+			t.Fatalf("%d of 1000 rollouts of a faster canary failed, want at most %v", fails, 1000*alpha/5)
+		}
+	})
 }
 
 func TestRealIncreasesAreDetected(t *testing.T) {
@@ -129,7 +150,10 @@ func TestRealIncreasesAreDetected(t *testing.T) {
 	}{
 		{"errors 1% to 5%", Compare{Metric: ErrorRate}, worse(func(a *arm) { a.errRate = 0.05 }), 60},
 		{"errors 1% to 5% with a 2% tolerance", Compare{Metric: ErrorRate, MaxIncrease: 0.02}, worse(func(a *arm) { a.errRate = 0.05 }), 120},
-		{"p99 doubled", Compare{Metric: LatencyP99}, worse(func(a *arm) { a.median *= 2 }), 30},
+		{"p99 doubled", Compare{Metric: LatencyP99}, worse(func(a *arm) { a.median *= 2 }), 5},
+		{"p99 20% higher", Compare{Metric: LatencyP99}, worse(func(a *arm) { a.median = a.median * 6 / 5 }), 150},
+		{"p99 60ms higher with a 20ms tolerance", Compare{Metric: LatencyP99, MaxIncrease: 0.02}, worse(func(a *arm) { a.shift = 60 * time.Millisecond }), 150},
+		{"p50 10% higher", Compare{Metric: LatencyP50}, worse(func(a *arm) { a.median = a.median * 11 / 10 }), 60},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			const rollouts = 200
