@@ -152,7 +152,7 @@ func compile(t Target, src Sources, c manifest.Check, share float64, start time.
 		if err != nil {
 			return nil, err
 		}
-		return &logsCheck{name: c.Name, src: src, target: t, re: re, max: c.Logs.Max, started: start, counters: map[string]*logs.Counter{}}, nil
+		return &logsCheck{name: c.Name, src: src, target: t, re: re, max: c.Logs.Max, started: start, counters: map[string]*logs.Counter{}, seen: map[string]int64{}}, nil
 	case c.Resources != nil:
 		return &resourcesCheck{name: c.Name, src: src, target: t, limits: *c.Resources, meters: map[int]*resources.Meter{}, over: map[int]int{}}, nil
 	case c.Webhook != nil:

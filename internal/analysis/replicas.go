@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,6 +25,7 @@ type logsCheck struct {
 	max      int
 	started  time.Time
 	counters map[string]*logs.Counter // by log path
+	seen     map[string]int64         // matches at the previous look, by log path
 }
 
 func (c *logsCheck) look(_ context.Context, at time.Time) Result {
@@ -48,7 +50,12 @@ func (c *logsCheck) look(_ context.Context, at time.Time) Result {
 			continue
 		}
 		matches += n.Matches
-		last = append(last, n.Last...)
+		if n.Matches > c.seen[rep.Log] {
+			last = append(last, n.Last...) // the newest matches come last
+		} else {
+			last = slices.Concat(n.Last, last)
+		}
+		c.seen[rep.Log] = n.Matches
 	}
 	ev := judge.Evidence{Method: judge.Method{Name: "log line count"}, Metric: "logMatches", Unit: "lines",
 		CanarySamples: uint64(len(reps)), Canary: float64(matches), Effect: float64(matches), Threshold: float64(c.max), PValue: 1}

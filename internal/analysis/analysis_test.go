@@ -1,0 +1,277 @@
+package analysis
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lastgood/lastgood/internal/judge"
+	"github.com/lastgood/lastgood/internal/manifest"
+	"github.com/lastgood/lastgood/internal/signal/journey"
+)
+
+var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+// world is what the checks read: router samples and replicas, changed by
+// the test between looks.
+type world struct {
+	mu       sync.Mutex
+	samples  map[int]judge.Sample
+	replicas []Replica
+}
+
+func (w *world) sources() Sources {
+	return Sources{
+		Samples: func(string) map[int]judge.Sample {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			out := map[int]judge.Sample{}
+			for k, v := range w.samples {
+				v.Latency.Counts = append([]uint64(nil), v.Latency.Counts...)
+				out[k] = v
+			}
+			return out
+		},
+		Replicas: func(string) []Replica {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			return append([]Replica(nil), w.replicas...)
+		},
+	}
+}
+
+func (w *world) add(rev int, requests, errors uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s := w.samples[rev]
+	s.Requests += requests
+	s.Errors += errors
+	w.samples[rev] = s
+}
+
+func target(checks ...manifest.Check) Target {
+	return Target{App: "web", Rollout: 7, Stable: 1, Canary: 2,
+		Analysis: manifest.Analysis{Interval: manifest.Duration(10 * time.Millisecond), Alpha: 0.01, Checks: checks}}
+}
+
+func newRunner(t *testing.T, w *world, checks ...manifest.Check) *Runner {
+	t.Helper()
+	r, err := New(target(checks...), w.sources(), func() time.Time { return t0 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.close)
+	return r
+}
+
+func TestCompareCountsOnlyWhatHappenedSinceTheFirstLook(t *testing.T) {
+	w := &world{samples: map[int]judge.Sample{1: {Requests: 100000, Errors: 50000}}} // a bad past
+	r := newRunner(t, w, manifest.Check{Name: "errors", Compare: &manifest.Compare{Metric: "errorRate", MaxIncrease: "0.01"}})
+	c := r.checks[0]
+	first := c.look(context.Background(), t0)
+	if first.Verdict != judge.Inconclusive || first.Data || first.Evidence.StableSamples != 0 {
+		t.Fatalf("first look %+v: want inconclusive, no data, the stable's past left out", first)
+	}
+	var res Result
+	for i := range 40 {
+		w.add(1, 400, 4) // stable: 1%
+		w.add(2, 100, 20)
+		res = c.look(context.Background(), t0.Add(time.Duration(i)*time.Second))
+		if res.Verdict == judge.Fail {
+			break
+		}
+	}
+	if res.Verdict != judge.Fail || !res.Data {
+		t.Fatalf("a canary failing 20%% against 1%% was not failed: %+v", res)
+	}
+	if s := res.Evidence.Stable; s < 0.009 || s > 0.011 {
+		t.Fatalf("stable error rate %.4f, want 1%% (the window since the first look)", s)
+	}
+}
+
+func TestCompareOfEqualRevisionsHasDataButDoesNotFail(t *testing.T) {
+	w := &world{samples: map[int]judge.Sample{}}
+	r := newRunner(t, w, manifest.Check{Name: "errors", Compare: &manifest.Compare{Metric: "errorRate", MaxIncrease: "0.01"}})
+	c := r.checks[0]
+	var res Result
+	for i := range 30 {
+		w.add(1, 400, 4)
+		w.add(2, 100, 1)
+		res = c.look(context.Background(), t0.Add(time.Duration(i)*time.Second))
+		if res.Verdict == judge.Fail {
+			t.Fatalf("equal revisions failed: %+v", res)
+		}
+	}
+	if !res.Data {
+		t.Fatalf("3000 canary requests are not enough data: %+v", res)
+	}
+}
+
+func TestLogsCheckReadsTheCanaryLogs(t *testing.T) {
+	dir := t.TempDir()
+	old, fresh := filepath.Join(dir, "old.log"), filepath.Join(dir, "fresh.log")
+	os.WriteFile(old, []byte("panic: before the rollout\n"), 0o644)
+	os.WriteFile(fresh, []byte("starting\npanic: at start\n"), 0o644)
+	w := &world{replicas: []Replica{
+		{Revision: 2, Log: old, Started: t0.Add(-time.Hour)}, // started before: its past is not counted
+		{Revision: 2, Log: fresh, Started: t0.Add(time.Second)},
+		{Revision: 1, Log: old, Started: t0.Add(-time.Hour)},
+	}}
+	r := newRunner(t, w, manifest.Check{Name: "panics", Logs: &manifest.Logs{Match: "panic", Max: 1}})
+	c := r.checks[0]
+	res := c.look(context.Background(), t0)
+	if res.Verdict != judge.Pass || !res.Data || res.Evidence.Canary != 1 {
+		t.Fatalf("first look %+v: want 1 match (the fresh replica's), a pass", res)
+	}
+	f, _ := os.OpenFile(old, os.O_APPEND|os.O_WRONLY, 0)
+	fmt.Fprintln(f, "panic: during the rollout")
+	f.Close()
+	res = c.look(context.Background(), t0.Add(time.Second))
+	if res.Verdict != judge.Fail || !strings.Contains(res.Reason, "2 log lines of revision 2") || !strings.Contains(res.Reason, "panic: during the rollout") {
+		t.Fatalf("second look %+v", res)
+	}
+}
+
+func TestResourcesCheckMeasuresRealProcesses(t *testing.T) {
+	cmd := exec.Command("sleep", "60")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	w := &world{replicas: []Replica{{Revision: 2, PID: cmd.Process.Pid, Ready: true}}}
+	r := newRunner(t, w,
+		manifest.Check{Name: "roomy", Resources: &manifest.Resources{MaxRSS: 1 << 30, MaxFDs: 1000}},
+		manifest.Check{Name: "tight", Resources: &manifest.Resources{MaxRSS: 4 << 10}},
+	)
+	if res := r.checks[0].look(context.Background(), t0); res.Verdict != judge.Pass || !res.Data {
+		t.Fatalf("roomy: %+v", res)
+	}
+	res := r.checks[1].look(context.Background(), t0)
+	if res.Verdict != judge.Fail || !strings.Contains(res.Reason, fmt.Sprintf("pid %d uses", cmd.Process.Pid)) {
+		t.Fatalf("tight: %+v", res)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if res := r.checks[0].look(context.Background(), t0.Add(time.Second)); res.Verdict != judge.Inconclusive || res.Data {
+		t.Fatalf("after the process is gone: %+v", res)
+	}
+}
+
+func TestJourneyRunsOnEveryReadyCanaryReplica(t *testing.T) {
+	var mu sync.Mutex
+	hits := map[string]int{}
+	handler := func(body string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			hits[body]++
+			mu.Unlock()
+			fmt.Fprint(w, body)
+		})
+	}
+	good, bad := httptest.NewServer(handler("good")), httptest.NewServer(handler("bad"))
+	defer good.Close()
+	defer bad.Close()
+	addr := func(s *httptest.Server) string { return strings.TrimPrefix(s.URL, "http://") }
+	w := &world{replicas: []Replica{{Revision: 2, Addr: addr(good), Ready: true}, {Revision: 2, Addr: addr(bad)}}}
+	steps := []journey.Step{{Name: "home", Method: "GET", Path: "/", ExpectStatus: 200, ExpectBody: "good"}}
+	r := newRunner(t, w, manifest.Check{Name: "home", Journey: &manifest.Journey{Steps: steps, Timeout: manifest.Duration(time.Second)}})
+	if res := r.checks[0].look(context.Background(), t0); res.Verdict != judge.Pass || !res.Data {
+		t.Fatalf("only the good replica is ready: %+v", res)
+	}
+	w.mu.Lock()
+	w.replicas[1].Ready = true
+	w.mu.Unlock()
+	res := r.checks[0].look(context.Background(), t0)
+	if res.Verdict != judge.Fail || !strings.Contains(res.Reason, "step 1 (home) on replica "+addr(bad)) {
+		t.Fatalf("with the bad replica ready: %+v", res)
+	}
+}
+
+func TestUnansweredExternalChecksAreInconclusiveWithoutData(t *testing.T) {
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	}))
+	defer hang.Close()
+	w := &world{}
+	r := newRunner(t, w,
+		manifest.Check{Name: "hook", Webhook: &manifest.Webhook{URL: hang.URL, Timeout: manifest.Duration(100 * time.Millisecond)}},
+		manifest.Check{Name: "prom", Prometheus: &manifest.Prometheus{Address: "http://127.0.0.1:1", Query: "up"}, FailIf: "result > 1"},
+	)
+	for _, c := range r.checks {
+		res := c.look(context.Background(), t0)
+		if res.Verdict != judge.Inconclusive || res.Data || !strings.Contains(res.Reason, "no verdict") {
+			t.Errorf("%s: %+v", res.Check, res)
+		}
+	}
+}
+
+func TestRunReportsEveryCheckUntilCancelled(t *testing.T) {
+	w := &world{samples: map[int]judge.Sample{}}
+	r := newRunner(t, w,
+		manifest.Check{Name: "errors", Compare: &manifest.Compare{Metric: "errorRate", MaxIncrease: "0.01"}},
+		manifest.Check{Name: "slo", Threshold: &manifest.Threshold{Metric: "errorRate", Max: "0.05"}},
+	)
+	ctx, cancel := context.WithCancel(context.Background())
+	var mu sync.Mutex
+	seen := map[string]int{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.Run(ctx, func(res Result) {
+			mu.Lock()
+			defer mu.Unlock()
+			if res.Rollout != 7 {
+				t.Errorf("result of rollout %d", res.Rollout)
+			}
+			seen[res.Check]++
+		})
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := min(seen["errors"], seen["slo"])
+		mu.Unlock()
+		if n >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("reports %v", seen)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+}
+
+func TestValidateNamesTheFieldOfEachProblem(t *testing.T) {
+	an := &manifest.Analysis{Checks: []manifest.Check{
+		{Name: "ok", Compare: &manifest.Compare{Metric: "errorRate", MaxIncrease: "0.01"}},
+		{Name: "q", Prometheus: &manifest.Prometheus{Address: "http://127.0.0.1:9090", Query: "sum(rate(x[1m])"}, FailIf: "result >"},
+	}}
+	got := Validate(an)
+	want := map[string]string{"analysis.checks[1].prometheus.query": "query 1:", "analysis.checks[1].failIf": "failIf"}
+	if len(got) != len(want) {
+		t.Fatalf("problems %+v, want %d", got, len(want))
+	}
+	for _, p := range got {
+		if !strings.Contains(p.Message, want[p.Field]) {
+			t.Errorf("problem %+v, want field %s", p, p.Field)
+		}
+	}
+	if Validate(nil) != nil {
+		t.Error("no analysis is not a problem")
+	}
+}
