@@ -41,8 +41,8 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	fmt.Fprintf(o.Out, "lastgood demo: building the sample app (v1, v2, v3) in %s …\n", dir)
-	if err := buildSample(ctx, dir, "v1", "v2", "v3"); err != nil {
+	fmt.Fprintf(o.Out, "lastgood demo: building the sample app (v1 … v4) in %s …\n", dir)
+	if err := buildSample(ctx, dir, "v1", "v2", "v3", "v4"); err != nil {
 		return err
 	}
 	ports, err := freePorts(2)
@@ -125,13 +125,22 @@ type story struct {
 	events  []string // recent, for the live view
 }
 
+// blueGreen and canary are the strategies of the demo's releases.
+const (
+	blueGreen = "blueGreen: {autoPromote: true, preview: %s}"
+	canary    = "canary: {steps: [{setWeight: 40}, {analyze: {for: 30s}}]}"
+)
+
 // manifest writes the app's manifest for a version and returns its path.
-func (s *story) manifest(version, extraEnv string) (string, error) {
+func (s *story) manifest(version, extraEnv, strat string) (string, error) {
 	env := "GREETING: hello"
 	if extraEnv != "" {
 		env += ", " + extraEnv
 	}
-	text := fmt.Sprintf(`# The demo's app: two replicas behind lastgood's router, released blue-green.
+	if strat == blueGreen {
+		strat = fmt.Sprintf(blueGreen, s.preview)
+	}
+	text := fmt.Sprintf(`# The demo's app: two replicas behind lastgood's router.
 name: web
 listen: %s
 replicas: 2
@@ -142,31 +151,42 @@ run:
 probes:
   readiness: {http: /healthz, period: 200ms, failureThreshold: 2}
 strategy:
-  blueGreen: {autoPromote: true, preview: %s}
+  %s
+analysis:
+  interval: 500ms
+  checks:
+    - name: errors
+      compare: {metric: errorRate, maxIncrease: 0.01}
 rollback:
   progressDeadline: 6s
   window: 10m
-`, s.listen, version, version, env, s.preview)
+`, s.listen, version, version, env, strat)
 	path := filepath.Join(s.dir, "web.yaml")
 	return path, os.WriteFile(path, []byte(text), 0o644)
 }
 
 func (s *story) play(ctx context.Context) error {
 	type act struct {
-		title, version, env, want string
-		undo                      bool
+		title, version, env, strat, want string
+		undo                             bool
+		// faulty: requests the new revision fails are its blast radius,
+		// not a failure of the act.
+		faulty bool
 	}
 	acts := []act{
-		{title: "release v1", version: "v1", want: string(strategy.Promoted)},
-		{title: "blue-green to a good v2: the switch fails no request", version: "v2", want: string(strategy.Promoted)},
-		{title: "v3 never becomes ready: lastgood refuses it by itself, clients stay on v2", version: "v3",
+		{title: "release v1", version: "v1", strat: blueGreen, want: string(strategy.Promoted)},
+		{title: "blue-green to a good v2: the switch fails no request", version: "v2", strat: blueGreen, want: string(strategy.Promoted)},
+		{title: "v3 never becomes ready: lastgood refuses it by itself, clients stay on v2", version: "v3", strat: blueGreen,
 			env: `FAULT_NEVER_READY: "1"`, want: string(strategy.RolledBack)},
+		{title: "v4 fails 8% of its requests: a 40% canary, judged live against v2, is rolled back by itself", version: "v4",
+			strat: canary, env: `FAULT_ERROR_RATE: "0.08"`, want: string(strategy.RolledBack), faulty: true},
 		{title: "undo: back to v1, still warm, so only traffic moves", undo: true, want: string(strategy.Promoted)},
 	}
 	for i, a := range acts {
 		s.act = fmt.Sprintf("act %d of %d: %s", i+1, len(acts), a.title)
 		s.say("\n== %s ==", s.act)
 		_, failedBefore, _ := s.clients.counts()
+		byRevBefore := s.clients.failures()
 		var id int64
 		if a.undo {
 			res, err := s.c.Action(ctx, "web", "undo", api.ActionRequest{})
@@ -176,7 +196,7 @@ func (s *story) play(ctx context.Context) error {
 			s.say("$ lastgood undo web\n%s", res.Message)
 			id = res.Rollout
 		} else {
-			file, err := s.manifest(a.version, a.env)
+			file, err := s.manifest(a.version, a.env, a.strat)
 			if err != nil {
 				return err
 			}
@@ -199,6 +219,19 @@ func (s *story) play(ctx context.Context) error {
 		s.say("rollout #%d %s; clients so far: %s; failed during this act: %d", id, phase, describeServed(served), failed-failedBefore)
 		if phase != a.want {
 			return fmt.Errorf("%s: rollout #%d ended %s, want %s", s.act, id, phase, a.want)
+		}
+		if a.faulty {
+			// The faulty revision's own failures are the blast radius;
+			// any other failure fails the act.
+			st, err := s.c.App(ctx, "web")
+			if err != nil {
+				return err
+			}
+			bad := st.Rollout.To
+			n := s.clients.failures()[bad] - byRevBefore[bad]
+			s.say("blast radius: %d client requests failed, all answered by revision %d, before lastgood took it out (%s)",
+				n, bad, st.Rollout.Reason)
+			failed -= n
 		}
 		if s.startClients != nil {
 			s.startClients()
@@ -311,7 +344,11 @@ func (s *story) epilogue(ctx context.Context) error {
 		return errors.New("the event log did not verify")
 	}
 	served, failed, _ := s.clients.counts()
-	fmt.Fprintf(s.o.Out, "\nclients: %s; %d failed\n", describeServed(served), failed)
+	fmt.Fprintf(s.o.Out, "\nclients: %s; %d failed", describeServed(served), failed)
+	if failed > 0 {
+		fmt.Fprintf(s.o.Out, " (%s)", describeServed(s.clients.failures()))
+	}
+	fmt.Fprintln(s.o.Out)
 	fmt.Fprintf(s.o.Out, "event log: %d events, hash chain verified (head %s…)\n", a.Events, a.Head[:16])
 	return nil
 }

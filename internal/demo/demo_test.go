@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -25,14 +26,19 @@ func TestDemoTellsItsStory(t *testing.T) {
 		"rollout #2 promoted",
 		"rollout #3 rolled-back",
 		"0 of 2 replicas ready",
+		"rollout #4 rolled-back",
+		"rolled back to revision 2: check errors failed",
 		"still warm: traffic switch only",
-		"revision 4  undo of revision 1",
-		"; 0 failed",
+		"revision 5  undo of revision 1",
 		"hash chain verified",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out.String())
 		}
+	}
+	// The only failed requests are the canary's, before it was rolled back.
+	if !regexp.MustCompile(`; (\d+) failed \((\d+) by revision 4\)\n`).MatchString(out.String()) {
+		t.Errorf("demo output does not say that only revision 4's requests failed:\n%s", out.String())
 	}
 	if kids := children(t); len(kids) > 0 {
 		t.Fatalf("processes left behind: %v", kids)

@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"maps"
 	"io"
 	"net/http"
 	"strconv"
@@ -18,11 +19,12 @@ type load struct {
 	mu       sync.Mutex
 	served   map[int]int // by Lastgood-Revision
 	failed   int
+	failedBy map[int]int // by Lastgood-Revision; 0 when no revision answered
 	lastFail string
 }
 
 func newLoad(url string, rate int) *load {
-	return &load{url: url, rate: rate, served: map[int]int{}}
+	return &load{url: url, rate: rate, served: map[int]int{}, failedBy: map[int]int{}}
 }
 
 // run sends requests until ctx ends.
@@ -57,17 +59,19 @@ func (l *load) one(ctx context.Context, client *http.Client) {
 	defer l.mu.Unlock()
 	if err != nil {
 		l.failed++
+		l.failedBy[0]++
 		l.lastFail = err.Error()
 		return
 	}
 	io.Copy(io.Discard, res.Body)
 	res.Body.Close()
+	rev, _ := strconv.Atoi(res.Header.Get("Lastgood-Revision"))
 	if res.StatusCode != http.StatusOK {
 		l.failed++
+		l.failedBy[rev]++
 		l.lastFail = res.Status
 		return
 	}
-	rev, _ := strconv.Atoi(res.Header.Get("Lastgood-Revision"))
 	l.served[rev]++
 }
 
@@ -80,4 +84,11 @@ func (l *load) counts() (map[int]int, int, string) {
 		served[k] = v
 	}
 	return served, l.failed, l.lastFail
+}
+
+// failures returns how many requests failed, by the revision that answered.
+func (l *load) failures() map[int]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return maps.Clone(l.failedBy)
 }

@@ -67,6 +67,12 @@ func writeView(w io.Writer, st controller.AppStatus) {
 		}
 		fmt.Fprintf(w, "  revision %-3d %-40s %3d%%\n", r.Revision, strings.Repeat("█", pct*40/100), pct)
 	}
+	if r := st.Rollout; r != nil && len(r.Checks) > 0 {
+		fmt.Fprintln(w, "checks")
+		for _, c := range r.Checks {
+			fmt.Fprintf(w, "  %-8s %-13s %s\n", c.Check, c.Verdict, c.Reason)
+		}
+	}
 	byRev := map[int][]string{}
 	for _, r := range st.Replicas {
 		byRev[r.Revision] = append(byRev[r.Revision], fmt.Sprintf("%s %s", r.ID, r.State))
