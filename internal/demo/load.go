@@ -2,8 +2,8 @@ package demo
 
 import (
 	"context"
-	"maps"
 	"io"
+	"maps"
 	"net/http"
 	"strconv"
 	"sync"
