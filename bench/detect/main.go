@@ -6,7 +6,7 @@
 // Wald's SPRT (the one-sample lower bound), a fixed-horizon z-test and a
 // Flagger-style threshold check on the same simulated traffic.
 //
-//	go run ./bench/detect [-rollouts 2000] [-seed 1] [-out bench/detect/RESULTS.md]
+//	go run ./bench/detect [-rollouts 2000] [-aa-rollouts 4000] [-seed 1] [-out bench/detect/RESULTS.md]
 package main
 
 import (
@@ -28,6 +28,7 @@ func main() {
 func run(args []string) error {
 	fs := flag.NewFlagSet("detect", flag.ContinueOnError)
 	rollouts := fs.Int("rollouts", 2000, "simulated rollouts per scenario")
+	aaRollouts := fs.Int("aa-rollouts", 4000, "simulated rollouts of the A/A scenario (its false-rollback rate needs a narrow interval)")
 	seed := fs.Uint64("seed", 1, "random seed")
 	horizon := fs.Duration("horizon", 30*time.Minute, "longest a rollout is watched")
 	aaHorizon := fs.Duration("aa-horizon", 10*time.Minute, "how long an A/A rollout is watched")
@@ -37,7 +38,7 @@ func run(args []string) error {
 		return err
 	}
 	cfg := config{
-		rollouts: *rollouts, seed: *seed, workers: max(*workers, 1),
+		rollouts: *rollouts, aaRollouts: *aaRollouts, seed: *seed, workers: max(*workers, 1),
 		horizon: int(horizon.Seconds()), aaHorizon: int(aaHorizon.Seconds()),
 		traffic: traffic{canaryPerSec: 40, stablePerSec: 160},
 		alpha:   0.01,
@@ -62,6 +63,7 @@ func run(args []string) error {
 // config is one run of the benchmark.
 type config struct {
 	rollouts, workers  int
+	aaRollouts         int
 	seed               uint64
 	horizon, aaHorizon int
 	traffic            traffic
@@ -105,18 +107,24 @@ func (cfg config) measure(sc scenario, index uint64) row {
 		p0, p1 := sc.stable.errRate, sc.canary.errRate
 		r.sprt20 = sprtSamples(p0, p1, cfg.alpha, 0.2)
 		r.sprt01 = sprtSamples(p0, p1, cfg.alpha, 0.01)
+		r.gro = groSamples(p0, p1, k, cfg.alpha/2)
 		s.fixedN = uint64(fixedSamples(p0, p1, k, cfg.alpha/2, 0.8))
 	case "latency":
 		p0, p1 := 0.01, slowShare(sc.stable.sigma, sc.canary.factor)
 		r.sprt20 = sprtSamples(p0, p1, cfg.alpha, 0.2)
 		r.sprt01 = sprtSamples(p0, p1, cfg.alpha, 0.01)
+		r.gro = groSamples(p0, p1, k, cfg.alpha/2)
 		s.fixedN = uint64(fixedSamples(p0, p1, k, cfg.alpha/2, 0.8))
 	}
 	r.fixedN = s.fixedN
 	r.horizon = s.horizon
 	r.flaggerErr, r.flaggerP99 = s.flaggerErr, s.flaggerP99
 
-	outs := make([]outcome, cfg.rollouts)
+	n := cfg.rollouts
+	if sc.kind == "none" {
+		n = cfg.aaRollouts
+	}
+	outs := make([]outcome, n)
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for range cfg.workers {

@@ -47,7 +47,7 @@ func (s setup) rollout(sc scenario, seed uint64) outcome {
 	perCheck := judge.Budget(s.alpha, 2)
 	errCheck := judge.Compare{Check: "errors", Metric: judge.ErrorRate}
 	latCheck := judge.Compare{Check: "latency", Metric: judge.LatencyP99}
-	var state judge.RateState
+	var errState, latState judge.RateState
 	var out outcome
 	for sec := 1; sec <= s.horizon; sec++ {
 		can.serve(rng, sc.canary, s.traffic.canaryPerSec)
@@ -55,8 +55,8 @@ func (s setup) rollout(sc scenario, seed uint64) outcome {
 		obs := judge.Observation{Canary: can.sample, Stable: stab.sample, Elapsed: time.Duration(sec) * time.Second}
 		if !out.detected {
 			var er, lr judge.Result
-			state, er = errCheck.Judge(state, obs, perCheck)
-			_, lr = latCheck.Judge(judge.RateState{}, obs, perCheck)
+			errState, er = errCheck.Judge(errState, obs, perCheck)
+			latState, lr = latCheck.Judge(latState, obs, perCheck)
 			if er.Verdict == judge.Fail || lr.Verdict == judge.Fail {
 				out.detected, out.requests, out.seconds = true, can.sample.Requests, sec
 				out.byLatency = lr.Verdict == judge.Fail && er.Verdict != judge.Fail

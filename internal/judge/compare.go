@@ -41,9 +41,9 @@ func (c Compare) Validate() error {
 
 // Judge looks at the rollout once. alpha is this check's share of the
 // false-rollback budget (see Budget). state is what the previous look of
-// this check returned (the zero value at the first look); the error-rate
-// test accumulates evidence in it, the latency test needs none and returns
-// it unchanged. Call it at every look, with cumulative counts.
+// this check returned (the zero value at the first look); both the
+// error-rate and the latency test accumulate evidence in it. Call it at
+// every look, with cumulative counts.
 func (c Compare) Judge(state RateState, obs Observation, alpha float64) (RateState, Result) {
 	if err := c.Validate(); err != nil {
 		return state, invalid(c.Check, c.Metric, alpha, err)

@@ -4,8 +4,13 @@
 // p-value, warnings).
 //
 // It is pure: no clock, no I/O, no goroutines. Callers pass cumulative
-// counts (as the router keeps them) and, for the error-rate comparison, the
-// small state the previous look returned.
+// counts (as the router keeps them) and, for a comparison, the small state
+// the previous look returned.
+//
+// A compare check of a latency quantile tests the share of requests
+// slower than a cut-off near the stable's quantile, fixed look by look
+// from earlier data (latency.go); it carries its cut-offs in RateState,
+// so pass it the state the previous look returned, as for the error rate.
 //
 // Every statistical test here is anytime-valid: its false-fail probability
 // stays below its α however often it is looked at and whenever the
