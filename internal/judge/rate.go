@@ -60,7 +60,7 @@ import "math"
 //     increase from 1.4× to 11×.
 //
 // The average pays at most ln 4 ≈ 1.4 nats for not knowing which bet is
-// best; in bench/detect it needs about 15% fewer canary requests than the
+// best; in bench/detect it needs about 10% fewer canary requests than the
 // plug-in bet alone at 1% → 2% and as many elsewhere. The pass side bets
 // with the plug-in alone (a canary within tolerance is usually as good as
 // the stable, which no fixed ratio describes).
