@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/lastgood/lastgood/bench/internal/harness"
 	"github.com/lastgood/lastgood/internal/api"
 )
 
@@ -12,7 +13,7 @@ import (
 type fleetResult struct {
 	Apps         int
 	Replicas     int // lastgood's child processes when measured
-	Lastgood     memory
+	Lastgood     harness.Memory
 	ReplicaRSS   int64         // sum of the replicas' VmRSS
 	Stopping     int           // replicas stopping when the fleet was up
 	StoppingWait time.Duration // until none was
@@ -23,33 +24,33 @@ type fleetResult struct {
 // deployFleet deploys more apps (each on its own address, two replicas),
 // waits until every first release is promoted, sends each a little
 // traffic, and measures lastgood's resident set and its replicas'.
-func deployFleet(ctx context.Context, c *api.Client, root, sampleApp string, more int, ph *phase, pid int) (fleetResult, error) {
+func deployFleet(ctx context.Context, c *api.Client, root, sampleApp string, more int, ph *harness.Phase, pid int) (fleetResult, error) {
 	r := fleetResult{Apps: more + 1}
-	ph.set("deploying %d more apps", more)
-	var apps []*benchApp
+	ph.Set("deploying %d more apps", more)
+	var apps []*harness.App
 	var rollouts []int64
 	for i := range more {
-		a, err := newBenchApp(root, fmt.Sprintf("extra-%d", i+1), sampleApp)
+		a, err := harness.NewApp(root, fmt.Sprintf("extra-%d", i+1), sampleApp)
 		if err != nil {
 			return r, err
 		}
-		res, err := a.apply(ctx, c, 0)
+		res, err := apply(ctx, c, a, 0)
 		if err != nil {
 			return r, err
 		}
 		apps, rollouts = append(apps, a), append(rollouts, res.Rollout)
 	}
 	for i, a := range apps {
-		if err := waitPromoted(ctx, c, a.name, rollouts[i]); err != nil {
-			return r, fmt.Errorf("first release of %s: %w", a.name, err)
+		if err := harness.WaitPromoted(ctx, c, a.Name, rollouts[i]); err != nil {
+			return r, fmt.Errorf("first release of %s: %w", a.Name, err)
 		}
 	}
-	ph.set("traffic to the %d extra apps", more)
+	ph.Set("traffic to the %d extra apps", more)
 	for _, a := range apps {
-		p := newProber(a.listen)
+		p := newProber(a.Listen)
 		for range 100 {
 			if _, err := p.get(ctx); err != nil {
-				r.TrafficFails = append(r.TrafficFails, failure{Phase: ph.String(), What: a.name + ": " + err.Error()})
+				r.TrafficFails = append(r.TrafficFails, failure{Phase: ph.String(), What: a.Name + ": " + err.Error()})
 			}
 			r.TrafficSent++
 		}
@@ -59,16 +60,16 @@ func deployFleet(ctx context.Context, c *api.Client, root, sampleApp string, mor
 	if r.Stopping, r.StoppingWait, err = waitNoneStopping(ctx, c); err != nil {
 		return r, err
 	}
-	if r.Lastgood, err = readMemory(pid); err != nil {
+	if r.Lastgood, err = harness.ReadMemory(pid); err != nil {
 		return r, err
 	}
-	kids, err := children(pid)
+	kids, err := harness.Children(pid)
 	if err != nil {
 		return r, err
 	}
 	r.Replicas = len(kids)
 	for _, k := range kids {
-		if m, err := readMemory(k); err == nil {
+		if m, err := harness.ReadMemory(k); err == nil {
 			r.ReplicaRSS += m.RSS
 		}
 	}
@@ -104,7 +105,7 @@ func waitNoneStopping(ctx context.Context, c *api.Client) (int, time.Duration, e
 		if time.Since(start) > time.Minute {
 			return first, 0, fmt.Errorf("%d replicas still stopping after a minute", stopping)
 		}
-		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+		if err := harness.Sleep(ctx, 100*time.Millisecond); err != nil {
 			return first, 0, err
 		}
 	}

@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lastgood/lastgood/bench/internal/harness"
 	"github.com/lastgood/lastgood/internal/api"
 )
 
@@ -62,43 +63,20 @@ func main() {
 }
 
 func run(ctx context.Context, cfg config, out, progress io.Writer) (err error) {
-	root, err := os.MkdirTemp("", "lastgood-switch-bench-")
+	b, err := harness.Start(ctx, "switch", cfg.keep, progress)
 	if err != nil {
 		return err
 	}
-	if cfg.keep {
-		defer fmt.Fprintln(progress, "switch bench: kept", root)
-	} else {
-		defer os.RemoveAll(root)
-	}
-	fmt.Fprintln(progress, "switch bench: building lastgood and the sample app")
-	bins, err := build(ctx, root)
-	if err != nil {
-		return err
-	}
-	logPath := filepath.Join(root, "serve.log")
-	srv, err := startServe(ctx, bins.lastgood, filepath.Join(root, "data"), logPath)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		srv.stop()
-		if err != nil {
-			err = fmt.Errorf("%w\nlast lines of lastgood's log:\n%s", err, tail(logPath, 20))
-		}
-	}()
+	defer func() { err = b.Close(err) }()
 	r := &report{Rate: cfg.rate, Workers: cfg.workers, Switches: cfg.switches, Started: time.Now()}
-	if err := measure(ctx, cfg, srv, bins, root, r, progress); err != nil {
+	if err := measure(ctx, cfg, b, r, progress); err != nil {
 		return err
 	}
-	kids, err := children(srv.pid())
-	if err != nil {
-		return err
+	left, stopErr := b.Server.Shutdown()
+	if stopErr != nil {
+		r.ServeStopErrors = stopErr.Error()
 	}
-	if err := srv.stop(); err != nil {
-		r.ServeStopErrors = err.Error()
-	}
-	r.LeftAfterStop = alive(kids)
+	r.LeftAfterStop = left
 	r.Ended = time.Now()
 	r.write(out)
 	return nil
@@ -109,62 +87,62 @@ func run(ctx context.Context, cfg config, out, progress io.Writer) (err error) {
 const warmup = 2 * time.Second
 
 // measure runs the phases under load and fills r.
-func measure(ctx context.Context, cfg config, srv *server, bins binaries, root string, r *report, progress io.Writer) error {
-	c := &api.Client{Base: srv.base}
-	apps := filepath.Join(root, "apps")
-	a, err := newBenchApp(apps, "web", bins.sampleApp)
+func measure(ctx context.Context, cfg config, b *harness.Bench, r *report, progress io.Writer) error {
+	c, pid := b.Client, b.Server.PID()
+	apps := filepath.Join(b.Root, "apps")
+	a, err := harness.NewApp(apps, "web", b.Bins.SampleApp)
 	if err != nil {
 		return err
 	}
-	res, err := a.apply(ctx, c, 0)
+	res, err := apply(ctx, c, a, 0)
 	if err != nil {
 		return err
 	}
-	if err := waitPromoted(ctx, c, a.name, res.Rollout); err != nil {
+	if err := harness.WaitPromoted(ctx, c, a.Name, res.Rollout); err != nil {
 		return fmt.Errorf("first release: %w", err)
 	}
-	if r.Idle, err = readMemory(srv.pid()); err != nil {
+	if r.Idle, err = harness.ReadMemory(pid); err != nil {
 		return err
 	}
 
-	cpu, err := startCPU(srv.pid())
+	cpu, err := harness.StartCPU(pid)
 	if err != nil {
 		return err
 	}
-	var ph phase
-	ld := startLoad(ctx, a.listen, cfg.rate, cfg.workers, warmup, &ph)
+	var ph harness.Phase
+	ld := harness.StartLoad(ctx, a.Listen, cfg.rate, cfg.workers, &ph)
 	stopped := false
 	defer func() {
 		if !stopped {
-			ld.stop()
+			ld.Stop()
 		}
 	}()
-	ph.set("warm-up")
-	if err := sleep(ctx, warmup); err != nil {
+	ph.Set("warm-up")
+	if err := harness.Sleep(ctx, warmup); err != nil {
 		return err
 	}
-	p := newProber(a.listen)
+	p := newProber(a.Listen)
 	defer p.hc.CloseIdleConnections()
 	fmt.Fprintf(progress, "switch bench: %d switches and undos under %g requests/s\n", cfg.switches, cfg.rate)
 	if r.Run, err = runSwitches(ctx, c, a, p, &ph, cfg.switches, progress); err != nil {
 		return err
 	}
-	if r.WarmUndos, err = warmUndos(ctx, c, a.name); err != nil {
+	if r.WarmUndos, err = warmUndos(ctx, c, a.Name); err != nil {
 		return err
 	}
-	if r.Switched, err = readMemory(srv.pid()); err != nil {
+	if r.Switched, err = harness.ReadMemory(pid); err != nil {
 		return err
 	}
 	fmt.Fprintf(progress, "switch bench: deploying %d more apps\n", cfg.apps-1)
-	if r.Fleet, err = deployFleet(ctx, c, apps, bins.sampleApp, cfg.apps-1, &ph, srv.pid()); err != nil {
+	if r.Fleet, err = deployFleet(ctx, c, apps, b.Bins.SampleApp, cfg.apps-1, &ph, pid); err != nil {
 		return err
 	}
-	ph.set("cool-down")
-	if err := sleep(ctx, time.Second); err != nil {
+	ph.Set("cool-down")
+	if err := harness.Sleep(ctx, time.Second); err != nil {
 		return err
 	}
-	r.Load, stopped = ld.stop(), true
-	if err := cpu.stop(); err != nil {
+	r.Load, stopped = summarize(ld.Stop(), warmup), true
+	if err := cpu.Stop(); err != nil {
 		return err
 	}
 	r.CPU = *cpu
@@ -186,23 +164,4 @@ func warmUndos(ctx context.Context, c *api.Client, app string) (int, error) {
 		}
 	}
 	return n, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(d):
-		return nil
-	}
-}
-
-// tail returns the last n lines of a file.
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }

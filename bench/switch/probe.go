@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/lastgood/lastgood/bench/internal/harness"
 )
 
 // prober sends requests back-to-back on its own keep-alive connection, apart
@@ -47,7 +49,7 @@ func (p *prober) get(ctx context.Context) (int, error) {
 
 // warm makes one request so that the next one finds an open connection; it
 // returns the revision that answered.
-func (p *prober) warm(ctx context.Context, ph *phase) (int, error) {
+func (p *prober) warm(ctx context.Context, ph *harness.Phase) (int, error) {
 	rev, err := p.get(ctx)
 	if err != nil {
 		p.failures = append(p.failures, failure{Phase: ph.String(), What: err.Error()})
@@ -67,7 +69,7 @@ type probeResult struct {
 
 // firstFrom sends requests back-to-back until revision want answers, and
 // returns how long after since that answer arrived.
-func (p *prober) firstFrom(ctx context.Context, want int, since time.Time, ph *phase) (probeResult, error) {
+func (p *prober) firstFrom(ctx context.Context, want int, since time.Time, ph *harness.Phase) (probeResult, error) {
 	var r probeResult
 	deadline := since.Add(10 * time.Second)
 	for {

@@ -1,16 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
-	"os"
 	"regexp"
-	"runtime"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/lastgood/lastgood/bench/internal/harness"
 )
 
 // report is everything one run measured.
@@ -21,12 +18,12 @@ type report struct {
 	Load            loadResult
 	ProbeFailures   []failure
 	Run             switchRun
-	Idle, Switched  memory // lastgood with one app: before the load, after the switches
+	Idle, Switched  harness.Memory // lastgood with one app: before the load, after the switches
 	Fleet           fleetResult
 	LeftAfterStop   []int // replica pids still alive after lastgood stopped
 	Started, Ended  time.Time
 	WarmUndos       int
-	CPU             cpuUse
+	CPU             harness.CPUUse
 	ServeStopErrors string
 }
 
@@ -40,7 +37,7 @@ func (r *report) write(w io.Writer) {
 	fmt.Fprintf(w, "# Blue-green switch and undo under load\n\n")
 	fmt.Fprintf(w, "`go run ./bench/switch -switches %d -rate %g` on %s, %s in all.\n\n",
 		r.Switches, r.Rate, r.Started.UTC().Format("2006-01-02 15:04 MST"), r.Ended.Sub(r.Started).Round(time.Second))
-	writeMachine(w)
+	harness.WriteMachine(w)
 	r.writeSetup(w)
 	r.writeTotals(w)
 	r.writeLatency(w)
@@ -48,43 +45,6 @@ func (r *report) write(w io.Writer) {
 	r.writeCPU(w)
 	r.writeFailures(w)
 	r.writeGoals(w)
-}
-
-func writeMachine(w io.Writer) {
-	fmt.Fprintf(w, "## Machine\n\n| | |\n|---|---|\n")
-	fmt.Fprintf(w, "| CPUs (nproc) | %d |\n", runtime.NumCPU())
-	fmt.Fprintf(w, "| CPU model | %s |\n", procField("/proc/cpuinfo", "model name"))
-	fmt.Fprintf(w, "| memory | %s |\n", memTotal())
-	fmt.Fprintf(w, "| Go | %s %s/%s |\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
-	fmt.Fprintf(w, "| kernel | Linux %s |\n\n", strings.TrimSpace(string(kernel)))
-}
-
-// memTotal returns MemTotal from /proc/meminfo in GiB.
-func memTotal() string {
-	v := procField("/proc/meminfo", "MemTotal")
-	kb, err := strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
-	if err != nil {
-		return v
-	}
-	return fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
-}
-
-// procField returns the first value of key in a "key: value" /proc file.
-func procField(path, key string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return "unknown"
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if ok && strings.TrimSpace(k) == key {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown"
 }
 
 func (r *report) writeSetup(w io.Writer) {
@@ -109,10 +69,10 @@ func (r *report) writeTotals(w io.Writer) {
 	fmt.Fprintf(w, "| prober requests failed | %d |\n", len(r.ProbeFailures))
 	fmt.Fprintf(w, "| requests to the extra apps failed | %d of %d |\n", len(r.Fleet.TrafficFails), r.Fleet.TrafficSent)
 	fmt.Fprintf(w, "| revisions that answered the load | %d |\n", len(l.ByRev))
-	fmt.Fprintf(w, "| sent more than 1ms after due, after the %s warm-up | %d (worst %s) |\n", l.Warmup, l.Late, fmtD(l.MaxLate))
-	p := percentiles(l.Latency)
+	fmt.Fprintf(w, "| sent more than 1ms after due, after the %s warm-up | %d (worst %s) |\n", l.Warmup, l.Late, harness.FormatDuration(l.MaxLate))
+	p := harness.Percentiles(l.Latency)
 	fmt.Fprintf(w, "| load latency from due time, after the warm-up | p50 %s, p90 %s, p99 %s, p99.9 %s, max %s |\n\n",
-		fmtD(p.at(0.50)), fmtD(p.at(0.90)), fmtD(p.at(0.99)), fmtD(p.at(0.999)), fmtD(p.max()))
+		harness.FormatDuration(p.At(0.50)), harness.FormatDuration(p.At(0.90)), harness.FormatDuration(p.At(0.99)), harness.FormatDuration(p.At(0.999)), harness.FormatDuration(p.Max()))
 	writeSlow(w, l.Slow)
 }
 
@@ -142,7 +102,7 @@ func writeSlow(w io.Writer, ss []slow) {
 	slices.SortFunc(keys, func(a, b string) int { return groups[b].n - groups[a].n })
 	fmt.Fprintf(w, "Load requests slower than %s (from due time), by what was happening:\n\n| phase | requests | slowest |\n|---|---|---|\n", slowRequest)
 	for _, k := range keys {
-		fmt.Fprintf(w, "| %s | %d | %s |\n", k, groups[k].n, fmtD(groups[k].max))
+		fmt.Fprintf(w, "| %s | %d | %s |\n", k, groups[k].n, harness.FormatDuration(groups[k].max))
 	}
 	fmt.Fprintln(w)
 }
@@ -150,8 +110,8 @@ func writeSlow(w io.Writer, ss []slow) {
 func (r *report) writeLatency(w io.Writer) {
 	fmt.Fprintf(w, "## Switch latency\n\n| | n | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|\n")
 	row := func(name string, ds []time.Duration) {
-		p := percentiles(ds)
-		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s |\n", name, len(ds), fmtD(p.at(0.5)), fmtD(p.at(0.9)), fmtD(p.at(0.99)), fmtD(p.max()))
+		p := harness.Percentiles(ds)
+		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s |\n", name, len(ds), harness.FormatDuration(p.At(0.5)), harness.FormatDuration(p.At(0.9)), harness.FormatDuration(p.At(0.99)), harness.FormatDuration(p.Max()))
 	}
 	pick := func(ss []switchSample, f func(switchSample) time.Duration) []time.Duration {
 		var ds []time.Duration
@@ -193,12 +153,12 @@ func (r *report) writeMemory(w io.Writer) {
 
 func (r *report) writeCPU(w io.Writer) {
 	c := r.CPU
-	cpus := float64(c.Machine.total) / float64(r.Load.Elapsed)
+	cpus := float64(c.Machine.Total) / float64(r.Load.Elapsed)
 	fmt.Fprintf(w, "## CPU while the load ran\n\n| | |\n|---|---|\n")
-	fmt.Fprintf(w, "| machine busy | %.0f%% of %.0f CPUs |\n", 100*float64(c.Machine.busy)/float64(c.Machine.total), cpus)
+	fmt.Fprintf(w, "| machine busy | %.0f%% of %.0f CPUs |\n", 100*float64(c.Machine.Busy)/float64(c.Machine.Total), cpus)
 	fmt.Fprintf(w, "| lastgood (router, controller, API, probes, starting replicas) | %.1fs (%.0f µs per load request) |\n", c.Lastgood.Seconds(), float64(c.Lastgood.Microseconds())/float64(max(r.Load.Sent, 1)))
 	fmt.Fprintf(w, "| this benchmark (load, prober, API calls) | %.1fs |\n", c.Bench.Seconds())
-	fmt.Fprintf(w, "| everything else (replicas, other users of the machine) | %.1fs |\n", (c.Machine.busy - c.Lastgood - c.Bench).Seconds())
+	fmt.Fprintf(w, "| everything else (replicas, other users of the machine) | %.1fs |\n", (c.Machine.Busy - c.Lastgood - c.Bench).Seconds())
 	fmt.Fprintf(w, "| load average at start → end | %s → %s |\n\n", c.LoadAvgAtStart, c.LoadAvgAtEnd)
 }
 
@@ -247,52 +207,16 @@ func (r *report) writeGoals(w io.Writer) {
 	failed := len(r.Load.Failures) + len(r.ProbeFailures) + len(r.Fleet.TrafficFails)
 	fmt.Fprintf(w, "## Goals\n\n| goal | measured | |\n|---|---|---|\n")
 	fmt.Fprintf(w, "| 0 failed requests | %d | %s |\n", failed, check(failed == 0))
-	fmt.Fprintf(w, "| switch visible p99 < 5ms | %s | %s |\n", fmtD(sw.at(0.99)), check(len(sw) > 0 && sw.at(0.99) < goalVisibleP99))
-	fmt.Fprintf(w, "| undo visible p99 < 5ms | %s | %s |\n", fmtD(un.at(0.99)), check(len(un) > 0 && un.at(0.99) < goalVisibleP99))
+	fmt.Fprintf(w, "| switch visible p99 < 5ms | %s | %s |\n", harness.FormatDuration(sw.At(0.99)), check(len(sw) > 0 && sw.At(0.99) < goalVisibleP99))
+	fmt.Fprintf(w, "| undo visible p99 < 5ms | %s | %s |\n", harness.FormatDuration(un.At(0.99)), check(len(un) > 0 && un.At(0.99) < goalVisibleP99))
 	fmt.Fprintf(w, "| lastgood VmRSS with %d apps < 60 MiB | %.1f MiB | %s |\n", r.Fleet.Apps,
 		float64(r.Fleet.Lastgood.RSS)/(1<<20), check(r.Fleet.Lastgood.RSS > 0 && r.Fleet.Lastgood.RSS < goalRSS))
 }
 
-func visibles(ss []switchSample) sorted {
+func visibles(ss []switchSample) harness.Sorted {
 	var ds []time.Duration
 	for _, s := range ss {
 		ds = append(ds, s.Visible)
 	}
-	return percentiles(ds)
-}
-
-// sorted is a sorted sample of durations.
-type sorted []time.Duration
-
-func percentiles(ds []time.Duration) sorted {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s
-}
-
-// at returns the nearest-rank q-quantile.
-func (s sorted) at(q float64) time.Duration {
-	if len(s) == 0 {
-		return 0
-	}
-	i := int(q*float64(len(s)) + 0.999999)
-	return s[min(max(i, 1), len(s))-1]
-}
-
-func (s sorted) max() time.Duration {
-	if len(s) == 0 {
-		return 0
-	}
-	return s[len(s)-1]
-}
-
-func fmtD(d time.Duration) string {
-	switch {
-	case d >= time.Second:
-		return fmt.Sprintf("%.2fs", d.Seconds())
-	case d >= time.Millisecond:
-		return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond))
-	default:
-		return fmt.Sprintf("%dµs", d.Microseconds())
-	}
+	return harness.Percentiles(ds)
 }

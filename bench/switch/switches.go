@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/lastgood/lastgood/bench/internal/harness"
 	"github.com/lastgood/lastgood/internal/api"
 )
 
@@ -27,7 +28,7 @@ type switchRun struct {
 // runSwitches alternates a blue-green switch (apply SWITCH=i, wait until
 // the new replicas are ready and the rollout waits for promote, promote)
 // and an undo back to the revision the switch replaced.
-func runSwitches(ctx context.Context, c *api.Client, a *benchApp, p *prober, ph *phase, n int, progress io.Writer) (switchRun, error) {
+func runSwitches(ctx context.Context, c *api.Client, a *harness.App, p *prober, ph *harness.Phase, n int, progress io.Writer) (switchRun, error) {
 	var run switchRun
 	for i := 1; i <= n; i++ {
 		s, err := oneSwitch(ctx, c, a, p, ph, i)
@@ -44,28 +45,28 @@ func runSwitches(ctx context.Context, c *api.Client, a *benchApp, p *prober, ph 
 			fmt.Fprintf(progress, "switch bench: %d/%d switches and undos\n", i, n)
 		}
 	}
-	ph.set("after the switches")
+	ph.Set("after the switches")
 	return run, nil
 }
 
-func oneSwitch(ctx context.Context, c *api.Client, a *benchApp, p *prober, ph *phase, i int) (switchSample, error) {
+func oneSwitch(ctx context.Context, c *api.Client, a *harness.App, p *prober, ph *harness.Phase, i int) (switchSample, error) {
 	var s switchSample
-	ph.set("switch %d: apply and start new replicas", i)
+	ph.Set("switch %d: apply and start new replicas", i)
 	applied := time.Now()
-	res, err := a.apply(ctx, c, i)
+	res, err := apply(ctx, c, a, i)
 	if err != nil {
 		return s, err
 	}
-	if err := waitPromotePause(ctx, c, a.name, res.Rollout); err != nil {
+	if err := waitPromotePause(ctx, c, a.Name, res.Rollout); err != nil {
 		return s, fmt.Errorf("switch %d: %w", i, err)
 	}
 	s.Ready = time.Since(applied)
-	ph.set("switch %d: promote to revision %d", i, res.Revision)
+	ph.Set("switch %d: promote to revision %d", i, res.Revision)
 	if _, err := p.warm(ctx, ph); err != nil {
 		return s, fmt.Errorf("switch %d: prober before promote: %w", i, err)
 	}
 	called := time.Now()
-	if _, err := c.Action(ctx, a.name, "promote", api.ActionRequest{}); err != nil {
+	if _, err := c.Action(ctx, a.Name, "promote", api.ActionRequest{}); err != nil {
 		return s, fmt.Errorf("switch %d: promote: %w", i, err)
 	}
 	returned := time.Now()
@@ -75,34 +76,34 @@ func oneSwitch(ctx context.Context, c *api.Client, a *benchApp, p *prober, ph *p
 		return s, fmt.Errorf("switch %d: %w", i, err)
 	}
 	s.Visible, s.Before, s.Next = pr.Visible, pr.Before, pr.Next
-	ph.set("switch %d: after promote to revision %d", i, res.Revision)
-	if err := waitPromoted(ctx, c, a.name, res.Rollout); err != nil {
+	ph.Set("switch %d: after promote to revision %d", i, res.Revision)
+	if err := harness.WaitPromoted(ctx, c, a.Name, res.Rollout); err != nil {
 		return s, fmt.Errorf("switch %d: %w", i, err)
 	}
 	return s, nil
 }
 
-func oneUndo(ctx context.Context, c *api.Client, a *benchApp, p *prober, ph *phase, i int) (switchSample, error) {
+func oneUndo(ctx context.Context, c *api.Client, a *harness.App, p *prober, ph *harness.Phase, i int) (switchSample, error) {
 	var s switchSample
-	ph.set("undo %d", i)
+	ph.Set("undo %d", i)
 	if _, err := p.warm(ctx, ph); err != nil {
 		return s, fmt.Errorf("undo %d: prober before undo: %w", i, err)
 	}
 	called := time.Now()
-	res, err := c.Action(ctx, a.name, "undo", api.ActionRequest{})
+	res, err := c.Action(ctx, a.Name, "undo", api.ActionRequest{})
 	if err != nil {
 		return s, fmt.Errorf("undo %d: %w", i, err)
 	}
 	returned := time.Now()
 	s.Call = returned.Sub(called)
-	ph.set("undo %d: to revision %d", i, res.Revision)
+	ph.Set("undo %d: to revision %d", i, res.Revision)
 	pr, err := p.firstFrom(ctx, res.Revision, returned, ph)
 	if err != nil {
 		return s, fmt.Errorf("undo %d (%s): %w", i, res.Message, err)
 	}
 	s.Visible, s.Before, s.Next = pr.Visible, pr.Before, pr.Next
 	if res.Rollout != 0 {
-		if err := waitPromoted(ctx, c, a.name, res.Rollout); err != nil {
+		if err := harness.WaitPromoted(ctx, c, a.Name, res.Rollout); err != nil {
 			return s, fmt.Errorf("undo %d: %w", i, err)
 		}
 	}

@@ -1,4 +1,4 @@
-package main
+package harness
 
 import (
 	"fmt"
@@ -12,28 +12,28 @@ import (
 // clockTick is the unit of /proc CPU times (USER_HZ, 100 on Linux).
 const clockTick = 10 * time.Millisecond
 
-// machineCPU is the whole machine's CPU time from /proc/stat.
-type machineCPU struct {
-	busy, total time.Duration
+// MachineCPU is the whole machine's CPU time from /proc/stat.
+type MachineCPU struct {
+	Busy, Total time.Duration
 }
 
-func readMachineCPU() (machineCPU, error) {
+func readMachineCPU() (MachineCPU, error) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
-		return machineCPU{}, fmt.Errorf("machine CPU: %w", err)
+		return MachineCPU{}, fmt.Errorf("machine CPU: %w", err)
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
 	fields := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
-	var m machineCPU
+	var m MachineCPU
 	for i, f := range fields[1:] {
 		n, err := strconv.ParseInt(f, 10, 64)
 		if err != nil {
 			return m, fmt.Errorf("machine CPU: %q: %w", line, err)
 		}
 		d := time.Duration(n) * clockTick
-		m.total += d
+		m.Total += d
 		if i != 3 && i != 4 { // idle, iowait
-			m.busy += d
+			m.Busy += d
 		}
 	}
 	return m, nil
@@ -42,13 +42,12 @@ func readMachineCPU() (machineCPU, error) {
 // processCPU returns a process's own user+system CPU time from
 // /proc/<pid>/stat (not its children's).
 func processCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, fmt.Errorf("CPU of pid %d: %w", pid, err)
+	fields, err := statFields(strconv.Itoa(pid))
+	if err != nil || len(fields) < 13 {
+		return 0, fmt.Errorf("CPU of pid %d: %v", pid, err)
 	}
-	// After "pid (comm)": state is field 3; utime and stime are fields 14
+	// Counting from the state (field 3), utime and stime are fields 14
 	// and 15.
-	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
 	var sum time.Duration
 	for _, f := range fields[11:13] {
 		n, err := strconv.ParseInt(f, 10, 64)
@@ -69,8 +68,8 @@ func selfCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// loadAverage returns the first three fields of /proc/loadavg.
-func loadAverage() string {
+// LoadAverage returns the first three fields of /proc/loadavg.
+func LoadAverage() string {
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
 		return "unknown"
@@ -82,20 +81,22 @@ func loadAverage() string {
 	return strings.Join(f[:3], " ")
 }
 
-// cpuUse is where the CPU went while the load ran.
-type cpuUse struct {
-	Machine         machineCPU // busy and total over every CPU
+// CPUUse is where the CPU went while the load ran.
+type CPUUse struct {
+	Machine         MachineCPU // busy and total over every CPU
 	Lastgood, Bench time.Duration
 	LoadAvgAtStart  string
 	LoadAvgAtEnd    string
 	lastgoodPID     int
 	startLastgood   time.Duration
 	startBench      time.Duration
-	startMachine    machineCPU
+	startMachine    MachineCPU
 }
 
-func startCPU(pid int) (*cpuUse, error) {
-	u := &cpuUse{lastgoodPID: pid, LoadAvgAtStart: loadAverage(), startBench: selfCPU()}
+// StartCPU starts measuring the CPU used by the machine, by lastgood (pid)
+// and by the benchmark itself.
+func StartCPU(pid int) (*CPUUse, error) {
+	u := &CPUUse{lastgoodPID: pid, LoadAvgAtStart: LoadAverage(), startBench: selfCPU()}
 	var err error
 	if u.startMachine, err = readMachineCPU(); err != nil {
 		return nil, err
@@ -106,8 +107,8 @@ func startCPU(pid int) (*cpuUse, error) {
 	return u, nil
 }
 
-// stop records the CPU used since startCPU.
-func (u *cpuUse) stop() error {
+// Stop records the CPU used since StartCPU.
+func (u *CPUUse) Stop() error {
 	m, err := readMachineCPU()
 	if err != nil {
 		return err
@@ -116,8 +117,8 @@ func (u *cpuUse) stop() error {
 	if err != nil {
 		return err
 	}
-	u.Machine = machineCPU{busy: m.busy - u.startMachine.busy, total: m.total - u.startMachine.total}
+	u.Machine = MachineCPU{Busy: m.Busy - u.startMachine.Busy, Total: m.Total - u.startMachine.Total}
 	u.Lastgood, u.Bench = lg-u.startLastgood, selfCPU()-u.startBench
-	u.LoadAvgAtEnd = loadAverage()
+	u.LoadAvgAtEnd = LoadAverage()
 	return nil
 }
