@@ -91,14 +91,30 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 }
 
 // pick chooses the route and backend for a request and counts the backend
-// in flight. setCookie reports that the response should carry the affinity
-// cookie. It returns a nil route when no route can take the request.
+// in flight: the first match rule's route, else the affinity cookie's, else
+// the weighted schedule's. setCookie reports that the response should carry
+// the affinity cookie (only for the last). It returns a nil route when no
+// route can take the request.
 func (r *Router) pick(req requestView) (rt *route, b *backend, setCookie bool) {
 	for {
 		t := r.table.Load()
-		rt, setCookie = t.choose(req)
+		rt, setCookie = nil, false
+		if len(t.matches) > 0 {
+			rt = t.matched(req) // matched requests get no affinity cookie
+		}
 		if rt == nil {
-			return nil, nil, false
+			if len(t.routes) == 0 {
+				return nil, nil, false
+			}
+			if t.cookie != "" {
+				if rev, ok := req.revision(t.cookie); ok {
+					rt = t.routeFor(rev)
+				}
+			}
+			if rt == nil {
+				rt = t.pickRoute()
+				setCookie = rt.setCookie != nil
+			}
 		}
 		b = rt.pickBackend()
 		b.inFlight.Add(1)

@@ -67,29 +67,6 @@ type backend struct {
 	idle     connPool // the fast path's idle connections to addr
 }
 
-// choose returns the route for a request: the first matching rule's, the
-// affinity cookie's or the weighted schedule's, and whether the response
-// sets the affinity cookie. It returns nil when no route takes the request.
-func (t *table) choose(req requestView) (*route, bool) {
-	if len(t.matches) > 0 {
-		if rt := t.matched(req); rt != nil {
-			return rt, false
-		}
-	}
-	if len(t.routes) == 0 {
-		return nil, false
-	}
-	if t.cookie != "" {
-		if rev, ok := req.revision(t.cookie); ok {
-			if rt := t.routeFor(rev); rt != nil {
-				return rt, false
-			}
-		}
-	}
-	rt := t.pickRoute()
-	return rt, rt.setCookie != nil
-}
-
 // pickRoute returns the next route of the weighted schedule.
 func (t *table) pickRoute() *route {
 	n := t.next.Add(1) - 1
