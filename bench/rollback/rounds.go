@@ -29,16 +29,7 @@ func manifest(a *harness.App, round int, interval time.Duration) string {
 	if round > 0 {
 		env = fmt.Sprintf(`{FAULT_ERROR_RATE: "%s", FAULT_SEED: "%d", ROUND: "%d"}`, canaryErrorRate, 1000+round, round)
 	}
-	return fmt.Sprintf(`name: %s
-listen: %s
-replicas: 2
-run:
-  command: ["./bin/web"]
-  artifacts: ["./bin/web"]
-  env: %s
-probes:
-  readiness: {http: /healthz, period: 100ms}
-strategy:
+	return a.Manifest(env, fmt.Sprintf(`strategy:
   canary:
     steps:
       - setWeight: 20
@@ -48,7 +39,7 @@ analysis:
   checks:
     - name: errors
       compare: {metric: errorRate, maxIncrease: 0.01}
-`, a.Name, a.Listen, env, interval)
+`, interval))
 }
 
 // round is one bad canary as the benchmark drove it and lastgood recorded

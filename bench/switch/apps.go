@@ -14,21 +14,12 @@ import (
 // manifest is the app's manifest with SWITCH=n in the environment (a new
 // n is a new revision).
 func manifest(a *harness.App, n int) string {
-	return fmt.Sprintf(`name: %s
-listen: %s
-replicas: 2
-run:
-  command: ["./bin/web"]
-  artifacts: ["./bin/web"]
-  env: {SWITCH: "%d"}
-probes:
-  readiness: {http: /healthz, period: 100ms}
-strategy:
+	return a.Manifest(fmt.Sprintf(`{SWITCH: "%d"}`, n), `strategy:
   blueGreen: {autoPromote: false}
 rollback:
   progressDeadline: 1m
   window: 10m
-`, a.Name, a.Listen, n)
+`)
 }
 
 // apply applies the app's manifest with SWITCH=n and returns the rollout

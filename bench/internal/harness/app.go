@@ -51,6 +51,23 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
+// Manifest returns a manifest of the app: the sample app, 2 replicas,
+// env (a YAML flow map such as `{SWITCH: "3"}`) in its environment,
+// readiness on /healthz every 100ms, and then tail (strategy, analysis,
+// rollback, as YAML at the top level).
+func (a *App) Manifest(env, tail string) string {
+	return fmt.Sprintf(`name: %s
+listen: %s
+replicas: 2
+run:
+  command: ["./bin/web"]
+  artifacts: ["./bin/web"]
+  env: %s
+probes:
+  readiness: {http: /healthz, period: 100ms}
+`, a.Name, a.Listen, env) + tail
+}
+
 // Apply writes manifest as the app's app.yaml, applies it and returns the
 // rollout it started; what names the revision in errors ("SWITCH=3").
 func (a *App) Apply(ctx context.Context, c *api.Client, manifest, what string) (controller.ApplyResult, error) {
