@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -78,6 +79,26 @@ type Route struct {
 	Backends []string `json:"backends"`
 }
 
+// Table is all of one traffic key's routing.
+type Table struct {
+	Routes   []Route
+	Affinity *manifest.SessionAffinity
+	// Match sends requests with a header or cookie to one revision before
+	// the weights apply (a canary's strategy.canary.match).
+	Match []Match
+}
+
+// Match is one header or cookie rule; exactly one of Header and Cookie is
+// set.
+type Match struct {
+	Header, Cookie, Value string
+	Revision              int
+}
+
+func (t Table) equal(u Table) bool {
+	return slices.EqualFunc(t.Routes, u.Routes, routeEqual) && t.Affinity == u.Affinity && slices.Equal(t.Match, u.Match)
+}
+
 // Traffic sets where an app's requests go. A key is an app name, or an
 // app's preview (PreviewKey).
 type Traffic interface {
@@ -85,13 +106,13 @@ type Traffic interface {
 	// serves addr.
 	Listen(key, addr string) error
 	Close(key string)
-	Route(key string, routes []Route, affinity *manifest.SessionAffinity)
+	Route(key string, t Table)
 	// WaitIdle returns once no request to backend addr is in flight.
 	WaitIdle(ctx context.Context, key, addr string) error
 }
 
 func newAppState(app store.App) *appState {
-	return &appState{app: app, revisions: map[int]*revision{}, routes: map[string][]Route{}, scaled: map[int]int{}}
+	return &appState{app: app, revisions: map[int]*revision{}, routes: map[string]Table{}, scaled: map[int]int{}}
 }
 
 // PreviewKey is the Traffic key of an app's blue-green preview listener.
@@ -140,8 +161,8 @@ type appState struct {
 	rollout   store.Rollout  // latest rollout, final or not
 	state     strategy.State // its decoded state
 	revisions map[int]*revision
-	routes    map[string][]Route // last routes set per traffic key
-	scaled    map[int]int        // last replica count asked of the engine per revision
+	routes    map[string]Table // last table set per traffic key
+	scaled    map[int]int      // last replica count asked of the engine per revision
 	// warm is the previous stable revision of the last promotion, kept
 	// running until warmUntil even after a later rollout started. Only one
 	// is kept: frequent releases must not pile up warm processes.

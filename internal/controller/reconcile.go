@@ -8,7 +8,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/lastgood/lastgood/internal/manifest"
 	"github.com/lastgood/lastgood/internal/store"
 	"github.com/lastgood/lastgood/internal/strategy"
 )
@@ -148,18 +147,32 @@ func (c *Controller) execute(ctx context.Context, a *appState, replicas []Replic
 		}
 		a.scaled[rev] = n
 	}
-	c.route(a, name, routes(plan, replicas), c.affinity(ctx, a))
+	c.route(a, name, c.table(ctx, a, plan, replicas))
 	c.preview(a, plan, replicas)
 	return nil
 }
 
-// affinity is the session affinity of the app's latest rollout target.
-func (c *Controller) affinity(ctx context.Context, a *appState) *manifest.SessionAffinity {
+// table is the routing of an app's main address: the plan's routes over
+// the ready replicas, the session affinity of the latest rollout's target,
+// and while a canary rollout runs, its match rules.
+func (c *Controller) table(ctx context.Context, a *appState, plan strategy.Plan, replicas []Replica) Table {
+	t := Table{Routes: routes(plan, replicas)}
 	m, err := c.manifest(ctx, a, a.state.To)
 	if err != nil {
-		return nil
+		return t
 	}
-	return m.SessionAffinity
+	t.Affinity = m.SessionAffinity
+	if cn := m.Strategy.Canary; cn != nil && a.state.Kind == strategy.Canary && !a.state.Phase.Final() {
+		for _, r := range cn.Match {
+			switch {
+			case r.Header != nil:
+				t.Match = append(t.Match, Match{Header: r.Header.Name, Value: r.Header.Value, Revision: a.state.To})
+			case r.Cookie != nil:
+				t.Match = append(t.Match, Match{Cookie: r.Cookie.Name, Value: r.Cookie.Value, Revision: a.state.To})
+			}
+		}
+	}
+	return t
 }
 
 // routes turns a plan into routes over the ready replicas.
@@ -183,12 +196,12 @@ func routes(plan strategy.Plan, replicas []Replica) []Route {
 	return out
 }
 
-func (c *Controller) route(a *appState, key string, rs []Route, aff *manifest.SessionAffinity) {
-	if slices.EqualFunc(a.routes[key], rs, routeEqual) && a.routes[key] != nil {
+func (c *Controller) route(a *appState, key string, t Table) {
+	if last, ok := a.routes[key]; ok && last.equal(t) {
 		return
 	}
-	a.routes[key] = rs
-	c.cfg.Traffic.Route(key, rs, aff)
+	a.routes[key] = t
+	c.cfg.Traffic.Route(key, t)
 }
 
 func routeEqual(x, y Route) bool {
@@ -224,7 +237,7 @@ func (c *Controller) preview(a *appState, plan strategy.Plan, replicas []Replica
 		a.preview, a.previewFailed = addr, ""
 	}
 	only := strategy.Plan{Replicas: map[int]int{plan.Preview: 1}, Weights: map[int]int{plan.Preview: 100}}
-	c.route(a, key, routes(only, replicas), nil)
+	c.route(a, key, Table{Routes: routes(only, replicas)})
 }
 
 // Drain takes a stopping replica out of an app's routes at once and waits,
@@ -235,7 +248,7 @@ func (c *Controller) Drain(ctx context.Context, app, addr string) {
 	if a := c.apps[app]; a != nil && a.rollout.ID != 0 {
 		plan := strategy.Desired(a.state)
 		replicas := c.cfg.Engine.Replicas(app)
-		c.route(a, app, routes(plan, replicas), c.affinity(ctx, a))
+		c.route(a, app, c.table(ctx, a, plan, replicas))
 		c.preview(a, plan, replicas)
 	}
 	c.mu.Unlock()

@@ -37,7 +37,7 @@ func (c *Controller) Status(ctx context.Context, name string) (AppStatus, error)
 	if a == nil {
 		return AppStatus{}, fmt.Errorf("app %s: %w", name, ErrNotFound)
 	}
-	st := AppStatus{App: a.app, Replicas: c.cfg.Engine.Replicas(name), Traffic: a.routes[name], Preview: a.preview}
+	st := AppStatus{App: a.app, Replicas: c.cfg.Engine.Replicas(name), Traffic: a.routes[name].Routes, Preview: a.preview}
 	if st.Replicas == nil {
 		st.Replicas = []Replica{}
 	}

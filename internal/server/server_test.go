@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -300,4 +301,64 @@ func alive(pid int) bool {
 	// A zombie (state Z) has exited; only its parent has not reaped it.
 	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
 	return len(fields) > 0 && fields[0] != "Z"
+}
+
+func TestCanaryMatchRulesReachTheCanaryOnPurpose(t *testing.T) {
+	in := start(t, t.TempDir())
+	a := newApp(t, "match")
+	in.applyWait(t, a.manifest(t, 2, blueGreen, ""))
+	canary := `canary:
+    match:
+      - header: {name: X-Canary, value: always}
+      - cookie: {name: tester, value: "1"}
+    steps: [{setWeight: 1}, {pause: {}}]`
+	res, err := in.c.ApplyFile(context.Background(), a.manifest(t, 2, canary, "V: two"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "the canary to pause at 1%", func() bool {
+		st, _ := in.c.App(context.Background(), "match")
+		return st.Rollout.Detail.Phase == strategy.Paused && st.Rollout.Detail.Weight == 1
+	})
+	ask := func(header, cookie string) int {
+		req, _ := http.NewRequest("GET", "http://"+a.listen+"/", nil)
+		if header != "" {
+			req.Header.Set("x-canary", header)
+		}
+		if cookie != "" {
+			req.Header.Set("Cookie", "theme=dark; tester="+cookie)
+		}
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		rev, _ := strconv.Atoi(r.Header.Get("Lastgood-Revision"))
+		return rev
+	}
+	for i := range 20 {
+		if rev := ask("always", ""); rev != 2 {
+			t.Fatalf("request %d with the header answered by revision %d", i, rev)
+		}
+		if rev := ask("", "1"); rev != 2 {
+			t.Fatalf("request %d with the cookie answered by revision %d", i, rev)
+		}
+	}
+	stable := 0
+	for range 50 {
+		if ask("never", "0") == 1 {
+			stable++
+		}
+	}
+	if stable < 45 {
+		t.Fatalf("only %d of 50 requests without a matching rule reached the stable revision at 1%%", stable)
+	}
+	// Once the rollout ends the rules go with it.
+	if _, err := in.c.Action(context.Background(), "match", "abort", api.ActionRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	in.waitRollout(t, "match", res.Rollout)
+	if rev := ask("always", "1"); rev != 1 {
+		t.Fatalf("after the abort a matching request reached revision %d", rev)
+	}
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/lastgood/lastgood/internal/controller"
 	"github.com/lastgood/lastgood/internal/judge"
-	"github.com/lastgood/lastgood/internal/manifest"
 	"github.com/lastgood/lastgood/internal/router"
 )
 
@@ -86,17 +85,20 @@ func (t *traffic) router(key string) *router.Router {
 	return nil
 }
 
-func (t *traffic) Route(key string, routes []controller.Route, aff *manifest.SessionAffinity) {
+func (t *traffic) Route(key string, ct controller.Table) {
 	r := t.router(key)
 	if r == nil {
 		return
 	}
-	tab := router.Table{Routes: make([]router.Route, len(routes))}
-	for i, rt := range routes {
+	tab := router.Table{Routes: make([]router.Route, len(ct.Routes))}
+	for i, rt := range ct.Routes {
 		tab.Routes[i] = router.Route{Revision: rt.Revision, Weight: rt.Weight, Backends: rt.Backends}
 	}
-	if aff != nil {
+	if aff := ct.Affinity; aff != nil {
 		tab.Affinity = &router.Affinity{Cookie: aff.CookieName, MaxAge: aff.MaxAge.D()}
+	}
+	for _, m := range ct.Match {
+		tab.Match = append(tab.Match, router.Match{Header: m.Header, Cookie: m.Cookie, Value: m.Value, Revision: m.Revision})
 	}
 	r.Set(tab)
 }
