@@ -275,3 +275,32 @@ func TestValidateNamesTheFieldOfEachProblem(t *testing.T) {
 		t.Error("no analysis is not a problem")
 	}
 }
+
+func TestCompareFailsAgainstAnIdleStable(t *testing.T) {
+	// After a promotion the stable takes no requests: the canary is judged
+	// against the stable's last figures.
+	w := &world{samples: map[int]judge.Sample{}}
+	r := newRunner(t, w, manifest.Check{Name: "errors", Compare: &manifest.Compare{Metric: "errorRate", MaxIncrease: "0.01"}})
+	c := r.checks[0]
+	c.look(context.Background(), t0)
+	w.add(1, 2000, 20) // 1% before the switch
+	c.look(context.Background(), t0)
+	var res Result
+	for i := range 30 {
+		w.add(2, 400, 4) // the same 1% after it: never failed
+		res = c.look(context.Background(), t0.Add(time.Duration(i)*time.Second))
+		if res.Verdict == judge.Fail {
+			t.Fatalf("a canary as good as the idle stable failed: %+v", res)
+		}
+	}
+	for i := range 30 {
+		w.add(2, 400, 80) // 20%
+		res = c.look(context.Background(), t0.Add(time.Duration(30+i)*time.Second))
+		if res.Verdict == judge.Fail {
+			break
+		}
+	}
+	if res.Verdict != judge.Fail || !strings.Contains(res.Reason, "takes no traffic any more") || res.Evidence.StableSamples != 2000 {
+		t.Fatalf("a 20%% canary against an idle 1%% stable: %+v", res)
+	}
+}

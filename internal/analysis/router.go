@@ -2,6 +2,8 @@ package analysis
 
 import (
 	"context"
+	"fmt"
+	"math"
 	"time"
 
 	"github.com/lastgood/lastgood/internal/judge"
@@ -59,7 +61,16 @@ type compareCheck struct {
 	alpha  float64
 	win    window
 	state  judge.RateState
+	// stable is the stable's request count at the previous look; idle
+	// counts the looks in a row at which it took none while the canary
+	// took some.
+	stable uint64
+	idle   int
 }
+
+// idleLooks is how many looks without a stable request make the stable
+// revision idle (promoted away from) rather than between two requests.
+const idleLooks = 3
 
 func (c *compareCheck) look(_ context.Context, at time.Time) Result {
 	obs := c.win.observe(c.src, c.target, at)
@@ -68,7 +79,48 @@ func (c *compareCheck) look(_ context.Context, at time.Time) Result {
 	r := Result{Result: jr, At: at}
 	r.Data = jr.Verdict != judge.Inconclusive ||
 		(obs.Canary.Requests >= judge.MinRequests && obs.Stable.Requests >= judge.MinRequests)
+	if obs.Stable.Requests == c.stable && obs.Canary.Requests > 0 {
+		c.idle++
+	} else {
+		c.idle = 0
+	}
+	c.stable = obs.Stable.Requests
+	if jr.Verdict != judge.Fail && c.idle >= idleLooks && obs.Stable.Requests >= judge.MinRequests {
+		if f, ok := c.againstIdle(obs); ok {
+			r.Result, r.Data = f, true
+		}
+	}
 	return r
+}
+
+// againstIdle judges the canary when the stable revision takes no traffic
+// any more — after a promotion, inside the rollback window — and the
+// two-sample test, which needs both revisions to keep taking requests,
+// cannot gather evidence. The stable's last figures bound its metric
+// (an anytime-valid upper bound at α/2), and the canary fails when it is
+// shown, at α/2, to be above that bound plus the tolerance. So this second
+// test spends its own α: over the rollout and its window together, a good
+// release is failed by a compare check with probability at most 2α
+// (docs/decisions.md). Only a failure is taken from it.
+func (c *compareCheck) againstIdle(obs judge.Observation) (judge.Result, bool) {
+	inf := math.Inf(1)
+	st := judge.Threshold{Check: c.judge.Check, Metric: c.judge.Metric, Max: &inf}.Judge(judge.Observation{Canary: obs.Stable}, c.alpha/2)
+	upper := st.Evidence.Interval[1]
+	if math.IsInf(upper, 0) || math.IsNaN(upper) {
+		return judge.Result{}, false
+	}
+	bound := upper + c.judge.MaxIncrease
+	can := judge.Threshold{Check: c.judge.Check, Metric: c.judge.Metric, Max: &bound}.Judge(judge.Observation{Canary: obs.Canary}, c.alpha/2)
+	if can.Verdict != judge.Fail {
+		return judge.Result{}, false
+	}
+	can.Evidence.Stable, can.Evidence.StableSamples = st.Evidence.Canary, st.Evidence.CanarySamples
+	can.Evidence.Effect = can.Evidence.Canary - st.Evidence.Canary
+	can.Evidence.Warnings = append(can.Evidence.Warnings,
+		fmt.Sprintf("the stable revision took no requests in the last %d looks: compared with its last figures, upper bound %g", c.idle, upper))
+	can.Reason = fmt.Sprintf("the stable revision takes no traffic any more; against its last figures (%d requests, upper bound %g) plus the tolerance %g: %s",
+		st.Evidence.CanarySamples, upper, c.judge.MaxIncrease, can.Reason)
+	return can, true
 }
 
 func (c *compareCheck) close() {}
