@@ -92,8 +92,12 @@ func (c *Controller) startAnalysis(ctx context.Context, a *appState) {
 		return
 	}
 	t := analysis.Target{App: a.app.Name, Rollout: a.rollout.ID, Stable: a.state.From, Canary: a.state.To, Analysis: *m.Analysis}
+	if a.analysisFailed == a.rollout.ID {
+		return // recorded once; Apply validates checks, so this is rare
+	}
 	runner, err := analysis.New(t, c.sources(), c.cfg.Now)
 	if err != nil {
+		a.analysisFailed = a.rollout.ID
 		c.recordNow(ctx, a.app.Name, "analysis.failed", fmt.Sprintf("cannot run the checks of revision %d: %v", a.state.To, err))
 		return
 	}

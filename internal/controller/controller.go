@@ -173,6 +173,9 @@ type appState struct {
 	// recorded once.
 	previewFailed string
 	run           *analysisRun // the latest rollout's checks, when they run
+	// analysisFailed is the rollout whose checks could not be started,
+	// recorded once.
+	analysisFailed int64
 }
 
 type revision struct {
