@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -151,6 +152,27 @@ func TestCrashLoopIsRolledBack(t *testing.T) {
 	a := newApp(t, "crash")
 	st, _ := releaseAndWait(t, in, a, "canary: {steps: [{setWeight: 20}, {pause: {}}]}", "FAULT_CRASH_AFTER: 200ms", "", false)
 	wantRollBack(t, st, strategy.TriggerCrashLoop, "exit status 1")
+}
+
+func TestFailingLivenessIsRolledBack(t *testing.T) {
+	in := start(t, t.TempDir())
+	a := newApp(t, "stuck")
+	in.applyWait(t, a.manifest(t, 2, "blueGreen: {}", ""))
+	path := a.manifest(t, 2, "canary: {steps: [{setWeight: 20}, {pause: {}}]}", "FAULT_UNHEALTHY_AFTER: 300ms")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(b), "probes:\n", "probes:\n  liveness: {http: /livez, period: 100ms, failureThreshold: 2}\n", 1)
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := in.c.ApplyFile(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := in.waitRollout(t, a.name, res.Rollout)
+	wantRollBack(t, st, strategy.TriggerLiveness, "liveness")
 }
 
 func TestJourneyAndWebhookFailuresAreRolledBack(t *testing.T) {

@@ -17,6 +17,8 @@ type faults struct {
 	startDelay   time.Duration
 	panicEvery   time.Duration
 	memoryGrowth int64 // bytes per second
+	// unhealthyAfter makes /livez fail once the process has run this long.
+	unhealthyAfter time.Duration
 }
 
 // parseFaults reads every FAULT_* variable and reports each malformed one.
@@ -43,6 +45,7 @@ func parseFaults(getenv func(string) string) (faults, error) {
 		{"FAULT_CRASH_AFTER", &f.crashAfter},
 		{"FAULT_START_DELAY", &f.startDelay},
 		{"FAULT_PANIC_EVERY", &f.panicEvery},
+		{"FAULT_UNHEALTHY_AFTER", &f.unhealthyAfter},
 	}
 	for _, d := range durations {
 		v := getenv(d.name)

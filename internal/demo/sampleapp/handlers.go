@@ -15,6 +15,7 @@ type app struct {
 	ready    *atomic.Bool
 	greeting string
 	rng      *drawer
+	started  time.Time
 }
 
 // drawer is a seeded random source shared by concurrent requests.
@@ -38,6 +39,7 @@ func (a *app) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", a.delayed(a.hello))
 	mux.HandleFunc("GET /healthz", a.healthz)
+	mux.HandleFunc("GET /livez", a.livez)
 	mux.HandleFunc("GET /stream", a.delayed(a.stream))
 	mux.HandleFunc("GET /slow", a.delayed(a.slow))
 	return mux
@@ -70,6 +72,16 @@ func (a *app) healthz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fmt.Fprint(w, "ok")
+}
+
+// livez is a liveness endpoint that FAULT_UNHEALTHY_AFTER turns bad: the
+// process keeps serving, but says it is stuck.
+func (a *app) livez(w http.ResponseWriter, r *http.Request) {
+	if a.faults.unhealthyAfter > 0 && time.Since(a.started) > a.faults.unhealthyAfter {
+		http.Error(w, "stuck (FAULT_UNHEALTHY_AFTER)", http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprint(w, "alive")
 }
 
 func (a *app) stream(w http.ResponseWriter, r *http.Request) {

@@ -6,6 +6,7 @@
 //
 //	GET /         200 "hello from <LASTGOOD_APP> revision <LASTGOOD_REVISION> version <version>\n"
 //	GET /healthz  200 "ok" once listening, 503 while starting, shutting down or never ready
+//	GET /livez    200 "alive", 503 once FAULT_UNHEALTHY_AFTER has passed
 //	GET /stream   five chunks, each flushed, 50ms apart
 //	GET /slow     sleeps for ?d= (a Go duration, default 1s, at most 1m), then answers 200
 //
@@ -20,6 +21,8 @@
 //	FAULT_LATENCY        Go duration added to every request except /healthz.
 //	FAULT_CRASH_AFTER    Go duration; after it the process exits with status 1.
 //	FAULT_NEVER_READY=1  /healthz always answers 503.
+//	FAULT_UNHEALTHY_AFTER Go duration; after it /livez answers 503 (a liveness
+//	                     probe on /livez then fails while the process runs).
 //	FAULT_START_DELAY    Go duration slept before listening.
 //	FAULT_PANIC_EVERY    Go duration; at this period the line
 //	                     "panic: simulated failure" is written to stderr.
@@ -106,6 +109,7 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 		ready:    &ready,
 		greeting: fmt.Sprintf("hello from %s revision %s version %s\n", getenv("LASTGOOD_APP"), getenv("LASTGOOD_REVISION"), version),
 		rng:      newDrawer(f.seed),
+		started:  time.Now(),
 	}
 	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)

@@ -177,6 +177,20 @@ func TestSampleApp(t *testing.T) {
 		}
 	})
 
+	t.Run("unhealthy after", func(t *testing.T) {
+		p := start(t, bin, "FAULT_UNHEALTHY_AFTER=300ms")
+		if code, body := p.get(t, "/livez"); code != 200 || body != "alive" {
+			t.Errorf("GET /livez at start = %d %q", code, body)
+		}
+		time.Sleep(400 * time.Millisecond)
+		if code, _ := p.get(t, "/livez"); code != 503 {
+			t.Errorf("GET /livez after 300ms = %d, want 503", code)
+		}
+		if code, _ := p.get(t, "/healthz"); code != 200 {
+			t.Errorf("GET /healthz = %d: readiness must not change", code)
+		}
+	})
+
 	t.Run("latency", func(t *testing.T) {
 		p := start(t, bin, "FAULT_LATENCY=300ms")
 		p.get(t, "/healthz") // wait until listening

@@ -258,6 +258,9 @@ func (e *Engine) exited(r *replica, p *process, log *logFile, why string) {
 	uptime := time.Since(p.started)
 	snap := e.update(r, func() {
 		r.lastExit = status
+		if why != "" {
+			r.lastExit += "; " + why
+		}
 		r.pid, r.addr = 0, ""
 		if !r.stopRequested {
 			r.state = StateCrashed

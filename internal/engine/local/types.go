@@ -48,7 +48,7 @@ type Replica struct {
 	State    State
 	Ready    bool // State == StateReady
 	Restarts int
-	LastExit string // e.g. "exit status 1", "signal: killed"
+	LastExit string // e.g. "exit status 1", "signal: killed; killed after failing its liveness probe"
 	Started  time.Time
 	LogPath  string
 }
