@@ -1,0 +1,207 @@
+package incident
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/lastgood/lastgood/internal/manifest"
+	"github.com/lastgood/lastgood/internal/store"
+)
+
+// Event types the incident reads.
+const (
+	typeStarted    = "rollout.started"
+	typeWeight     = "traffic.weight"
+	typePromoted   = "rollout.promoted"
+	typeVerdict    = "analysis.verdict"
+	typeRolledBack = "rollout.rolled-back"
+	typeAborted    = "rollout.aborted"
+	// TypeFailed is the event recorded when a bundle cannot be written.
+	TypeFailed = "incident.failed"
+)
+
+// Triggers that mean a person asked for the rollback.
+var manualTriggers = map[string]bool{"abort": true, "undo": true}
+
+// decidingCheck is the check a rolled-back event's data carries when a
+// failed check decided (strategy.Check, written without JSON tags).
+type decidingCheck struct {
+	Name    string
+	Verdict string
+	Reason  string
+	At      time.Time
+}
+
+// verdictData is the part of an analysis.Result the bundle reads.
+type verdictData struct {
+	Check   string    `json:"check"`
+	Verdict string    `json:"verdict"`
+	Reason  string    `json:"reason"`
+	At      time.Time `json:"at"`
+}
+
+// build assembles the incident of the rollout that end ended, from the
+// store, the log files and the samples in s (nil when none).
+func (r *Recorder) build(ctx context.Context, end store.Event, s *series) (*Incident, error) {
+	ro, err := r.cfg.Store.Rollout(ctx, end.Rollout)
+	if err != nil {
+		return nil, fmt.Errorf("rollout %d: %w", end.Rollout, err)
+	}
+	evs, err := r.cfg.Store.Events(ctx, store.EventQuery{Rollout: ro.ID})
+	if err != nil {
+		return nil, fmt.Errorf("events of rollout %d: %w", ro.ID, err)
+	}
+	inc := &Incident{
+		Schema: SchemaVersion, ID: ID(ro.App, ro.ID), App: ro.App, Rollout: ro.ID,
+		From: ro.From, To: ro.To, Strategy: ro.Strategy,
+		Kind: KindRolledBack, Trigger: ro.Trigger, Reason: Text(ro.Reason),
+		Started: ms(ro.Started), Decided: ms(end.Time), Written: ms(r.cfg.Now()),
+		Timeline: []Entry{}, Verdicts: []Verdict{}, Series: []Point{}, Logs: []Log{}, Diff: []manifest.Change{},
+	}
+	if end.Type == typeAborted {
+		inc.Kind = KindAborted
+	}
+	inc.Manual = inc.Kind == KindAborted || manualTriggers[ro.Trigger]
+
+	var deciding *decidingCheck
+	if len(end.Data) > 0 {
+		var d decidingCheck
+		if json.Unmarshal(end.Data, &d) == nil && d.Name != "" {
+			deciding = &d
+		}
+	}
+	decidingIdx := -1
+	for _, e := range evs {
+		if e.Seq > end.Seq {
+			break // what happened after the decision belongs to recovery
+		}
+		inc.Timeline = append(inc.Timeline, Entry{
+			Seq: e.Seq, At: ms(e.Time), OffsetMs: e.Time.Sub(ro.Started).Milliseconds(),
+			Type: e.Type, Revision: e.Revision, Message: Text(e.Message),
+		})
+		switch e.Type {
+		case typeWeight, typePromoted:
+			if inc.Figures.FirstTraffic == nil && e.Revision == ro.To {
+				t := ms(e.Time)
+				inc.Figures.FirstTraffic = &t
+			}
+		case typeVerdict:
+			var v verdictData
+			if err := json.Unmarshal(e.Data, &v); err != nil {
+				inc.Warnings = append(inc.Warnings, fmt.Sprintf("event %d: unreadable verdict: %v", e.Seq, err))
+			}
+			inc.Verdicts = append(inc.Verdicts, Verdict{Seq: e.Seq, At: ms(orTime(v.At, e.Time)), Check: v.Check,
+				Verdict: v.Verdict, Reason: Text(v.Reason), Result: JSON(e.Data)})
+			if deciding != nil && v.Check == deciding.Name && v.Verdict == "fail" {
+				decidingIdx = len(inc.Verdicts) - 1
+			}
+		}
+	}
+	if decidingIdx >= 0 {
+		inc.Verdicts[decidingIdx].Deciding = true
+	}
+	r.figures(inc, end, deciding, decidingIdx)
+	if s != nil {
+		inc.Series = s.between(ro.Started.Add(-r.cfg.Interval), end.Time)
+	}
+	r.blastRadius(inc)
+	r.diff(ctx, inc)
+	r.logs(inc)
+	return inc, nil
+}
+
+// figures computes time to detect and time to roll back.
+func (r *Recorder) figures(inc *Incident, end store.Event, deciding *decidingCheck, idx int) {
+	var look time.Time
+	switch {
+	case deciding != nil && !deciding.At.IsZero():
+		look = deciding.At
+	case idx >= 0:
+		look = inc.Verdicts[idx].At.Time
+	}
+	decision := end.Time
+	if !look.IsZero() {
+		l := ms(look)
+		inc.Figures.DecidingLook = &l
+		decision = look
+		toRollback := end.Time.Sub(look).Milliseconds()
+		inc.Figures.TimeToRollbackMs = &toRollback
+	}
+	if ft := inc.Figures.FirstTraffic; ft != nil {
+		detect := decision.Sub(ft.Time).Milliseconds()
+		inc.Figures.TimeToDetectMs = &detect
+	}
+}
+
+// blastRadius takes what the failed revision served from the router now:
+// traffic left it at the decision, so its counters no longer move.
+func (r *Recorder) blastRadius(inc *Incident) {
+	if r.cfg.Stats == nil {
+		return
+	}
+	for _, st := range r.cfg.Stats(inc.App) {
+		if st.Revision == inc.To {
+			inc.Figures.BlastRadius = &BlastRadius{Revision: st.Revision, Requests: st.Requests, Errors: st.Errors}
+		}
+	}
+}
+
+// diff compares the two revisions' manifests, secrets redacted, and keeps
+// their digests.
+func (r *Recorder) diff(ctx context.Context, inc *Incident) {
+	var apps [2]*manifest.App
+	for i, n := range []int{inc.From, inc.To} {
+		if n == 0 {
+			continue
+		}
+		rev, err := r.cfg.Store.Revision(ctx, inc.App, n)
+		if err != nil {
+			inc.Warnings = append(inc.Warnings, fmt.Sprintf("revision %d: %v", n, err))
+			continue
+		}
+		d := &RevisionDigests{Revision: n, Digest: rev.Digest, Artifacts: rev.Artifacts}
+		if i == 0 {
+			inc.Artifacts.From = d
+		} else {
+			inc.Artifacts.To = d
+		}
+		m, err := manifest.FromJSON(rev.Manifest)
+		if err != nil {
+			inc.Warnings = append(inc.Warnings, fmt.Sprintf("revision %d: manifest: %v", n, err))
+			continue
+		}
+		apps[i] = m
+	}
+	if apps[0] == nil && apps[1] == nil {
+		return
+	}
+	a, b := Manifests(apps[0], apps[1])
+	inc.Diff = Changes(manifest.Diff(a, b))
+	if inc.Diff == nil {
+		inc.Diff = []manifest.Change{}
+	}
+}
+
+// logs keeps the tail of every replica log of the failed revision.
+func (r *Recorder) logs(inc *Incident) {
+	if r.cfg.Logs == nil {
+		return
+	}
+	paths := r.cfg.Logs(inc.App, inc.To)
+	if len(paths) > maxLogFiles {
+		inc.Warnings = append(inc.Warnings, fmt.Sprintf("%d replica logs; kept the first %d", len(paths), maxLogFiles))
+		paths = paths[:maxLogFiles]
+	}
+	for _, p := range paths {
+		inc.Logs = append(inc.Logs, tail(inc.To, p))
+	}
+}
+
+func orTime(t, alt time.Time) time.Time {
+	if t.IsZero() {
+		return alt
+	}
+	return t
+}

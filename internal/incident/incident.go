@@ -1,0 +1,303 @@
+// Package incident writes the evidence bundle of every rollback and abort:
+// the rollout's timeline, the analysis verdicts with the deciding one
+// marked, per-revision router metric series, the tail of the failed
+// revision's replica logs, the semantic manifest diff of the two revisions,
+// and the figures people ask first — time to detect, time to roll back,
+// blast radius, time to recover. Secrets are redacted before anything is
+// written.
+//
+// A Recorder follows the store's event log and writes
+// <data>/incidents/<id>/incident.json the moment a rollout is rolled back
+// or aborted, because the failed replicas' logs may rotate away soon after.
+// List and Load read the bundles back for the CLI and the API. The schema
+// is documented in docs/incidents.md.
+package incident
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/lastgood/lastgood/internal/manifest"
+)
+
+// ErrNotFound means no incident has the id asked for.
+var ErrNotFound = errors.New("incident not found")
+
+// SchemaVersion is the version of incident.json this package writes.
+const SchemaVersion = 1
+
+// FileName is the bundle file inside an incident's folder.
+const FileName = "incident.json"
+
+// Kinds of incident: how the rollout ended.
+const (
+	KindRolledBack = "rolled-back"
+	KindAborted    = "aborted"
+)
+
+// Incident is the content of incident.json.
+type Incident struct {
+	Schema   int    `json:"schema"`
+	ID       string `json:"id"`
+	App      string `json:"app"`
+	Rollout  int64  `json:"rollout"`
+	From     int    `json:"from"`
+	To       int    `json:"to"`
+	Strategy string `json:"strategy"`
+	// Kind is KindRolledBack or KindAborted.
+	Kind    string `json:"kind"`
+	Trigger string `json:"trigger"`
+	Reason  string `json:"reason"`
+	// Manual is true for `lastgood abort` and `undo`, false when lastgood
+	// decided by itself.
+	Manual   bool   `json:"manual"`
+	Started  Millis `json:"started"`
+	Decided  Millis `json:"decided"` // time of the rollback or abort event
+	Written  Millis `json:"written"`
+	Complete bool   `json:"complete"` // the recovery series has been added
+
+	Timeline  []Entry           `json:"timeline"`
+	Verdicts  []Verdict         `json:"verdicts"`
+	Series    []Point           `json:"series"`
+	Logs      []Log             `json:"logs"`
+	Diff      []manifest.Change `json:"diff"`
+	Artifacts Artifacts         `json:"artifacts"`
+	Figures   Figures           `json:"figures"`
+	Warnings  []string          `json:"warnings,omitempty"`
+}
+
+// Entry is one event of the rollout.
+type Entry struct {
+	Seq      int64  `json:"seq"`
+	At       Millis `json:"at"`
+	OffsetMs int64  `json:"offsetMs"` // since the rollout started
+	Type     string `json:"type"`
+	Revision int    `json:"revision,omitempty"`
+	Message  string `json:"message"`
+}
+
+// Verdict is one analysis.verdict event.
+type Verdict struct {
+	Seq     int64  `json:"seq"`
+	At      Millis `json:"at"`
+	Check   string `json:"check"`
+	Verdict string `json:"verdict"`
+	Reason  string `json:"reason"`
+	// Deciding marks the failed look that made lastgood roll back.
+	Deciding bool `json:"deciding"`
+	// Result is the event's data: an analysis.Result with its evidence.
+	Result json.RawMessage `json:"result,omitempty"`
+}
+
+// Point is one revision's router figures over one sampling interval.
+type Point struct {
+	At       Millis `json:"at"`
+	Revision int    `json:"revision"`
+	// Requests and Errors count the interval; the Total ones since the
+	// router first saw the revision.
+	Requests      uint64  `json:"requests"`
+	Errors        uint64  `json:"errors"`
+	TotalRequests uint64  `json:"totalRequests"`
+	TotalErrors   uint64  `json:"totalErrors"`
+	InFlight      int64   `json:"inFlight"`
+	P50Ms         float64 `json:"p50Ms"`
+	P99Ms         float64 `json:"p99Ms"`
+	// Recovery marks points taken after the decision.
+	Recovery bool `json:"recovery,omitempty"`
+}
+
+// Log is the tail of one replica log of the failed revision.
+type Log struct {
+	Revision  int      `json:"revision"`
+	File      string   `json:"file"`
+	Lines     []string `json:"lines"`
+	Truncated bool     `json:"truncated"` // earlier lines were left out
+	Error     string   `json:"error,omitempty"`
+}
+
+// Artifacts are the digests of the two revisions.
+type Artifacts struct {
+	From *RevisionDigests `json:"from,omitempty"`
+	To   *RevisionDigests `json:"to,omitempty"`
+}
+
+// RevisionDigests is a revision's content digest and its artifacts'.
+type RevisionDigests struct {
+	Revision  int               `json:"revision"`
+	Digest    string            `json:"digest"`
+	Artifacts map[string]string `json:"artifacts,omitempty"`
+}
+
+// Figures are the incident's headline numbers. A figure that cannot be
+// known is left out.
+type Figures struct {
+	// FirstTraffic is the failed revision's first traffic.weight or
+	// rollout.promoted event.
+	FirstTraffic *Millis `json:"firstTraffic,omitempty"`
+	// DecidingLook is the `at` of the failed look that decided.
+	DecidingLook *Millis `json:"decidingLook,omitempty"`
+	// TimeToDetectMs: first traffic → the deciding look (or the rollback
+	// event when no look decided).
+	TimeToDetectMs *int64 `json:"timeToDetectMs,omitempty"`
+	// TimeToRollbackMs: the deciding look → the rollback event.
+	TimeToRollbackMs *int64 `json:"timeToRollbackMs,omitempty"`
+	// TimeToRecoverMs: the rollback event → the first sample in which the
+	// failed revision served nothing and had nothing in flight.
+	TimeToRecoverMs *int64       `json:"timeToRecoverMs,omitempty"`
+	BlastRadius     *BlastRadius `json:"blastRadius,omitempty"`
+}
+
+// BlastRadius is what the failed revision served, from the router.
+type BlastRadius struct {
+	Revision int    `json:"revision"`
+	Requests uint64 `json:"requests"`
+	Errors   uint64 `json:"errors"`
+}
+
+// Summary is an incident in a list.
+type Summary struct {
+	ID             string `json:"id"`
+	App            string `json:"app"`
+	Rollout        int64  `json:"rollout"`
+	From           int    `json:"from"`
+	To             int    `json:"to"`
+	Kind           string `json:"kind"`
+	Trigger        string `json:"trigger"`
+	Reason         string `json:"reason"`
+	Manual         bool   `json:"manual"`
+	Decided        Millis `json:"decided"`
+	TimeToDetectMs *int64 `json:"timeToDetectMs,omitempty"`
+}
+
+// Millis is a time written in UTC with millisecond precision.
+type Millis struct{ time.Time }
+
+const millisLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// ms makes a Millis.
+func ms(t time.Time) Millis { return Millis{t.UTC().Truncate(time.Millisecond)} }
+
+// MarshalJSON writes the time with exactly three fractional digits.
+func (m Millis) MarshalJSON() ([]byte, error) {
+	return json.Marshal(m.UTC().Format(millisLayout))
+}
+
+// UnmarshalJSON reads any RFC 3339 time.
+func (m *Millis) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return err
+	}
+	m.Time = t
+	return nil
+}
+
+// ID is the deterministic id of the incident of one rollout.
+func ID(app string, rollout int64) string { return fmt.Sprintf("%s-%d", app, rollout) }
+
+// Load reads the incident id from the incidents folder dir.
+func Load(dir, id string) (*Incident, error) {
+	if id == "" || id != filepath.Base(id) || strings.HasPrefix(id, ".") {
+		return nil, fmt.Errorf("load incident %q: %w", id, ErrNotFound)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, id, FileName))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("load incident %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load incident %q: %w", id, err)
+	}
+	var inc Incident
+	if err := json.Unmarshal(b, &inc); err != nil {
+		return nil, fmt.Errorf("load incident %q: %s: %w", id, FileName, err)
+	}
+	return &inc, nil
+}
+
+// List summarizes every incident in dir, newest decision first. A missing
+// dir holds no incidents; a bundle that cannot be read is skipped and
+// reported in the joined error alongside the rest.
+func List(dir string) ([]Summary, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list incidents: %w", err)
+	}
+	var out []Summary
+	var errs []error
+	for _, e := range entries {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		inc, err := Load(dir, e.Name())
+		if errors.Is(err, ErrNotFound) {
+			continue // a folder being written, or not ours
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, inc.Summary())
+	}
+	slices.SortFunc(out, func(a, b Summary) int {
+		if c := b.Decided.Compare(a.Decided.Time); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, errors.Join(errs...)
+}
+
+// Summary returns the incident's headline.
+func (inc *Incident) Summary() Summary {
+	return Summary{
+		ID: inc.ID, App: inc.App, Rollout: inc.Rollout, From: inc.From, To: inc.To,
+		Kind: inc.Kind, Trigger: inc.Trigger, Reason: inc.Reason, Manual: inc.Manual,
+		Decided: inc.Decided, TimeToDetectMs: inc.Figures.TimeToDetectMs,
+	}
+}
+
+// write stores the bundle atomically: a reader sees the old file or the
+// new one, never half of one.
+func write(dir string, inc *Incident) error {
+	folder := filepath.Join(dir, inc.ID)
+	if err := os.MkdirAll(folder, 0o755); err != nil {
+		return fmt.Errorf("write incident %s: %w", inc.ID, err)
+	}
+	b, err := json.MarshalIndent(inc, "", "  ")
+	if err != nil {
+		return fmt.Errorf("write incident %s: %w", inc.ID, err)
+	}
+	tmp, err := os.CreateTemp(folder, "."+FileName+".*")
+	if err != nil {
+		return fmt.Errorf("write incident %s: %w", inc.ID, err)
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename, a no-op
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write incident %s: %w", inc.ID, err)
+	}
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write incident %s: %w", inc.ID, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write incident %s: %w", inc.ID, err)
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(folder, FileName)); err != nil {
+		return fmt.Errorf("write incident %s: %w", inc.ID, err)
+	}
+	return nil
+}

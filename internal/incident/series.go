@@ -1,0 +1,57 @@
+package incident
+
+import (
+	"time"
+
+	"github.com/lastgood/lastgood/internal/router"
+)
+
+// maxPoints bounds the samples kept per app: an hour at one per second
+// for two revisions.
+const maxPoints = 7200
+
+// series is one app's ring of samples and the counters last seen, from
+// which the next interval is computed.
+type series struct {
+	points []Point // oldest first; bounded by maxPoints
+	last   map[int]router.RevisionStats
+}
+
+// sample appends one point per revision: what happened since the last
+// sample.
+func (s *series) sample(at time.Time, stats []router.RevisionStats) {
+	if s.last == nil {
+		s.last = map[int]router.RevisionStats{}
+	}
+	for _, st := range stats {
+		prev, seen := s.last[st.Revision]
+		s.last[st.Revision] = st
+		p := Point{At: ms(at), Revision: st.Revision, TotalRequests: st.Requests, TotalErrors: st.Errors, InFlight: st.InFlight}
+		window := st.Latency
+		if seen && st.Requests >= prev.Requests {
+			p.Requests, p.Errors = st.Requests-prev.Requests, st.Errors-prev.Errors
+			window = st.Latency.Sub(prev.Latency)
+		} else {
+			p.Requests, p.Errors = st.Requests, st.Errors
+		}
+		p.P50Ms = millis(window.Quantile(0.5))
+		p.P99Ms = millis(window.Quantile(0.99))
+		s.points = append(s.points, p)
+	}
+	if over := len(s.points) - maxPoints; over > 0 {
+		s.points = append(s.points[:0], s.points[over:]...)
+	}
+}
+
+// between returns copies of the points taken in [from, to].
+func (s *series) between(from, to time.Time) []Point {
+	var out []Point
+	for _, p := range s.points {
+		if !p.At.Before(from) && !p.At.After(to) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
