@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/lastgood/lastgood/internal/analysis"
 	"github.com/lastgood/lastgood/internal/controller"
+	"github.com/lastgood/lastgood/internal/incident"
 	"github.com/lastgood/lastgood/internal/judge"
 	"github.com/lastgood/lastgood/internal/store"
 	"github.com/lastgood/lastgood/internal/strategy"
@@ -104,6 +107,17 @@ func TestCanaryWithMoreErrorsIsRolledBack(t *testing.T) {
 	}
 	if rev, _ := get(t, a.listen); rev != 1 {
 		t.Fatalf("served by revision %d after the rollback", rev)
+	}
+	// The rollback left its incident bundle with the deciding verdict.
+	id := incident.ID("errs", st.Rollout.ID)
+	var inc *incident.Incident
+	waitFor(t, 10*time.Second, "the incident bundle", func() bool {
+		var err error
+		inc, err = incident.Load(filepath.Join(in.dir, "incidents"), id)
+		return err == nil
+	})
+	if inc.Trigger != strategy.TriggerAnalysis || inc.Figures.BlastRadius.Requests == 0 || !slices.ContainsFunc(inc.Verdicts, func(v incident.Verdict) bool { return v.Deciding }) {
+		t.Fatalf("incident %s: trigger %q, blast radius %+v, verdicts %+v", id, inc.Trigger, inc.Figures.BlastRadius, inc.Verdicts)
 	}
 }
 

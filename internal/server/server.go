@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/lastgood/lastgood/internal/artifact"
 	"github.com/lastgood/lastgood/internal/controller"
 	"github.com/lastgood/lastgood/internal/engine/local"
+	"github.com/lastgood/lastgood/internal/incident"
 	"github.com/lastgood/lastgood/internal/store"
 )
 
@@ -106,8 +108,16 @@ func Run(ctx context.Context, cfg Config) error {
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 
+	rec := incident.New(incident.Config{
+		Store: st, Dir: filepath.Join(cfg.DataDir, "incidents"), Stats: tr.stats, Log: cfg.Log,
+		Logs: func(app string, rev int) []string {
+			ps, _ := filepath.Glob(filepath.Join(cfg.DataDir, "logs", app, strconv.Itoa(rev), "*.log"))
+			return ps
+		},
+	})
+
 	var wg sync.WaitGroup
-	errs := make(chan error, 3)
+	errs := make(chan error, 4)
 	run := func(name string, f func() error) {
 		wg.Add(1)
 		go func() {
@@ -121,6 +131,7 @@ func Run(ctx context.Context, cfg Config) error {
 	run("engine", func() error { return eng.Run(ctx) })
 	run("controller", func() error { return ctl.Run(ctx, eng.Changed()) })
 	run("api", func() error { return srv.Serve(ln) })
+	run("incidents", func() error { return rec.Run(ctx) })
 	if cfg.Listening != nil {
 		cfg.Listening(ln.Addr().String())
 	}
