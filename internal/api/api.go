@@ -33,6 +33,8 @@ type Server struct {
 	Version string
 	// Ready reports whether the controller has recovered its state.
 	Ready func() bool
+	// Incidents is the directory of incident bundles.
+	Incidents string
 }
 
 // maxManifestRequest bounds an apply request: a 1 MiB manifest, JSON-quoted.
@@ -58,6 +60,8 @@ func (s *Server) Handler() http.Handler {
 	api.HandleFunc("GET /api/v1/rollouts/{id}", s.rollout)
 	api.HandleFunc("GET /api/v1/events", s.events)
 	api.HandleFunc("GET /api/v1/audit", s.audit)
+	api.HandleFunc("GET /api/v1/incidents", s.incidents)
+	api.HandleFunc("GET /api/v1/incidents/{id}", s.incident)
 	mux.Handle("/api/", s.auth(s.recovered(api)))
 	return mux
 }

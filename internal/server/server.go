@@ -104,6 +104,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Handler: (&api.Server{
 			Controller: ctl, Store: st, Artifacts: arts, Stats: tr.stats,
 			Token: cfg.Token, Version: cfg.Version, Ready: ctl.Recovered,
+			Incidents: filepath.Join(cfg.DataDir, "incidents"),
 		}).Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 	}

@@ -1,0 +1,54 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+
+	"github.com/lastgood/lastgood/internal/incident"
+)
+
+func (s *Server) incidents(w http.ResponseWriter, r *http.Request) {
+	list, err := incident.List(s.Incidents)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	app := r.URL.Query().Get("app")
+	out := []incident.Summary{}
+	for _, in := range list {
+		if app == "" || in.App == app {
+			out = append(out, in)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) incident(w http.ResponseWriter, r *http.Request) {
+	in, err := incident.Load(s.Incidents, r.PathValue("id"))
+	if errors.Is(err, incident.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "not-found", err)
+		return
+	}
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, in)
+}
+
+// Incidents lists the incident bundles, newest first; app "" lists all.
+func (c *Client) Incidents(ctx context.Context, app string) ([]incident.Summary, error) {
+	var out []incident.Summary
+	return out, c.getJSON(ctx, "/api/v1/incidents?app="+url.QueryEscape(app), &out)
+}
+
+// Incident returns one incident bundle.
+func (c *Client) Incident(ctx context.Context, id string) (*incident.Incident, error) {
+	var out incident.Incident
+	if err := c.getJSON(ctx, "/api/v1/incidents/"+url.PathEscape(id), &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

@@ -1,0 +1,112 @@
+package incident
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Markdown writes the post-mortem of an incident for terminals and
+// tickets: what happened, the figures, the deciding evidence, the timeline,
+// the change that was rolled back, and the failed replicas' last log lines.
+// It writes only what the bundle holds, which was redacted when recorded.
+func Markdown(w io.Writer, in *Incident) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Incident %s\n\n", in.ID)
+	who := "lastgood rolled it back by itself"
+	if in.Manual {
+		who = "rolled back by hand"
+	}
+	fmt.Fprintf(&b, "Rollout #%d of **%s**, revision %d → %d (%s), ended **%s** at %s: %s.\n\n",
+		in.Rollout, in.App, in.From, in.To, in.Strategy, in.Kind, stamp(in.Decided.Time), who)
+	fmt.Fprintf(&b, "**Why** (%s): %s\n\n", in.Trigger, in.Reason)
+
+	b.WriteString("## Figures\n\n| figure | value |\n|---|---|\n")
+	f := in.Figures
+	fmt.Fprintf(&b, "| time to detect (first traffic → decision) | %s |\n", dur(f.TimeToDetectMs))
+	fmt.Fprintf(&b, "| time to roll back (decision → traffic on revision %d) | %s |\n", in.From, dur(f.TimeToRollbackMs))
+	fmt.Fprintf(&b, "| time to recover | %s |\n", dur(f.TimeToRecoverMs))
+	if br := f.BlastRadius; br != nil {
+		fmt.Fprintf(&b, "| blast radius | %d requests served by revision %d, %d failed |\n", br.Requests, br.Revision, br.Errors)
+	} else {
+		b.WriteString("| blast radius | unknown |\n")
+	}
+
+	if i := slices.IndexFunc(in.Verdicts, func(v Verdict) bool { return v.Deciding }); i >= 0 {
+		v := in.Verdicts[i]
+		fmt.Fprintf(&b, "\n## Deciding evidence\n\nCheck **%s**, %s at %s: %s\n", v.Check, v.Verdict, stamp(v.At.Time), v.Reason)
+		if len(v.Result) > 0 {
+			fmt.Fprintf(&b, "\n```json\n%s\n```\n", indentJSON(v.Result))
+		}
+	}
+	if len(in.Verdicts) > 0 {
+		b.WriteString("\n## Verdicts\n\n| time | check | verdict | reason |\n|---|---|---|---|\n")
+		for _, v := range in.Verdicts {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", stamp(v.At.Time), v.Check, v.Verdict, cell(v.Reason))
+		}
+	}
+
+	b.WriteString("\n## Timeline\n\n| +ms | time | event | message |\n|---|---|---|---|\n")
+	for _, e := range in.Timeline {
+		fmt.Fprintf(&b, "| %d | %s | %s | %s |\n", e.OffsetMs, stamp(e.At.Time), e.Type, cell(e.Message))
+	}
+
+	fmt.Fprintf(&b, "\n## What changed (revision %d → %d)\n\n", in.From, in.To)
+	if len(in.Diff) == 0 {
+		b.WriteString("No manifest field changed.\n")
+	} else {
+		b.WriteString("| field | before | after |\n|---|---|---|\n")
+		for _, c := range in.Diff {
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", c.Field, cell(c.Old), cell(c.New))
+		}
+	}
+	for _, d := range []*RevisionDigests{in.Artifacts.From, in.Artifacts.To} {
+		if d != nil {
+			fmt.Fprintf(&b, "\nRevision %d: `%s`\n", d.Revision, d.Digest)
+		}
+	}
+
+	for _, l := range in.Logs {
+		fmt.Fprintf(&b, "\n## Log of revision %d: %s\n\n", l.Revision, l.File)
+		if l.Error != "" {
+			fmt.Fprintf(&b, "(could not be read: %s)\n", l.Error)
+			continue
+		}
+		if l.Truncated {
+			b.WriteString("(earlier lines left out)\n\n")
+		}
+		fmt.Fprintf(&b, "```\n%s\n```\n", strings.Join(l.Lines, "\n"))
+	}
+	for _, warn := range in.Warnings {
+		fmt.Fprintf(&b, "\n> %s\n", warn)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000Z") }
+
+func dur(v *int64) string {
+	if v == nil {
+		return "unknown"
+	}
+	return (time.Duration(*v) * time.Millisecond).String()
+}
+
+// cell makes text safe inside a Markdown table cell.
+func cell(s string) string {
+	s = strings.ReplaceAll(s, "|", `\|`)
+	return strings.ReplaceAll(s, "\n", " ")
+}
+
+func indentJSON(raw []byte) string {
+	var b bytes.Buffer
+	if json.Indent(&b, raw, "", "  ") != nil {
+		return string(raw)
+	}
+	return b.String()
+}
