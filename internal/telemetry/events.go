@@ -37,11 +37,11 @@ var durationBuckets = []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 
 
 // eventMetrics are the metrics kept from the event log.
 type eventMetrics struct {
-	started      *prometheus.CounterVec
-	ended        *prometheus.CounterVec
-	rollbacks    *prometheus.CounterVec
-	toDetect     *prometheus.HistogramVec
-	toRollback   *prometheus.HistogramVec
+	started    *prometheus.CounterVec
+	ended      *prometheus.CounterVec
+	rollbacks  *prometheus.CounterVec
+	toDetect   *prometheus.HistogramVec
+	toRollback *prometheus.HistogramVec
 }
 
 func newEventMetrics() *eventMetrics {
