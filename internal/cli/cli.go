@@ -54,6 +54,7 @@ type options struct {
 	wait, waitWindow, watch, follow, full bool
 	toRevision                            int
 	fast                                  bool
+	format                                string
 }
 
 var commands []*command

@@ -83,22 +83,23 @@ func TestScripts(t *testing.T) {
 		Dir:   "testdata/script",
 		Setup: setup,
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"waitserver": cmdWaitServer,
-			"sampleapp":  cmdSampleApp,
-			"freeport":   ports.cmd,
-			"expand":     cmdExpand,
-			"waitfor":    cmdWaitFor,
-			"waitstatus": cmdWaitStatus,
-			"httpget":    cmdHTTPGet,
-			"exits":      cmdExits,
-			"start":      cmdStart,
-			"waitout":    cmdWaitOut,
-			"interrupt":  cmdInterrupt,
-			"await":      cmdAwait,
-			"pad":        cmdPad,
-			"tolatin1":   cmdToLatin1,
-			"json":       cmdJSON,
-			"sqlite":     cmdSQLite,
+			"waitserver":   cmdWaitServer,
+			"sampleapp":    cmdSampleApp,
+			"freeport":     ports.cmd,
+			"expand":       cmdExpand,
+			"waitfor":      cmdWaitFor,
+			"waitstatus":   cmdWaitStatus,
+			"waitincident": cmdWaitIncident,
+			"httpget":      cmdHTTPGet,
+			"exits":        cmdExits,
+			"start":        cmdStart,
+			"waitout":      cmdWaitOut,
+			"interrupt":    cmdInterrupt,
+			"await":        cmdAwait,
+			"pad":          cmdPad,
+			"tolatin1":     cmdToLatin1,
+			"json":         cmdJSON,
+			"sqlite":       cmdSQLite,
 		},
 	})
 }
@@ -277,6 +278,21 @@ func cmdWaitFor(ts *testscript.TestScript, neg bool, args []string) {
 
 // waitstatus APP PATH WANT: wait until `lastgood status APP -o json`
 // has WANT at PATH (as the json command reads it).
+// cmdWaitIncident waits until the server has written incident ID.
+func cmdWaitIncident(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitincident ID")
+	}
+	c := client(ts)
+	var err error
+	for deadline := time.Now().Add(patience); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if _, err = c.Incident(context.Background(), args[0]); err == nil {
+			return
+		}
+	}
+	ts.Fatalf("incident %s: %v", args[0], err)
+}
+
 func cmdWaitStatus(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 3 {
 		ts.Fatalf("usage: waitstatus APP PATH WANT")
