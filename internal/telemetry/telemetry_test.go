@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/lastgood/lastgood/internal/router"
+	"github.com/lastgood/lastgood/internal/store"
 )
 
 // scrape fetches url and parses the text format.
@@ -278,5 +279,35 @@ func TestPromBuckets(t *testing.T) {
 	}
 	if c, s, b := promBuckets(router.Histogram{}); c != 0 || s != 0 || len(b) != len(exportBounds) {
 		t.Errorf("empty histogram: %d %v %v", c, s, b)
+	}
+}
+
+// A follower that falls more than the store's subscription buffer behind
+// is cut off; Run reads what it missed and subscribes again, counting
+// every event exactly once.
+func TestRunCatchesUpAfterFallingBehind(t *testing.T) {
+	s := openStore(t)
+	w := &writer{t: t, s: s, t0: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	w.app("web")
+	tel := New(Config{Store: s})
+	follow(t, tel)
+	const n = 3000 // one commit, three times the subscription buffer
+	var last store.Event
+	w.update(func(tx *store.Tx) error {
+		for i := range n {
+			var err error
+			last, err = tx.AppendEvent(store.Event{Time: w.at(float64(i)), App: "web", Rollout: int64(i + 1),
+				Revision: 2, Type: "rollout.promoted", Message: "promoted"})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	waitSeq(t, tel, last.Seq)
+	srv := serve(t, tel)
+	fams, _ := scrape(t, srv.URL+"/metrics")
+	if got := value(t, fams, "lastgood_rollouts_ended_total", "app", "web", "phase", "promoted"); got != n {
+		t.Errorf("promoted rollouts = %v, want %d", got, n)
 	}
 }
