@@ -11,12 +11,15 @@ log() { printf '\n== %s\n' "$*"; }
 # --- what the tests need --------------------------------------------------
 # Go (the toolchain builds lastgood, the sample app the tests deliver, and
 # the demo's app), and the Prometheus server (Debian package), which the
-# Prometheus signal's tests start on 127.0.0.1 themselves. Every other
+# Prometheus signal's tests start on 127.0.0.1 themselves, and headless
+# Chromium (Debian package), which opens the HTML post-mortem. Every other
 # server the tests use (lastgood, routers, sample apps) is their own.
 command -v go >/dev/null || { echo "Go is required (https://go.dev/dl); not found in PATH" >&2; exit 1; }
 go version
-scripts/need-prometheus.sh
+scripts/need.sh prometheus prometheus
 prometheus --version 2>&1 | head -1
+scripts/need.sh chromium chromium
+chromium --version 2>/dev/null | head -1
 
 # --- checks ------------------------------------------------------------------
 log "gofmt"

@@ -12,10 +12,10 @@ import (
 func init() {
 	register(&command{name: "incidents", args: "[APP]", nargs: [2]int{0, 1},
 		summary: "list the incidents (the evidence of every rollback and abort), newest first", run: runIncidents})
-	register(&command{name: "postmortem", args: "INCIDENT [--format md|json]", nargs: [2]int{1, 1},
+	register(&command{name: "postmortem", args: "INCIDENT [--format md|html|json]", nargs: [2]int{1, 1},
 		summary: "print an incident's post-mortem: timeline, evidence, figures, diff, logs",
 		flags: func(fs *flag.FlagSet, o *options) {
-			fs.StringVar(&o.format, "format", "md", "md (Markdown) or json (incident.json)")
+			fs.StringVar(&o.format, "format", "md", "md (Markdown), html (one self-contained page with charts) or json (incident.json)")
 		},
 		run: runPostmortem})
 }
@@ -57,15 +57,18 @@ func runPostmortem(ctx context.Context, e *Env, o *options) error {
 	if o.output == "json" {
 		format = "json"
 	}
-	if format != "md" && format != "json" {
-		return invalid("--format must be md or json, got %q", format)
+	if format != "md" && format != "html" && format != "json" {
+		return invalid("--format must be md, html or json, got %q", format)
 	}
 	in, err := o.client().Incident(ctx, o.args[0])
 	if err != nil {
 		return err
 	}
-	if format == "json" {
+	switch format {
+	case "json":
 		return printJSON(e.Stdout, in)
+	case "html":
+		return incident.HTML(e.Stdout, in)
 	}
 	return incident.Markdown(e.Stdout, in)
 }

@@ -14,6 +14,7 @@
 package incident
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -269,8 +270,9 @@ func (inc *Incident) Summary() Summary {
 	}
 }
 
-// write stores the bundle atomically: a reader sees the old file or the
-// new one, never half of one.
+// write stores the bundle — incident.json, report.md and report.html —
+// each file atomically: a reader sees the old file or the new one, never
+// half of one.
 func write(dir string, inc *Incident) error {
 	folder := filepath.Join(dir, inc.ID)
 	if err := os.MkdirAll(folder, 0o755); err != nil {
@@ -280,24 +282,47 @@ func write(dir string, inc *Incident) error {
 	if err != nil {
 		return fmt.Errorf("write incident %s: %w", inc.ID, err)
 	}
-	tmp, err := os.CreateTemp(folder, "."+FileName+".*")
-	if err != nil {
+	var md, page bytes.Buffer
+	if err := Markdown(&md, inc); err != nil {
 		return fmt.Errorf("write incident %s: %w", inc.ID, err)
+	}
+	if err := HTML(&page, inc); err != nil {
+		return fmt.Errorf("write incident %s: %w", inc.ID, err)
+	}
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{ReportMarkdown, md.Bytes()}, {ReportHTML, page.Bytes()}, {FileName, append(b, '\n')}} {
+		if err := writeFile(folder, f.name, f.data); err != nil {
+			return fmt.Errorf("write incident %s: %w", inc.ID, err)
+		}
+	}
+	return nil
+}
+
+// The reports written beside incident.json.
+const (
+	ReportMarkdown = "report.md"
+	ReportHTML     = "report.html"
+)
+
+// writeFile replaces folder/name with data through a rename.
+func writeFile(folder, name string, data []byte) error {
+	tmp, err := os.CreateTemp(folder, "."+name+".*")
+	if err != nil {
+		return err
 	}
 	defer os.Remove(tmp.Name()) // after a successful rename, a no-op
 	if err := tmp.Chmod(0o644); err != nil {
 		tmp.Close()
-		return fmt.Errorf("write incident %s: %w", inc.ID, err)
+		return err
 	}
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
+	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
-		return fmt.Errorf("write incident %s: %w", inc.ID, err)
+		return err
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write incident %s: %w", inc.ID, err)
+		return err
 	}
-	if err := os.Rename(tmp.Name(), filepath.Join(folder, FileName)); err != nil {
-		return fmt.Errorf("write incident %s: %w", inc.ID, err)
-	}
-	return nil
+	return os.Rename(tmp.Name(), filepath.Join(folder, name))
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,5 +93,25 @@ func TestJSONGolden(t *testing.T) {
 	var back Incident
 	if err := json.Unmarshal(b, &back); err != nil || !back.Decided.Equal(sample().Decided.Time) || *back.Figures.TimeToDetectMs != 2900 {
 		t.Fatalf("round trip: %v %+v", err, back.Figures)
+	}
+}
+
+func TestHTMLGolden(t *testing.T) {
+	var b bytes.Buffer
+	if err := HTML(&b, sample()); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "postmortem.html", b.Bytes())
+	page := b.String()
+	if n := strings.Count(page, "<svg "); n != 3 {
+		t.Errorf("%d charts, want 3", n)
+	}
+	for _, banned := range []string{"<script", "http://", "https://", "src="} {
+		if strings.Contains(strings.ReplaceAll(page, `xmlns="http://www.w3.org/2000/svg"`, ""), banned) {
+			t.Errorf("the page is not self-contained: it has %q", banned)
+		}
+	}
+	if !strings.Contains(page, `12.1% | e-value 112`) || !strings.Contains(page, "<b>fail (deciding)</b>") {
+		t.Error("the page lacks the timeline or the deciding verdict")
 	}
 }

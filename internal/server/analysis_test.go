@@ -116,6 +116,11 @@ func TestCanaryWithMoreErrorsIsRolledBack(t *testing.T) {
 		inc, err = incident.Load(filepath.Join(in.dir, "incidents"), id)
 		return err == nil
 	})
+	for _, f := range []string{incident.ReportMarkdown, incident.ReportHTML} {
+		if b, err := os.ReadFile(filepath.Join(in.dir, "incidents", id, f)); err != nil || !strings.Contains(string(b), "Incident "+id) {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
 	if inc.Trigger != strategy.TriggerAnalysis || inc.Figures.BlastRadius.Requests == 0 || !slices.ContainsFunc(inc.Verdicts, func(v incident.Verdict) bool { return v.Deciding }) {
 		t.Fatalf("incident %s: trigger %q, blast radius %+v, verdicts %+v", id, inc.Trigger, inc.Figures.BlastRadius, inc.Verdicts)
 	}

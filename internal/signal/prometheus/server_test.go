@@ -58,7 +58,7 @@ func startPrometheus(t *testing.T, tg *target) string {
 	if err != nil {
 		if _, statErr := os.Stat("/usr/bin/prometheus"); statErr != nil {
 			t.Fatalf("the prometheus server is not installed (%v): run scripts/test.sh, which installs it "+
-				"(or scripts/need-prometheus.sh alone)", err)
+				"(or scripts/need.sh prometheus prometheus alone)", err)
 		}
 		bin = "/usr/bin/prometheus"
 	}
