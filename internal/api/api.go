@@ -35,6 +35,9 @@ type Server struct {
 	Ready func() bool
 	// Incidents is the directory of incident bundles.
 	Incidents string
+	// Metrics, when set, serves /metrics. It is not behind the token, as
+	// a Prometheus exporter is not; the API binds 127.0.0.1 by default.
+	Metrics http.Handler
 }
 
 // maxManifestRequest bounds an apply request: a 1 MiB manifest, JSON-quoted.
@@ -45,6 +48,9 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", s.readyz)
+	if s.Metrics != nil {
+		mux.Handle("GET /metrics", s.Metrics)
+	}
 	api := http.NewServeMux()
 	api.HandleFunc("GET /api/v1/version", s.version)
 	api.HandleFunc("HEAD /api/v1/artifacts/{digest}", s.hasArtifact)

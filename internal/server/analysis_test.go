@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -121,6 +122,17 @@ func TestCanaryWithMoreErrorsIsRolledBack(t *testing.T) {
 			t.Errorf("%s: %v", f, err)
 		}
 	}
+	// lastgood's own telemetry counts it, as a user's Prometheus would see.
+	waitFor(t, 10*time.Second, "the rollback in /metrics", func() bool {
+		res, err := http.Get(in.c.Base + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return strings.Contains(string(b), `lastgood_rollbacks_total{app="errs",trigger="analysis"} 1`) &&
+			strings.Contains(string(b), `lastgood_requests_total{app="errs",code="5xx",revision="2"}`)
+	})
 	if inc.Trigger != strategy.TriggerAnalysis || inc.Figures.BlastRadius.Requests == 0 || !slices.ContainsFunc(inc.Verdicts, func(v incident.Verdict) bool { return v.Deciding }) {
 		t.Fatalf("incident %s: trigger %q, blast radius %+v, verdicts %+v", id, inc.Trigger, inc.Figures.BlastRadius, inc.Verdicts)
 	}

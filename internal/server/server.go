@@ -23,6 +23,7 @@ import (
 	"github.com/lastgood/lastgood/internal/engine/local"
 	"github.com/lastgood/lastgood/internal/incident"
 	"github.com/lastgood/lastgood/internal/store"
+	"github.com/lastgood/lastgood/internal/telemetry"
 )
 
 // Config is what `lastgood serve` takes.
@@ -100,11 +101,23 @@ func Run(ctx context.Context, cfg Config) error {
 		Samples: tr.samples,
 		Log:     cfg.Log,
 	})
+	tel := telemetry.New(telemetry.Config{Store: st, Stats: tr.stats, Log: cfg.Log,
+		Weights: func(app string) map[int]int {
+			s, err := ctl.Status(ctx, app)
+			if err != nil {
+				return nil
+			}
+			w := map[int]int{}
+			for _, r := range s.Traffic {
+				w[r.Revision] = r.Weight
+			}
+			return w
+		}})
 	srv := &http.Server{
 		Handler: (&api.Server{
 			Controller: ctl, Store: st, Artifacts: arts, Stats: tr.stats,
 			Token: cfg.Token, Version: cfg.Version, Ready: ctl.Recovered,
-			Incidents: filepath.Join(cfg.DataDir, "incidents"),
+			Incidents: filepath.Join(cfg.DataDir, "incidents"), Metrics: tel.Handler(),
 		}).Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
@@ -118,7 +131,7 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 
 	var wg sync.WaitGroup
-	errs := make(chan error, 4)
+	errs := make(chan error, 5)
 	run := func(name string, f func() error) {
 		wg.Add(1)
 		go func() {
@@ -133,6 +146,7 @@ func Run(ctx context.Context, cfg Config) error {
 	run("controller", func() error { return ctl.Run(ctx, eng.Changed()) })
 	run("api", func() error { return srv.Serve(ln) })
 	run("incidents", func() error { return rec.Run(ctx) })
+	run("telemetry", func() error { return tel.Run(ctx) })
 	if cfg.Listening != nil {
 		cfg.Listening(ln.Addr().String())
 	}
