@@ -19,6 +19,7 @@ import (
 	"github.com/lastgood/lastgood/internal/controller"
 	"github.com/lastgood/lastgood/internal/incident"
 	"github.com/lastgood/lastgood/internal/judge"
+	"github.com/lastgood/lastgood/internal/prometheustest"
 	"github.com/lastgood/lastgood/internal/store"
 	"github.com/lastgood/lastgood/internal/strategy"
 )
@@ -133,6 +134,17 @@ func TestCanaryWithMoreErrorsIsRolledBack(t *testing.T) {
 		return strings.Contains(string(b), `lastgood_rollbacks_total{app="errs",trigger="analysis"} 1`) &&
 			strings.Contains(string(b), `lastgood_requests_total{app="errs",code="5xx",revision="2"}`)
 	})
+	// A real Prometheus scraping this lastgood answers PromQL about it.
+	prom := prometheustest.Start(t, strings.TrimPrefix(in.c.Base, "http://"), `lastgood_rollbacks_total{app="errs"}`)
+	for q, want := range map[string]float64{
+		`lastgood_rollbacks_total{app="errs",trigger="analysis"}`: 1,
+		`lastgood_time_to_detect_seconds_count{app="errs"}`:       1,
+		`lastgood_rollout_phase{app="errs",phase="rolled-back"}`:   1,
+	} {
+		if got := prometheustest.Query(t, prom, q); got != want {
+			t.Errorf("%s = %v, want %v", q, got, want)
+		}
+	}
 	if inc.Trigger != strategy.TriggerAnalysis || inc.Figures.BlastRadius.Requests == 0 || !slices.ContainsFunc(inc.Verdicts, func(v incident.Verdict) bool { return v.Deciding }) {
 		t.Fatalf("incident %s: trigger %q, blast radius %+v, verdicts %+v", id, inc.Trigger, inc.Figures.BlastRadius, inc.Verdicts)
 	}

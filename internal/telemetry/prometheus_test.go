@@ -1,19 +1,10 @@
 package telemetry
 
 import (
-	"context"
-	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/api"
-	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
-	"github.com/prometheus/common/model"
+	"github.com/lastgood/lastgood/internal/prometheustest"
 )
 
 // A real Prometheus scrapes the handler every second; PromQL over its HTTP
@@ -27,7 +18,7 @@ func TestPrometheusScrapes(t *testing.T) {
 	waitSeq(t, tel, last)
 	srv := serve(t, tel)
 
-	prom := startPrometheus(t, srv.Listener.Addr().String())
+	prom := prometheustest.Start(t, srv.Listener.Addr().String(), `lastgood_rollouts_total{app="web"}`)
 	for _, c := range []struct {
 		query    string
 		min, max float64
@@ -46,147 +37,9 @@ func TestPrometheusScrapes(t *testing.T) {
 		// (2.048ms, 4.096ms].
 		{`histogram_quantile(0.5, sum by (le) (lastgood_request_duration_seconds_bucket{app="web",revision="3"}))`, 0.002048, 0.004096},
 	} {
-		got := query(t, prom, c.query)
+		got := prometheustest.Query(t, prom, c.query)
 		if got < c.min || got > c.max {
 			t.Errorf("%s = %v, want within [%v, %v]", c.query, got, c.min, c.max)
 		}
 	}
-}
-
-// query evaluates a PromQL expression that must return one sample.
-func query(t *testing.T, prom v1.API, q string) float64 {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	val, _, _, err := prom.Query(ctx, q, time.Now())
-	if err != nil {
-		t.Fatalf("query %s: %v", q, err)
-	}
-	vec, ok := val.(model.Vector)
-	if !ok || len(vec) != 1 {
-		t.Fatalf("query %s: want one sample, got %v", q, val)
-	}
-	return float64(vec[0].Value)
-}
-
-// startPrometheus runs the real Prometheus server (the Debian package) on
-// a free 127.0.0.1 port, scraping target's /metrics every second, and stops
-// it when the test ends. It returns its API once a scrape of the target
-// can be queried.
-func startPrometheus(t *testing.T, target string) v1.API {
-	t.Helper()
-	bin, err := exec.LookPath("prometheus")
-	if err != nil {
-		t.Fatalf("the prometheus server is not installed (%v): run scripts/test.sh, which installs it", err)
-	}
-	dir := t.TempDir()
-	config := filepath.Join(dir, "prometheus.yml")
-	err = os.WriteFile(config, fmt.Appendf(nil, `global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-  evaluation_interval: 1s
-scrape_configs:
-  - job_name: lastgood
-    static_configs:
-      - targets: ['%s']
-`, target), 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var addr string
-	for attempt := 0; ; attempt++ {
-		addr = freeAddr(t)
-		if startServer(t, bin, dir, config, addr) {
-			break
-		}
-		if attempt == 2 {
-			t.Fatalf("prometheus did not start; its log:\n%s", readLog(dir))
-		}
-	}
-	client, err := api.NewClient(api.Config{Address: "http://" + addr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	prom := v1.NewAPI(client)
-	// Targets appear seconds after /-/ready: wait for a scraped sample.
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		val, _, _, err := prom.Query(ctx, `lastgood_rollouts_total{app="web"}`, time.Now())
-		cancel()
-		if vec, ok := val.(model.Vector); err == nil && ok && len(vec) > 0 {
-			return prom
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no scrape of %s within 90s (last error: %v); prometheus log:\n%s", target, err, readLog(dir))
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-// startServer starts prometheus listening on addr; false when it exited at
-// once (the port was taken meanwhile).
-func startServer(t *testing.T, bin, dir, config, addr string) bool {
-	t.Helper()
-	logFile, err := os.OpenFile(filepath.Join(dir, "prometheus.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	cmd := exec.Command(bin,
-		"--config.file="+config,
-		"--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr,
-		"--log.level=warn",
-	)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start prometheus: %v", err)
-	}
-	exited := make(chan struct{})
-	var waitErr error
-	go func() {
-		waitErr = cmd.Wait()
-		close(exited)
-	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			t.Logf("prometheus on %s exited at start: %v", addr, waitErr)
-			return false
-		case <-time.After(50 * time.Millisecond):
-		}
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			break
-		}
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			t.Errorf("prometheus did not stop on SIGTERM within 15s; killing it")
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-	})
-	return true
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func readLog(dir string) string {
-	b, _ := os.ReadFile(filepath.Join(dir, "prometheus.log"))
-	return string(b)
 }
