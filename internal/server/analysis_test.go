@@ -139,7 +139,7 @@ func TestCanaryWithMoreErrorsIsRolledBack(t *testing.T) {
 	for q, want := range map[string]float64{
 		`lastgood_rollbacks_total{app="errs",trigger="analysis"}`: 1,
 		`lastgood_time_to_detect_seconds_count{app="errs"}`:       1,
-		`lastgood_rollout_phase{app="errs",phase="rolled-back"}`:   1,
+		`lastgood_rollout_phase{app="errs",phase="rolled-back"}`:  1,
 	} {
 		if got := prometheustest.Query(t, prom, q); got != want {
 			t.Errorf("%s = %v, want %v", q, got, want)
