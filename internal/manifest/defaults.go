@@ -3,6 +3,7 @@ package manifest
 import (
 	"math"
 	"net/textproto"
+	"slices"
 	"time"
 
 	"github.com/lastgood/lastgood/internal/signal/journey"
@@ -30,7 +31,13 @@ const (
 	defaultWindow           = Duration(10 * time.Minute)
 	defaultOnNoData         = "wait"
 	defaultHistory          = 10
+	defaultFormat           = FormatCloudEvents // notifications[].format
 )
+
+// defaultEvents are the event types a notification is sent for when it
+// lists none: the rollout went wrong, or the rollback was slower than its
+// SLO.
+var defaultEvents = []string{"rollout.rolled-back", "rollout.aborted", "rollout.slo-breached"}
 
 // written reports whether the field at a path (as in FieldError.Field) was
 // given in the source.
@@ -76,6 +83,22 @@ func (a *App) setDefaults(w written) {
 		a.Rollback.OnNoData = defaultOnNoData
 	}
 	setInt(w, "history", &a.History, defaultHistory)
+	if len(a.Notifications) == 0 {
+		a.Notifications = nil
+	}
+	for i := range a.Notifications {
+		n := &a.Notifications[i]
+		path := index("notifications", i)
+		if !w(path + ".events") {
+			n.Events = slices.Clone(defaultEvents)
+		}
+		if len(n.Events) == 0 {
+			n.Events = nil // "events: []" is an error, reported as such
+		}
+		if !w(path + ".format") {
+			n.Format = defaultFormat
+		}
+	}
 }
 
 func setInt(w written, path string, v *int, def int) {

@@ -24,6 +24,8 @@ type App struct {
 	Analysis        *Analysis        `json:"analysis,omitempty"`
 	Rollback        Rollback         `json:"rollback"`
 	History         int              `json:"history"`
+	// Notifications are the receivers told about the rollout's events.
+	Notifications []Notification `json:"notifications,omitempty"`
 }
 
 // Run says how the local engine starts one replica.
@@ -233,6 +235,37 @@ type Rollback struct {
 	ProgressDeadline Duration `json:"progressDeadline"`
 	Window           Duration `json:"window"`
 	OnNoData         string   `json:"onNoData"` // wait | pass | fail
+	// SLO bounds how long detecting and undoing a bad revision may take;
+	// nil means no objective.
+	SLO *SLO `json:"slo,omitempty"`
+}
+
+// SLO is the objective for a rollback: a failure is to be detected within
+// TimeToDetect of the new revision taking traffic, and traffic back on the
+// stable revision within TimeToRollback of the detection.
+type SLO struct {
+	TimeToDetect   Duration `json:"timeToDetect"`
+	TimeToRollback Duration `json:"timeToRollback"`
+}
+
+// Notification formats.
+const (
+	FormatCloudEvents = "cloudevents"
+	FormatSlack       = "slack"
+)
+
+// Notification is a receiver that lastgood POSTs the app's events to.
+type Notification struct {
+	// URL is an http:// or https:// address.
+	URL string `json:"url"`
+	// Events are the event types sent, like rollout.rolled-back.
+	Events []string `json:"events"`
+	// Format is FormatCloudEvents (structured JSON) or FormatSlack
+	// ({"text": …}).
+	Format string `json:"format"`
+	// Secret, when set, is the HMAC-SHA256 key of the
+	// X-Lastgood-Signature header, taken as written.
+	Secret string `json:"secret,omitempty"`
 }
 
 // Duration is a Go duration written as a string ("1m30s") in YAML and JSON.

@@ -108,7 +108,11 @@ func (v *validator) app(a *App) {
 	default:
 		v.fail("rollback.onNoData", "must be wait, pass or fail, got %q", a.Rollback.OnNoData)
 	}
+	if a.Rollback.SLO != nil {
+		v.slo(a.Rollback.SLO)
+	}
 	v.between("history", a.History, 1, maxHistory)
+	v.notifications(a.Notifications)
 }
 
 // hostPort checks an address the router listens on: an IP address or
