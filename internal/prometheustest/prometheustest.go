@@ -37,10 +37,10 @@ func Query(t testing.TB, prom v1.API, q string) float64 {
 }
 
 // Start runs the real Prometheus server (the Debian package) on
-// a free 127.0.0.1 port, scraping target's /metrics every second, and stops
+// a free 127.0.0.1 port, scraping target's /metrics every second as job, and stops
 // it when the test ends. It returns its API once readyQuery (a PromQL
 // query over what the target exports) returns a sample.
-func Start(t testing.TB, target, readyQuery string) v1.API {
+func Start(t testing.TB, job, target, readyQuery string) v1.API {
 	t.Helper()
 	bin, err := exec.LookPath("prometheus")
 	if err != nil {
@@ -53,10 +53,10 @@ func Start(t testing.TB, target, readyQuery string) v1.API {
   scrape_timeout: 1s
   evaluation_interval: 1s
 scrape_configs:
-  - job_name: lastgood
+  - job_name: %s
     static_configs:
       - targets: ['%s']
-`, target), 0o644)
+`, job, target), 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,6 +75,7 @@ scrape_configs:
 		t.Fatal(err)
 	}
 	prom := v1.NewAPI(client)
+	prom = withAddress{prom, "http://" + addr}
 	// Targets appear seconds after /-/ready: wait for a scraped sample.
 	deadline := time.Now().Add(90 * time.Second)
 	for {
@@ -156,4 +157,19 @@ func freeAddr(t testing.TB) string {
 func readLog(dir string) string {
 	b, _ := os.ReadFile(filepath.Join(dir, "prometheus.log"))
 	return string(b)
+}
+
+// withAddress is a v1.API that also knows its server's base URL.
+type withAddress struct {
+	v1.API
+	address string
+}
+
+// Address returns the base URL (http://127.0.0.1:port) of the Prometheus
+// server behind an API returned by Start.
+func Address(prom v1.API) string {
+	if w, ok := prom.(withAddress); ok {
+		return w.address
+	}
+	return ""
 }

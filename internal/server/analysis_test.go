@@ -135,7 +135,7 @@ func TestCanaryWithMoreErrorsIsRolledBack(t *testing.T) {
 			strings.Contains(string(b), `lastgood_requests_total{app="errs",code="5xx",revision="2"}`)
 	})
 	// A real Prometheus scraping this lastgood answers PromQL about it.
-	prom := prometheustest.Start(t, strings.TrimPrefix(in.c.Base, "http://"), `lastgood_rollbacks_total{app="errs"}`)
+	prom := prometheustest.Start(t, "lastgood", strings.TrimPrefix(in.c.Base, "http://"), `lastgood_rollbacks_total{app="errs"}`)
 	for q, want := range map[string]float64{
 		`lastgood_rollbacks_total{app="errs",trigger="analysis"}`: 1,
 		`lastgood_time_to_detect_seconds_count{app="errs"}`:       1,

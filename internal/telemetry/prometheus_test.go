@@ -18,7 +18,7 @@ func TestPrometheusScrapes(t *testing.T) {
 	waitSeq(t, tel, last)
 	srv := serve(t, tel)
 
-	prom := prometheustest.Start(t, srv.Listener.Addr().String(), `lastgood_rollouts_total{app="web"}`)
+	prom := prometheustest.Start(t, "lastgood", srv.Listener.Addr().String(), `lastgood_rollouts_total{app="web"}`)
 	for _, c := range []struct {
 		query    string
 		min, max float64

@@ -26,7 +26,7 @@ func TestAgainstPrometheus(t *testing.T) {
 	rate := `sum(rate(checkout_failed_total{revision="{{.Revision}}"}[10s]))`
 	// The canary's counter grows at every scrape; wait until rate() has the
 	// two samples it needs.
-	waitForQuery(t, address, `sum(rate(checkout_failed_total{revision="2"}[10s])) > 0`, "")
+	waitForQuery(t, address, `sum(rate(checkout_failed_total{revision="2"}[10s])) > 0`)
 
 	ctx := context.Background()
 	canary := TemplateData{App: "web", Revision: 2, StableRevision: 1}
