@@ -1,0 +1,247 @@
+// Package notify tells outside receivers — chat rooms, incident tools, CI —
+// about an app's events. A Notifier follows the event log and POSTs each
+// event that an app's manifest lists under notifications, as a CloudEvents
+// 1.0 JSON body or a Slack-compatible {"text": …}, signed with HMAC-SHA256
+// when the receiver has a secret. Every delivery runs on its own, with
+// retries, so a slow receiver delays nothing else, and its outcome is
+// written back to the event log as notification.delivered or
+// notification.failed.
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lastgood/lastgood/internal/manifest"
+	"github.com/lastgood/lastgood/internal/store"
+)
+
+// The event types a Notifier writes. Events of these types (and any
+// notification.*) are never sent to receivers.
+const (
+	TypeDelivered = "notification.delivered"
+	TypeFailed    = "notification.failed"
+	typePrefix    = "notification."
+)
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultAttempts = 5
+	DefaultBackoff  = 200 * time.Millisecond
+	DefaultTimeout  = 5 * time.Second
+)
+
+// Config configures a Notifier. Store is required.
+type Config struct {
+	Store *store.Store
+	// Client sends the requests; nil means one that does not follow
+	// redirects. Each attempt is bounded by Timeout whatever the client.
+	Client *http.Client
+	// Backoff is the wait before the second attempt; it doubles after
+	// each further failure. Default DefaultBackoff.
+	Backoff time.Duration
+	// Attempts is how many times a delivery is tried in all. Default
+	// DefaultAttempts.
+	Attempts int
+	// Timeout bounds one attempt. Default DefaultTimeout.
+	Timeout time.Duration
+	Log     *slog.Logger
+}
+
+// Notifier sends the events of the log to the receivers the apps' manifests
+// name. Create it with New and start it with Run.
+type Notifier struct {
+	cfg       Config
+	wg        sync.WaitGroup // one per delivery in flight
+	last      int64          // the Seq of the last event handled
+	receivers map[string]receivers
+	ready     chan struct{} // closed once Run knows where the log ends
+}
+
+// receivers are an app's notifications as its latest revision lists them.
+type receivers struct {
+	revision int
+	list     []manifest.Notification
+}
+
+// New returns a Notifier; cfg.Store is required.
+func New(cfg Config) *Notifier {
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	if cfg.Backoff <= 0 {
+		cfg.Backoff = DefaultBackoff
+	}
+	if cfg.Attempts <= 0 {
+		cfg.Attempts = DefaultAttempts
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Notifier{cfg: cfg, receivers: map[string]receivers{}, ready: make(chan struct{})}
+}
+
+// Run follows the event log from its current end — history is not sent
+// again — and starts a delivery for every event that an app's latest
+// revision asks to be told about. It returns nil when ctx ends, after every
+// delivery has stopped, and an error only when the store can no longer be
+// read.
+func (n *Notifier) Run(ctx context.Context) error {
+	defer n.wg.Wait()
+	sub := n.cfg.Store.Subscribe(ctx)
+	end, err := endOfLog(ctx, n.cfg.Store)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("notifier: find the end of the event log: %w", err)
+	}
+	n.last = end
+	close(n.ready)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e, ok := <-sub:
+			if ok {
+				n.handle(ctx, e)
+				continue
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			// Fell behind, or the store closed: subscribe again, then
+			// read what was missed; Seq dedupes the overlap.
+			sub = n.cfg.Store.Subscribe(ctx)
+			missed, err := n.cfg.Store.Events(ctx, store.EventQuery{AfterSeq: n.last})
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("notifier: catch up after event %d: %w", n.last, err)
+			}
+			for _, e := range missed {
+				n.handle(ctx, e)
+			}
+		}
+	}
+}
+
+// endOfLog returns the Seq of the newest event, 0 for an empty log. The
+// store has no call for it, so it searches with one-event reads: there is
+// an event after x for every x below the end and for none above.
+func endOfLog(ctx context.Context, s *store.Store) (int64, error) {
+	after := func(seq int64) (bool, error) {
+		evs, err := s.Events(ctx, store.EventQuery{AfterSeq: seq, Limit: 1})
+		return len(evs) > 0, err
+	}
+	// AfterSeq 0 does not filter, which is also "after 0".
+	ok, err := after(0)
+	if err != nil || !ok {
+		return 0, err
+	}
+	lo, hi := int64(0), int64(1) // after(lo) holds; after(hi) is to be found false
+	for {
+		ok, err := after(hi)
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			break
+		}
+		lo, hi = hi, hi*2
+	}
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		ok, err := after(mid)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return hi, nil
+}
+
+// handle starts a delivery of e to every receiver of e's app that lists
+// its type. It never waits for one.
+func (n *Notifier) handle(ctx context.Context, e store.Event) {
+	if e.Seq <= n.last {
+		return
+	}
+	n.last = e.Seq
+	if e.App == "" || strings.HasPrefix(e.Type, typePrefix) {
+		return
+	}
+	list, err := n.lookup(ctx, e.App)
+	if err != nil {
+		n.cfg.Log.Warn("notifier: cannot read the app's notifications", "app", e.App, "event", e.Seq, "err", err)
+		return
+	}
+	for _, r := range list {
+		if !wants(r, e.Type) {
+			continue
+		}
+		body, contentType, err := encode(r.Format, e)
+		if err != nil {
+			n.cfg.Log.Error("notifier: encode event", "app", e.App, "event", e.Seq, "err", err)
+			continue
+		}
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.deliver(ctx, r, e, body, contentType)
+		}()
+	}
+}
+
+func wants(r manifest.Notification, typ string) bool {
+	for _, t := range r.Events {
+		if t == typ {
+			return true
+		}
+	}
+	return false
+}
+
+// lookup returns the notifications of app's latest revision, read again
+// only when a new revision appears.
+func (n *Notifier) lookup(ctx context.Context, app string) ([]manifest.Notification, error) {
+	a, err := n.cfg.Store.App(ctx, app)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if a.Latest == 0 {
+		return nil, nil
+	}
+	if c, ok := n.receivers[app]; ok && c.revision == a.Latest {
+		return c.list, nil
+	}
+	rev, err := n.cfg.Store.Revision(ctx, app, a.Latest)
+	if err != nil {
+		return nil, err
+	}
+	m, err := manifest.FromJSON(rev.Manifest)
+	if err != nil {
+		return nil, fmt.Errorf("revision %d: %w", a.Latest, err)
+	}
+	n.receivers[app] = receivers{revision: a.Latest, list: m.Notifications}
+	return m.Notifications, nil
+}
