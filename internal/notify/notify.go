@@ -99,8 +99,7 @@ func New(cfg Config) *Notifier {
 // read.
 func (n *Notifier) Run(ctx context.Context) error {
 	defer n.wg.Wait()
-	sub := n.cfg.Store.Subscribe(ctx)
-	end, err := endOfLog(ctx, n.cfg.Store)
+	end, err := n.cfg.Store.LastSeq(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -109,76 +108,12 @@ func (n *Notifier) Run(ctx context.Context) error {
 	}
 	n.last = end
 	close(n.ready)
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case e, ok := <-sub:
-			if ok {
-				n.handle(ctx, e)
-				continue
-			}
-			if ctx.Err() != nil {
-				return nil
-			}
-			// Fell behind, or the store closed: subscribe again, then
-			// read what was missed; Seq dedupes the overlap.
-			sub = n.cfg.Store.Subscribe(ctx)
-			missed, err := n.cfg.Store.Events(ctx, store.EventQuery{AfterSeq: n.last})
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return fmt.Errorf("notifier: catch up after event %d: %w", n.last, err)
-			}
-			for _, e := range missed {
-				n.handle(ctx, e)
-			}
-		}
+	if err := n.cfg.Store.Follow(ctx, end, func(e store.Event) { n.handle(ctx, e) }); err != nil {
+		return fmt.Errorf("notifier: %w", err)
 	}
+	return nil
 }
 
-// endOfLog returns the Seq of the newest event, 0 for an empty log. The
-// store has no call for it, so it searches with one-event reads: there is
-// an event after x for every x below the end and for none above.
-func endOfLog(ctx context.Context, s *store.Store) (int64, error) {
-	after := func(seq int64) (bool, error) {
-		evs, err := s.Events(ctx, store.EventQuery{AfterSeq: seq, Limit: 1})
-		return len(evs) > 0, err
-	}
-	// AfterSeq 0 does not filter, which is also "after 0".
-	ok, err := after(0)
-	if err != nil || !ok {
-		return 0, err
-	}
-	lo, hi := int64(0), int64(1) // after(lo) holds; after(hi) is to be found false
-	for {
-		ok, err := after(hi)
-		if err != nil {
-			return 0, err
-		}
-		if !ok {
-			break
-		}
-		lo, hi = hi, hi*2
-	}
-	for hi-lo > 1 {
-		mid := lo + (hi-lo)/2
-		ok, err := after(mid)
-		if err != nil {
-			return 0, err
-		}
-		if ok {
-			lo = mid
-		} else {
-			hi = mid
-		}
-	}
-	return hi, nil
-}
-
-// handle starts a delivery of e to every receiver of e's app that lists
-// its type. It never waits for one.
 func (n *Notifier) handle(ctx context.Context, e store.Event) {
 	if e.Seq <= n.last {
 		return

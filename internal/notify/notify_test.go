@@ -345,17 +345,3 @@ func TestOwnEventsNeverSent(t *testing.T) {
 		t.Errorf("receiver got %d requests, want the 2 promotions", got)
 	}
 }
-
-func TestEndOfLog(t *testing.T) {
-	s := openStore(t)
-	ctx := context.Background()
-	if end, err := endOfLog(ctx, s); err != nil || end != 0 {
-		t.Errorf("empty log: end = %d, %v; want 0", end, err)
-	}
-	for i := 1; i <= 37; i++ {
-		appendEvent(t, s, store.Event{Type: "tick"})
-		if end, err := endOfLog(ctx, s); err != nil || end != int64(i) {
-			t.Fatalf("after %d events: end = %d, %v", i, end, err)
-		}
-	}
-}

@@ -22,6 +22,7 @@ import (
 	"github.com/lastgood/lastgood/internal/controller"
 	"github.com/lastgood/lastgood/internal/engine/local"
 	"github.com/lastgood/lastgood/internal/incident"
+	"github.com/lastgood/lastgood/internal/notify"
 	"github.com/lastgood/lastgood/internal/store"
 	"github.com/lastgood/lastgood/internal/telemetry"
 )
@@ -131,7 +132,7 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 
 	var wg sync.WaitGroup
-	errs := make(chan error, 5)
+	errs := make(chan error, 6)
 	run := func(name string, f func() error) {
 		wg.Add(1)
 		go func() {
@@ -147,6 +148,7 @@ func Run(ctx context.Context, cfg Config) error {
 	run("api", func() error { return srv.Serve(ln) })
 	run("incidents", func() error { return rec.Run(ctx) })
 	run("telemetry", func() error { return tel.Run(ctx) })
+	run("notifications", func() error { return notify.New(notify.Config{Store: st, Log: cfg.Log}).Run(ctx) })
 	if cfg.Listening != nil {
 		cfg.Listening(ln.Addr().String())
 	}

@@ -209,6 +209,16 @@ func scanRollout(s rowScanner) (Rollout, error) {
 
 const eventColumns = `seq, time, app, rollout, revision, type, message, data, prev_hash, hash`
 
+// LastSeq returns the sequence number of the newest event, 0 for an empty
+// log: where a follower that wants no history starts.
+func (r reader) LastSeq(ctx context.Context) (int64, error) {
+	var seq int64
+	if err := r.q.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM events`).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("last event: %w", err)
+	}
+	return seq, nil
+}
+
 // Events returns the events q selects, in log order.
 func (r reader) Events(ctx context.Context, q EventQuery) ([]Event, error) {
 	var where []string

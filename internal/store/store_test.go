@@ -7,6 +7,7 @@ import (
 	"errors"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -460,5 +461,76 @@ func TestEvents(t *testing.T) {
 	}
 	if err := s.Update(ctx, func(tx *Tx) error { _, err := tx.AppendEvent(Event{}); return err }); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("no type: %v; want ErrInvalid", err)
+	}
+}
+
+func TestFollowDeliversEveryEventOnceInOrder(t *testing.T) {
+	s := openTemp(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	appendN := func(n int) {
+		update(t, s, func(tx *Tx) error {
+			for range n {
+				if _, err := tx.AppendEvent(Event{Time: time.Now(), Type: "test", Message: "x"}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	appendN(3) // already in the log; the first is skipped by after
+	var mu sync.Mutex
+	var seen []int64
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Follow(ctx, 1, func(e Event) {
+			mu.Lock()
+			seen = append(seen, e.Seq)
+			mu.Unlock()
+		})
+	}()
+	appendN(5)
+	appendN(subscriberBuffer + 100) // overflows the subscription: Follow catches up
+	appendN(2)
+	want := int64(3 + 5 + subscriberBuffer + 100 + 2)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		mu.Lock()
+		n := len(seen)
+		mu.Unlock()
+		if int64(n) >= want-1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Follow returned %v after its context ended", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if int64(len(seen)) != want-1 {
+		t.Fatalf("saw %d events, want %d", len(seen), want-1)
+	}
+	for i, seq := range seen {
+		if seq != int64(i)+2 {
+			t.Fatalf("event %d has seq %d: not every event once, in order", i, seq)
+		}
+	}
+}
+
+func TestLastSeq(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	if seq, err := s.LastSeq(ctx); err != nil || seq != 0 {
+		t.Fatalf("empty log: %d, %v", seq, err)
+	}
+	for i := 1; i <= 3; i++ {
+		update(t, s, func(tx *Tx) error {
+			_, err := tx.AppendEvent(Event{Time: time.Now(), Type: "test", Message: "x"})
+			return err
+		})
+		if seq, err := s.LastSeq(ctx); err != nil || seq != int64(i) {
+			t.Fatalf("after %d events: %d, %v", i, seq, err)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"sync"
 )
 
@@ -100,5 +101,49 @@ func (ss *subscribers) closeAll() {
 		delete(ss.chans, id)
 		sub.stop()
 		close(sub.ch)
+	}
+}
+
+// followPage is how many events Follow reads at a time while catching up.
+const followPage = 500
+
+// Follow calls f with every event after sequence number after, in log
+// order: first those already in the log, then each as it is committed,
+// until ctx ends (it then returns nil) or the log cannot be read. It hides
+// what Subscribe leaves to its callers: when the subscription falls behind
+// and closes, Follow reads what was missed and subscribes again, and it
+// never calls f twice for one event. f runs on the caller's goroutine, so
+// a slow f delays only this follower.
+func (s *Store) Follow(ctx context.Context, after int64, f func(Event)) error {
+	last := after
+	for {
+		// Subscribe before reading, so that nothing committed in between
+		// is lost; what both deliver is skipped by its sequence number.
+		sub := s.Subscribe(ctx)
+		for {
+			evs, err := s.Events(ctx, EventQuery{AfterSeq: last, Limit: followPage})
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("follow the event log after event %d: %w", last, err)
+			}
+			for _, e := range evs {
+				f(e)
+				last = e.Seq
+			}
+			if len(evs) < followPage {
+				break
+			}
+		}
+		for e := range sub {
+			if e.Seq > last {
+				f(e)
+				last = e.Seq
+			}
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
 	}
 }

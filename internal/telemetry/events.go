@@ -27,9 +27,6 @@ const triggerAnalysis = "analysis"
 // unknown labels a strategy or trigger the store could not tell.
 const unknown = "unknown"
 
-// pageSize bounds how many events one catch-up read returns.
-const pageSize = 1000
-
 // durationBuckets are the bounds, in seconds, of the time-to-detect and
 // time-to-rollback histograms: from a fast interval's fraction of a second
 // to half an hour of analysis.
@@ -110,39 +107,10 @@ type decidingCheck struct {
 // fell a buffer behind) it reads what it missed and subscribes again; it
 // returns an error when the store cannot be read.
 func (t *Telemetry) Run(ctx context.Context) error {
-	for {
-		// Subscribe before reading, so nothing committed in between is
-		// lost; events seen twice are skipped by their sequence number.
-		sub := t.cfg.Store.Subscribe(ctx)
-		if err := t.catchUp(ctx); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		for e := range sub {
-			t.count(ctx, e)
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
+	if err := t.cfg.Store.Follow(ctx, t.last.Load(), func(e store.Event) { t.count(ctx, e) }); err != nil {
+		return fmt.Errorf("telemetry: %w", err)
 	}
-}
-
-// catchUp counts the events after the last one counted.
-func (t *Telemetry) catchUp(ctx context.Context) error {
-	for {
-		evs, err := t.cfg.Store.Events(ctx, store.EventQuery{AfterSeq: t.last.Load(), Limit: pageSize})
-		if err != nil {
-			return fmt.Errorf("telemetry: read the event log: %w", err)
-		}
-		for _, e := range evs {
-			t.count(ctx, e)
-		}
-		if len(evs) < pageSize {
-			return nil
-		}
-	}
+	return nil
 }
 
 // count updates the metrics with one event, once.
