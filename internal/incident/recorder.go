@@ -225,6 +225,7 @@ func (r *Recorder) record(ctx context.Context, end store.Event) {
 		return
 	}
 	r.cfg.Log.Info("incident written", "id", inc.ID, "app", inc.App, "rollout", inc.Rollout)
+	r.checkSLO(ctx, end, inc)
 	if r.cfg.Recovery > 0 {
 		r.pending = append(r.pending, pendingRewrite{inc: inc, end: end, due: r.cfg.Now().Add(r.cfg.Recovery)})
 	}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -295,4 +296,57 @@ func hasEvent(evs []store.Event, typ string) bool {
 		}
 	}
 	return false
+}
+
+func TestRollbackSLOAndNotifications(t *testing.T) {
+	var mu sync.Mutex
+	var got []map[string]any
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ce map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&ce); err == nil {
+			mu.Lock()
+			got = append(got, ce)
+			mu.Unlock()
+		}
+	}))
+	defer rcv.Close()
+	in := start(t, t.TempDir())
+	a := newApp(t, "slo")
+	extra := analysisOf("    - name: panics\n      logs: {match: 'panic', max: 0}\n") +
+		"notifications:\n  - {url: " + rcv.URL + "/hook, events: [rollout.rolled-back, rollout.slo-breached]}\n"
+	path := a.manifestWith(t, 2, canaryAnalyze, "FAULT_PANIC_EVERY: 200ms", extra)
+	b, _ := os.ReadFile(path)
+	// A detection SLO no rollback can meet: the breach is recorded.
+	text := strings.Replace(string(b), "  window: 1m\n", "  window: 1m\n  slo: {timeToDetect: 1ms, timeToRollback: 1h}\n", 1)
+	in.applyWait(t, a.manifest(t, 2, "blueGreen: {}", ""))
+	os.WriteFile(path, []byte(text), 0o644)
+	res, err := in.c.ApplyFile(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := in.waitRollout(t, a.name, res.Rollout)
+	wantRollBack(t, st, strategy.TriggerAnalysis, "check panics failed")
+	types := func() map[string]bool {
+		mu.Lock()
+		defer mu.Unlock()
+		m := map[string]bool{}
+		for _, ce := range got {
+			m[fmt.Sprint(ce["type"])] = true
+		}
+		return m
+	}
+	waitFor(t, 15*time.Second, "both notifications", func() bool {
+		m := types()
+		return m["dev.lastgood.rollout.rolled-back"] && m["dev.lastgood.rollout.slo-breached"]
+	})
+	waitFor(t, 10*time.Second, "the deliveries in the event log", func() bool {
+		evs, _ := in.c.Events(context.Background(), a.name, 0)
+		n := 0
+		for _, e := range evs {
+			if e.Type == "notification.delivered" {
+				n++
+			}
+		}
+		return n >= 2 && hasEvent(evs, incident.TypeSLOBreached)
+	})
 }

@@ -19,6 +19,7 @@ const (
 	typeRolledBack = "rollout.rolled-back"
 	typeAborted    = "rollout.aborted"
 	typeVerdict    = "analysis.verdict"
+	typeSLOBreach  = "rollout.slo-breached"
 )
 
 // triggerAnalysis is the trigger of a rollback decided by a failed check.
@@ -39,6 +40,7 @@ type eventMetrics struct {
 	rollbacks  *prometheus.CounterVec
 	toDetect   *prometheus.HistogramVec
 	toRollback *prometheus.HistogramVec
+	breaches   *prometheus.CounterVec
 }
 
 func newEventMetrics() *eventMetrics {
@@ -68,11 +70,15 @@ func newEventMetrics() *eventMetrics {
 				"(0 when no check decided).",
 			Buckets: durationBuckets,
 		}, []string{"app"}),
+		breaches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lastgood_rollback_slo_breaches_total",
+			Help: "Rollbacks slower than the app's rollback.slo, by app and figure (timeToDetect, timeToRollback).",
+		}, []string{"app", "slo"}),
 	}
 }
 
 func (m *eventMetrics) register(r *prometheus.Registry) {
-	r.MustRegister(m.started, m.ended, m.rollbacks, m.toDetect, m.toRollback)
+	r.MustRegister(m.started, m.ended, m.rollbacks, m.toDetect, m.toRollback, m.breaches)
 }
 
 // tracked is what the metrics remember of an app's latest rollout.
@@ -137,6 +143,15 @@ func (t *Telemetry) count(ctx context.Context, e store.Event) {
 	case typeRolledBack:
 		t.events.ended.WithLabelValues(e.App, store.PhaseRolledBack).Inc()
 		t.rolledBack(ctx, e)
+	case typeSLOBreach:
+		var d struct {
+			Breached []string `json:"breached"`
+		}
+		if json.Unmarshal(e.Data, &d) == nil {
+			for _, slo := range d.Breached {
+				t.events.breaches.WithLabelValues(e.App, slo).Inc()
+			}
+		}
 	case typeAborted:
 		t.events.ended.WithLabelValues(e.App, store.PhaseAborted).Inc()
 		t.events.rollbacks.WithLabelValues(e.App, t.trigger(ctx, e)).Inc()
