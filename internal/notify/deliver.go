@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"time"
 
@@ -97,8 +98,11 @@ func (n *Notifier) post(ctx context.Context, r manifest.Notification, body []byt
 	}
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("User-Agent", "lastgood")
-	if r.Secret != "" {
-		req.Header.Set(SignatureHeader, Sign(r.Secret, body))
+	if secret := os.ExpandEnv(r.Secret); secret != "" {
+		// ${VAR} is read from lastgood's environment at delivery, so the
+		// key itself need not be written in the manifest (and so in
+		// every revision).
+		req.Header.Set(SignatureHeader, Sign(secret, body))
 	}
 	resp, err := n.cfg.Client.Do(req)
 	if err != nil {

@@ -161,8 +161,10 @@ func waitOutcome(t *testing.T, s *store.Store, seq int64) (store.Event, outcome)
 func TestCloudEventsSignedAndOnlyListedEvents(t *testing.T) {
 	s := openStore(t)
 	rcv := newReceiver(t)
+	// The key comes from lastgood's environment, not the manifest.
+	t.Setenv("LASTGOOD_TEST_HOOK_KEY", "s3cret")
 	seed(t, s, "web", "notifications:", "  - url: "+rcv.URL+"/hook",
-		"    events: [rollout.rolled-back]", "    secret: s3cret")
+		"    events: [rollout.rolled-back]", "    secret: ${LASTGOOD_TEST_HOOK_KEY}")
 	// History is not sent again.
 	appendEvent(t, s, store.Event{App: "web", Rollout: 1, Revision: 1, Type: "rollout.rolled-back", Message: "old"})
 	start(t, New(config(t, s)))
