@@ -58,7 +58,7 @@ func (r *Recorder) build(ctx context.Context, end store.Event, s *series) (*Inci
 		From: ro.From, To: ro.To, Strategy: ro.Strategy,
 		Kind: KindRolledBack, Trigger: ro.Trigger, Reason: Text(ro.Reason),
 		Started: ms(ro.Started), Decided: ms(end.Time), Written: ms(r.cfg.Now()),
-		Timeline: []Entry{}, Verdicts: []Verdict{}, Series: []Point{}, Logs: []Log{}, Diff: []manifest.Change{},
+		Timeline: []Entry{}, Verdicts: []Verdict{}, Series: []Point{}, Resources: []Usage{}, Logs: []Log{}, Diff: []manifest.Change{},
 	}
 	if end.Type == typeAborted {
 		inc.Kind = KindAborted
@@ -105,6 +105,7 @@ func (r *Recorder) build(ctx context.Context, end store.Event, s *series) (*Inci
 	r.figures(inc, end, deciding, decidingIdx)
 	if s != nil {
 		inc.Series = s.between(ro.Started.Add(-r.cfg.Interval), end.Time)
+		inc.Resources = s.usage.between(ro.Started.Add(-r.cfg.Interval), end.Time)
 	}
 	r.blastRadius(inc)
 	r.diff(ctx, inc)

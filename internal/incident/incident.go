@@ -63,9 +63,12 @@ type Incident struct {
 	Written  Millis `json:"written"`
 	Complete bool   `json:"complete"` // the recovery series has been added
 
-	Timeline  []Entry           `json:"timeline"`
-	Verdicts  []Verdict         `json:"verdicts"`
-	Series    []Point           `json:"series"`
+	Timeline []Entry   `json:"timeline"`
+	Verdicts []Verdict `json:"verdicts"`
+	Series   []Point   `json:"series"`
+	// Resources are the replicas' memory, CPU and open files per revision,
+	// sampled with Series.
+	Resources []Usage           `json:"resources"`
 	Logs      []Log             `json:"logs"`
 	Diff      []manifest.Change `json:"diff"`
 	Artifacts Artifacts         `json:"artifacts"`

@@ -55,6 +55,25 @@ func Markdown(w io.Writer, in *Incident) error {
 		fmt.Fprintf(&b, "| %d | %s | %s | %s |\n", e.OffsetMs, stamp(e.At.Time), e.Type, cell(e.Message))
 	}
 
+	if len(in.Resources) > 0 {
+		b.WriteString("\n## Resources (peaks per revision, all replicas)\n\n| revision | memory | CPU | open files |\n|---|---|---|---|\n")
+		peaks := map[int]Usage{}
+		var revs []int
+		for _, u := range in.Resources {
+			p, ok := peaks[u.Revision]
+			if !ok {
+				revs = append(revs, u.Revision)
+			}
+			p.RSSBytes, p.CPUCores, p.FDs = max(p.RSSBytes, u.RSSBytes), max(p.CPUCores, u.CPUCores), max(p.FDs, u.FDs)
+			peaks[u.Revision] = p
+		}
+		slices.Sort(revs)
+		for _, rev := range revs {
+			p := peaks[rev]
+			fmt.Fprintf(&b, "| %d | %.1f MiB | %.2f cores | %d |\n", rev, float64(p.RSSBytes)/(1<<20), p.CPUCores, p.FDs)
+		}
+	}
+
 	fmt.Fprintf(&b, "\n## What changed (revision %d → %d)\n\n", in.From, in.To)
 	if len(in.Diff) == 0 {
 		b.WriteString("No manifest field changed.\n")

@@ -42,6 +42,11 @@ func sample() *Incident {
 			{At: at(4000), Revision: 2, Requests: 50, TotalRequests: 980, P50Ms: 1.0, P99Ms: 3.0, Recovery: true},
 			{At: at(4000), Revision: 4, TotalRequests: 66, TotalErrors: 8, Recovery: true},
 		},
+		Resources: []Usage{
+			{At: at(1000), Revision: 2, Replicas: 2, RSSBytes: 20 << 20, CPUCores: 0.05, FDs: 16},
+			{At: at(1000), Revision: 4, Replicas: 1, RSSBytes: 11 << 20, CPUCores: 0.02, FDs: 8},
+			{At: at(2000), Revision: 4, Replicas: 1, RSSBytes: 48 << 20, CPUCores: 0.4, FDs: 9},
+		},
 		Logs: []Log{{Revision: 4, File: "web-4-0.log", Lines: []string{"listening on 127.0.0.1:40843", "token=[redacted]"}, Truncated: true}},
 		Diff: []manifest.Change{{Field: "run.env.FAULT_ERROR_RATE", Old: "", New: "0.08"}, {Field: "run.command[0]", Old: "./bin/web-v2", New: "./bin/web-v4"}},
 		Artifacts: Artifacts{
@@ -77,7 +82,7 @@ func TestMarkdownGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "postmortem.md", b.Bytes())
-	for _, want := range []string{"| time to detect (first traffic → decision) | 2.9s |", `12.1% \| e-value 112`, "66 requests served by revision 4, 8 failed"} {
+	for _, want := range []string{"| time to detect (first traffic → decision) | 2.9s |", `12.1% \| e-value 112`, "66 requests served by revision 4, 8 failed", "| 4 | 48.0 MiB | 0.40 cores | 9 |"} {
 		if !bytes.Contains(b.Bytes(), []byte(want)) {
 			t.Errorf("markdown lacks %q", want)
 		}

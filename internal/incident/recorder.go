@@ -22,7 +22,10 @@ type Config struct {
 	Stats func(app string) []router.RevisionStats
 	// Logs returns the paths of a revision's replica log files.
 	Logs func(app string, revision int) []string
-	Now  func() time.Time
+	// Processes returns an app's running replicas, whose memory, CPU and
+	// open files are sampled with the router's counters; nil for none.
+	Processes func(app string) []Process
+	Now       func() time.Time
 	// Interval is how often the router counters are sampled; default 1s.
 	Interval time.Duration
 	// Recovery is how long after the decision the bundle is written again
@@ -197,12 +200,13 @@ func (r *Recorder) handle(ctx context.Context, e store.Event) {
 		t := r.app(e.App)
 		t.active = true
 		r.sampleApp(e.App, t) // the baseline at the start
+	case "traffic.weight":
+		r.sampleApp(e.App, r.app(e.App)) // the new revision's replicas as it first takes traffic
 	case typePromoted:
 		t := r.app(e.App)
 		t.active, t.endedAt = false, e.Time
 	case typeRolledBack, typeAborted:
 		t := r.app(e.App)
-		r.sampleApp(e.App, t) // the counters at the decision
 		t.active, t.endedAt = false, e.Time
 		r.record(ctx, e)
 	}
@@ -213,6 +217,11 @@ func (r *Recorder) handle(ctx context.Context, e store.Event) {
 func (r *Recorder) record(ctx context.Context, end store.Event) {
 	var s *series
 	if t := r.tracked[end.App]; t != nil {
+		// One more sample now, at the decision: the failed replicas may be
+		// stopped a moment later, and a fast rollback can end between two
+		// ticks. It is stamped just before the decision, so that it belongs
+		// to the rollout and not to the recovery.
+		r.sampleAt(end.App, t, end.Time.Add(-time.Millisecond))
 		s = &t.series
 	}
 	inc, err := r.build(ctx, end, s)
@@ -258,11 +267,15 @@ func (r *Recorder) sample() {
 	}
 }
 
-func (r *Recorder) sampleApp(name string, t *track) {
-	if r.cfg.Stats == nil {
-		return
+func (r *Recorder) sampleApp(name string, t *track) { r.sampleAt(name, t, r.cfg.Now()) }
+
+func (r *Recorder) sampleAt(name string, t *track, now time.Time) {
+	if r.cfg.Processes != nil {
+		t.series.usage.sample(now, r.cfg.Processes(name))
 	}
-	t.series.sample(r.cfg.Now(), r.cfg.Stats(name))
+	if r.cfg.Stats != nil {
+		t.series.sample(now, r.cfg.Stats(name))
+	}
 }
 
 // rewriteDue writes again the bundles whose recovery period is over, with

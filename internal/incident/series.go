@@ -15,6 +15,7 @@ const maxPoints = 7200
 type series struct {
 	points []Point // oldest first; bounded by maxPoints
 	last   map[int]router.RevisionStats
+	usage  usage // the replicas' resources
 }
 
 // sample appends one point per revision: what happened since the last

@@ -146,6 +146,9 @@ func TestCanaryWithMoreErrorsIsRolledBack(t *testing.T) {
 			t.Errorf("%s = %v, want %v", q, got, want)
 		}
 	}
+	if !slices.ContainsFunc(inc.Resources, func(u incident.Usage) bool { return u.Revision == 2 && u.RSSBytes > 0 }) {
+		t.Errorf("the incident has no resource samples of the failed revision: %+v", inc.Resources)
+	}
 	if inc.Trigger != strategy.TriggerAnalysis || inc.Figures.BlastRadius.Requests == 0 || !slices.ContainsFunc(inc.Verdicts, func(v incident.Verdict) bool { return v.Deciding }) {
 		t.Fatalf("incident %s: trigger %q, blast radius %+v, verdicts %+v", id, inc.Trigger, inc.Figures.BlastRadius, inc.Verdicts)
 	}

@@ -129,6 +129,13 @@ func Run(ctx context.Context, cfg Config) error {
 			ps, _ := filepath.Glob(filepath.Join(cfg.DataDir, "logs", app, strconv.Itoa(rev), "*.log"))
 			return ps
 		},
+		Processes: func(app string) []incident.Process {
+			var out []incident.Process
+			for _, r := range eng.Replicas(app) {
+				out = append(out, incident.Process{Revision: r.Revision, PID: r.PID})
+			}
+			return out
+		},
 	})
 
 	var wg sync.WaitGroup
