@@ -90,6 +90,14 @@ func New(cfg Config) *Recorder {
 // writes the missing bundles of the last day's rollbacks. It returns nil
 // when ctx ends and an error only when the store can no longer be read.
 func (r *Recorder) Run(ctx context.Context) error {
+	err := r.run(ctx)
+	if ctx.Err() != nil {
+		return nil // stopped, whatever was being read at the time
+	}
+	return err
+}
+
+func (r *Recorder) run(ctx context.Context) error {
 	sub := r.cfg.Store.Subscribe(ctx)
 	if err := r.seed(ctx); err != nil {
 		return err
