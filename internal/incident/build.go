@@ -60,10 +60,20 @@ func (r *Recorder) build(ctx context.Context, end store.Event, s *series) (*Inci
 		Started: ms(ro.Started), Decided: ms(end.Time), Written: ms(r.cfg.Now()),
 		Timeline: []Entry{}, Verdicts: []Verdict{}, Series: []Point{}, Resources: []Usage{}, Logs: []Log{}, Diff: []manifest.Change{},
 	}
-	if end.Type == typeAborted {
+	undo := end.Type == typePromoted
+	switch {
+	case end.Type == typeAborted:
 		inc.Kind = KindAborted
+	case undo:
+		// An undo rollout goes from the revision undone to the restored
+		// one: the incident is about the one undone.
+		inc.Kind, inc.From, inc.To = KindUndone, ro.To, ro.From
+		inc.Trigger = "undo"
+		inc.Reason = fmt.Sprintf("`lastgood undo`: revision %d taken out, the content of an earlier revision back as revision %d", ro.From, ro.To)
+		took := end.Time.Sub(ro.Started).Milliseconds()
+		inc.Figures.TimeToRollbackMs = &took
 	}
-	inc.Manual = inc.Kind == KindAborted || manualTriggers[ro.Trigger]
+	inc.Manual = inc.Kind != KindRolledBack || manualTriggers[ro.Trigger]
 
 	var deciding *decidingCheck
 	if len(end.Data) > 0 {
@@ -83,7 +93,7 @@ func (r *Recorder) build(ctx context.Context, end store.Event, s *series) (*Inci
 		})
 		switch e.Type {
 		case typeWeight, typePromoted:
-			if inc.Figures.FirstTraffic == nil && e.Revision == ro.To {
+			if inc.Figures.FirstTraffic == nil && e.Revision == ro.To && !undo {
 				t := ms(e.Time)
 				inc.Figures.FirstTraffic = &t
 			}

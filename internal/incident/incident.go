@@ -40,6 +40,9 @@ const FileName = "incident.json"
 const (
 	KindRolledBack = "rolled-back"
 	KindAborted    = "aborted"
+	// KindUndone is `lastgood undo`: a manual rollback made as a new
+	// rollout. Its From is the restored revision and To the one undone.
+	KindUndone = "undone"
 )
 
 // Incident is the content of incident.json.

@@ -195,6 +195,9 @@ func (r *Recorder) app(name string) *track {
 }
 
 // handle follows one event.
+// strategyUndo is the strategy of a rollout made by `lastgood undo`.
+const strategyUndo = "undo"
+
 func (r *Recorder) handle(ctx context.Context, e store.Event) {
 	if e.Seq <= r.last {
 		return
@@ -213,6 +216,10 @@ func (r *Recorder) handle(ctx context.Context, e store.Event) {
 	case typePromoted:
 		t := r.app(e.App)
 		t.active, t.endedAt = false, e.Time
+		if ro, err := r.cfg.Store.Rollout(ctx, e.Rollout); err == nil && ro.Strategy == strategyUndo {
+			r.sampleAt(e.App, t, e.Time.Add(-time.Millisecond))
+			r.record(ctx, e) // `lastgood undo` is a manual rollback
+		}
 	case typeRolledBack, typeAborted:
 		t := r.app(e.App)
 		t.active, t.endedAt = false, e.Time

@@ -16,6 +16,7 @@ import (
 
 	"github.com/lastgood/lastgood/internal/api"
 	"github.com/lastgood/lastgood/internal/controller"
+	"github.com/lastgood/lastgood/internal/incident"
 	"github.com/lastgood/lastgood/internal/store"
 	"github.com/lastgood/lastgood/internal/strategy"
 )
@@ -197,6 +198,15 @@ func TestUndoInsideTheWindowIsATrafficSwitch(t *testing.T) {
 	}
 	if len(revs) != 3 || revs[2].Digest != revs[0].Digest || revs[2].CopyOf != 1 {
 		t.Fatalf("revision 3 should copy revision 1: %+v", revs)
+	}
+	// An undo is a manual rollback: it leaves an incident about revision 2.
+	var inc *incident.Incident
+	waitFor(t, 10*time.Second, "the undo's incident", func() bool {
+		inc, err = in.c.Incident(context.Background(), incident.ID("undo", res.Rollout))
+		return err == nil
+	})
+	if inc.Kind != incident.KindUndone || !inc.Manual || inc.To != 2 || inc.From != 3 || inc.Figures.TimeToRollbackMs == nil {
+		t.Fatalf("undo incident %+v", inc)
 	}
 }
 

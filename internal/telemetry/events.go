@@ -56,7 +56,7 @@ func newEventMetrics() *eventMetrics {
 		}, []string{"app", "phase"}),
 		rollbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lastgood_rollbacks_total",
-			Help: "Rollbacks and aborts, by app and trigger (analysis, progressDeadline, crashLoop, abort, …).",
+			Help: "Rollbacks, aborts and undos, by app and trigger (analysis, progressDeadline, crashLoop, abort, undo, …).",
 		}, []string{"app", "trigger"}),
 		toDetect: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "lastgood_time_to_detect_seconds",
@@ -133,6 +133,9 @@ func (t *Telemetry) count(ctx context.Context, e store.Event) {
 			strategy = ro.Strategy
 		}
 		t.events.started.WithLabelValues(e.App, strategy).Inc()
+		if strategy == "undo" { // `lastgood undo` is a manual rollback
+			t.events.rollbacks.WithLabelValues(e.App, "undo").Inc()
+		}
 	case typeWeight:
 		t.firstTraffic(e)
 	case typePromoted:
