@@ -353,3 +353,20 @@ func TestRollbackSLOAndNotifications(t *testing.T) {
 		return n >= 2 && hasEvent(evs, incident.TypeSLOBreached)
 	})
 }
+
+func TestUnwritableIncidentsStillRollBack(t *testing.T) {
+	data := t.TempDir()
+	// incidents is a file: no bundle can be written under it.
+	if err := os.WriteFile(filepath.Join(data, "incidents"), []byte("not a folder"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in := start(t, data)
+	a := newApp(t, "nodir")
+	checks := "    - name: panics\n      logs: {match: 'panic', max: 0}\n"
+	st, _ := releaseAndWait(t, in, a, canaryAnalyze, "FAULT_PANIC_EVERY: 200ms", analysisOf(checks), false)
+	wantRollBack(t, st, strategy.TriggerAnalysis, "check panics failed")
+	waitFor(t, 10*time.Second, "the incident.failed event", func() bool {
+		evs, _ := in.c.Events(context.Background(), a.name, 0)
+		return hasEvent(evs, incident.TypeFailed)
+	})
+}
