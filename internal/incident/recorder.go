@@ -230,6 +230,9 @@ func (r *Recorder) handle(ctx context.Context, e store.Event) {
 // record writes the bundle of the rollout that end ended; a failure is
 // recorded in the event log, never fatal.
 func (r *Recorder) record(ctx context.Context, end store.Event) {
+	// The recovery rewrite is due Recovery after the decision was seen,
+	// not after the bundle (and the SLO check) took its time to write.
+	due := r.cfg.Now().Add(r.cfg.Recovery)
 	var s *series
 	if t := r.tracked[end.App]; t != nil {
 		// One more sample now, at the decision: the failed replicas may be
@@ -249,10 +252,10 @@ func (r *Recorder) record(ctx context.Context, end store.Event) {
 		return
 	}
 	r.cfg.Log.Info("incident written", "id", inc.ID, "app", inc.App, "rollout", inc.Rollout)
-	r.checkSLO(ctx, end, inc)
 	if r.cfg.Recovery > 0 {
-		r.pending = append(r.pending, pendingRewrite{inc: inc, end: end, due: r.cfg.Now().Add(r.cfg.Recovery)})
+		r.pending = append(r.pending, pendingRewrite{inc: inc, end: end, due: due})
 	}
+	r.checkSLO(ctx, end, inc)
 }
 
 // failed records that a bundle could not be written.

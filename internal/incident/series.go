@@ -39,16 +39,31 @@ func (s *series) sample(at time.Time, stats []router.RevisionStats) {
 		p.P99Ms = millis(window.Quantile(0.99))
 		s.points = append(s.points, p)
 	}
-	if over := len(s.points) - maxPoints; over > 0 {
-		s.points = append(s.points[:0], s.points[over:]...)
-	}
+	s.points = bounded(s.points)
 }
 
 // between returns copies of the points taken in [from, to].
-func (s *series) between(from, to time.Time) []Point {
-	var out []Point
-	for _, p := range s.points {
-		if !p.At.Before(from) && !p.At.After(to) {
+func (s *series) between(from, to time.Time) []Point { return taken(s.points, from, to) }
+
+// stamped is a sample that knows when it was taken.
+type stamped interface{ when() time.Time }
+
+func (p Point) when() time.Time { return p.At.Time }
+func (u Usage) when() time.Time { return u.At.Time }
+
+// bounded drops the oldest points beyond maxPoints.
+func bounded[T any](points []T) []T {
+	if over := len(points) - maxPoints; over > 0 {
+		return append(points[:0], points[over:]...)
+	}
+	return points
+}
+
+// taken returns copies of the points taken in [from, to].
+func taken[T stamped](points []T, from, to time.Time) []T {
+	var out []T
+	for _, p := range points {
+		if t := p.when(); !t.Before(from) && !t.After(to) {
 			out = append(out, p)
 		}
 	}

@@ -80,18 +80,8 @@ func (u *usage) sample(at time.Time, procs []Process) {
 	for _, rev := range order {
 		u.points = append(u.points, *byRev[rev])
 	}
-	if over := len(u.points) - maxPoints; over > 0 {
-		u.points = append(u.points[:0], u.points[over:]...)
-	}
+	u.points = bounded(u.points)
 }
 
 // between returns copies of the points taken in [from, to].
-func (u *usage) between(from, to time.Time) []Usage {
-	var out []Usage
-	for _, p := range u.points {
-		if !p.At.Before(from) && !p.At.After(to) {
-			out = append(out, p)
-		}
-	}
-	return out
-}
+func (u *usage) between(from, to time.Time) []Usage { return taken(u.points, from, to) }
