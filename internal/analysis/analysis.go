@@ -5,9 +5,15 @@
 // per check per look to its caller, the controller, which decides what the
 // verdicts mean for the rollout (internal/strategy).
 //
-// Every check runs in its own goroutine at the analysis interval, so a slow
+// Every check runs in its own goroutine with its own ticker, so a slow
 // Prometheus or webhook never delays the router checks that catch most
-// failures. A Runner is owned by one rollout and stops with its context.
+// failures. The router checks (compare, threshold) look every
+// analysis.routerInterval (default 100ms): they read in-process counters,
+// so a look costs microseconds, and their sequential tests (anytime-valid
+// e-processes) stay valid however often they look, so looking often only
+// cuts the delay of waiting for the next look. Every other check looks
+// every analysis.interval (default 1s). A Runner is owned by one rollout
+// and stops with its context.
 package analysis
 
 import (
@@ -67,12 +73,19 @@ type checker interface {
 	close()
 }
 
+// The cadences used when the manifest's are not positive (a Target built
+// by hand rather than from a validated manifest).
+const (
+	fallbackInterval       = time.Second
+	fallbackRouterInterval = 100 * time.Millisecond
+)
+
 // Runner runs the checks of one rollout.
 type Runner struct {
-	target   Target
-	checks   []checker
-	now      func() time.Time
-	interval time.Duration
+	target Target
+	checks []checker
+	every  []time.Duration // how often checks[i] looks
+	now    func() time.Time
 }
 
 // New compiles the checks of t. It fails only on checks that Validate
@@ -90,9 +103,13 @@ func New(t Target, src Sources, now func() time.Time) (*Runner, error) {
 		}
 	}
 	share := judge.Budget(alpha, max(1, statistical))
-	r := &Runner{target: t, now: now, interval: an.Interval.D()}
-	if r.interval <= 0 {
-		r.interval = time.Second
+	r := &Runner{target: t, now: now}
+	interval, routerInterval := an.Interval.D(), an.RouterInterval.D()
+	if interval <= 0 {
+		interval = fallbackInterval
+	}
+	if routerInterval <= 0 {
+		routerInterval = fallbackRouterInterval
 	}
 	start := now()
 	for _, c := range an.Checks {
@@ -102,18 +119,25 @@ func New(t Target, src Sources, now func() time.Time) (*Runner, error) {
 			return nil, fmt.Errorf("check %s: %w", c.Name, err)
 		}
 		r.checks = append(r.checks, ch)
+		if c.Compare != nil || c.Threshold != nil {
+			r.every = append(r.every, routerInterval)
+		} else {
+			r.every = append(r.every, interval)
+		}
 	}
 	return r, nil
 }
 
-// Run looks at every check once at once and then every interval, calling
-// report with each result, until ctx ends. report is called from several
-// goroutines and must not block for long.
+// Run looks at every check once at once and then at the check's own
+// cadence (routerInterval for compare and threshold, interval for the
+// rest), calling report with each result, until ctx ends. report is called
+// from several goroutines and must not block for long.
 func (r *Runner) Run(ctx context.Context, report func(Result)) {
 	var wg sync.WaitGroup
-	for _, c := range r.checks {
+	for i, c := range r.checks {
+		every := r.every[i]
 		wg.Go(func() {
-			tick := time.NewTicker(r.interval)
+			tick := time.NewTicker(every)
 			defer tick.Stop()
 			for {
 				res := c.look(ctx, r.now())

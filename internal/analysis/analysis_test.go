@@ -60,7 +60,8 @@ func (w *world) add(rev int, requests, errors uint64) {
 
 func target(checks ...manifest.Check) Target {
 	return Target{App: "web", Rollout: 7, Stable: 1, Canary: 2,
-		Analysis: manifest.Analysis{Interval: manifest.Duration(10 * time.Millisecond), Alpha: 0.01, Checks: checks}}
+		Analysis: manifest.Analysis{Interval: manifest.Duration(10 * time.Millisecond),
+			RouterInterval: manifest.Duration(10 * time.Millisecond), Alpha: 0.01, Checks: checks}}
 }
 
 func newRunner(t *testing.T, w *world, checks ...manifest.Check) *Runner {

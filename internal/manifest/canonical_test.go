@@ -49,6 +49,9 @@ func TestDefaults(t *testing.T) {
 	if got := app.Analysis.Interval.D(); got != time.Second {
 		t.Errorf("analysis.interval = %s, want 1s", got)
 	}
+	if got := app.Analysis.RouterInterval.D(); got != 100*time.Millisecond {
+		t.Errorf("analysis.routerInterval = %s, want 100ms", got)
+	}
 	if got := app.Rollback.Window; got != 0 {
 		t.Errorf("rollback.window = %s; a written 0s must stay 0", got)
 	}

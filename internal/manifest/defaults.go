@@ -20,9 +20,10 @@ const (
 	defaultProbeTimeout     = Duration(time.Second) // but never above the period
 	defaultFailureThreshold = 3
 	defaultSuccessThreshold = 1
-	defaultMaxAge           = Duration(24 * time.Hour) // sessionAffinity.maxAge
-	defaultInterval         = Duration(time.Second)    // analysis.interval
-	defaultAlpha            = 0.01                     // analysis.alpha
+	defaultMaxAge           = Duration(24 * time.Hour)         // sessionAffinity.maxAge
+	defaultInterval         = Duration(time.Second)            // analysis.interval
+	defaultRouterInterval   = Duration(100 * time.Millisecond) // analysis.routerInterval
+	defaultAlpha            = 0.01                             // analysis.alpha
 	defaultWebhookTimeout   = Duration(webhook.DefaultTimeout)
 	defaultJourneyTimeout   = Duration(journey.DefaultTimeout)
 	defaultJourneyMethod    = "GET"
@@ -166,6 +167,7 @@ func (s *Strategy) setDefaults(w written) {
 
 func (an *Analysis) setDefaults(w written) {
 	setDuration(w, "analysis.interval", &an.Interval, defaultInterval)
+	setDuration(w, "analysis.routerInterval", &an.RouterInterval, defaultRouterInterval)
 	if !w("analysis.alpha") {
 		an.Alpha = defaultAlpha
 	}

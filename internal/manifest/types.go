@@ -155,7 +155,13 @@ type IntOrPercent struct {
 
 // Analysis lists the checks that judge a new revision.
 type Analysis struct {
+	// Interval is how often checks look at signals outside lastgood:
+	// prometheus, webhook, journey, logs and resources. Default 1s.
 	Interval Duration `json:"interval"`
+	// RouterInterval is how often compare and threshold checks look at
+	// lastgood's own router counters. A look costs microseconds and their
+	// sequential tests stay valid however often they look. Default 100ms.
+	RouterInterval Duration `json:"routerInterval"`
 	// Alpha is the false-rollback budget the checks share: the chance,
 	// over a whole rollout, that a revision as good as stable is rolled
 	// back anyway. In (0, 0.5]; default 0.01.

@@ -34,6 +34,7 @@ var metrics = map[string]unit{
 
 func (v *validator) analysis(an *Analysis) {
 	v.positive("analysis.interval", an.Interval)
+	v.positive("analysis.routerInterval", an.RouterInterval)
 	// NaN fails both comparisons, and so is refused too.
 	if !(an.Alpha > 0 && an.Alpha <= maxAlpha) {
 		v.fail("analysis.alpha", "must be a probability greater than 0 and at most %g, like 0.01 (the default), got %g", maxAlpha, an.Alpha)

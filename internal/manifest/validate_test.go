@@ -170,6 +170,8 @@ func TestValidationRules(t *testing.T) {
 		{"rolling in place", doc("strategy:", "  rolling: {maxSurge: 0, maxUnavailable: 25%}"), nil},
 		{"analysis interval", doc("analysis:", "  interval: 0s"),
 			[]string{"app.yaml:6: analysis.interval: must be a duration greater than 0, got 0s"}},
+		{"analysis router interval", doc("analysis:", "  routerInterval: 0s"),
+			[]string{"app.yaml:6: analysis.routerInterval: must be a duration greater than 0, got 0s"}},
 		{"check names", doc("analysis:", "  checks:", "    - logs: {match: x}", "    - name: a", "      logs: {match: x}", "    - name: a", "      logs: {match: y}"),
 			[]string{
 				"app.yaml:7: analysis.checks[0].name: is required",
