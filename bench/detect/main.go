@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"time"
 )
@@ -33,15 +34,34 @@ func run(args []string) error {
 	horizon := fs.Duration("horizon", 30*time.Minute, "longest a rollout is watched")
 	aaHorizon := fs.Duration("aa-horizon", 10*time.Minute, "how long an A/A rollout is watched")
 	out := fs.String("out", "", "write the Markdown report here as well as to stdout")
+	canary := fs.Int("canary", 20, "the canary's share of the 200 req/s, in percent")
+	look := fs.Duration("look", 100*time.Millisecond, "time between two looks (analysis.routerInterval)")
+	history := fs.Duration("history", time.Minute, "how long the stable served all traffic before the canary started (0: no history)")
 	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "parallel simulations")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile here")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	cfg := config{
 		rollouts: *rollouts, aaRollouts: *aaRollouts, seed: *seed, workers: max(*workers, 1),
 		horizon: int(horizon.Seconds()), aaHorizon: int(aaHorizon.Seconds()),
-		traffic: traffic{canaryPerSec: 40, stablePerSec: 160},
+		traffic: traffic{canaryPerSec: 2 * *canary, stablePerSec: 200 - 2**canary},
 		alpha:   0.01,
+		look:    *look, history: *history,
+	}
+	if *look <= 0 || time.Second%*look != 0 {
+		return fmt.Errorf("-look %v must divide a second", *look)
 	}
 	start := time.Now()
 	var rows []row
@@ -68,6 +88,7 @@ type config struct {
 	horizon, aaHorizon int
 	traffic            traffic
 	alpha              float64
+	look, history      time.Duration
 }
 
 // scenarios are the report's rows. Latencies are lognormal with median
@@ -94,6 +115,8 @@ func (cfg config) measure(sc scenario, index uint64) row {
 		bounds:     bucketBounds(),
 		alpha:      cfg.alpha,
 		horizon:    cfg.horizon,
+		look:       cfg.look,
+		history:    cfg.history,
 		flaggerErr: 1.5 * sc.stable.errRate,
 		flaggerP99: 1.15 * sc.stable.p99(),
 	}

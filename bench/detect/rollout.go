@@ -14,6 +14,10 @@ type setup struct {
 	bounds  []time.Duration
 	alpha   float64 // the rollout's false-rollback budget
 	horizon int     // seconds a rollout is watched at most
+	// look is the time between two looks of the checks (the product's
+	// analysis.routerInterval); history how long the stable served all
+	// the traffic before the canary started.
+	look, history time.Duration
 	// fixedN is the canary sample size at which the fixed-horizon test is
 	// evaluated (once).
 	fixedN uint64
@@ -28,7 +32,7 @@ type outcome struct {
 	// the canary requests and time until then; byLatency says which check.
 	detected  bool
 	requests  uint64
-	seconds   int
+	seconds   float64
 	byLatency bool
 	// fixedReject: the fixed-horizon test rejected at fixedN (fixedRan
 	// says whether the rollout reached fixedN before the horizon).
@@ -39,26 +43,34 @@ type outcome struct {
 	flaggerSeconds  int
 }
 
-// rollout simulates one canary analysis, one look per second, until every
-// method has decided or the horizon passes.
+// rollout simulates one canary analysis, one look every s.look, until
+// every method has decided or the horizon passes. Before the canary
+// starts, the stable serves all the traffic for s.history: what the
+// router has counted of it then is the judge's Observation.History.
 func (s setup) rollout(sc scenario, seed uint64) outcome {
 	rng := rand.New(rand.NewPCG(seed, 0x6c617374676f6f64))
-	can, stab := newRevision(s.bounds), newRevision(s.bounds)
+	can, stab, hist := newRevision(s.bounds), newRevision(s.bounds), newRevision(s.bounds)
+	hist.serve(rng, sc.stable, int(s.history.Seconds()*float64(s.traffic.canaryPerSec+s.traffic.stablePerSec)))
 	perCheck := judge.Budget(s.alpha, 2)
 	errCheck := judge.Compare{Check: "errors", Metric: judge.ErrorRate}
 	latCheck := judge.Compare{Check: "latency", Metric: judge.LatencyP99}
 	var errState, latState judge.RateState
 	var out outcome
-	for sec := 1; sec <= s.horizon; sec++ {
-		can.serve(rng, sc.canary, s.traffic.canaryPerSec)
-		stab.serve(rng, sc.stable, s.traffic.stablePerSec)
-		obs := judge.Observation{Canary: can.sample, Stable: stab.sample, Elapsed: time.Duration(sec) * time.Second}
+	perLook := s.look.Seconds()
+	canPerLook, stabPerLook := int(float64(s.traffic.canaryPerSec)*perLook), int(float64(s.traffic.stablePerSec)*perLook)
+	looksPerMinute := int(time.Minute / s.look)
+	looks := int(time.Duration(s.horizon) * time.Second / s.look)
+	for look := 1; look <= looks; look++ {
+		can.serve(rng, sc.canary, canPerLook)
+		stab.serve(rng, sc.stable, stabPerLook)
+		elapsed := time.Duration(look) * s.look
+		obs := judge.Observation{Canary: can.sample, Stable: stab.sample, History: hist.sample, Elapsed: elapsed}
 		if !out.detected {
 			var er, lr judge.Result
 			errState, er = errCheck.Judge(errState, obs, perCheck)
 			latState, lr = latCheck.Judge(latState, obs, perCheck)
 			if er.Verdict == judge.Fail || lr.Verdict == judge.Fail {
-				out.detected, out.requests, out.seconds = true, can.sample.Requests, sec
+				out.detected, out.requests, out.seconds = true, can.sample.Requests, elapsed.Seconds()
 				out.byLatency = lr.Verdict == judge.Fail && er.Verdict != judge.Fail
 			}
 		}
@@ -66,8 +78,8 @@ func (s setup) rollout(sc scenario, seed uint64) outcome {
 			out.fixedRan = true
 			out.fixedReject = fixedTest(can.sample, stab.sample, perCheck)
 		}
-		if !out.flagger && sec%60 == 0 && s.flaggerCheck(can, stab) {
-			out.flagger, out.flaggerRequests, out.flaggerSeconds = true, can.sample.Requests, sec
+		if !out.flagger && look%looksPerMinute == 0 && s.flaggerCheck(can, stab) {
+			out.flagger, out.flaggerRequests, out.flaggerSeconds = true, can.sample.Requests, int(elapsed.Seconds())
 		}
 		if out.detected && out.fixedRan && out.flagger {
 			break

@@ -40,10 +40,12 @@ func (w *window) since(all map[int]judge.Sample, rev int) judge.Sample {
 	return out
 }
 
-// observe takes one look at both revisions.
+// observe takes one look at both revisions. The stable's counts before
+// the window began are its history, which a comparison uses to aim its
+// bets and cut-offs (judge/history.go), never as evidence.
 func (w *window) observe(src Sources, t Target, at time.Time) judge.Observation {
 	all := src.Samples(t.App)
-	obs := judge.Observation{Canary: w.since(all, t.Canary), Stable: w.since(all, t.Stable)}
+	obs := judge.Observation{Canary: w.since(all, t.Canary), Stable: w.since(all, t.Stable), History: w.base[t.Stable]}
 	if obs.Canary.Requests > 0 && w.first.IsZero() {
 		w.first = at
 	}

@@ -48,8 +48,10 @@ func (c Compare) Judge(state RateState, obs Observation, alpha float64) (RateSta
 	if err := c.Validate(); err != nil {
 		return state, invalid(c.Check, c.Metric, alpha, err)
 	}
+	first := !state.Primed
+	state = state.prime(obs.History)
 	if q, ok := c.Metric.Quantile(); ok {
-		return c.latency(state, obs, q, alpha)
+		return c.latency(state, obs, q, alpha, first)
 	}
 	return c.errorRate(state, obs, alpha)
 }

@@ -86,6 +86,9 @@ type LatencyCut struct {
 	Stable     Counts `json:"stable"`
 	CanaryFail Counts `json:"canaryFail"`
 	CanaryPass Counts `json:"canaryPass"`
+	// History is the stable's history at Cut (history.go): what the bets
+	// know of the stable's share above it before the block.
+	History Counts `json:"history,omitzero"`
 }
 
 // latency compares the q-quantiles of the two revisions' latencies (see
@@ -93,7 +96,7 @@ type LatencyCut struct {
 // confidence sequences for each revision's q-quantile (quantile.go), at α/4
 // per bound so that it covers at level 1−α; it is coarser than the test
 // and does not decide the verdict.
-func (c Compare) latency(state RateState, obs Observation, q, alpha float64) (RateState, Result) {
+func (c Compare) latency(state RateState, obs Observation, q, alpha float64, first bool) (RateState, Result) {
 	can, stab := obs.Canary.Latency, obs.Stable.Latency
 	ev := Evidence{
 		Method: latencyMethod, Metric: c.Metric, Unit: c.Metric.Unit(),
@@ -112,7 +115,7 @@ func (c Compare) latency(state RateState, obs Observation, q, alpha float64) (Ra
 		"assumes latencies are independent draws from one distribution per revision")
 
 	restarts := state.Restarts
-	state = latencyStep(state, can, stab, q, c.MaxIncrease)
+	state = latencyStep(state, can, stab, q, c.MaxIncrease, first)
 	if state.Restarts > restarts {
 		ev.Warnings = append(ev.Warnings, "a revision's histogram went backwards or changed its layout (restarted?); the test started again")
 	}
@@ -150,44 +153,65 @@ func (c Compare) latency(state RateState, obs Observation, q, alpha float64) (Ra
 }
 
 // latencyStep scores the block since the last look at the cut-offs fixed
-// then, and fixes the cut-offs for the next block.
-func latencyStep(st RateState, can, stab Histogram, q, delta float64) RateState {
+// then, and fixes the cut-offs for the next block. At the first look
+// (first) the cut-offs come from the stable's history alone, so the first
+// block — every request up to this look — is scored too.
+func latencyStep(st RateState, can, stab Histogram, q, delta float64, first bool) RateState {
 	if len(can.Bounds) != len(can.Counts) || len(stab.Bounds) != len(stab.Counts) {
 		return st
 	}
 	nowC, nowS := can.Count(), stab.Count()
+	none := func(h Histogram) Histogram { return Histogram{Bounds: h.Bounds, Counts: make([]uint64, len(h.Counts))} }
+	if first && st.Latency.Cut == 0 {
+		hist := merged(st.History.Latency, none(stab)) // the history in stab's layout, or empty
+		st.Latency = cutsAt(none(can), none(stab), hist, q, delta)
+	}
 	if cut := st.Latency; cut.Cut != 0 {
 		s, okS := atOrAbove(stab, cut.Cut, nowS)
 		cf, okF := atOrAbove(can, cut.FailCut, nowC)
 		cp, okP := atOrAbove(can, cut.PassCut, nowC)
 		if !okS || !okF || !okP || !cut.Stable.before(s) || !cut.CanaryFail.before(cf) || !cut.CanaryPass.before(cp) {
-			st = RateState{Restarts: st.Restarts + 1}
+			st = st.restart()
 		} else {
 			var fail [1 + len(betRatios)]float64
 			var pass float64
 			if cut.FailCut != 0 {
-				fail, _ = blockLogE(cut.CanaryFail, cut.Stable, cf, s, 0)
+				fail, _ = blockLogE(cut.CanaryFail, cut.Stable, cf, s, cut.History, 0)
 			}
 			if cut.PassCut != 0 {
-				_, pass = blockLogE(cut.CanaryPass, cut.Stable, cp, s, 0)
+				_, pass = blockLogE(cut.CanaryPass, cut.Stable, cp, s, cut.History, 0)
 			}
 			st = st.add(fail, pass)
 		}
 	}
-	st.Latency = LatencyCut{}
-	if float64(nowS) < 1/(1-q) {
-		return st
+	hist := merged(weighed(st.History, nowS).Latency, none(stab))
+	st.Latency = cutsAt(can, stab, hist, q, delta)
+	return st
+}
+
+// cutsAt fixes the cut-offs for the next block: c the bucket bound nearest
+// the q-quantile of the stable's counts since the first look together
+// with its history, once those hold at least 1/(1−q) observations, and
+// c⁺, c⁻ around c+δ; with each revision's cumulative counts at them, and
+// the history's at c. The zero LatencyCut when no cut-off qualifies.
+func cutsAt(can, stab, hist Histogram, q, delta float64) LatencyCut {
+	all := merged(hist, stab)
+	if float64(all.Count()) < 1/(1-q) {
+		return LatencyCut{}
 	}
-	c := nearestBound(stab, estimateQuantile(stab, q))
+	c := nearestBound(all, estimateQuantile(all, q))
 	if c == 0 {
-		return st
+		return LatencyCut{}
 	}
 	failCut, passCut := boundsAround(can.Bounds, c+time.Duration(math.Ceil(delta*1e9)), c+time.Duration(math.Floor(delta*1e9)))
-	st.Latency = LatencyCut{Cut: c, FailCut: failCut, PassCut: passCut}
-	st.Latency.Stable, _ = atOrAbove(stab, c, nowS)
-	st.Latency.CanaryFail, _ = atOrAbove(can, failCut, nowC)
-	st.Latency.CanaryPass, _ = atOrAbove(can, passCut, nowC)
-	return st
+	cut := LatencyCut{Cut: c, FailCut: failCut, PassCut: passCut}
+	cut.Stable, _ = atOrAbove(stab, c, stab.Count())
+	cut.CanaryFail, _ = atOrAbove(can, failCut, can.Count())
+	cut.CanaryPass, _ = atOrAbove(can, passCut, can.Count())
+	if h, ok := atOrAbove(hist, c, hist.Count()); ok && len(hist.Counts) == len(stab.Counts) {
+		cut.History = h
+	}
+	return cut
 }
 
 // atOrAbove returns the n observations of h and how many of them are at

@@ -45,7 +45,13 @@ type Sample struct {
 // revisions taken at the same moment, and for how long the canary has
 // been taking traffic (for requestRate; the judge reads no clock).
 type Observation struct {
-	Canary  Sample
-	Stable  Sample
+	Canary Sample
+	Stable Sample
+	// History is what the stable revision served before the counts in
+	// Stable begin (before the rollout's first look), disjoint from them.
+	// A comparison takes it at its first look and uses it for its bets and
+	// cut-offs only, never as evidence (history.go); the zero value is no
+	// history.
+	History Sample
 	Elapsed time.Duration
 }

@@ -97,6 +97,10 @@ type RateState struct {
 	Restarts int `json:"restarts,omitempty"`
 	// Latency is the latency test's cut-offs and counts (latency.go).
 	Latency LatencyCut `json:"latency,omitzero"`
+	// History is the stable's history taken at the first look, scaled to
+	// at most historyCap requests; Primed says it was taken (history.go).
+	History Sample `json:"history,omitzero"`
+	Primed  bool   `json:"primed,omitempty"`
 }
 
 // Counts are cumulative counts of one revision: requests, and those that
@@ -145,9 +149,13 @@ func logMeanExp(xs []float64) float64 {
 // e-processes.
 func rateStep(st RateState, canary, stable Counts, delta float64) RateState {
 	if !st.Canary.before(canary) || !st.Stable.before(stable) {
-		return RateState{Canary: canary, Stable: stable, Restarts: st.Restarts + 1}
+		st = st.restart()
+		st.Canary, st.Stable = canary, stable
+		return st
 	}
-	fail, pass := blockLogE(st.Canary, st.Stable, canary, stable, delta)
+	h := weighed(st.History, st.Stable.Requests)
+	prior := Counts{h.Requests, h.Errors}
+	fail, pass := blockLogE(st.Canary, st.Stable, canary, stable, prior, delta)
 	st.Canary, st.Stable = canary, stable
 	return st.add(fail, pass)
 }
@@ -155,27 +163,32 @@ func rateStep(st RateState, canary, stable Counts, delta float64) RateState {
 // blockLogE returns one block's log e-values against the fail side's null,
 // one per bet, and against the pass side's. The block is the requests
 // between each revision's cumulative counts past and now
-// (past.before(now) holds); the bets are made from past alone, so they are
-// predictable.
-func blockLogE(pastC, pastS, nowC, nowS Counts, delta float64) (fail [1 + len(betRatios)]float64, pass float64) {
+// (past.before(now) holds); the bets are made from past and the stable's
+// history prior alone, so they are predictable. Without a past canary
+// request only the fixed-ratio bets bet, on the stable's rate.
+func blockLogE(pastC, pastS, nowC, nowS, prior Counts, delta float64) (fail [1 + len(betRatios)]float64, pass float64) {
 	b := rateBlock{
 		nc: float64(nowC.Requests - pastC.Requests), xc: float64(nowC.Errors - pastC.Errors),
 		ns: float64(nowS.Requests - pastS.Requests), xs: float64(nowS.Errors - pastS.Errors),
 		delta: delta,
 	}
-	if pastC.Requests == 0 || pastS.Requests == 0 || b.nc == 0 || b.ns == 0 {
+	stable := Counts{pastS.Requests + prior.Requests, pastS.Errors + prior.Errors}
+	if stable.Requests == 0 || b.nc == 0 || b.ns == 0 {
 		return fail, 0
 	}
-	qc, qs := plugIn(pastC), plugIn(pastS)
+	qs := plugIn(stable)
 	boundary := qs + delta
 	if boundary <= 0 || boundary >= 1 {
 		return fail, 0
 	}
-	switch {
-	case qc > boundary:
-		fail[0] = b.logE(qc, qs)
-	case qc < boundary:
-		pass = b.logE(qc, qs)
+	if pastC.Requests > 0 {
+		qc := plugIn(pastC)
+		switch {
+		case qc > boundary:
+			fail[0] = b.logE(qc, qs)
+		case qc < boundary:
+			pass = b.logE(qc, qs)
+		}
 	}
 	for k, rho := range betRatios {
 		if alt := rho*qs + delta; alt < 1 {

@@ -35,6 +35,13 @@ func (a arm) serve(rng *rand.Rand, s *Sample, n int) {
 // many rollouts failed and after how many canary requests each did.
 func monitor(t *testing.T, check Compare, canary, stable arm, rollouts, looks, perLook int, alpha float64, seed uint64) (fails int, at []uint64) {
 	t.Helper()
+	return monitorAfter(t, check, canary, stable, arm{}, 0, rollouts, looks, perLook, alpha, seed)
+}
+
+// monitorAfter is monitor with a history: the stable revision served
+// historyN requests as history did before the rollout's first look.
+func monitorAfter(t *testing.T, check Compare, canary, stable, history arm, historyN, rollouts, looks, perLook int, alpha float64, seed uint64) (fails int, at []uint64) {
+	t.Helper()
 	bounds := testBounds()
 	for r := range rollouts {
 		rng := rand.New(rand.NewPCG(seed, uint64(r)))
@@ -42,7 +49,9 @@ func monitor(t *testing.T, check Compare, canary, stable arm, rollouts, looks, p
 		if _, ok := check.Metric.Quantile(); ok {
 			obs.Canary.Latency = Histogram{Bounds: bounds, Counts: make([]uint64, len(bounds))}
 			obs.Stable.Latency = Histogram{Bounds: bounds, Counts: make([]uint64, len(bounds))}
+			obs.History.Latency = Histogram{Bounds: bounds, Counts: make([]uint64, len(bounds))}
 		}
+		history.serve(rng, &obs.History, historyN)
 		var st RateState
 		for range looks {
 			canary.serve(rng, &obs.Canary, perLook)
@@ -162,6 +171,61 @@ func TestRealIncreasesAreDetected(t *testing.T) {
 				t.Fatalf("detected in %d of %d rollouts within %d canary requests, want ≥ 95%%", fails, rollouts, c.looks*40)
 			}
 			t.Logf("detected in %d of %d; first at %d canary requests", fails, rollouts, at[0])
+		})
+	}
+}
+
+// The stable's history aims the bets and the first cut-off; it is never
+// evidence, so a history that says nothing true about the stable now — a
+// past incident, a faster past — cannot make a good canary fail more than
+// α of the time.
+func TestHistoryNeverMakesTheNullFailMoreThanAlpha(t *testing.T) {
+	const alpha = 0.05
+	now := arm{errRate: 0.01, median: 50 * time.Millisecond, sigma: 0.5}
+	for _, c := range []struct {
+		name    string
+		check   Compare
+		history arm
+		n       int
+	}{
+		{"errors, a true history", Compare{Metric: ErrorRate}, now, 20000},
+		{"errors, a past incident", Compare{Metric: ErrorRate}, arm{errRate: 0.2}, 20000},
+		{"errors, a cleaner past", Compare{Metric: ErrorRate}, arm{}, 5000},
+		{"p99, a true history", Compare{Metric: LatencyP99}, now, 20000},
+		{"p99, a faster past", Compare{Metric: LatencyP99}, arm{median: 20 * time.Millisecond, sigma: 0.5}, 20000},
+		{"p99, a slower past", Compare{Metric: LatencyP99}, arm{median: 80 * time.Millisecond, sigma: 0.8}, 3000},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			fails, _ := monitorAfter(t, c.check, now, now, c.history, c.n, 1000, 60, 20, alpha, 8)
+			assertWithinAlpha(t, fails, 1000, alpha)
+		})
+	}
+}
+
+// With a history, the first look already bets: on the stable's rate and at
+// a cut-off near its p99, both known before the canary served a request.
+// Without one it only learns them.
+func TestHistoryLetsTheFirstLookDecide(t *testing.T) {
+	bounds := testBounds()
+	hist := func() Histogram { return Histogram{Bounds: bounds, Counts: make([]uint64, len(bounds))} }
+	good := arm{errRate: 0.01, median: 50 * time.Millisecond, sigma: 0.5}
+	bad := arm{errRate: 0.3, median: 150 * time.Millisecond, sigma: 0.5}
+	for _, m := range []Metric{ErrorRate, LatencyP99} {
+		t.Run(string(m), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(9, 9))
+			obs := Observation{Canary: Sample{Latency: hist()}, Stable: Sample{Latency: hist()}, History: Sample{Latency: hist()}}
+			good.serve(rng, &obs.History, 12000)
+			bad.serve(rng, &obs.Canary, 40)
+			good.serve(rng, &obs.Stable, 160)
+			check := Compare{Check: "c", Metric: m}
+			if _, res := check.Judge(RateState{}, obs, 0.005); res.Verdict != Fail {
+				t.Fatalf("first look with a history: %s (%s), want fail", res.Verdict, res.Reason)
+			}
+			obs.History = Sample{}
+			if _, res := check.Judge(RateState{}, obs, 0.005); res.Verdict != Inconclusive {
+				t.Fatalf("first look without a history: %s (%s), want inconclusive", res.Verdict, res.Reason)
+			}
 		})
 	}
 }
