@@ -10,7 +10,7 @@
 // against lastgood's own events. It prints a Markdown report
 // (bench/rollback/RESULTS.md holds one):
 //
-//	go run ./bench/rollback [-rollouts 20] [-rate 200] [-intervals 1s,250ms] [-out FILE]
+//	go run ./bench/rollback [-rollouts 20] [-rate 200] [-intervals 100ms,1s] [-out FILE]
 //
 // It builds lastgood and the sample app into a temporary directory, stops
 // lastgood (and so every replica) when it ends, is interrupted or fails,
@@ -45,11 +45,11 @@ type config struct {
 
 func main() {
 	var cfg config
-	intervals := "1s,250ms"
-	flag.IntVar(&cfg.rollouts, "rollouts", 20, "bad canaries per analysis interval, each rolled back by lastgood")
+	intervals := "100ms,1s"
+	flag.IntVar(&cfg.rollouts, "rollouts", 20, "bad canaries per router interval, each rolled back by lastgood")
 	flag.Float64Var(&cfg.rate, "rate", 200, "load: requests per second, open loop")
 	flag.IntVar(&cfg.workers, "workers", 32, "load: concurrent senders (and at most as many keep-alive connections)")
-	flag.StringVar(&intervals, "intervals", intervals, "analysis.interval of the canaries, comma-separated; one row of results each")
+	flag.StringVar(&intervals, "intervals", intervals, "analysis.routerInterval of the canaries (how often their compare check looks), comma-separated; one row of results each")
 	flag.DurationVar(&cfg.settle, "settle", 2*time.Second, "pause after each rollback before the next canary")
 	flag.DurationVar(&cfg.timeout, "timeout", 30*time.Minute, "give up after this long")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (data, logs) for inspection")

@@ -79,7 +79,7 @@ func (r *report) writeSetup(w io.Writer) {
 		"`strategy: canary: {steps: [{setWeight: 20}, {analyze: {for: 10m}}]}`, one check: "+
 		"`{name: errors, compare: {metric: errorRate, maxIncrease: 0.01}}`.\n")
 	fmt.Fprintf(w, "- Stable revision %d: `FAULT_ERROR_RATE: \"%s\"`. Each round applies a new canary revision with "+
-		"`FAULT_ERROR_RATE: \"%s\"`, its own `FAULT_SEED` and `ROUND`, and `analysis.interval` as in the row; waits until lastgood ends "+
+		"`FAULT_ERROR_RATE: \"%s\"`, its own `FAULT_SEED` and `ROUND`, and `analysis.routerInterval` as in the row; waits until lastgood ends "+
 		"the rollout (it must be `rolled-back` with trigger `analysis`); then pauses %s.\n", r.Stable, stableErrorRate, canaryErrorRate, r.cfg.settle)
 	fmt.Fprintf(w, "- Load: open loop, %g requests/s on a fixed schedule from %d workers over keep-alive connections, GET / on the app's "+
 		"listen address, for the whole run; every response recorded with its time, status and `Lastgood-Revision`.\n", r.cfg.rate, r.cfg.workers)
@@ -147,7 +147,7 @@ func goalMet(ms []measured) bool {
 }
 
 func (r *report) writeSummary(w io.Writer, ms []measured) {
-	fmt.Fprintf(w, "## Results\n\n| analysis interval | rolled back by analysis | **time to roll back** p50 / p90 / max | "+
+	fmt.Fprintf(w, "## Results\n\n| router interval | rolled back by analysis | **time to roll back** p50 / p90 / max | "+
 		"**blast radius**: canary answers p50 / max | of them failed p50 / max | stable answers failed (baseline %s%%) | goal < %s |\n"+
 		"|---|---|---|---|---|---|---|\n", stableErrorPercent, goalToRollback)
 	for _, g := range r.byInterval(ms) {
@@ -173,7 +173,7 @@ func fd(d time.Duration) string { return harness.FormatDuration(d) }
 
 func (r *report) writeBreakdown(w io.Writer, ms []measured) {
 	fmt.Fprintf(w, "## Where the time goes\n\nEvent times are lastgood's clock, response times the benchmark's (the same machine).\n\n"+
-		"| analysis interval | span | p50 | p90 | max |\n|---|---|---|---|---|\n")
+		"| router interval | span | p50 | p90 | max |\n|---|---|---|---|---|\n")
 	for _, g := range r.byInterval(ms) {
 		row := func(name string, f func(measured) time.Duration) {
 			s := pick(g, f)

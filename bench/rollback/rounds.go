@@ -23,7 +23,8 @@ const (
 
 // manifest is the app's manifest. The stable revision (round 0) fails 1%
 // of requests; every canary fails 20%, with a seed and a ROUND value of
-// its own (so each is a new revision), and is analyzed every interval.
+// its own (so each is a new revision), and its compare check looks every
+// interval (analysis.routerInterval).
 func manifest(a *harness.App, round int, interval time.Duration) string {
 	env := fmt.Sprintf(`{FAULT_ERROR_RATE: "%s", FAULT_SEED: "1"}`, stableErrorRate)
 	if round > 0 {
@@ -35,7 +36,7 @@ func manifest(a *harness.App, round int, interval time.Duration) string {
       - setWeight: 20
       - analyze: {for: 10m}
 analysis:
-  interval: %s
+  routerInterval: %s
   checks:
     - name: errors
       compare: {metric: errorRate, maxIncrease: 0.01}
@@ -115,7 +116,7 @@ func measure(ctx context.Context, cfg config, b *harness.Bench, r *report, progr
 	}
 	n := 0
 	for _, interval := range cfg.intervals {
-		fmt.Fprintf(progress, "rollback bench: %d bad canaries, analysis every %s, under %g requests/s\n", cfg.rollouts, interval, cfg.rate)
+		fmt.Fprintf(progress, "rollback bench: %d bad canaries, router checks every %s, under %g requests/s\n", cfg.rollouts, interval, cfg.rate)
 		for range cfg.rollouts {
 			n++
 			ph.Set("round %d", n)

@@ -305,3 +305,28 @@ func TestCompareFailsAgainstAnIdleStable(t *testing.T) {
 		t.Fatalf("a 20%% canary against an idle 1%% stable: %+v", res)
 	}
 }
+
+// A stable revision is idle after idleAfter without a request, however
+// often the check looks: at a 100ms routerInterval three quiet looks are a
+// gap between requests, not a promotion.
+func TestIdleStableIsATimeNotACountOfLooks(t *testing.T) {
+	w := &world{samples: map[int]judge.Sample{}}
+	r := newRunner(t, w, manifest.Check{Name: "errors", Compare: &manifest.Compare{Metric: "errorRate", MaxIncrease: "0.01"}})
+	c := r.checks[0]
+	c.look(context.Background(), t0)
+	w.add(1, 2000, 20)
+	c.look(context.Background(), t0)
+	step := 100 * time.Millisecond
+	var res Result
+	for i := 1; time.Duration(i)*step < idleAfter; i++ {
+		w.add(2, 40, 8) // 20% against the stable's 1%, the stable quiet
+		if res = c.look(context.Background(), t0.Add(time.Duration(i)*step)); res.Verdict == judge.Fail {
+			t.Fatalf("failed after %v of a quiet stable, before idleAfter = %v: %s", time.Duration(i)*step, idleAfter, res.Reason)
+		}
+	}
+	w.add(2, 40, 8)
+	res = c.look(context.Background(), t0.Add(idleAfter+step))
+	if res.Verdict != judge.Fail || !strings.Contains(res.Reason, "takes no traffic any more") {
+		t.Fatalf("after %v of a quiet stable: %s (%s), want a failure against its last figures", idleAfter+step, res.Verdict, res.Reason)
+	}
+}

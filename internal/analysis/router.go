@@ -63,16 +63,18 @@ type compareCheck struct {
 	alpha  float64
 	win    window
 	state  judge.RateState
-	// stable is the stable's request count at the previous look; idle
-	// counts the looks in a row at which it took none while the canary
-	// took some.
-	stable uint64
-	idle   int
+	// stable is the stable's request count at the previous look, since
+	// when it has not changed while the canary took requests (zero: it
+	// changed at the last look).
+	stable    uint64
+	idleSince time.Time
 }
 
-// idleLooks is how many looks without a stable request make the stable
-// revision idle (promoted away from) rather than between two requests.
-const idleLooks = 3
+// idleAfter is how long the stable revision must take no request, while
+// the canary takes some, to count as idle (promoted away from) rather than
+// between two requests. It is a time, not a number of looks, so that it
+// means the same at every routerInterval.
+const idleAfter = 3 * time.Second
 
 func (c *compareCheck) look(_ context.Context, at time.Time) Result {
 	obs := c.win.observe(c.src, c.target, at)
@@ -81,13 +83,14 @@ func (c *compareCheck) look(_ context.Context, at time.Time) Result {
 	r := Result{Result: jr, At: at}
 	r.Data = jr.Verdict != judge.Inconclusive ||
 		(obs.Canary.Requests >= judge.MinRequests && obs.Stable.Requests >= judge.MinRequests)
-	if obs.Stable.Requests == c.stable && obs.Canary.Requests > 0 {
-		c.idle++
-	} else {
-		c.idle = 0
+	switch {
+	case obs.Stable.Requests != c.stable || obs.Canary.Requests == 0:
+		c.idleSince = time.Time{}
+	case c.idleSince.IsZero():
+		c.idleSince = at
 	}
 	c.stable = obs.Stable.Requests
-	if jr.Verdict != judge.Fail && c.idle >= idleLooks && obs.Stable.Requests >= judge.MinRequests {
+	if jr.Verdict != judge.Fail && !c.idleSince.IsZero() && at.Sub(c.idleSince) >= idleAfter && obs.Stable.Requests >= judge.MinRequests {
 		if f, ok := c.againstIdle(obs); ok {
 			r.Result, r.Data = f, true
 		}
@@ -119,7 +122,7 @@ func (c *compareCheck) againstIdle(obs judge.Observation) (judge.Result, bool) {
 	can.Evidence.Stable, can.Evidence.StableSamples = st.Evidence.Canary, st.Evidence.CanarySamples
 	can.Evidence.Effect = can.Evidence.Canary - st.Evidence.Canary
 	can.Evidence.Warnings = append(can.Evidence.Warnings,
-		fmt.Sprintf("the stable revision took no requests in the last %d looks: compared with its last figures, upper bound %g", c.idle, upper))
+		fmt.Sprintf("the stable revision took no requests for %s: compared with its last figures, upper bound %g", idleAfter, upper))
 	can.Reason = fmt.Sprintf("the stable revision takes no traffic any more; against its last figures (%d requests, upper bound %g) plus the tolerance %g: %s",
 		st.Evidence.CanarySamples, upper, c.judge.MaxIncrease, can.Reason)
 	return can, true

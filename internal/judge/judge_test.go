@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -112,6 +113,42 @@ func TestCompareValidate(t *testing.T) {
 		_, res := c.Judge(RateState{}, Observation{}, 0.01)
 		if res.Verdict != Inconclusive || len(res.Evidence.Warnings) == 0 {
 			t.Errorf("%+v: Judge of an invalid check = %s with warnings %q, want inconclusive with a warning", c, res.Verdict, res.Evidence.Warnings)
+		}
+	}
+}
+
+// interval bisects the candidates; checking every candidate must give the
+// same bounds, for small and large samples of several shapes.
+func TestQuantileIntervalMatchesAFullScan(t *testing.T) {
+	bounds := testBounds()
+	rng := rand.New(rand.NewPCG(3, 4))
+	for trial := range 300 {
+		h := Histogram{Bounds: bounds, Counts: make([]uint64, len(bounds))}
+		median := time.Duration(1+rng.IntN(200)) * time.Millisecond
+		sigma := 0.1 + rng.Float64()
+		for range 1 + rng.IntN(5000) {
+			d := time.Duration(float64(median) * math.Exp(sigma*rng.NormFloat64()))
+			h.Counts[bucketIndex(bounds, d)]++
+		}
+		for _, q := range []float64{0.5, 0.9, 0.99} {
+			e := scanQuantile(h, q)
+			for _, alpha := range []float64{0.1, 0.01, 0.001} {
+				limit := math.Log(1 / alpha)
+				wantLo, wantHi := 0.0, math.Inf(1)
+				for _, b := range e.lower {
+					if e.below.logM(b.count, e.n) >= limit {
+						wantLo = max(wantLo, b.bound)
+					}
+				}
+				for _, b := range e.upper {
+					if e.above.logM(b.count, e.n) >= limit {
+						wantHi = min(wantHi, b.bound)
+					}
+				}
+				if lo, hi := e.interval(alpha); lo != wantLo || hi != wantHi {
+					t.Fatalf("trial %d q %v α %v: interval [%v, %v], a full scan gives [%v, %v]", trial, q, alpha, lo, hi, wantLo, wantHi)
+				}
+			}
 		}
 	}
 }

@@ -1,6 +1,9 @@
 package judge
 
-import "math"
+import (
+	"math"
+	"sort"
+)
 
 // Quantile confidence sequences, after Howard & Ramdas (2022), "Sequential
 // estimation of quantiles with applications to A/B-testing and best-arm
@@ -69,38 +72,41 @@ func (m sideMixture) logM(s, n float64) float64 {
 }
 
 // quantileEvidence is what one histogram shows about its q-quantile: the
-// candidate bounds below it (with the log e-value that ξ ≥ bound) and
-// above it (that ξ < bound), each list ascending by bound.
+// candidate bounds below it (for "ξ ≥ bound") and above it (for "ξ <
+// bound"), each list ascending by bound, with the count C(bound) that
+// scores it. ln M⁻ falls as the count grows and ln M⁺ rises, so along
+// each list the evidence is monotone and interval finds its ends by
+// bisection: a look costs a few mixture evaluations, not one per bucket.
 type quantileEvidence struct {
-	lower, upper []boundEvidence
+	n            float64
+	below, above sideMixture
+	lower, upper []boundCount
 }
 
-// boundEvidence is a candidate bound and the log e-value that the quantile
-// lies beyond it.
-type boundEvidence struct {
-	bound, logE float64
+// boundCount is a candidate bound and the count of observations below it.
+type boundCount struct {
+	bound, count float64
 }
 
-// scanQuantile evaluates the mixtures at the bounds of every non-empty
-// bucket of h: a bound with C(bound) < nq is a lower candidate, scored by
-// ln M⁻(C(bound)), one with C(bound) > nq an upper candidate, scored by
-// ln M⁺. The lower bound of a non-empty bucket is the largest bound with
-// its count (the best candidate for ξ ≥ b), the upper bound the smallest
-// with the next count (the best for ξ < b).
+// scanQuantile lists the bounds of every non-empty bucket of h: a bound
+// with C(bound) < nq is a lower candidate, scored by ln M⁻(C(bound)), one
+// with C(bound) > nq an upper candidate, scored by ln M⁺. The lower bound
+// of a non-empty bucket is the largest bound with its count (the best
+// candidate for ξ ≥ b), the upper bound the smallest with the next count
+// (the best for ξ < b).
 func scanQuantile(h Histogram, q float64) quantileEvidence {
-	var out quantileEvidence
-	n := float64(h.Count())
-	if n == 0 || len(h.Bounds) != len(h.Counts) {
+	out := quantileEvidence{n: float64(h.Count())}
+	if out.n == 0 || len(h.Bounds) != len(h.Counts) {
 		return out
 	}
-	lower, upper := newSideMixture(q, true), newSideMixture(q, false)
+	out.below, out.above = newSideMixture(q, true), newSideMixture(q, false)
 	at := func(bound, count float64) {
 		switch {
-		case math.IsInf(bound, 1) || count == n*q:
-		case count < n*q:
-			out.lower = append(out.lower, boundEvidence{bound, lower.logM(count, n)})
+		case math.IsInf(bound, 1) || count == out.n*q:
+		case count < out.n*q:
+			out.lower = append(out.lower, boundCount{bound, count})
 		default:
-			out.upper = append(out.upper, boundEvidence{bound, upper.logM(count, n)})
+			out.upper = append(out.upper, boundCount{bound, count})
 		}
 	}
 	var cum float64
@@ -119,19 +125,17 @@ func scanQuantile(h Histogram, q float64) quantileEvidence {
 
 // interval returns bounds lo ≤ ξ < hi, each holding at every look with
 // probability ≥ 1−alpha (so both ≥ 1−2·alpha): lo = 0 and hi = +Inf where
-// the data bound nothing yet.
+// the data bound nothing yet. lo is the largest lower candidate with ln
+// M⁻ ≥ ln(1/α) (those form a prefix of the list), hi the smallest upper
+// candidate with ln M⁺ ≥ ln(1/α) (a suffix).
 func (e quantileEvidence) interval(alpha float64) (lo, hi float64) {
 	limit := math.Log(1 / alpha)
 	lo, hi = 0, math.Inf(1)
-	for _, b := range e.lower {
-		if b.logE >= limit {
-			lo = max(lo, b.bound)
-		}
+	if i := sort.Search(len(e.lower), func(i int) bool { return e.below.logM(e.lower[i].count, e.n) < limit }); i > 0 {
+		lo = e.lower[i-1].bound
 	}
-	for _, b := range e.upper {
-		if b.logE >= limit {
-			hi = min(hi, b.bound)
-		}
+	if j := sort.Search(len(e.upper), func(j int) bool { return e.above.logM(e.upper[j].count, e.n) >= limit }); j < len(e.upper) {
+		hi = e.upper[j].bound
 	}
 	return lo, hi
 }
