@@ -3,7 +3,8 @@
 // event that an app's manifest lists under notifications, as a CloudEvents
 // 1.0 JSON body or a Slack-compatible {"text": …}, signed with HMAC-SHA256
 // when the receiver has a secret. Every delivery runs on its own, with
-// retries, so a slow receiver delays nothing else, and its outcome is
+// retries, so a slow receiver delays nothing else (up to Config.InFlight
+// deliveries at once), and its outcome is
 // written back to the event log as notification.delivered or
 // notification.failed.
 package notify
@@ -35,6 +36,8 @@ const (
 	DefaultAttempts = 5
 	DefaultBackoff  = 200 * time.Millisecond
 	DefaultTimeout  = 5 * time.Second
+	// DefaultInFlight bounds the deliveries running at once.
+	DefaultInFlight = 32
 )
 
 // Config configures a Notifier. Store is required.
@@ -51,7 +54,13 @@ type Config struct {
 	Attempts int
 	// Timeout bounds one attempt. Default DefaultTimeout.
 	Timeout time.Duration
-	Log     *slog.Logger
+	// InFlight is how many deliveries may run at once. When that many
+	// are running, the Notifier waits for one to end before it reads the
+	// next event: the events wait in the log, nothing is dropped, and
+	// goroutines and connections stay bounded however many receivers
+	// hang. Default DefaultInFlight.
+	InFlight int
+	Log      *slog.Logger
 }
 
 // Notifier sends the events of the log to the receivers the apps' manifests
@@ -59,6 +68,7 @@ type Config struct {
 type Notifier struct {
 	cfg       Config
 	wg        sync.WaitGroup // one per delivery in flight
+	slots     chan struct{}  // a token per delivery in flight, cfg.InFlight in all
 	last      int64          // the Seq of the last event handled
 	receivers map[string]receivers
 	ready     chan struct{} // closed once Run knows where the log ends
@@ -86,10 +96,13 @@ func New(cfg Config) *Notifier {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
+	if cfg.InFlight <= 0 {
+		cfg.InFlight = DefaultInFlight
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Notifier{cfg: cfg, receivers: map[string]receivers{}, ready: make(chan struct{})}
+	return &Notifier{cfg: cfg, receivers: map[string]receivers{}, ready: make(chan struct{}), slots: make(chan struct{}, cfg.InFlight)}
 }
 
 // Run follows the event log from its current end — history is not sent
@@ -136,9 +149,14 @@ func (n *Notifier) handle(ctx context.Context, e store.Event) {
 			n.cfg.Log.Error("notifier: encode event", "app", e.App, "event", e.Seq, "err", err)
 			continue
 		}
+		select {
+		case n.slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
 		n.wg.Add(1)
 		go func() {
-			defer n.wg.Done()
+			defer func() { <-n.slots; n.wg.Done() }()
 			n.deliver(ctx, r, e, body, contentType)
 		}()
 	}

@@ -347,3 +347,63 @@ func TestOwnEventsNeverSent(t *testing.T) {
 		t.Errorf("receiver got %d requests, want the 2 promotions", got)
 	}
 }
+
+// TestDeliveriesInFlightAreBounded: receivers that hang hold at most
+// InFlight deliveries at once; the other events wait in the log and are
+// delivered, none dropped, once the receivers answer.
+func TestDeliveriesInFlightAreBounded(t *testing.T) {
+	s := openStore(t)
+	var mu sync.Mutex
+	inside, most, total := 0, 0, 0
+	release := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		inside++
+		total++
+		most = max(most, inside)
+		mu.Unlock()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		mu.Lock()
+		inside--
+		mu.Unlock()
+	}))
+	t.Cleanup(hang.Close)
+	seed(t, s, "web", "notifications:", "  - {url: '"+hang.URL+"', events: [rollout.rolled-back]}")
+	cfg := config(t, s)
+	cfg.InFlight, cfg.Timeout = 2, 10*time.Second
+	start(t, New(cfg))
+
+	var last store.Event
+	for i := range 6 {
+		last = appendEvent(t, s, store.Event{App: "web", Rollout: int64(i + 1), Type: "rollout.rolled-back"})
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		n := total
+		mu.Unlock()
+		if n >= 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // room for a third delivery, were it allowed
+	mu.Lock()
+	seen, peak := total, most
+	mu.Unlock()
+	if seen != 2 || peak != 2 {
+		t.Fatalf("with receivers hanging and InFlight 2: %d requests arrived, %d at once; want 2 and 2", seen, peak)
+	}
+	close(release)
+	if rec, _ := waitOutcome(t, s, last.Seq); rec.Type != TypeDelivered {
+		t.Fatalf("the last event's outcome = %+v, want delivered once the receiver answered", rec)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if total != 6 || most != 2 {
+		t.Fatalf("%d deliveries, at most %d at once; want 6, at most 2", total, most)
+	}
+}
