@@ -1,20 +1,25 @@
 // Command detect measures how fast lastgood's judge (internal/judge) rolls
 // back a bad canary and how rarely it rolls back a good one, by simulating
 // thousands of canary analyses on a synthetic clock (no sleeping): 200
-// req/s, 20% to the canary, one look per second, an error-rate check and a
-// p99 latency check sharing α = 0.01. Beside each scenario it reports
-// Wald's SPRT (the one-sample lower bound), a fixed-horizon z-test and a
+// req/s, 5% and 20% to the canary, a look every 100 ms (the default
+// analysis.routerInterval), a stable revision with a minute of history,
+// an error-rate check and a p99 latency check sharing α = 0.01. Beside
+// each scenario it reports Wald's SPRT (the one-sample lower bound), the
+// two-sample growth-optimal figure, a fixed-horizon z-test and a
 // Flagger-style threshold check on the same simulated traffic.
 //
-//	go run ./bench/detect [-rollouts 2000] [-aa-rollouts 4000] [-seed 1] [-out bench/detect/RESULTS.md]
+//	go run ./bench/detect [-rollouts 2000] [-aa-rollouts 4000] [-canary 5,20] [-look 100ms] [-history 1m] [-seed 1] [-out bench/detect/RESULTS.md]
 package main
 
 import (
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -34,7 +39,7 @@ func run(args []string) error {
 	horizon := fs.Duration("horizon", 30*time.Minute, "longest a rollout is watched")
 	aaHorizon := fs.Duration("aa-horizon", 10*time.Minute, "how long an A/A rollout is watched")
 	out := fs.String("out", "", "write the Markdown report here as well as to stdout")
-	canary := fs.Int("canary", 20, "the canary's share of the 200 req/s, in percent")
+	canaries := fs.String("canary", "5,20", "the canary's shares of the 200 req/s to simulate, in percent, comma-separated")
 	look := fs.Duration("look", 100*time.Millisecond, "time between two looks (analysis.routerInterval)")
 	history := fs.Duration("history", time.Minute, "how long the stable served all traffic before the canary started (0: no history)")
 	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "parallel simulations")
@@ -56,21 +61,32 @@ func run(args []string) error {
 	cfg := config{
 		rollouts: *rollouts, aaRollouts: *aaRollouts, seed: *seed, workers: max(*workers, 1),
 		horizon: int(horizon.Seconds()), aaHorizon: int(aaHorizon.Seconds()),
-		traffic: traffic{canaryPerSec: 2 * *canary, stablePerSec: 200 - 2**canary},
-		alpha:   0.01,
-		look:    *look, history: *history,
+		alpha: 0.01,
+		look:  *look, history: *history,
 	}
 	if *look <= 0 || time.Second%*look != 0 {
 		return fmt.Errorf("-look %v must divide a second", *look)
 	}
-	start := time.Now()
-	var rows []row
-	for i, sc := range scenarios() {
-		r := cfg.measure(sc, uint64(i))
-		fmt.Fprintf(os.Stderr, "%-28s done in %v\n", sc.name, time.Since(start).Round(time.Second))
-		rows = append(rows, r)
+	for _, f := range strings.Split(*canaries, ",") {
+		pct, err := strconv.Atoi(strings.TrimSpace(f))
+		tr := traffic{canaryPerSec: 2 * pct, stablePerSec: 200 - 2*pct}
+		if err != nil || pct <= 0 || pct >= 100 || float64(tr.canaryPerSec)*look.Seconds() != math.Trunc(float64(tr.canaryPerSec)*look.Seconds()) {
+			return fmt.Errorf("-canary %q: want percentages between 1 and 99 whose requests per look are whole", f)
+		}
+		cfg.splits = append(cfg.splits, tr)
 	}
-	report := cfg.markdown(rows, time.Since(start))
+	start := time.Now()
+	var splits []split
+	for si, tr := range cfg.splits {
+		sp := split{traffic: tr}
+		for i, sc := range scenarios() {
+			r := cfg.measure(sc, tr, uint64(16*si+i))
+			fmt.Fprintf(os.Stderr, "%d%% canary, %-28s done in %v\n", tr.percent(), sc.name, time.Since(start).Round(time.Second))
+			sp.rows = append(sp.rows, r)
+		}
+		splits = append(splits, sp)
+	}
+	report := cfg.markdown(splits, time.Since(start))
 	fmt.Print(report)
 	if *out != "" {
 		if err := os.WriteFile(*out, []byte(report), 0o644); err != nil {
@@ -86,7 +102,7 @@ type config struct {
 	aaRollouts         int
 	seed               uint64
 	horizon, aaHorizon int
-	traffic            traffic
+	splits             []traffic
 	alpha              float64
 	look, history      time.Duration
 }
@@ -109,9 +125,9 @@ func scenarios() []scenario {
 }
 
 // measure runs cfg.rollouts rollouts of sc in parallel.
-func (cfg config) measure(sc scenario, index uint64) row {
+func (cfg config) measure(sc scenario, tr traffic, index uint64) row {
 	s := setup{
-		traffic:    cfg.traffic,
+		traffic:    tr,
 		bounds:     bucketBounds(),
 		alpha:      cfg.alpha,
 		horizon:    cfg.horizon,
@@ -121,11 +137,11 @@ func (cfg config) measure(sc scenario, index uint64) row {
 		flaggerP99: 1.15 * sc.stable.p99(),
 	}
 	r := row{sc: sc}
-	k := float64(cfg.traffic.stablePerSec) / float64(cfg.traffic.canaryPerSec)
+	k := float64(tr.stablePerSec) / float64(tr.canaryPerSec)
 	switch sc.kind {
 	case "none":
 		s.horizon = cfg.aaHorizon
-		s.fixedN = uint64(cfg.aaHorizon * cfg.traffic.canaryPerSec)
+		s.fixedN = uint64(cfg.aaHorizon * tr.canaryPerSec)
 	case "error":
 		p0, p1 := sc.stable.errRate, sc.canary.errRate
 		r.sprt20 = sprtSamples(p0, p1, cfg.alpha, 0.2)

