@@ -23,10 +23,11 @@ const bucketWarning = "cut-offs and quantile bounds are histogram bucket bounds 
 // with the error rate's e-process (rate.go).
 //
 // At every look the test fixes a cut-off c: the router bucket bound
-// nearest the stable's estimated q-quantile, from the cumulative stable
-// histogram at that look, once that has at least 1/(1−q) observations
-// (100 for p99: fewer say too little about where the quantile lies for
-// the cut-off to be read as "near" it). It also fixes c⁺, the smallest bucket bound
+// nearest the stable's estimated q-quantile, from the stable's cumulative
+// histogram at that look together with its history (history.go), once
+// those hold at least 1/(1−q) observations (100 for p99: fewer say too
+// little about where the quantile lies for the cut-off to be read as
+// "near" it). It also fixes c⁺, the smallest bucket bound
 // ≥ c+δ, and c⁻, the largest ≤ c+δ (both c when δ = 0). The requests of
 // the next block (those that arrive before the next look) are then scored
 // as "slow" when at or above the cut-off: stable requests at c, canary
@@ -38,7 +39,9 @@ const bucketWarning = "cut-offs and quantile bounds are histogram bucket bounds 
 // Grünwald, Vovk & Shafer 2023, "Game-theoretic statistics and safe
 // anytime-valid inference", Statist. Sci. 38(4), §3–4: a predictable
 // choice of bet, here of the statistic too, keeps a test martingale a test
-// martingale). The first look only fixes a cut-off.
+// martingale). At the first look the cut-off comes from the history
+// alone, so the requests up to it are scored too; without a history the
+// first look only fixes a cut-off.
 //
 // What is tested, with S and C a stable and a canary request's latency:
 //
