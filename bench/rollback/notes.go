@@ -38,7 +38,7 @@ func (r *report) writeNotes(w io.Writer, ms []measured) {
 			}
 		}
 		s := harness.Percentiles(samples)
-		fmt.Fprintf(w, "- **analysis every %s**: detection is all of it — first canary answer → the check's failing look "+
+		fmt.Fprintf(w, "- **router checks every %s**: detection is all of it — first canary answer → the check's failing look "+
 			"p50 %s, time to roll back p50 %s (the last canary answer comes just before that look); acting on the verdict (the controller's tick, persisting the transition, the "+
 			"traffic switch) p50 %s. At its failing look the judge had counted p50 %d canary requests (min %d, max %d); at %g%% "+
 			"of %g req/s (%.0f req/s on the canary) that sample takes %s to arrive, and the check only looks every %s, so the "+
