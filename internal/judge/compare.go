@@ -84,12 +84,13 @@ func (c Compare) errorRate(state RateState, obs Observation, alpha float64) (Rat
 	ev := Evidence{
 		Method: rateMethod, Metric: c.Metric, Unit: c.Metric.Unit(),
 		CanarySamples: canary.Requests, StableSamples: stable.Requests,
-		Canary:    ratio(canary.Errors, canary.Requests),
-		Stable:    ratio(stable.Errors, stable.Requests),
-		LogEValue: state.LogEFail,
-		PValue:    pValue(state.MaxLogEFail),
-		Threshold: c.MaxIncrease,
-		Alpha:     alpha,
+		HistorySamples: weighed(state.History, stable.Requests).Requests,
+		Canary:         ratio(canary.Errors, canary.Requests),
+		Stable:         ratio(stable.Errors, stable.Requests),
+		LogEValue:      state.LogEFail,
+		PValue:         pValue(state.MaxLogEFail),
+		Threshold:      c.MaxIncrease,
+		Alpha:          alpha,
 	}
 	ev.Effect = ev.Canary - ev.Stable
 	// The interval combines one confidence sequence per revision at α/2

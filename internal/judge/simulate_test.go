@@ -219,8 +219,14 @@ func TestHistoryLetsTheFirstLookDecide(t *testing.T) {
 			bad.serve(rng, &obs.Canary, 40)
 			good.serve(rng, &obs.Stable, 160)
 			check := Compare{Check: "c", Metric: m}
-			if _, res := check.Judge(RateState{}, obs, 0.005); res.Verdict != Fail {
+			_, res := check.Judge(RateState{}, obs, 0.005)
+			if res.Verdict != Fail {
 				t.Fatalf("first look with a history: %s (%s), want fail", res.Verdict, res.Reason)
+			}
+			// 12,000 requests of history weigh 10,000, less the 160 the
+			// stable served since the first look.
+			if h := res.Evidence.HistorySamples; h < 9800 || h > 9880 { // histogram buckets are scaled one by one, rounding
+				t.Fatalf("evidence says %d requests of history weighed, want 10,000 − 160", h)
 			}
 			obs.History = Sample{}
 			if _, res := check.Judge(RateState{}, obs, 0.005); res.Verdict != Inconclusive {

@@ -29,6 +29,11 @@ type Evidence struct {
 	Unit          string `json:"unit"`
 	CanarySamples uint64 `json:"canarySamples"`
 	StableSamples uint64 `json:"stableSamples,omitempty"`
+	// HistorySamples is how many of the stable's requests from before the
+	// first look weighed in the bets and cut-offs at this look (at most
+	// 10,000, falling to none as the stable serves; history.go). They aim
+	// the test and are never counted as evidence.
+	HistorySamples uint64 `json:"historySamples,omitempty"`
 	// Canary and Stable are point estimates of the metric.
 	Canary float64 `json:"canary"`
 	Stable float64 `json:"stable,omitempty"`
