@@ -96,9 +96,9 @@ const methodNotes = `
   true rates against "canary ≤ stable" (the reverse information
   projection of (p1, p0) is the null point (r, r)). It is the mean canary
   requests of the judge's e-process if its bets were the true rates,
-  ignoring overshoot: the target its bets approach, and in the mean the
-  floor for any test that compares only what both revisions served at
-  the same time.
+  ignoring overshoot: the target its bets approach, and roughly the least
+  a test can need in the mean (Wald-type bound, large samples) when it
+  compares only what both revisions served at the same time.
 - **Fixed horizon**: the canary sample size n of a one-sided two-proportion
   z-test with 80% power at α/2 per check and the 1:k split,
   n = (z_α √(p̄(1−p̄)(1+1/k)) + z_β √(p1(1−p1) + p0(1−p0)/k))² / (p1−p0)²,
