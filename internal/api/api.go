@@ -38,6 +38,10 @@ type Server struct {
 	// Metrics, when set, serves /metrics. It is not behind the token, as
 	// a Prometheus exporter is not; the API binds 127.0.0.1 by default.
 	Metrics http.Handler
+	// Dashboard, when set, serves every path no other route takes (the
+	// dashboard at /). It does its own authentication, as a browser
+	// cannot send the bearer header.
+	Dashboard http.Handler
 }
 
 // maxManifestRequest bounds an apply request: a 1 MiB manifest, JSON-quoted.
@@ -69,6 +73,9 @@ func (s *Server) Handler() http.Handler {
 	api.HandleFunc("GET /api/v1/incidents", s.incidents)
 	api.HandleFunc("GET /api/v1/incidents/{id}", s.incident)
 	mux.Handle("/api/", s.auth(s.recovered(api)))
+	if s.Dashboard != nil {
+		mux.Handle("/", s.recovered(s.Dashboard))
+	}
 	return mux
 }
 

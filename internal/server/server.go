@@ -20,6 +20,7 @@ import (
 	"github.com/lastgood/lastgood/internal/api"
 	"github.com/lastgood/lastgood/internal/artifact"
 	"github.com/lastgood/lastgood/internal/controller"
+	"github.com/lastgood/lastgood/internal/dashboard"
 	"github.com/lastgood/lastgood/internal/engine/local"
 	"github.com/lastgood/lastgood/internal/incident"
 	"github.com/lastgood/lastgood/internal/notify"
@@ -119,6 +120,9 @@ func Run(ctx context.Context, cfg Config) error {
 			Controller: ctl, Store: st, Artifacts: arts, Stats: tr.stats,
 			Token: cfg.Token, Version: cfg.Version, Ready: ctl.Recovered,
 			Incidents: filepath.Join(cfg.DataDir, "incidents"), Metrics: tel.Handler(),
+			Dashboard: dashboard.Handler(dashboard.Source{
+				Apps: ctl.Apps, Events: dashboard.StoreEvents(st), Incidents: filepath.Join(cfg.DataDir, "incidents"),
+			}, cfg.Token),
 		}).Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 	}

@@ -1,0 +1,297 @@
+package dashboard
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lastgood/lastgood/internal/analysis"
+	"github.com/lastgood/lastgood/internal/controller"
+	"github.com/lastgood/lastgood/internal/incident"
+	"github.com/lastgood/lastgood/internal/judge"
+	"github.com/lastgood/lastgood/internal/store"
+	"github.com/lastgood/lastgood/internal/strategy"
+)
+
+var t0 = time.Date(2026, 3, 4, 10, 20, 30, 0, time.UTC)
+
+// canaryApp is an app in the middle of a canary whose errors check fails.
+func canaryApp() controller.AppStatus {
+	return controller.AppStatus{
+		App: store.App{Name: "shop", Listen: "127.0.0.1:8080", Stable: 3, Latest: 4},
+		Rollout: &controller.RolloutStatus{
+			Rollout: store.Rollout{ID: 7, App: "shop", From: 3, To: 4, Strategy: "canary", Phase: store.PhaseProgressing, Started: t0},
+			Detail:  strategy.State{Kind: strategy.Canary, From: 3, To: 4, Phase: strategy.Progressing, Step: 1, Weight: 20},
+			Steps:   3,
+			Checks: []analysis.Result{
+				{Result: judge.Result{Check: "errors", Verdict: judge.Fail, Reason: "error rate 8.1% vs 0.2% <script>alert(1)</script>"}, At: t0},
+				{Result: judge.Result{Check: "latency", Verdict: judge.Pass, Reason: "p99 within 5%"}, At: t0},
+			},
+		},
+		Traffic: []controller.Route{{Revision: 3, Weight: 80, Backends: []string{"a", "b"}}, {Revision: 4, Weight: 20, Backends: []string{"c"}}},
+		Replicas: []controller.Replica{
+			{ID: "shop-3-1", Revision: 3, State: "running", Ready: true},
+			{ID: "shop-4-1", Revision: 4, State: "running", Ready: true, Restarts: 2},
+		},
+	}
+}
+
+func source(apps ...controller.AppStatus) Source {
+	return Source{
+		Apps: func(context.Context) []controller.AppStatus { return apps },
+		Events: func(_ context.Context, limit int) ([]store.Event, error) {
+			return []store.Event{
+				{Seq: 1, Time: t0, App: "shop", Type: "rollout.started", Message: "first message"},
+				{Seq: 2, Time: t0.Add(time.Second), App: "shop", Type: "traffic.weight", Message: "second message"},
+			}, nil
+		},
+		Incidents: filepath.Join(os.TempDir(), "lastgood-dashboard-test-none"),
+		Now:       func() time.Time { return t0.Add(time.Minute) },
+	}
+}
+
+func do(t *testing.T, h http.Handler, req *http.Request) (*http.Response, string) {
+	t.Helper()
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	res := w.Result()
+	return res, w.Body.String()
+}
+
+func get(t *testing.T, h http.Handler, target string) (*http.Response, string) {
+	t.Helper()
+	return do(t, h, httptest.NewRequest(http.MethodGet, target, nil))
+}
+
+func TestIndexShowsAnApp(t *testing.T) {
+	res, body := get(t, Handler(source(canaryApp()), ""), "/")
+	if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("status %d, type %q", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	for _, want := range []string{
+		`<meta http-equiv="refresh" content="2">`,
+		"<h3>shop</h3>", "Stable revision <b>3</b>",
+		"Rollout <b>#7</b>", "step 2 of 3", "progressing",
+		`style="width: 80%"`, `style="width: 20%"`, "r3 80%", "r4 20%",
+		`<span class="v fail">fail</span>`, `<span class="v pass">pass</span>`, "error rate 8.1% vs 0.2%",
+		"shop-4-1", "<td>2</td>",
+		"second message", "first message",
+		"No incidents",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if strings.Contains(body, "<script>") || !strings.Contains(body, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+		t.Errorf("the reason is not escaped:\n%s", body)
+	}
+	if strings.Index(body, "second message") > strings.Index(body, "first message") {
+		t.Error("events are not newest first")
+	}
+	if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
+		t.Errorf("CSP %q", csp)
+	}
+}
+
+func TestRolledBackRolloutShowsWhy(t *testing.T) {
+	a := canaryApp()
+	a.Rollout.Phase = store.PhaseRolledBack
+	a.Rollout.Detail.Phase = strategy.RolledBack
+	a.Rollout.Detail.Trigger = strategy.TriggerAnalysis
+	a.Rollout.Detail.Reason = "check errors failed"
+	a.Traffic = []controller.Route{{Revision: 3, Weight: 100}, {Revision: 4, Weight: 0}}
+	_, body := get(t, Handler(source(a), ""), "/")
+	for _, want := range []string{`class="phase failed">rolled-back`, "(" + strategy.TriggerAnalysis + "): check errors failed", `style="width: 100%"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+}
+
+func TestEmptyStates(t *testing.T) {
+	src := source()
+	src.Events = func(context.Context, int) ([]store.Event, error) { return nil, nil }
+	res, body := get(t, Handler(src, ""), "/")
+	if res.StatusCode != 200 {
+		t.Fatalf("status %d", res.StatusCode)
+	}
+	for _, want := range []string{"No apps yet: <code>lastgood apply -f app.yaml</code>", "No incidents", "No events yet"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+}
+
+func TestOnlyTheRootIsTheIndex(t *testing.T) {
+	h := Handler(source(), "")
+	for _, p := range []string{"/nothing", "/incidents/", "/index.html"} {
+		if res, _ := get(t, h, p); res.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404", p, res.StatusCode)
+		}
+	}
+}
+
+func TestToken(t *testing.T) {
+	h := Handler(source(canaryApp()), "s3cret")
+	if res, body := get(t, h, "/"); res.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "/?token=") {
+		t.Fatalf("no token: %d\n%s", res.StatusCode, body)
+	}
+	if res, _ := get(t, h, "/?token=wrong"); res.StatusCode != http.StatusUnauthorized || len(res.Cookies()) != 0 {
+		t.Fatalf("wrong token: %d, cookies %v", res.StatusCode, res.Cookies())
+	}
+	if res, _ := get(t, h, "/incidents/x"); res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("incident without token: %d", res.StatusCode)
+	}
+
+	res, _ := get(t, h, "/?token=s3cret")
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/" {
+		t.Fatalf("right token: %d to %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	cs := res.Cookies()
+	if len(cs) != 1 {
+		t.Fatalf("cookies %v", cs)
+	}
+	c := cs[0]
+	if c.Name != CookieName || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" {
+		t.Fatalf("cookie %+v", c)
+	}
+	if c.Value == "s3cret" || strings.Contains(c.Value, "s3cret") {
+		t.Fatal("the cookie carries the API token itself")
+	}
+
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.AddCookie(c)
+	if res, body := do(t, h, req); res.StatusCode != 200 || !strings.Contains(body, "<h3>shop</h3>") {
+		t.Fatalf("with the cookie: %d", res.StatusCode)
+	}
+	req = httptest.NewRequest(http.MethodGet, "/", nil)
+	req.AddCookie(&http.Cookie{Name: CookieName, Value: "s3cret"})
+	if res, _ := do(t, h, req); res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the raw token as cookie: %d, want 401", res.StatusCode)
+	}
+
+	req = httptest.NewRequest(http.MethodGet, "/", nil)
+	req.Header.Set("Authorization", "Bearer s3cret")
+	if res, _ := do(t, h, req); res.StatusCode != 200 {
+		t.Fatalf("bearer: %d", res.StatusCode)
+	}
+	req = httptest.NewRequest(http.MethodGet, "/", nil)
+	req.Header.Set("Authorization", "Bearer nope")
+	if res, _ := do(t, h, req); res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("wrong bearer: %d", res.StatusCode)
+	}
+	// A cookie made for another token does not open this dashboard.
+	res, _ = get(t, Handler(source(), "other"), "/?token=other")
+	req = httptest.NewRequest(http.MethodGet, "/", nil)
+	req.AddCookie(res.Cookies()[0])
+	if res, _ := do(t, h, req); res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("another token's cookie: %d", res.StatusCode)
+	}
+}
+
+// writeIncident writes a bundle as the recorder does: incident.json and
+// report.html.
+func writeIncident(t *testing.T, dir string, inc *incident.Incident) {
+	t.Helper()
+	folder := filepath.Join(dir, inc.ID)
+	if err := os.MkdirAll(folder, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(inc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var page bytes.Buffer
+	if err := incident.HTML(&page, inc); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(folder, incident.FileName), b, 0o644)
+	os.WriteFile(filepath.Join(folder, incident.ReportHTML), page.Bytes(), 0o644)
+}
+
+func sampleIncident() *incident.Incident {
+	detect, back := int64(1500), int64(42)
+	at := incident.Millis{Time: t0}
+	return &incident.Incident{
+		Schema: incident.SchemaVersion, ID: incident.ID("shop", 7), App: "shop", Rollout: 7, From: 3, To: 4,
+		Strategy: "canary", Kind: incident.KindRolledBack, Trigger: strategy.TriggerAnalysis,
+		Reason: "check errors failed", Started: at, Decided: at, Written: at, Complete: true,
+		Figures: incident.Figures{TimeToDetectMs: &detect, TimeToRollbackMs: &back},
+	}
+}
+
+func TestIncidents(t *testing.T) {
+	dir := t.TempDir()
+	writeIncident(t, dir, sampleIncident())
+	// A secret beside the incidents that no id may reach.
+	os.WriteFile(filepath.Join(dir, "secret.html"), []byte("TOP-SECRET-CONTENT"), 0o644)
+	src := source(canaryApp())
+	src.Incidents = dir
+	h := Handler(src, "")
+
+	_, body := get(t, h, "/")
+	for _, want := range []string{`<a href="/incidents/shop-7">shop-7</a>`, "rolled-back", "1.50s", "42ms", strategy.TriggerAnalysis} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+
+	res, report := get(t, h, "/incidents/shop-7")
+	if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("report: %d %q", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	want, _ := os.ReadFile(filepath.Join(dir, "shop-7", incident.ReportHTML))
+	if report != string(want) || !strings.Contains(report, "Incident shop-7") {
+		t.Fatalf("served report differs from report.html:\n%.300s", report)
+	}
+
+	for _, p := range []string{"/incidents/nope-1", "/incidents/..", "/incidents/..%2fsecret.html", "/incidents/..%2F..%2Fetc%2Fpasswd", "/incidents/%2e%2e", "/incidents/shop-7%2f..%2f..%2fsecret.html"} {
+		res, body := get(t, h, p)
+		// ServeMux redirects an unclean path ("/incidents/.." → "/").
+		redirected := res.StatusCode == http.StatusTemporaryRedirect && res.Header.Get("Location") == "/"
+		if res.StatusCode != http.StatusNotFound && !redirected || strings.Contains(body, "TOP-SECRET-CONTENT") {
+			t.Errorf("GET %s: %d\n%s", p, res.StatusCode, body)
+		}
+	}
+
+	// A bundle whose report.html is missing is rendered from incident.json.
+	os.Remove(filepath.Join(dir, "shop-7", incident.ReportHTML))
+	if res, body := get(t, h, "/incidents/shop-7"); res.StatusCode != 200 || !strings.Contains(body, "Incident shop-7") {
+		t.Fatalf("rendered report: %d", res.StatusCode)
+	}
+}
+
+func TestStoreEventsReturnsTheLatest(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	events := StoreEvents(st)
+	if evs, err := events(ctx, 30); err != nil || len(evs) != 0 {
+		t.Fatalf("empty log: %v, %v", evs, err)
+	}
+	err = st.Update(ctx, func(tx *store.Tx) error {
+		for i := range 40 {
+			if _, err := tx.AppendEvent(store.Event{Type: "test", Message: "m" + string(rune('0'+i%10))}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := events(ctx, 30)
+	if err != nil || len(evs) != 30 || evs[0].Seq != 11 || evs[29].Seq != 40 {
+		t.Fatalf("got %d events (%v), first %d last %d", len(evs), err, evs[0].Seq, evs[len(evs)-1].Seq)
+	}
+}
