@@ -3,6 +3,7 @@ package analysis
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -219,33 +220,62 @@ func TestUnansweredExternalChecksAreInconclusiveWithoutData(t *testing.T) {
 	}
 }
 
+// tally runs a Runner in the background and counts its results per check.
+type tally struct {
+	mu     sync.Mutex
+	seen   map[string]int
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// runCounting starts r; each result is passed to inspect (if not nil)
+// before it is counted. Call stop to end the run.
+func runCounting(r *Runner, inspect func(Result)) *tally {
+	ctx, cancel := context.WithCancel(context.Background())
+	tl := &tally{seen: map[string]int{}, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(tl.done)
+		r.Run(ctx, func(res Result) {
+			if inspect != nil {
+				inspect(res)
+			}
+			tl.mu.Lock()
+			defer tl.mu.Unlock()
+			tl.seen[res.Check]++
+		})
+	}()
+	return tl
+}
+
+// counts returns a copy of the counts so far.
+func (tl *tally) counts() map[string]int {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	return maps.Clone(tl.seen)
+}
+
+// stop ends the run and waits for it.
+func (tl *tally) stop() {
+	tl.cancel()
+	<-tl.done
+}
+
 func TestRunReportsEveryCheckUntilCancelled(t *testing.T) {
 	w := &world{samples: map[int]judge.Sample{}}
 	r := newRunner(t, w,
 		manifest.Check{Name: "errors", Compare: &manifest.Compare{Metric: "errorRate", MaxIncrease: "0.01"}},
 		manifest.Check{Name: "slo", Threshold: &manifest.Threshold{Metric: "errorRate", Max: "0.05"}},
 	)
-	ctx, cancel := context.WithCancel(context.Background())
-	var mu sync.Mutex
-	seen := map[string]int{}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		r.Run(ctx, func(res Result) {
-			mu.Lock()
-			defer mu.Unlock()
-			if res.Rollout != 7 {
-				t.Errorf("result of rollout %d", res.Rollout)
-			}
-			seen[res.Check]++
-		})
-	}()
+	tl := runCounting(r, func(res Result) {
+		if res.Rollout != 7 {
+			t.Errorf("result of rollout %d", res.Rollout)
+		}
+	})
+	defer tl.stop()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		mu.Lock()
-		n := min(seen["errors"], seen["slo"])
-		mu.Unlock()
-		if n >= 3 {
+		seen := tl.counts()
+		if min(seen["errors"], seen["slo"]) >= 3 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -253,8 +283,6 @@ func TestRunReportsEveryCheckUntilCancelled(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	cancel()
-	<-done
 }
 
 func TestValidateNamesTheFieldOfEachProblem(t *testing.T) {

@@ -1,9 +1,7 @@
 package analysis
 
 import (
-	"context"
 	"os/exec"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -36,18 +34,7 @@ func TestRouterChecksLookAtTheirOwnCadence(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	var mu sync.Mutex
-	seen := map[string]int{}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		r.Run(ctx, func(res Result) {
-			mu.Lock()
-			defer mu.Unlock()
-			seen[res.Check]++
-		})
-	}()
+	tl := runCounting(r, nil)
 	// Traffic on both revisions while the checks look.
 	stop := time.Now().Add(300 * time.Millisecond)
 	for time.Now().Before(stop) {
@@ -55,11 +42,9 @@ func TestRouterChecksLookAtTheirOwnCadence(t *testing.T) {
 		w.add(2, 10, 0)
 		time.Sleep(5 * time.Millisecond)
 	}
-	cancel()
-	<-done
+	tl.stop()
 
-	mu.Lock()
-	defer mu.Unlock()
+	seen := tl.counts()
 	if seen["errors"] < 8 {
 		t.Errorf("compare looked %d times in 300ms at a 20ms routerInterval, want at least 8 (%v)", seen["errors"], seen)
 	}

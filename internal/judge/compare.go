@@ -84,7 +84,7 @@ func (c Compare) errorRate(state RateState, obs Observation, alpha float64) (Rat
 	ev := Evidence{
 		Method: rateMethod, Metric: c.Metric, Unit: c.Metric.Unit(),
 		CanarySamples: canary.Requests, StableSamples: stable.Requests,
-		HistorySamples: weighed(state.History, stable.Requests).Requests,
+		HistorySamples: min(state.History.Requests, room(stable.Requests)),
 		Canary:         ratio(canary.Errors, canary.Requests),
 		Stable:         ratio(stable.Errors, stable.Requests),
 		LogEValue:      state.LogEFail,

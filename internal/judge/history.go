@@ -54,8 +54,13 @@ func scaleTo(h Sample, limit uint64) Sample {
 // weighed returns the history scaled to historyCap minus the n stable
 // requests seen since the first look, none once n reaches historyCap.
 func weighed(h Sample, n uint64) Sample {
-	room := historyCap - min(n, historyCap)
-	return scaleTo(h, room)
+	return scaleTo(h, room(n))
+}
+
+// room is how many requests of history weigh once the stable has served
+// n since the first look.
+func room(n uint64) uint64 {
+	return historyCap - min(n, historyCap)
 }
 
 // prime keeps the history of the first look; later looks' histories are

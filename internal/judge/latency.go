@@ -124,7 +124,7 @@ func (c Compare) latency(state RateState, obs Observation, q, alpha float64, fir
 	}
 	ev.LogEValue = state.LogEFail
 	ev.PValue = pValue(state.MaxLogEFail)
-	ev.HistorySamples = weighed(state.History, ev.StableSamples).Latency.Count()
+	ev.HistorySamples = min(state.History.Latency.Count(), room(ev.StableSamples))
 
 	cut := state.Latency
 	limit := math.Log(1 / alpha)

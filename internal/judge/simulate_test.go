@@ -225,7 +225,7 @@ func TestHistoryLetsTheFirstLookDecide(t *testing.T) {
 			}
 			// 12,000 requests of history weigh 10,000, less the 160 the
 			// stable served since the first look.
-			if h := res.Evidence.HistorySamples; h < 9800 || h > 9880 { // histogram buckets are scaled one by one, rounding
+			if h := res.Evidence.HistorySamples; h != 10000-160 {
 				t.Fatalf("evidence says %d requests of history weighed, want 10,000 − 160", h)
 			}
 			obs.History = Sample{}
