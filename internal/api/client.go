@@ -140,6 +140,13 @@ func (c *Client) Action(ctx context.Context, app, verb string, req ActionRequest
 	return res, c.postJSON(ctx, "/api/v1/apps/"+url.PathEscape(app)+"/"+verb, req, &res)
 }
 
+// Delete deletes an app (POST /api/v1/apps/{app}/delete); force aborts
+// a rollout in progress first.
+func (c *Client) Delete(ctx context.Context, app string, force bool) (controller.DeleteResult, error) {
+	var res controller.DeleteResult
+	return res, c.postJSON(ctx, "/api/v1/apps/"+url.PathEscape(app)+"/delete", ActionRequest{Force: force}, &res)
+}
+
 // App returns an app's status.
 func (c *Client) App(ctx context.Context, app string) (controller.AppStatus, error) {
 	var st controller.AppStatus

@@ -163,13 +163,14 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.Stats(name))
 }
 
-// ActionRequest carries the options of promote and undo.
+// ActionRequest carries the options of promote, undo and delete.
 type ActionRequest struct {
 	Full       bool `json:"full,omitempty"`       // promote: skip every remaining step
 	ToRevision int  `json:"toRevision,omitempty"` // undo: the revision to return to
+	Force      bool `json:"force,omitempty"`      // delete: abort a rollout in progress first
 }
 
-var actions = []string{"promote", "abort", "pause", "resume", "undo"}
+var actions = []string{"promote", "abort", "pause", "resume", "undo", "delete"}
 
 func (s *Server) action(w http.ResponseWriter, r *http.Request) {
 	name, verb := r.PathValue("app"), r.PathValue("action")
@@ -196,6 +197,12 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request) {
 		err = s.Controller.Resume(ctx, name)
 	case "undo":
 		res, err = s.Controller.Undo(ctx, name, req.ToRevision)
+	case "delete":
+		var del controller.DeleteResult
+		if del, err = s.Controller.Delete(ctx, name, req.Force); err == nil {
+			writeJSON(w, http.StatusOK, del)
+			return
+		}
 	}
 	if err != nil {
 		fail(w, err)

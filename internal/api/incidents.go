@@ -3,19 +3,32 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 
 	"github.com/lastgood/lastgood/internal/incident"
+	"github.com/lastgood/lastgood/internal/store"
 )
 
+// incidents lists the bundles, of one app with ?app=: an app lastgood has
+// never had is 404 (a deleted one still lists its incidents).
 func (s *Server) incidents(w http.ResponseWriter, r *http.Request) {
+	app := r.URL.Query().Get("app")
+	if app != "" {
+		if _, err := s.Store.App(r.Context(), app); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				err = fmt.Errorf("%w: lastgood has no app %s (`lastgood get apps` lists them)", store.ErrNotFound, app)
+			}
+			fail(w, err)
+			return
+		}
+	}
 	list, err := incident.List(s.Incidents)
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	app := r.URL.Query().Get("app")
 	out := []incident.Summary{}
 	for _, in := range list {
 		if app == "" || in.App == app {

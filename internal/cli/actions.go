@@ -16,18 +16,21 @@ func init() {
 	}
 	for verb, summary := range simple {
 		register(&command{name: verb, args: "APP", summary: summary, nargs: [2]int{1, 1},
+			examples: []string{"lastgood " + verb + " web"},
 			run: func(ctx context.Context, e *Env, o *options) error {
 				return runAction(ctx, e, o, verb, api.ActionRequest{})
 			}})
 	}
 	register(&command{name: "promote", args: "APP [--full]", nargs: [2]int{1, 1},
-		summary: "skip the current wait of the rollout (--full: every remaining step)",
-		flags:   func(fs *flag.FlagSet, o *options) { fs.BoolVar(&o.full, "full", false, "skip every remaining step") },
+		examples: []string{"lastgood promote web", "lastgood promote web --full"},
+		summary:  "skip the current wait of the rollout (--full: every remaining step)",
+		flags:    func(fs *flag.FlagSet, o *options) { fs.BoolVar(&o.full, "full", false, "skip every remaining step") },
 		run: func(ctx context.Context, e *Env, o *options) error {
 			return runAction(ctx, e, o, "promote", api.ActionRequest{Full: o.full})
 		}})
 	register(&command{name: "undo", args: "APP [--to-revision N]", nargs: [2]int{1, 1},
-		summary: "return to the previous stable revision (or revision N) as a new revision",
+		examples: []string{"lastgood undo web", "lastgood undo web --to-revision 2"},
+		summary:  "return to the previous stable revision (or revision N) as a new revision",
 		flags: func(fs *flag.FlagSet, o *options) {
 			fs.IntVar(&o.toRevision, "to-revision", 0, "the revision whose content to return to")
 		},

@@ -19,9 +19,16 @@ func init() {
 	register(&command{
 		name: "apply", args: "-f FILE [--wait] [--wait-window]",
 		summary: "store a new revision and roll it out",
-		nargs:   [2]int{0, 0},
+		details: `Content equal to the stable revision, or to the one rolling out, is
+nothing to do: no revision, no rollout, exit 0. With --wait the exit code
+is 0 when the rollout is promoted and 3 when it is rolled back or aborted.`,
+		examples: []string{
+			"lastgood apply -f app.yaml",
+			"lastgood apply -f app.yaml --wait   # a CI gate: exit 3 on a rollback",
+		},
+		nargs: [2]int{0, 0},
 		flags: func(fs *flag.FlagSet, o *options) {
-			fs.StringVar(&o.file, "f", "", "manifest file")
+			fs.StringVar(&o.file, "f", "", "the manifest `FILE`")
 			fs.BoolVar(&o.wait, "wait", false, "wait until the rollout ends; exit 3 if it is rolled back or aborted")
 			fs.BoolVar(&o.waitWindow, "wait-window", false, "like --wait, and also wait through the rollback window")
 		},
@@ -109,7 +116,7 @@ func waitRollout(ctx context.Context, e *Env, o *options, c *api.Client, app str
 		print(ev)
 	}
 	if o.output != "json" {
-		fmt.Fprintf(e.Stdout, "rollout #%d %s\n", id, st.Rollout.Phase)
+		fmt.Fprintf(e.Stdout, "rollout #%d %s%s\n", id, st.Rollout.Phase, incidentNote(st.Rollout))
 	}
 	return st, nil
 }

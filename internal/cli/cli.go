@@ -40,9 +40,15 @@ type Env struct {
 // command is one subcommand.
 type command struct {
 	name, args, summary string
-	flags               func(fs *flag.FlagSet, o *options)
-	run                 func(ctx context.Context, e *Env, o *options) error
-	nargs               [2]int // min, max positional arguments (-1: any)
+	// details, when set, says more than the summary in `--help`.
+	details string
+	// examples are whole command lines, shown by `--help`.
+	examples []string
+	// local commands run on this machine and take no --server or -o.
+	local bool
+	flags func(fs *flag.FlagSet, o *options)
+	run   func(ctx context.Context, e *Env, o *options) error
+	nargs [2]int // min, max positional arguments (-1: any)
 }
 
 // options holds every flag; each command declares the ones it takes.
@@ -53,7 +59,7 @@ type options struct {
 	file, data, apiAddr, addrFile, engine string
 	wait, waitWindow, watch, follow, full bool
 	toRevision                            int
-	fast                                  bool
+	fast, force                           bool
 	format                                string
 }
 
@@ -66,6 +72,16 @@ func Main(ctx context.Context, args []string, e *Env) int {
 	if e.Getenv == nil {
 		e.Getenv = os.Getenv
 	}
+	if len(args) >= 2 && args[0] == "help" {
+		// lastgood help CMD: the command's own help
+		cmd, _ := lookup(args[1:])
+		if cmd == nil {
+			fmt.Fprintf(e.Stderr, "lastgood help: unknown command %q; run `lastgood help`\n", strings.Join(args[1:min(3, len(args))], " "))
+			return ExitInvalid
+		}
+		help(e.Stdout, cmd, e)
+		return ExitOK
+	}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(e.Stdout)
 		if len(args) == 0 {
@@ -73,19 +89,7 @@ func Main(ctx context.Context, args []string, e *Env) int {
 		}
 		return ExitOK
 	}
-	name, rest := args[0], args[1:]
-	if name == "get" && len(rest) > 0 && rest[0] == "apps" {
-		name, rest = "get apps", rest[1:]
-	}
-	if name == "audit" && len(rest) > 0 && rest[0] == "verify" {
-		name, rest = "audit verify", rest[1:]
-	}
-	var cmd *command
-	for _, c := range commands {
-		if c.name == name {
-			cmd = c
-		}
-	}
+	cmd, rest := lookup(args)
 	if cmd == nil {
 		fmt.Fprintf(e.Stderr, "lastgood: unknown command %q; run `lastgood help`\n", strings.Join(args[:min(2, len(args))], " "))
 		return ExitInvalid
@@ -93,9 +97,11 @@ func Main(ctx context.Context, args []string, e *Env) int {
 	o, err := parse(cmd, rest, e)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			help(e.Stdout, cmd, e)
 			return ExitOK
 		}
-		fmt.Fprintf(e.Stderr, "lastgood %s: %v\nusage: lastgood %s %s\n", cmd.name, err, cmd.name, cmd.args)
+		fmt.Fprintf(e.Stderr, "lastgood %s: %v\nusage: lastgood %s %s\nrun `lastgood help %s` for its flags and examples\n",
+			cmd.name, err, cmd.name, cmd.args, cmd.name)
 		return ExitInvalid
 	}
 	if err := cmd.run(ctx, e, o); err != nil {
@@ -104,25 +110,43 @@ func Main(ctx context.Context, args []string, e *Env) int {
 	return ExitOK
 }
 
-// parse reads flags wherever they stand among the positional arguments.
-func parse(cmd *command, args []string, e *Env) (*options, error) {
-	o := &options{}
+// lookup finds the command args start with (one word, or two for `get
+// apps` and `audit verify`) and returns it with the arguments after its
+// name; nil when there is none.
+func lookup(args []string) (*command, []string) {
+	for _, c := range commands {
+		words := strings.Fields(c.name)
+		if len(args) >= len(words) && strings.Join(args[:len(words)], " ") == c.name {
+			return c, args[len(words):]
+		}
+	}
+	return nil, nil
+}
+
+// flagSet declares every flag cmd takes into a new set writing into o.
+func flagSet(cmd *command, o *options, e *Env) *flag.FlagSet {
 	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	server := e.Getenv("LASTGOOD_SERVER")
-	if server == "" {
-		server = "http://127.0.0.1:7070"
-	}
-	fs.StringVar(&o.server, "server", server, "API address (LASTGOOD_SERVER)")
-	fs.StringVar(&o.output, "o", "text", "output: text or json")
 	if cmd.flags != nil {
 		cmd.flags(fs, o)
 	}
+	if !cmd.local {
+		server := e.Getenv("LASTGOOD_SERVER")
+		if server == "" {
+			server = "http://127.0.0.1:7070"
+		}
+		fs.StringVar(&o.server, "server", server, "`URL` of the lastgood API; LASTGOOD_SERVER sets the default")
+		fs.StringVar(&o.output, "o", "text", "output `FORMAT`: text or json")
+	}
+	return fs
+}
+
+// parse reads flags wherever they stand among the positional arguments.
+func parse(cmd *command, args []string, e *Env) (*options, error) {
+	o := &options{output: "text"}
+	fs := flagSet(cmd, o, e)
 	for {
 		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				fmt.Fprintf(e.Stdout, "usage: lastgood %s %s\n\n%s\n", cmd.name, cmd.args, cmd.summary)
-			}
 			return nil, err
 		}
 		args = fs.Args()
@@ -225,6 +249,69 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// help writes a command's usage, what it does, its flags with their
+// defaults, and examples.
+func help(w io.Writer, cmd *command, e *Env) {
+	fmt.Fprintf(w, "usage: lastgood %s\n\n%s.\n", strings.TrimSpace(cmd.name+" "+cmd.args), upperFirst(cmd.summary))
+	if cmd.details != "" {
+		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(cmd.details))
+	}
+	fs := flagSet(cmd, &options{}, e)
+	var rows [][2]string
+	fs.VisitAll(func(f *flag.Flag) { rows = append(rows, flagHelp(f)) })
+	if len(rows) > 0 {
+		fmt.Fprintln(w, "\nflags:")
+		width := 0
+		for _, r := range rows {
+			width = max(width, len(r[0]))
+		}
+		for _, r := range rows {
+			fmt.Fprintf(w, "  %-*s  %s\n", width, r[0], r[1])
+		}
+	}
+	if len(cmd.examples) > 0 {
+		fmt.Fprintln(w, "\nexamples:")
+		for _, ex := range cmd.examples {
+			fmt.Fprintf(w, "  %s\n", ex)
+		}
+	}
+}
+
+// flagHelp is a flag's row in help: its spelling with a placeholder for
+// its value, and what it does with its default when that is not the zero
+// value. One-letter flags take one dash, others two (both work).
+func flagHelp(f *flag.Flag) [2]string {
+	placeholder, text := flag.UnquoteUsage(f)
+	if _, isBool := f.Value.(interface{ IsBoolFlag() bool }); isBool {
+		placeholder = ""
+	} else if !strings.Contains(f.Usage, "`") {
+		switch placeholder {
+		case "int":
+			placeholder = "N"
+		default: // string, duration, value: the flag's own name
+			placeholder = strings.ToUpper(f.Name)
+		}
+	}
+	dashes := "--"
+	if len(f.Name) == 1 {
+		dashes = "-"
+	}
+	spelled := strings.TrimSpace(dashes + f.Name + " " + placeholder)
+	switch f.DefValue {
+	case "", "0", "false", "0s":
+	default:
+		text += fmt.Sprintf(" (default %s)", f.DefValue)
+	}
+	return [2]string{spelled, text}
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "lastgood — progressive delivery that returns to the last known-good revision by itself")
 	fmt.Fprintln(w, "\nusage: lastgood COMMAND [ARGS] [--server URL] [-o json]\n\ncommands:")
@@ -234,4 +321,5 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-40s %s\n", strings.TrimSpace(c.name+" "+c.args), c.summary)
 	}
 	fmt.Fprintln(w, "\nexit codes: 0 done, 1 failure, 2 invalid input (nothing changed), 3 rollout rolled back or aborted (--wait)")
+	fmt.Fprintln(w, "`lastgood help COMMAND` (or `lastgood COMMAND --help`) shows a command's flags, defaults and examples")
 }

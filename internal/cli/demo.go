@@ -8,7 +8,7 @@ import (
 )
 
 func init() {
-	register(&command{name: "demo", nargs: [2]int{0, 0},
+	register(&command{name: "demo", nargs: [2]int{0, 0}, local: true, examples: []string{"lastgood demo"},
 		summary: "build a sample app, start lastgood on a temporary directory, and watch a bad release come back",
 		run: func(ctx context.Context, e *Env, o *options) error {
 			return demo.Run(ctx, demo.Options{Out: e.Stdout, Live: isTerminal(e.Stdout), Version: Version})

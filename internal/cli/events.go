@@ -11,11 +11,13 @@ import (
 
 func init() {
 	register(&command{name: "events", args: "[APP] [--follow]", nargs: [2]int{0, 1},
-		summary: "print the event log (--follow: keep printing new events)",
-		flags:   func(fs *flag.FlagSet, o *options) { fs.BoolVar(&o.follow, "follow", false, "keep printing new events") },
-		run:     runEvents})
+		examples: []string{"lastgood events web", "lastgood events --follow"},
+		summary:  "print the event log (--follow: keep printing new events)",
+		flags:    func(fs *flag.FlagSet, o *options) { fs.BoolVar(&o.follow, "follow", false, "keep printing new events") },
+		run:      runEvents})
 	register(&command{name: "audit verify", nargs: [2]int{0, 0},
-		summary: "check the event log's hash chain for edited, deleted or reordered events", run: runAudit})
+		summary:  "check the event log's hash chain for edited, deleted or reordered events",
+		examples: []string{"lastgood audit verify"}, run: runAudit})
 }
 
 func runEvents(ctx context.Context, e *Env, o *options) error {

@@ -11,11 +11,16 @@ import (
 
 func init() {
 	register(&command{name: "incidents", args: "[APP]", nargs: [2]int{0, 1},
-		summary: "list the incidents (the evidence of every rollback and abort), newest first", run: runIncidents})
+		summary: "list the incidents (the evidence of every rollback and abort), newest first",
+		details: `An incident is named after its app and the app's rollout number: web-2
+is the incident of web's second rollout. An app lastgood never had is an
+error (exit 1); a deleted app's incidents are kept.`,
+		examples: []string{"lastgood incidents", "lastgood incidents web"}, run: runIncidents})
 	register(&command{name: "postmortem", args: "INCIDENT [--format md|html|json]", nargs: [2]int{1, 1},
-		summary: "print an incident's post-mortem: timeline, evidence, figures, diff, logs",
+		summary:  "print an incident's post-mortem: timeline, evidence, figures, diff, logs",
+		examples: []string{"lastgood postmortem web-2", "lastgood postmortem web-2 --format html > web-2.html"},
 		flags: func(fs *flag.FlagSet, o *options) {
-			fs.StringVar(&o.format, "format", "md", "md (Markdown), html (one self-contained page with charts) or json (incident.json)")
+			fs.StringVar(&o.format, "format", "md", "`FORMAT`: md (Markdown), html (one self-contained page with charts) or json (incident.json)")
 		},
 		run: runPostmortem})
 }
@@ -39,8 +44,8 @@ func runIncidents(ctx context.Context, e *Env, o *options) error {
 	tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tDECIDED\tREVISIONS\tKIND\tTRIGGER\tDETECTED IN\tREASON")
 	for _, in := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%d → %d\t%s\t%s\t%s\t%s\n", in.ID, in.Decided.Local().Format("2006-01-02 15:04:05"),
-			in.To, in.From, in.Kind, in.Trigger, dash(detected(in.TimeToDetectMs)), in.Reason)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", in.ID, in.Decided.Local().Format("2006-01-02 15:04:05"),
+			in.Arrow(), in.Kind, in.Trigger, dash(detected(in.TimeToDetectMs)), in.Reason)
 	}
 	return tw.Flush()
 }

@@ -13,6 +13,11 @@ import (
 func init() {
 	register(&command{name: "serve", args: "[--data DIR] [--api ADDR] [--engine local]", nargs: [2]int{0, 0},
 		summary: "run the controller, the routers and the API",
+		local:   true,
+		examples: []string{
+			"lastgood serve --data /var/lib/lastgood",
+			"LASTGOOD_TOKEN=s3cret lastgood serve --api 127.0.0.1:7070",
+		},
 		flags: func(fs *flag.FlagSet, o *options) {
 			fs.StringVar(&o.data, "data", ".lastgood", "data directory")
 			fs.StringVar(&o.apiAddr, "api", "127.0.0.1:7070", "API listen address")

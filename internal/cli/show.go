@@ -2,14 +2,17 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/lastgood/lastgood/internal/api"
 	"github.com/lastgood/lastgood/internal/controller"
 	"github.com/lastgood/lastgood/internal/manifest"
 	"github.com/lastgood/lastgood/internal/store"
@@ -18,48 +21,42 @@ import (
 
 func init() {
 	register(&command{name: "status", args: "APP [--watch]", nargs: [2]int{1, 1},
-		summary: "show an app: its rollout, traffic and replicas (--watch: follow until no rollout runs)",
+		summary: "show an app: its rollout, traffic and replicas (--watch: follow its next rollout to its end)",
+		details: `With --watch, status follows the rollout in progress, or waits for the
+next one to start, and exits when that rollout ends. On a terminal it
+redraws the whole status; piped, it prints the status once and then one
+timestamped line per change.`,
+		examples: []string{"lastgood status web", "lastgood status web --watch", "lastgood status web -o json"},
 		flags: func(fs *flag.FlagSet, o *options) {
-			fs.BoolVar(&o.watch, "watch", false, "print each change until no rollout is in progress")
+			fs.BoolVar(&o.watch, "watch", false, "follow the rollout in progress (or wait for the next) until it ends")
 		},
 		run: runStatus})
-	register(&command{name: "get apps", nargs: [2]int{0, 0}, summary: "list apps", run: runGetApps})
-	register(&command{name: "history", args: "APP", nargs: [2]int{1, 1}, summary: "list an app's revisions", run: runHistory})
+	register(&command{name: "get apps", nargs: [2]int{0, 0}, summary: "list apps",
+		examples: []string{"lastgood get apps", "lastgood get apps -o json"}, run: runGetApps})
+	register(&command{name: "history", args: "APP", nargs: [2]int{1, 1}, summary: "list an app's revisions",
+		details:  "A deleted app's history is kept and still listed.",
+		examples: []string{"lastgood history web"}, run: runHistory})
 	register(&command{name: "diff", args: "APP REV [REV]", nargs: [2]int{2, 3},
-		summary: "compare two revisions field by field (one REV: the stable revision against it)", run: runDiff})
-	register(&command{name: "version", nargs: [2]int{0, 0}, summary: "print the client's and the server's version", run: runVersion})
+		summary:  "compare two revisions field by field (one REV: the stable revision against it)",
+		examples: []string{"lastgood diff web 3", "lastgood diff web 2 3"}, run: runDiff})
+	register(&command{name: "version", nargs: [2]int{0, 0}, summary: "print the client's and the server's version",
+		examples: []string{"lastgood version"}, run: runVersion})
 }
 
 func runStatus(ctx context.Context, e *Env, o *options) error {
 	c := o.client()
-	var last string
-	for {
-		st, err := c.App(ctx, o.args[0])
-		if err != nil {
-			return err
-		}
-		var b strings.Builder
-		if o.output == "json" {
-			printJSON(&b, st)
-		} else {
-			writeStatus(&b, st)
-		}
-		if b.String() != last {
-			if last != "" && o.output != "json" {
-				fmt.Fprintln(e.Stdout, "---")
-			}
-			io.WriteString(e.Stdout, b.String())
-			last = b.String()
-		}
-		if !o.watch || st.Rollout == nil || strategy.Phase(st.Rollout.Phase).Final() {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(250 * time.Millisecond):
-		}
+	st, err := c.App(ctx, o.args[0])
+	if err != nil {
+		return err
 	}
+	if o.watch {
+		return watchStatus(ctx, e, o, c, st)
+	}
+	if o.output == "json" {
+		return printJSON(e.Stdout, st)
+	}
+	writeStatus(e.Stdout, st)
+	return nil
 }
 
 func writeStatus(w io.Writer, st controller.AppStatus) {
@@ -73,6 +70,9 @@ func writeStatus(w io.Writer, st controller.AppStatus) {
 		fmt.Fprintf(w, "rollout:  #%d %s, %s\n", r.ID, describeRollout(r), rolloutPhase(r))
 		if r.Reason != "" {
 			fmt.Fprintf(w, "reason:   %s (%s)\n", r.Reason, r.Trigger)
+		}
+		if r.Incident != "" {
+			fmt.Fprintf(w, "incident: %s (`lastgood postmortem %s`)\n", r.Incident, r.Incident)
 		}
 		if d := r.Detail; d.Phase == strategy.Promoted && d.FromReplicas > 0 {
 			fmt.Fprintf(w, "window:   revision %d stays warm until %s\n", d.From, d.WarmUntil.Local().Format(time.TimeOnly))
@@ -101,6 +101,15 @@ func writeStatus(w io.Writer, st controller.AppStatus) {
 		fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\t%d\t%s\n", r.ID, r.Revision, r.State, r.Addr, r.Restarts, dash(r.LastExit))
 	}
 	tw.Flush()
+}
+
+// incidentNote names the incident of a rollout that has one, for the end
+// of a line.
+func incidentNote(r *controller.RolloutStatus) string {
+	if r == nil || r.Incident == "" {
+		return ""
+	}
+	return fmt.Sprintf(": incident %s (`lastgood postmortem %s`)", r.Incident, r.Incident)
 }
 
 func describeRollout(r *controller.RolloutStatus) string {
@@ -187,6 +196,12 @@ func runHistory(ctx context.Context, e *Env, o *options) error {
 	c := o.client()
 	app := o.args[0]
 	st, err := c.App(ctx, app)
+	deleted := false
+	if se, ok := errors.AsType[*api.StatusError](err); ok && se.Code == http.StatusNotFound {
+		// a deleted app: the controller no longer runs it, its history is
+		// kept (and an app never applied fails just below)
+		deleted, err = true, nil
+	}
 	if err != nil {
 		return err
 	}
@@ -199,7 +214,10 @@ func runHistory(ctx context.Context, e *Env, o *options) error {
 		return err
 	}
 	if o.output == "json" {
-		return printJSON(e.Stdout, map[string]any{"app": app, "stable": st.Stable, "revisions": revs, "rollouts": rollouts})
+		return printJSON(e.Stdout, map[string]any{"app": app, "stable": st.Stable, "deleted": deleted, "revisions": revs, "rollouts": rollouts})
+	}
+	if deleted {
+		fmt.Fprintf(e.Stdout, "%s is deleted; its history is kept (applied again, it goes on from revision %d)\n", app, latest(revs)+1)
 	}
 	outcome := map[int]string{}
 	for i := len(rollouts) - 1; i >= 0; i-- { // oldest first, so the newest wins
@@ -221,6 +239,14 @@ func runHistory(ctx context.Context, e *Env, o *options) error {
 			origin, short(r.Digest), strings.TrimSpace(dash(mark)), r.Source)
 	}
 	return tw.Flush()
+}
+
+func latest(revs []store.Revision) int {
+	n := 0
+	for _, r := range revs {
+		n = max(n, r.Number)
+	}
+	return n
 }
 
 func short(digest string) string {

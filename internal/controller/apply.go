@@ -46,11 +46,13 @@ func Digest(m *manifest.App, artifacts map[string]string) string {
 }
 
 // Apply stores a new revision of an app and starts its rollout. Applying
-// content equal to the latest revision stores nothing: it is a no-op when
-// that revision is stable or rolling out, and starts a new rollout of it
-// when it was rolled back. A different manifest while a rollout is in
-// progress is refused (ErrConflict): abort it or wait. Every refusal
-// changes nothing.
+// content equal to the stable revision is a no-op ("nothing to do"), and
+// so is content equal to the revision rolling out; content equal to the
+// latest revision, rolled back, starts a new rollout of it without a new
+// revision. A different manifest while a rollout is in progress is
+// refused (ErrConflict): abort it or wait. Every refusal changes nothing.
+// An app applied again after `lastgood delete` starts afresh (a first
+// release) with a new revision numbered after the kept ones.
 func (c *Controller) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, error) {
 	m, err := manifest.Parse(req.File, []byte(req.Manifest))
 	if err != nil {
@@ -70,6 +72,10 @@ func (c *Controller) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, 
 			return res, err
 		}
 		same := latest.Digest == digest
+		stable, err := c.stableWith(ctx, a, digest)
+		if err != nil {
+			return res, err
+		}
 		if !a.state.Phase.Final() {
 			if same {
 				res.Revision = latest.Number
@@ -77,12 +83,16 @@ func (c *Controller) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, 
 				res.Message = fmt.Sprintf("%s unchanged: revision %d is rolling out", m.Name, latest.Number)
 				return res, nil
 			}
-			return res, fmt.Errorf("%w: %s: rollout #%d to revision %d is %s; wait for it, or `lastgood abort %s`",
-				ErrConflict, m.Name, a.rollout.ID, a.state.To, a.state.Phase, m.Name)
+			hint := ""
+			if stable > 0 {
+				hint = fmt.Sprintf(" (revision %d, the stable one, has this content: the abort returns to it)", stable)
+			}
+			return res, fmt.Errorf("%w: %s: rollout #%d to revision %d is %s; wait for it, or `lastgood abort %s`%s",
+				ErrConflict, m.Name, a.rollout.ID, a.state.To, a.state.Phase, m.Name, hint)
 		}
-		if same && latest.Number == a.app.Stable {
-			res.Revision = latest.Number
-			res.Message = fmt.Sprintf("%s unchanged: revision %d is serving", m.Name, latest.Number)
+		if stable > 0 {
+			res.Revision = stable
+			res.Message = fmt.Sprintf("%s: nothing to do: revision %d (stable) has this content", m.Name, stable)
 			return res, nil
 		}
 		if same {
@@ -115,6 +125,21 @@ func (c *Controller) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, 
 		}
 	}
 	return res, err
+}
+
+// stableWith returns a's stable revision when its content has digest, or 0.
+func (c *Controller) stableWith(ctx context.Context, a *appState, digest string) (int, error) {
+	if a.app.Stable == 0 {
+		return 0, nil
+	}
+	stable, err := c.revision(ctx, a, a.app.Stable)
+	if err != nil {
+		return 0, err
+	}
+	if stable.Digest != digest {
+		return 0, nil
+	}
+	return stable.Number, nil
 }
 
 // check finds what makes a manifest impossible to roll out here, beyond
@@ -154,7 +179,7 @@ func (c *Controller) check(ctx context.Context, req ApplyRequest, m *manifest.Ap
 		add(p.Field, "%s", p.Message)
 	}
 	if a != nil && a.app.Listen != m.Listen {
-		add("listen", "cannot change from %s to %s; an app keeps its address (delete and re-create it to move it)", a.app.Listen, m.Listen)
+		add("listen", "cannot change from %s to %s; an app keeps its address (to move it: `lastgood delete %s`, then apply again)", a.app.Listen, m.Listen, m.Name)
 	}
 	preview := previewOf(m)
 	for name, o := range c.apps {
@@ -252,12 +277,17 @@ func (c *Controller) createAndStart(ctx context.Context, a *appState, rev store.
 	err := c.cfg.Store.Update(ctx, func(tx *store.Tx) error {
 		if a.app.Created.IsZero() {
 			a := a.app
+			msg := fmt.Sprintf("app %s created, listening on %s", a.Name, a.Listen)
+			if old, err := tx.App(ctx, a.Name); err == nil && old.Deleted != nil {
+				// applied again after `lastgood delete`: its history goes on
+				msg = fmt.Sprintf("app %s created again after its delete, listening on %s; its revisions go on from %d",
+					a.Name, a.Listen, old.Latest+1)
+			}
 			a.Created, a.Updated = now, now
 			if err := tx.PutApp(a); err != nil {
 				return err
 			}
-			if _, err := tx.AppendEvent(store.Event{Time: now, App: a.Name, Type: "app.created",
-				Message: fmt.Sprintf("app %s created, listening on %s", a.Name, a.Listen)}); err != nil {
+			if _, err := tx.AppendEvent(store.Event{Time: now, App: a.Name, Type: "app.created", Message: msg}); err != nil {
 				return err
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lastgood/lastgood/internal/incident"
 	"github.com/lastgood/lastgood/internal/store"
 	"github.com/lastgood/lastgood/internal/strategy"
 )
@@ -75,10 +76,15 @@ func (c *Controller) flushEvents(ctx context.Context) {
 	}
 }
 
-// appendEvents records strategy events of a rollout inside tx.
+// appendEvents records strategy events of a rollout inside tx. The event
+// that ends a rollout with an incident names the incident.
 func appendEvents(tx *store.Tx, now time.Time, r store.Rollout, revision int, evs []strategy.Event) error {
 	for _, e := range evs {
-		ev := store.Event{Time: now, App: r.App, Rollout: r.ID, Revision: revision, Type: e.Type, Message: e.Message}
+		msg := e.Message
+		if incident.Records(e.Type, r.Strategy) {
+			msg += fmt.Sprintf(" (incident %s)", incident.ID(r.App, r.Number))
+		}
+		ev := store.Event{Time: now, App: r.App, Rollout: r.ID, Revision: revision, Type: e.Type, Message: msg}
 		if e.Data != nil {
 			data, err := json.Marshal(e.Data)
 			if err != nil {
@@ -91,6 +97,17 @@ func appendEvents(tx *store.Tx, now time.Time, r store.Rollout, revision int, ev
 		}
 	}
 	return nil
+}
+
+// incidentOf is the id of the incident of rollout r, "" when it has none
+// (yet): it is in progress, or was promoted.
+func incidentOf(r store.Rollout) string {
+	switch {
+	case r.Phase == store.PhaseRolledBack, r.Phase == store.PhaseAborted,
+		r.Phase == store.PhasePromoted && r.Strategy == strategy.Undo:
+		return incident.ID(r.App, r.Number)
+	}
+	return ""
 }
 
 func mustJSON(v any) json.RawMessage {

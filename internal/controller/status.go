@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"fmt"
 	"github.com/lastgood/lastgood/internal/analysis"
 	"sort"
 
@@ -27,6 +26,9 @@ type RolloutStatus struct {
 	// Checks are the latest verdicts of the rollout's analysis while it
 	// runs (during the rollout and its rollback window).
 	Checks []analysis.Result `json:"checks,omitempty"`
+	// Incident is the id of the rollout's incident once it ended in a
+	// rollback or abort, or was an undo (written a moment after).
+	Incident string `json:"incident,omitempty"`
 }
 
 // Status reports one app.
@@ -35,14 +37,14 @@ func (c *Controller) Status(ctx context.Context, name string) (AppStatus, error)
 	defer c.mu.Unlock()
 	a := c.apps[name]
 	if a == nil {
-		return AppStatus{}, fmt.Errorf("app %s: %w", name, ErrNotFound)
+		return AppStatus{}, c.missing(ctx, name)
 	}
 	st := AppStatus{App: a.app, Replicas: c.cfg.Engine.Replicas(name), Traffic: a.routes[name].Routes, Preview: a.preview}
 	if st.Replicas == nil {
 		st.Replicas = []Replica{}
 	}
 	if a.rollout.ID != 0 {
-		rs := &RolloutStatus{Rollout: a.rollout, Detail: a.state, Checks: c.checks(a)}
+		rs := &RolloutStatus{Rollout: a.rollout, Detail: a.state, Checks: c.checks(a), Incident: incidentOf(a.rollout)}
 		if m, err := c.manifest(ctx, a, a.state.To); err == nil && m.Strategy.Canary != nil && a.state.Kind == strategy.Canary {
 			rs.Steps = len(m.Strategy.Canary.Steps)
 		}

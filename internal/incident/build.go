@@ -22,8 +22,15 @@ const (
 	TypeFailed = "incident.failed"
 )
 
+// Records reports whether an event of this type, in a rollout of this
+// strategy, ends the rollout with an incident: a rollback, an abort, and
+// the promotion of an undo.
+func Records(eventType, strategy string) bool {
+	return eventType == typeRolledBack || eventType == typeAborted || (eventType == typePromoted && strategy == strategyUndo)
+}
+
 // Triggers that mean a person asked for the rollback.
-var manualTriggers = map[string]bool{"abort": true, "undo": true}
+var manualTriggers = map[string]bool{"abort": true, "undo": true, "delete": true}
 
 // decidingCheck is the check a rolled-back event's data carries when a
 // failed check decided (strategy.Check, written without JSON tags).
@@ -44,7 +51,9 @@ type verdictData struct {
 
 // build assembles the incident of the rollout that end ended, from the
 // store, the log files and the samples in s (nil when none).
-func (r *Recorder) build(ctx context.Context, end store.Event, s *series) (*Incident, error) {
+// watched says that this recorder saw the rollout start, so a revision
+// its router counters never named took no request.
+func (r *Recorder) build(ctx context.Context, end store.Event, s *series, watched bool) (*Incident, error) {
 	ro, err := r.cfg.Store.Rollout(ctx, end.Rollout)
 	if err != nil {
 		return nil, fmt.Errorf("rollout %d: %w", end.Rollout, err)
@@ -54,7 +63,7 @@ func (r *Recorder) build(ctx context.Context, end store.Event, s *series) (*Inci
 		return nil, fmt.Errorf("events of rollout %d: %w", ro.ID, err)
 	}
 	inc := &Incident{
-		Schema: SchemaVersion, ID: ID(ro.App, ro.ID), App: ro.App, Rollout: ro.ID,
+		Schema: SchemaVersion, ID: ID(ro.App, ro.Number), App: ro.App, Rollout: ro.ID,
 		From: ro.From, To: ro.To, Strategy: ro.Strategy,
 		Kind: KindRolledBack, Trigger: ro.Trigger, Reason: Text(ro.Reason),
 		Started: ms(ro.Started), Decided: ms(end.Time), Written: ms(r.cfg.Now()),
@@ -117,7 +126,7 @@ func (r *Recorder) build(ctx context.Context, end store.Event, s *series) (*Inci
 		inc.Series = s.between(ro.Started.Add(-r.cfg.Interval), end.Time)
 		inc.Resources = s.usage.between(ro.Started.Add(-r.cfg.Interval), end.Time)
 	}
-	r.blastRadius(inc)
+	r.blastRadius(inc, watched)
 	r.diff(ctx, inc)
 	r.logs(inc)
 	return inc, nil
@@ -139,6 +148,11 @@ func (r *Recorder) figures(inc *Incident, end store.Event, deciding *decidingChe
 		decision = look
 		toRollback := end.Time.Sub(look).Milliseconds()
 		inc.Figures.TimeToRollbackMs = &toRollback
+	} else if inc.Figures.TimeToRollbackMs == nil {
+		// no look decided: the rollback event is the decision (a crash
+		// loop, a deadline, an abort), so traffic moved back at once
+		var zero int64
+		inc.Figures.TimeToRollbackMs = &zero
 	}
 	if ft := inc.Figures.FirstTraffic; ft != nil {
 		detect := decision.Sub(ft.Time).Milliseconds()
@@ -147,15 +161,23 @@ func (r *Recorder) figures(inc *Incident, end store.Event, deciding *decidingChe
 }
 
 // blastRadius takes what the failed revision served from the router now:
-// traffic left it at the decision, so its counters no longer move.
-func (r *Recorder) blastRadius(inc *Incident) {
+// traffic left it at the decision, so its counters no longer move. The
+// router counts every revision it was ever given a route to, so when
+// this recorder watched the rollout from its start and the router has no
+// counters of the failed revision, that revision served nothing: 0
+// requests, not an unknown figure.
+func (r *Recorder) blastRadius(inc *Incident, watched bool) {
 	if r.cfg.Stats == nil {
 		return
 	}
 	for _, st := range r.cfg.Stats(inc.App) {
 		if st.Revision == inc.To {
 			inc.Figures.BlastRadius = &BlastRadius{Revision: st.Revision, Requests: st.Requests, Errors: st.Errors}
+			return
 		}
+	}
+	if watched && inc.Figures.BlastRadius == nil {
+		inc.Figures.BlastRadius = &BlastRadius{Revision: inc.To}
 	}
 }
 

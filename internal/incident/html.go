@@ -25,12 +25,13 @@ func HTML(w io.Writer, in *Incident) error {
 		chart(in, "Requests per sample, per revision", func(p Point) float64 { return float64(p.Requests) }),
 		chart(in, "Latency p99 per revision (ms)", func(p Point) float64 { return p.P99Ms }),
 	}
+	f := in.figureTexts()
 	return page.Execute(w, struct {
 		*Incident
-		Charts []template.HTML
-		Detect string
-		Back   string
-	}{in, charts, dur(in.Figures.TimeToDetectMs), dur(in.Figures.TimeToRollbackMs)})
+		Charts                       []template.HTML
+		Detect, Back, Recover, Blast string
+		Revisions, ChangeHeading     string
+	}{in, charts, f.detect, f.back, f.recover, f.blast, in.Arrow(), in.changeHeading()})
 }
 
 // chart draws one line per revision of f over the incident's series, with
@@ -109,13 +110,14 @@ svg polyline{fill:none;stroke-width:2}svg .failed{stroke:#c00;fill:#c00}svg poly
 svg polyline.failed{fill:none}svg .label{font-size:11px}figure{margin:1em 0}figcaption{font-weight:600}
 </style></head><body>
 <h1>Incident {{.ID}}</h1>
-<p>Rollout #{{.Rollout}} of <b>{{.App}}</b>, revision {{.From}} → {{.To}} ({{.Strategy}}), ended <b>{{.Kind}}</b> at {{stamp .Decided}}{{if .Manual}}, by hand{{else}}, decided by lastgood{{end}}.</p>
+<p>Rollout #{{.Rollout}} of <b>{{.App}}</b>, revision {{.Revisions}} ({{.Strategy}}), ended <b>{{.Kind}}</b> at {{stamp .Decided}}{{if .Manual}}, by hand{{else}}, decided by lastgood{{end}}.</p>
 <p><b>Why</b> ({{.Trigger}}): {{.Reason}}</p>
 <h2>Figures</h2>
 <table class="figs">
 <tr><td>time to detect (first traffic → decision)</td><td>{{.Detect}}</td></tr>
 <tr><td>time to roll back (decision → traffic on revision {{.From}})</td><td>{{.Back}}</td></tr>
-{{with .Figures.BlastRadius}}<tr><td>blast radius</td><td>{{.Requests}} requests served by revision {{.Revision}}, {{.Errors}} failed</td></tr>{{end}}
+<tr><td>time to recover</td><td>{{.Recover}}</td></tr>
+<tr><td>blast radius</td><td>{{.Blast}}</td></tr>
 </table>
 <h2>Metrics</h2>
 {{range .Charts}}{{.}}{{else}}<p>No metric series was recorded.</p>{{end}}
@@ -127,7 +129,7 @@ svg polyline.failed{fill:none}svg .label{font-size:11px}figure{margin:1em 0}figc
 <table><tr><th>+ms</th><th>time</th><th>event</th><th>message</th></tr>
 {{range .Timeline}}<tr><td>{{.OffsetMs}}</td><td>{{stamp .At}}</td><td>{{.Type}}</td><td>{{.Message}}</td></tr>
 {{end}}</table>
-<h2>What changed (revision {{.From}} → {{.To}})</h2>
+<h2>{{.ChangeHeading}}</h2>
 {{if .Diff}}<table><tr><th>field</th><th>before</th><th>after</th></tr>
 {{range .Diff}}<tr><td>{{.Field}}</td><td>{{.Old}}</td><td>{{.New}}</td></tr>
 {{end}}</table>{{else}}<p>No manifest field changed.</p>{{end}}

@@ -47,9 +47,14 @@ const (
 
 // Incident is the content of incident.json.
 type Incident struct {
-	Schema   int    `json:"schema"`
-	ID       string `json:"id"`
-	App      string `json:"app"`
+	Schema int    `json:"schema"`
+	ID     string `json:"id"`
+	// Aliases are earlier ids of the bundle: lastgood once named
+	// incidents by the global rollout id (lt-10); they are now named by
+	// the app's rollout number (lt-2), and Load finds a bundle by either.
+	Aliases []string `json:"aliases,omitempty"`
+	App     string   `json:"app"`
+	// Rollout is the rollout's global id (GET /api/v1/rollouts/{id}).
 	Rollout  int64  `json:"rollout"`
 	From     int    `json:"from"`
 	To       int    `json:"to"`
@@ -209,12 +214,30 @@ func (m *Millis) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// ID is the deterministic id of the incident of one rollout.
-func ID(app string, rollout int64) string { return fmt.Sprintf("%s-%d", app, rollout) }
+// ID is the deterministic id of the incident of one rollout: the app and
+// the rollout's number among the app's rollouts (store.Rollout.Number), so
+// web-2 is the incident of web's second rollout.
+func ID(app string, number int) string { return fmt.Sprintf("%s-%d", app, number) }
 
-// Load reads the incident id from the incidents folder dir.
+// Load reads the incident id from the incidents folder dir; an id the
+// bundle had before it was renamed (Aliases) finds it too.
 func Load(dir, id string) (*Incident, error) {
-	if id == "" || id != filepath.Base(id) || strings.HasPrefix(id, ".") {
+	inc, err := load(dir, id)
+	if errors.Is(err, ErrNotFound) && validID(id) {
+		if found := byAlias(dir, id); found != nil {
+			return found, nil
+		}
+	}
+	return inc, err
+}
+
+func validID(id string) bool {
+	return id != "" && id == filepath.Base(id) && !strings.HasPrefix(id, ".")
+}
+
+// load reads the bundle in folder id.
+func load(dir, id string) (*Incident, error) {
+	if !validID(id) {
 		return nil, fmt.Errorf("load incident %q: %w", id, ErrNotFound)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, id, FileName))
@@ -248,7 +271,7 @@ func List(dir string) ([]Summary, error) {
 		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
-		inc, err := Load(dir, e.Name())
+		inc, err := load(dir, e.Name())
 		if errors.Is(err, ErrNotFound) {
 			continue // a folder being written, or not ours
 		}
@@ -266,6 +289,41 @@ func List(dir string) ([]Summary, error) {
 	})
 	return out, errors.Join(errs...)
 }
+
+// byAlias finds the bundle that once had id, or nil.
+func byAlias(dir, id string) *Incident {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	for _, e := range entries {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		if inc, err := load(dir, e.Name()); err == nil && slices.Contains(inc.Aliases, id) {
+			return inc
+		}
+	}
+	return nil
+}
+
+// Arrow is the rollout's revisions as every listing and report writes
+// them: "from → to", the revision the rollout started from and the one it
+// moved to. A rollback of 2 → 3 reads "2 → 3"; an undo that took revision
+// 4 out by restoring its predecessor's content as revision 5 reads "4 → 5".
+func Arrow(kind string, from, to int) string {
+	if kind == KindUndone {
+		// the bundle's from is the restored revision, the rollout's to
+		from, to = to, from
+	}
+	return fmt.Sprintf("%d → %d", from, to)
+}
+
+// Arrow is the summary's rollout as "from → to" (see the function Arrow).
+func (s Summary) Arrow() string { return Arrow(s.Kind, s.From, s.To) }
+
+// Arrow is the incident's rollout as "from → to" (see the function Arrow).
+func (inc *Incident) Arrow() string { return Arrow(inc.Kind, inc.From, inc.To) }
 
 // Summary returns the incident's headline.
 func (inc *Incident) Summary() Summary {

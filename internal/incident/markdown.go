@@ -21,20 +21,16 @@ func Markdown(w io.Writer, in *Incident) error {
 	if in.Manual {
 		who = "rolled back by hand"
 	}
-	fmt.Fprintf(&b, "Rollout #%d of **%s**, revision %d → %d (%s), ended **%s** at %s: %s.\n\n",
-		in.Rollout, in.App, in.From, in.To, in.Strategy, in.Kind, stamp(in.Decided.Time), who)
+	fmt.Fprintf(&b, "Rollout #%d of **%s**, revision %s (%s), ended **%s** at %s: %s.\n\n",
+		in.Rollout, in.App, in.Arrow(), in.Strategy, in.Kind, stamp(in.Decided.Time), who)
 	fmt.Fprintf(&b, "**Why** (%s): %s\n\n", in.Trigger, in.Reason)
 
 	b.WriteString("## Figures\n\n| figure | value |\n|---|---|\n")
-	f := in.Figures
-	fmt.Fprintf(&b, "| time to detect (first traffic → decision) | %s |\n", dur(f.TimeToDetectMs))
-	fmt.Fprintf(&b, "| time to roll back (decision → traffic on revision %d) | %s |\n", in.From, dur(f.TimeToRollbackMs))
-	fmt.Fprintf(&b, "| time to recover | %s |\n", dur(f.TimeToRecoverMs))
-	if br := f.BlastRadius; br != nil {
-		fmt.Fprintf(&b, "| blast radius | %d requests served by revision %d, %d failed |\n", br.Requests, br.Revision, br.Errors)
-	} else {
-		b.WriteString("| blast radius | unknown |\n")
-	}
+	f := in.figureTexts()
+	fmt.Fprintf(&b, "| time to detect (first traffic → decision) | %s |\n", f.detect)
+	fmt.Fprintf(&b, "| time to roll back (decision → traffic on revision %d) | %s |\n", in.From, f.back)
+	fmt.Fprintf(&b, "| time to recover | %s |\n", f.recover)
+	fmt.Fprintf(&b, "| blast radius | %s |\n", f.blast)
 
 	if i := slices.IndexFunc(in.Verdicts, func(v Verdict) bool { return v.Deciding }); i >= 0 {
 		v := in.Verdicts[i]
@@ -74,7 +70,7 @@ func Markdown(w io.Writer, in *Incident) error {
 		}
 	}
 
-	fmt.Fprintf(&b, "\n## What changed (revision %d → %d)\n\n", in.From, in.To)
+	fmt.Fprintf(&b, "\n## %s\n\n", in.changeHeading())
 	if len(in.Diff) == 0 {
 		b.WriteString("No manifest field changed.\n")
 	} else {
@@ -114,6 +110,36 @@ func dur(v *int64) string {
 		return "unknown"
 	}
 	return (time.Duration(*v) * time.Millisecond).String()
+}
+
+// figureTexts are the headline figures in words. A figure is "unknown"
+// only when it cannot be known; one that is 0 says 0, and one that does
+// not apply says why.
+type figureTexts struct{ detect, back, recover, blast string }
+
+func (in *Incident) figureTexts() figureTexts {
+	f := in.Figures
+	t := figureTexts{detect: dur(f.TimeToDetectMs), back: dur(f.TimeToRollbackMs), recover: dur(f.TimeToRecoverMs), blast: "unknown"}
+	idle := f.BlastRadius != nil && f.BlastRadius.Requests == 0
+	if f.TimeToDetectMs == nil && idle {
+		t.detect = fmt.Sprintf("none: revision %d took no traffic", in.To)
+	}
+	if f.TimeToRecoverMs == nil && !in.Complete {
+		t.recover = "not measured yet (the bundle is written again a few seconds after the decision)"
+	}
+	if br := f.BlastRadius; br != nil {
+		t.blast = fmt.Sprintf("%d requests served by revision %d, %d failed", br.Requests, br.Revision, br.Errors)
+	}
+	return t
+}
+
+// changeHeading titles the manifest diff, which always compares the
+// revision returned to with the one that failed.
+func (in *Incident) changeHeading() string {
+	if in.Kind == KindUndone {
+		return fmt.Sprintf("What revision %d changed (against revision %d, which restored the earlier content)", in.To, in.From)
+	}
+	return fmt.Sprintf("What changed (revision %s)", in.Arrow())
 }
 
 // cell makes text safe inside a Markdown table cell.

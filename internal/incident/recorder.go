@@ -51,6 +51,8 @@ type track struct {
 	series  series
 	active  bool      // a rollout is in progress
 	endedAt time.Time // when the last rollout ended
+	// started is the rollout whose start this recorder saw.
+	started int64
 }
 
 // pendingRewrite is a bundle to write again with its recovery series.
@@ -99,6 +101,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 
 func (r *Recorder) run(ctx context.Context) error {
 	sub := r.cfg.Store.Subscribe(ctx)
+	r.renameOldBundles(ctx) // before seed, which looks bundles up by id
 	if err := r.seed(ctx); err != nil {
 		return err
 	}
@@ -162,7 +165,7 @@ func (r *Recorder) seed(ctx context.Context) error {
 				continue
 			}
 			if (ro.Phase != store.PhaseRolledBack && ro.Phase != store.PhaseAborted) ||
-				ro.Ended == nil || now.Sub(*ro.Ended) > seedWindow || r.exists(ID(ro.App, ro.ID)) {
+				ro.Ended == nil || now.Sub(*ro.Ended) > seedWindow || r.exists(ID(ro.App, ro.Number)) {
 				continue
 			}
 			evs, err := r.cfg.Store.Events(ctx, store.EventQuery{Rollout: ro.ID})
@@ -209,7 +212,7 @@ func (r *Recorder) handle(ctx context.Context, e store.Event) {
 	switch e.Type {
 	case typeStarted:
 		t := r.app(e.App)
-		t.active = true
+		t.active, t.started = true, e.Rollout
 		r.sampleApp(e.App, t) // the baseline at the start
 	case "traffic.weight":
 		r.sampleApp(e.App, r.app(e.App)) // the new revision's replicas as it first takes traffic
@@ -234,7 +237,9 @@ func (r *Recorder) record(ctx context.Context, end store.Event) {
 	// not after the bundle (and the SLO check) took its time to write.
 	due := r.cfg.Now().Add(r.cfg.Recovery)
 	var s *series
+	watched := false
 	if t := r.tracked[end.App]; t != nil {
+		watched = t.started == end.Rollout
 		// One more sample now, at the decision: the failed replicas may be
 		// stopped a moment later, and a fast rollback can end between two
 		// ticks. It is stamped just before the decision, so that it belongs
@@ -242,7 +247,7 @@ func (r *Recorder) record(ctx context.Context, end store.Event) {
 		r.sampleAt(end.App, t, end.Time.Add(-time.Millisecond))
 		s = &t.series
 	}
-	inc, err := r.build(ctx, end, s)
+	inc, err := r.build(ctx, end, s, watched)
 	if err == nil {
 		inc.Complete = r.cfg.Recovery < 0
 		err = write(r.cfg.Dir, inc)
@@ -260,7 +265,7 @@ func (r *Recorder) record(ctx context.Context, end store.Event) {
 
 // failed records that a bundle could not be written.
 func (r *Recorder) failed(ctx context.Context, end store.Event, cause error) {
-	id := ID(end.App, end.Rollout)
+	id := r.idOf(ctx, end.App, end.Rollout)
 	r.cfg.Log.Error("write incident", "id", id, "err", cause)
 	err := r.cfg.Store.Update(ctx, func(tx *store.Tx) error {
 		_, err := tx.AppendEvent(store.Event{App: end.App, Rollout: end.Rollout, Revision: end.Revision, Type: TypeFailed,
@@ -318,6 +323,7 @@ func (r *Recorder) rewriteDue(ctx context.Context) {
 func (r *Recorder) addRecovery(ctx context.Context, p pendingRewrite, now time.Time) {
 	inc := p.inc
 	inc.Complete, inc.Written = true, ms(now)
+	servedAfter := false // the failed revision has points after the decision
 	if t := r.tracked[inc.App]; t != nil {
 		for _, pt := range t.series.between(p.end.Time, now) {
 			if !pt.At.After(inc.Decided.Time) {
@@ -325,6 +331,7 @@ func (r *Recorder) addRecovery(ctx context.Context, p pendingRewrite, now time.T
 			}
 			pt.Recovery = true
 			inc.Series = append(inc.Series, pt)
+			servedAfter = servedAfter || pt.Revision == inc.To
 			if inc.Figures.TimeToRecoverMs == nil && pt.Revision == inc.To && pt.Requests == 0 && pt.InFlight == 0 {
 				d := pt.At.Sub(p.end.Time).Milliseconds()
 				inc.Figures.TimeToRecoverMs = &d
@@ -337,5 +344,9 @@ func (r *Recorder) addRecovery(ctx context.Context, p pendingRewrite, now time.T
 				Type: e.Type, Revision: e.Revision, Message: Text(e.Message)})
 		}
 	}
-	r.blastRadius(inc)
+	r.blastRadius(inc, false)
+	if br := inc.Figures.BlastRadius; inc.Figures.TimeToRecoverMs == nil && !servedAfter && br != nil && br.Requests == 0 {
+		var zero int64 // it never served, so nothing had to recover
+		inc.Figures.TimeToRecoverMs = &zero
+	}
 }

@@ -42,7 +42,8 @@ var secrets = []string{
 }
 
 // fixture is a store with app web, revisions 1 and 2, and a canary rollout
-// 1 → 2 that has started.
+// 1 → 2 that has started: web's first rollout (number 1), made after a
+// rollout of another app, so its global id is 2.
 type fixture struct {
 	st      *store.Store
 	dir     string
@@ -67,6 +68,16 @@ func newFixture(t *testing.T) *fixture {
 	f := &fixture{st: st, dir: filepath.Join(tmp, "incidents"), logs: filepath.Join(tmp, "logs"),
 		base: time.Now().UTC().Truncate(time.Millisecond), stats: map[int]router.RevisionStats{}}
 	f.update(t, func(tx *store.Tx) error {
+		if err := tx.PutApp(store.App{Name: "api", Listen: "127.0.0.1:8081"}); err != nil {
+			return err
+		}
+		if _, err := tx.CreateRevision(store.Revision{App: "api", Digest: "sha256:" + strings.Repeat("a", 64),
+			Manifest: []byte(`{}`), Origin: store.OriginApply}); err != nil {
+			return err
+		}
+		if _, err := tx.CreateRollout(store.Rollout{App: "api", To: 1, Strategy: "initial", Phase: store.PhasePromoted}); err != nil {
+			return err
+		}
 		if err := tx.PutApp(store.App{Name: "web", Listen: "127.0.0.1:8080"}); err != nil {
 			return err
 		}
@@ -260,7 +271,7 @@ func TestRollbackBundle(t *testing.T) {
 	f.event(t, 4200*time.Millisecond, "rollout.rolled-back", "rolled back to revision 1: "+reason,
 		map[string]any{"Name": "errors", "Verdict": "fail", "Data": true, "Reason": reason, "At": look})
 
-	id := ID("web", f.rollout.ID)
+	id := ID("web", f.rollout.Number)
 	inc := loadWhen(t, f.dir, id, func(*Incident) bool { return true })
 	if inc.Complete {
 		t.Error("first write already complete; want the recovery rewrite later")
@@ -391,15 +402,18 @@ func TestAbortIsManual(t *testing.T) {
 	f.event(t, time.Second, "traffic.weight", "step 1: 10% of traffic on revision 2", nil)
 	f.end(t, store.PhaseAborted, "abort", "aborted by `lastgood abort`")
 	f.event(t, 3*time.Second, "rollout.aborted", "aborted: all traffic back on revision 1", nil)
-	inc := loadWhen(t, f.dir, ID("web", f.rollout.ID), func(*Incident) bool { return true })
+	inc := loadWhen(t, f.dir, ID("web", f.rollout.Number), func(*Incident) bool { return true })
 	if !inc.Manual || inc.Kind != KindAborted || !inc.Complete {
 		t.Errorf("abort incident: manual %v kind %s complete %v", inc.Manual, inc.Kind, inc.Complete)
 	}
 	if d := inc.Figures.TimeToDetectMs; d == nil || *d != 2000 {
 		t.Errorf("time to detect = %v, want 2000 ms (first traffic to the abort)", d)
 	}
-	if inc.Figures.TimeToRollbackMs != nil || inc.Figures.DecidingLook != nil {
+	if inc.Figures.DecidingLook != nil {
 		t.Error("an abort has no deciding look")
+	}
+	if b := inc.Figures.TimeToRollbackMs; b == nil || *b != 0 {
+		t.Errorf("time to roll back = %v, want 0 ms: the abort is the decision and the switch", b)
 	}
 }
 
@@ -426,7 +440,7 @@ func TestUnwritableDirBecomesAnEvent(t *testing.T) {
 		}
 		return false
 	})
-	if failed.Rollout != f.rollout.ID || !strings.Contains(failed.Message, ID("web", f.rollout.ID)) {
+	if failed.Rollout != f.rollout.ID || !strings.Contains(failed.Message, ID("web", f.rollout.Number)) {
 		t.Errorf("failed event = %+v", failed)
 	}
 	f.samples(t, 2) // still running
@@ -449,7 +463,7 @@ func TestCatchUpAfterFallingBehind(t *testing.T) {
 			Type: "rollout.rolled-back", Message: "rolled back to revision 1: no replica of revision 2 is ready"})
 		return err
 	})
-	inc := loadWhen(t, f.dir, ID("web", f.rollout.ID), func(*Incident) bool { return true })
+	inc := loadWhen(t, f.dir, ID("web", f.rollout.Number), func(*Incident) bool { return true })
 	if inc.Trigger != "readiness" || len(inc.Timeline) != 3 {
 		t.Errorf("caught-up incident: trigger %s, %d timeline entries", inc.Trigger, len(inc.Timeline))
 	}
@@ -460,7 +474,7 @@ func TestStartWritesMissedBundles(t *testing.T) {
 	f.end(t, store.PhaseRolledBack, "restart", "lastgood restarted during the rollout")
 	f.event(t, time.Second, "rollout.rolled-back", "rolled back to revision 1", nil)
 	f.start(t, Config{Recovery: -1})
-	inc := loadWhen(t, f.dir, ID("web", f.rollout.ID), func(*Incident) bool { return true })
+	inc := loadWhen(t, f.dir, ID("web", f.rollout.Number), func(*Incident) bool { return true })
 	if inc.Trigger != "restart" || inc.Kind != KindRolledBack {
 		t.Errorf("missed incident = %+v", inc.Summary())
 	}

@@ -112,7 +112,7 @@ func TestCanaryWithMoreErrorsIsRolledBack(t *testing.T) {
 		t.Fatalf("served by revision %d after the rollback", rev)
 	}
 	// The rollback left its incident bundle with the deciding verdict.
-	id := incident.ID("errs", st.Rollout.ID)
+	id := incident.ID("errs", st.Rollout.Number)
 	var inc *incident.Incident
 	waitFor(t, 10*time.Second, "the incident bundle", func() bool {
 		var err error

@@ -51,7 +51,10 @@ func TestDashboardShowsAppsAndIncidents(t *testing.T) {
 	if st.Rollout.Phase != "rolled-back" || st.Rollout.Trigger != strategy.TriggerProgressDeadline {
 		t.Fatalf("rollout %s by %q", st.Rollout.Phase, st.Rollout.Trigger)
 	}
-	id := incident.ID("dash", st.Rollout.ID)
+	id := incident.ID("dash", st.Rollout.Number)
+	if st.Rollout.Incident != id {
+		t.Fatalf("status names incident %q, want %q", st.Rollout.Incident, id)
+	}
 	link := `<a href="/incidents/` + id + `">`
 	waitFor(t, 15*time.Second, "the incident on the dashboard", func() bool {
 		_, _, page = fetch(t, in.c.Base+"/")

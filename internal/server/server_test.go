@@ -200,9 +200,12 @@ func TestUndoInsideTheWindowIsATrafficSwitch(t *testing.T) {
 		t.Fatalf("revision 3 should copy revision 1: %+v", revs)
 	}
 	// An undo is a manual rollback: it leaves an incident about revision 2.
+	if st.Rollout.ID != res.Rollout || st.Rollout.Incident != incident.ID("undo", st.Rollout.Number) {
+		t.Fatalf("the undo's rollout #%d names incident %q", st.Rollout.ID, st.Rollout.Incident)
+	}
 	var inc *incident.Incident
 	waitFor(t, 10*time.Second, "the undo's incident", func() bool {
-		inc, err = in.c.Incident(context.Background(), incident.ID("undo", res.Rollout))
+		inc, err = in.c.Incident(context.Background(), st.Rollout.Incident)
 		return err == nil
 	})
 	if inc.Kind != incident.KindUndone || !inc.Manual || inc.To != 2 || inc.From != 3 || inc.Figures.TimeToRollbackMs == nil {

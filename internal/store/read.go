@@ -26,9 +26,9 @@ type rowScanner interface {
 	Scan(dest ...any) error
 }
 
-const appColumns = `name, listen, stable, latest, created, updated`
+const appColumns = `name, listen, stable, latest, created, updated, deleted`
 
-// App returns the named app, or ErrNotFound.
+// App returns the named app, deleted or not, or ErrNotFound.
 func (r reader) App(ctx context.Context, name string) (App, error) {
 	row := r.q.QueryRowContext(ctx, `SELECT `+appColumns+` FROM apps WHERE name = ?`, name)
 	a, err := scanApp(row)
@@ -38,9 +38,9 @@ func (r reader) App(ctx context.Context, name string) (App, error) {
 	return a, nil
 }
 
-// Apps returns every app, by name.
+// Apps returns every app that is not deleted, by name.
 func (r reader) Apps(ctx context.Context) ([]App, error) {
-	rows, err := r.q.QueryContext(ctx, `SELECT `+appColumns+` FROM apps ORDER BY name`)
+	rows, err := r.q.QueryContext(ctx, `SELECT `+appColumns+` FROM apps WHERE deleted IS NULL ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list apps: %w", err)
 	}
@@ -54,7 +54,8 @@ func (r reader) Apps(ctx context.Context) ([]App, error) {
 func scanApp(s rowScanner) (App, error) {
 	var a App
 	var created, updated string
-	if err := s.Scan(&a.Name, &a.Listen, &a.Stable, &a.Latest, &created, &updated); err != nil {
+	var deleted sql.NullString
+	if err := s.Scan(&a.Name, &a.Listen, &a.Stable, &a.Latest, &created, &updated, &deleted); err != nil {
 		return App{}, err
 	}
 	var err error
@@ -63,6 +64,13 @@ func scanApp(s rowScanner) (App, error) {
 	}
 	if a.Updated, err = parseTime(updated); err != nil {
 		return App{}, err
+	}
+	if deleted.Valid {
+		t, err := parseTime(deleted.String)
+		if err != nil {
+			return App{}, err
+		}
+		a.Deleted = &t
 	}
 	return a, nil
 }
@@ -123,7 +131,7 @@ func scanRevision(s rowScanner) (Revision, error) {
 	return rev, err
 }
 
-const rolloutColumns = `id, app, from_rev, to_rev, strategy, phase, step, state, trigger, reason, started, updated, ended`
+const rolloutColumns = `id, app, number, from_rev, to_rev, strategy, phase, step, state, trigger, reason, started, updated, ended`
 
 // Rollout returns the rollout with this ID, or ErrNotFound.
 func (r reader) Rollout(ctx context.Context, id int64) (Rollout, error) {
@@ -183,7 +191,7 @@ func scanRollout(s rowScanner) (Rollout, error) {
 	var ro Rollout
 	var state, ended sql.NullString
 	var started, updated string
-	if err := s.Scan(&ro.ID, &ro.App, &ro.From, &ro.To, &ro.Strategy, &ro.Phase, &ro.Step,
+	if err := s.Scan(&ro.ID, &ro.App, &ro.Number, &ro.From, &ro.To, &ro.Strategy, &ro.Phase, &ro.Step,
 		&state, &ro.Trigger, &ro.Reason, &started, &updated, &ended); err != nil {
 		return Rollout{}, err
 	}

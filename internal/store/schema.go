@@ -75,6 +75,15 @@ CREATE TABLE chain_head (
 ) STRICT;
 INSERT INTO chain_head (id, seq, hash) VALUES (1, 0, '` + genesisHash + `');
 `,
+	// 2: deleted apps (their history is kept), and each rollout's number
+	// among its app's rollouts (1, 2, 3 …), which names its incident.
+	`
+ALTER TABLE apps ADD COLUMN deleted TEXT;
+ALTER TABLE rollouts ADD COLUMN number INTEGER NOT NULL DEFAULT 0;
+UPDATE rollouts SET number = (SELECT COUNT(*) FROM rollouts AS earlier
+	WHERE earlier.app = rollouts.app AND earlier.id <= rollouts.id);
+CREATE UNIQUE INDEX rollouts_by_number ON rollouts(app, number);
+`,
 }
 
 // migrate runs the migrations the database has not seen yet, each in its

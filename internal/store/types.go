@@ -17,6 +17,10 @@ type App struct {
 	Latest  int       `json:"latest"`
 	Created time.Time `json:"created"`
 	Updated time.Time `json:"updated"`
+	// Deleted is when `lastgood delete` removed the app, nil while it
+	// lives. A deleted app keeps its revisions, rollouts and events; a
+	// later PutApp brings it back.
+	Deleted *time.Time `json:"deleted,omitempty"`
 }
 
 // Revision origins.
@@ -56,8 +60,11 @@ const (
 
 // Rollout is one attempt to move an app from its stable revision to a new one.
 type Rollout struct {
-	ID       int64  `json:"id"`
-	App      string `json:"app"`
+	ID  int64  `json:"id"`
+	App string `json:"app"`
+	// Number counts the app's rollouts: 1 for its first, 2 for its second
+	// … (ID counts every app's). It names the rollout's incident.
+	Number   int    `json:"number"`
 	From     int    `json:"from"`
 	To       int    `json:"to"`
 	Strategy string `json:"strategy"`

@@ -11,7 +11,8 @@ import (
 // PutApp creates the app or updates its Listen and Stable. Latest is kept
 // by CreateRevision and ignored here; Created is kept on update (and taken
 // from a when set on create); Updated becomes now. Stable must be 0 or an
-// existing revision.
+// existing revision. Putting a deleted app brings it back (Deleted is
+// cleared), with its revision numbers continuing from Latest.
 func (t *Tx) PutApp(a App) error {
 	if a.Name == "" {
 		return fmt.Errorf("put app: %w: empty name", ErrInvalid)
@@ -28,10 +29,37 @@ func (t *Tx) PutApp(a App) error {
 	}
 	_, err := t.tx.ExecContext(t.ctx, `
 		INSERT INTO apps (name, listen, stable, latest, created, updated) VALUES (?, ?, ?, 0, ?, ?)
-		ON CONFLICT (name) DO UPDATE SET listen = excluded.listen, stable = excluded.stable, updated = excluded.updated`,
+		ON CONFLICT (name) DO UPDATE SET listen = excluded.listen, stable = excluded.stable, updated = excluded.updated,
+			deleted = NULL`,
 		a.Name, a.Listen, a.Stable, timeText(created), timeText(ts))
 	if err != nil {
 		return fmt.Errorf("put app %q: %w", a.Name, err)
+	}
+	return nil
+}
+
+// DeleteApp marks the app deleted at the given time (now when zero) and
+// clears its stable revision: nothing of it runs any more. Its revisions,
+// rollouts and events are kept. It fails with ErrNotFound for an app that
+// does not exist or is already deleted, and with ErrActiveRollout while
+// the app has an unfinished rollout.
+func (t *Tx) DeleteApp(name string, at time.Time) error {
+	a, err := t.App(t.ctx, name)
+	if err != nil {
+		return fmt.Errorf("delete app: %w", err)
+	}
+	if a.Deleted != nil {
+		return fmt.Errorf("delete app %q: %w: already deleted", name, ErrNotFound)
+	}
+	if active, err := t.ActiveRollout(t.ctx, name); err == nil {
+		return fmt.Errorf("delete app %q: %w: rollout %d is %s", name, ErrActiveRollout, active.ID, active.Phase)
+	} else if !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("delete app %q: %w", name, err)
+	}
+	ts := timeText(stamp(at))
+	if _, err := t.tx.ExecContext(t.ctx, `UPDATE apps SET deleted = ?, stable = 0, updated = ? WHERE name = ?`,
+		ts, ts, name); err != nil {
+		return fmt.Errorf("delete app %q: %w", name, err)
 	}
 	return nil
 }
@@ -122,7 +150,8 @@ func (t *Tx) DeleteRevisions(app string, numbers []int) error {
 	return nil
 }
 
-// CreateRollout stores a new rollout and returns it with its ID. An app has
+// CreateRollout stores a new rollout and returns it with its ID and its
+// Number (the app's previous highest plus one; any passed in is ignored). An app has
 // at most one unfinished rollout: creating a second fails with
 // ErrActiveRollout. Started is set to now unless given; Updated equals
 // Started; Ended is set when the rollout is created already done.
@@ -140,13 +169,17 @@ func (t *Tx) CreateRollout(ro Rollout) (Rollout, error) {
 			return Rollout{}, fmt.Errorf("create rollout of %q: %w", ro.App, err)
 		}
 	}
+	if err := t.tx.QueryRowContext(t.ctx, `SELECT COALESCE(MAX(number), 0) + 1 FROM rollouts WHERE app = ?`,
+		ro.App).Scan(&ro.Number); err != nil {
+		return Rollout{}, fmt.Errorf("create rollout of %q: number it: %w", ro.App, err)
+	}
 	ro.Started = stamp(ro.Started)
 	ro.Updated = ro.Started
 	ro.Ended = endTime(ro, nil, ro.Started)
 	res, err := t.tx.ExecContext(t.ctx, `INSERT INTO rollouts
-		(app, from_rev, to_rev, strategy, phase, step, state, trigger, reason, started, updated, ended)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		ro.App, ro.From, ro.To, ro.Strategy, ro.Phase, ro.Step, nullJSON(ro.State),
+		(app, number, from_rev, to_rev, strategy, phase, step, state, trigger, reason, started, updated, ended)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		ro.App, ro.Number, ro.From, ro.To, ro.Strategy, ro.Phase, ro.Step, nullJSON(ro.State),
 		ro.Trigger, ro.Reason, timeText(ro.Started), timeText(ro.Updated), nullTime(ro.Ended))
 	if err != nil {
 		return Rollout{}, fmt.Errorf("create rollout of %q: %w", ro.App, err)
