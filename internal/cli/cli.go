@@ -317,8 +317,12 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "\nusage: lastgood COMMAND [ARGS] [--server URL] [-o json]\n\ncommands:")
 	cs := append([]*command(nil), commands...)
 	sort.Slice(cs, func(i, j int) bool { return cs[i].name < cs[j].name })
+	width := 0
 	for _, c := range cs {
-		fmt.Fprintf(w, "  %-40s %s\n", strings.TrimSpace(c.name+" "+c.args), c.summary)
+		width = max(width, len(strings.TrimSpace(c.name+" "+c.args)))
+	}
+	for _, c := range cs {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, strings.TrimSpace(c.name+" "+c.args), c.summary)
 	}
 	fmt.Fprintln(w, "\nexit codes: 0 done, 1 failure, 2 invalid input (nothing changed), 3 rollout rolled back or aborted (--wait)")
 	fmt.Fprintln(w, "`lastgood help COMMAND` (or `lastgood COMMAND --help`) shows a command's flags, defaults and examples")

@@ -100,6 +100,8 @@ func TestScripts(t *testing.T) {
 			"tolatin1":     cmdToLatin1,
 			"json":         cmdJSON,
 			"sqlite":       cmdSQLite,
+			"portfree":     cmdPortFree,
+			"procsin":      cmdProcsIn,
 		},
 	})
 }
@@ -720,4 +722,50 @@ func cmdSQLite(ts *testscript.TestScript, neg bool, args []string) {
 	n, err := res.RowsAffected()
 	ts.Check(err)
 	fmt.Fprintf(ts.Stdout(), "%d rows affected\n", n)
+}
+
+// portfree ADDR: nothing listens on ADDR, and it can be listened on.
+func cmdPortFree(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: portfree ADDR")
+	}
+	if c, err := net.DialTimeout("tcp", args[0], 2*time.Second); err == nil {
+		c.Close()
+		ts.Fatalf("%s still accepts connections", args[0])
+	}
+	ln, err := net.Listen("tcp", args[0])
+	if err != nil {
+		ts.Fatalf("%s cannot be listened on: %v", args[0], err)
+	}
+	ln.Close()
+}
+
+// procsin DIR N: exactly N processes run with their working directory
+// inside DIR (a local engine's replicas run in <data>/work/<app>).
+func cmdProcsIn(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: procsin DIR N")
+	}
+	dir := ts.MkAbs(args[0])
+	want, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	var got []string
+	entries, err := os.ReadDir("/proc")
+	ts.Check(err)
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		cwd, err := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
+		if err != nil {
+			continue // gone, or not ours to read
+		}
+		cwd = strings.TrimSuffix(cwd, " (deleted)")
+		if cwd == dir || strings.HasPrefix(cwd, dir+"/") {
+			got = append(got, e.Name())
+		}
+	}
+	if len(got) != want {
+		ts.Fatalf("%d processes run in %s (pids %v), want %d", len(got), args[0], got, want)
+	}
 }

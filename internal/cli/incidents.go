@@ -20,7 +20,7 @@ error (exit 1); a deleted app's incidents are kept.`,
 		summary:  "print an incident's post-mortem: timeline, evidence, figures, diff, logs",
 		examples: []string{"lastgood postmortem web-2", "lastgood postmortem web-2 --format html > web-2.html"},
 		flags: func(fs *flag.FlagSet, o *options) {
-			fs.StringVar(&o.format, "format", "md", "`FORMAT`: md (Markdown), html (one self-contained page with charts) or json (incident.json)")
+			fs.StringVar(&o.format, "format", "md", "`FORMAT` of the report: md (Markdown), html (one self-contained page with charts) or json (incident.json)")
 		},
 		run: runPostmortem})
 }

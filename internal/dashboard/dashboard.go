@@ -185,6 +185,11 @@ func (d *dash) index(w http.ResponseWriter, r *http.Request) {
 func (d *dash) incident(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if !d.known(id) {
+		// an id the bundle had before it was renamed: send the browser to its id
+		if inc, err := incident.Load(d.src.Incidents, id); err == nil && inc.ID != id && d.known(inc.ID) {
+			http.Redirect(w, r, "/incidents/"+inc.ID, http.StatusMovedPermanently)
+			return
+		}
 		d.notFound(w, "There is no incident "+id+".")
 		return
 	}

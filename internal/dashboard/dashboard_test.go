@@ -237,10 +237,18 @@ func TestIncidents(t *testing.T) {
 	h := Handler(src, "")
 
 	_, body := get(t, h, "/")
-	for _, want := range []string{`<a href="/incidents/shop-7">shop-7</a>`, "rolled-back", "1.50s", "42ms", strategy.TriggerAnalysis} {
+	for _, want := range []string{`<a href="/incidents/shop-7">shop-7</a>`, "<td>3 → 4</td>", "rolled-back", "1.50s", "42ms", strategy.TriggerAnalysis} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)
 		}
+	}
+
+	// A bundle renamed from its old id (the global rollout id) is found by it.
+	old := sampleIncident()
+	old.ID, old.Aliases, old.Rollout = incident.ID("shop", 2), []string{"shop-9"}, 9
+	writeIncident(t, dir, old)
+	if res, _ := get(t, h, "/incidents/shop-9"); res.StatusCode != http.StatusMovedPermanently || res.Header.Get("Location") != "/incidents/shop-2" {
+		t.Errorf("GET /incidents/shop-9 (an alias of shop-2): %d to %q", res.StatusCode, res.Header.Get("Location"))
 	}
 
 	res, report := get(t, h, "/incidents/shop-7")

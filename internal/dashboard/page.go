@@ -199,7 +199,7 @@ started {{$.When .Started}}{{if not .Ended.IsZero}}, ended {{$.When .Ended}}{{en
 {{end}}
 <h2>Incidents</h2>
 {{if .Incidents}}<table><tr><th>incident</th><th>app</th><th>revisions</th><th>kind</th><th>trigger</th><th>decided</th><th>time to detect</th><th>time to roll back</th></tr>
-{{range .Incidents}}<tr><td><a href="/incidents/{{.ID}}">{{.ID}}</a></td><td>{{.App}}</td><td>{{.From}} → {{.To}}</td><td>{{.Kind}}{{if .Manual}} (by hand){{end}}</td><td>{{.Trigger}}</td><td>{{$.When .Decided.Time}}</td><td>{{.Detect}}</td><td>{{.Back}}</td></tr>
+{{range .Incidents}}<tr><td><a href="/incidents/{{.ID}}">{{.ID}}</a></td><td>{{.App}}</td><td>{{.Arrow}}</td><td>{{.Kind}}{{if .Manual}} (by hand){{end}}</td><td>{{.Trigger}}</td><td>{{$.When .Decided.Time}}</td><td>{{.Detect}}</td><td>{{.Back}}</td></tr>
 {{end}}</table>{{if .MoreIncidents}}<p class="muted small">{{.MoreIncidents}} older incidents: <code>lastgood incidents</code></p>{{end}}
 {{else}}<p class="muted">No incidents: nothing has been rolled back, aborted or undone.</p>{{end}}
 <h2>Latest events</h2>
