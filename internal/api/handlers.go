@@ -211,6 +211,11 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request) {
 	if res.Message == "" {
 		res.Message = fmt.Sprintf("%s: %s done", name, verb)
 	}
+	if verb == "abort" {
+		if st, err := s.Controller.Status(ctx, name); err == nil && st.Rollout != nil && st.Rollout.Incident != "" {
+			res.Message += fmt.Sprintf(": rollout #%d aborted, incident %s (`lastgood postmortem %s`)", st.Rollout.ID, st.Rollout.Incident, st.Rollout.Incident)
+		}
+	}
 	writeJSON(w, http.StatusOK, res)
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/lastgood/lastgood/internal/incident"
 	"github.com/lastgood/lastgood/internal/store"
 	"github.com/lastgood/lastgood/internal/strategy"
 )
@@ -139,6 +140,11 @@ func (c *Controller) createAndStartUndo(ctx context.Context, a *appState, rev st
 	}
 	res, err := c.startRollout(ctx, a, created, strategy.Undo, why)
 	res.Created = true
+	if err == nil {
+		// an undo is a manual rollback: its incident is written once it is promoted
+		id := incident.ID(a.app.Name, a.rollout.Number)
+		res.Message += fmt.Sprintf("; incident %s (`lastgood postmortem %s`)", id, id)
+	}
 	return res, err
 }
 
