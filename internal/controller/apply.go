@@ -60,6 +60,9 @@ func (c *Controller) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, 
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.closing[m.Name] {
+		return ApplyResult{}, fmt.Errorf("%w: %s is being deleted; apply it again in a moment", ErrConflict, m.Name)
+	}
 	a := c.apps[m.Name]
 	if errs := c.check(ctx, req, m, a); len(errs) > 0 {
 		return ApplyResult{}, errs

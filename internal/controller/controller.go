@@ -143,8 +143,10 @@ type Config struct {
 type Controller struct {
 	cfg Config
 
-	mu      sync.Mutex
-	apps    map[string]*appState
+	mu   sync.Mutex
+	apps map[string]*appState
+	// closing are apps being deleted whose routers are still closing.
+	closing map[string]bool
 	wake    chan struct{}
 	pending eventQueue
 	// recovered is closed once Run has restored every app from the store.
@@ -200,7 +202,7 @@ func New(cfg Config) *Controller {
 	if cfg.HasArtifact == nil {
 		cfg.HasArtifact = func(string) bool { return true }
 	}
-	return &Controller{cfg: cfg, apps: map[string]*appState{}, wake: make(chan struct{}, 1), recovered: make(chan struct{})}
+	return &Controller{cfg: cfg, apps: map[string]*appState{}, closing: map[string]bool{}, wake: make(chan struct{}, 1), recovered: make(chan struct{})}
 }
 
 // Wake asks the loop to reconcile now.

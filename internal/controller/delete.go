@@ -39,20 +39,42 @@ type DeleteResult struct {
 // rollout is in progress Delete refuses (ErrConflict) unless force is
 // set, which aborts the rollout first (trigger "delete").
 func (c *Controller) Delete(ctx context.Context, name string, force bool) (DeleteResult, error) {
-	res, stopped, err := c.delete(ctx, name, force)
+	res, a, err := c.delete(ctx, name, force)
 	if err != nil {
 		return res, err
 	}
-	res.Stopping = c.waitStopped(ctx, name, stopped)
+	// The routers finish the requests in flight (on replicas still
+	// running) before they return, which can take seconds: not under c.mu,
+	// which every app's loop needs. Until the replicas are told to stop,
+	// the name is closing, and an apply of it is refused.
+	c.cfg.Traffic.Close(name)
+	c.cfg.Traffic.Close(PreviewKey(name))
+	// The delete is recorded: its replicas stop even if the caller has
+	// gone away meanwhile.
+	stop := context.WithoutCancel(ctx)
+	c.mu.Lock()
+	for _, rev := range res.Stopped {
+		w, err := c.workload(stop, a, rev)
+		if err == nil {
+			err = c.cfg.Engine.Scale(stop, w, 0)
+		}
+		if err != nil {
+			// recorded as deleted: a restart starts nothing of it
+			c.cfg.Log.Error("stop a deleted app's revision", "app", name, "revision", rev, "err", err)
+		}
+	}
+	delete(c.closing, name)
+	c.mu.Unlock()
+	res.Stopping = c.waitStopped(ctx, name, res.Stopped)
 	if res.Stopping > 0 {
 		res.Message += fmt.Sprintf("; %d replicas are still stopping", res.Stopping)
 	}
 	return res, nil
 }
 
-// delete records the deletion and sets everything stopping; it returns
-// the revisions stopped.
-func (c *Controller) delete(ctx context.Context, name string, force bool) (DeleteResult, []int, error) {
+// delete records the deletion, forgets the app and marks its name
+// closing; it returns the app as it was.
+func (c *Controller) delete(ctx context.Context, name string, force bool) (DeleteResult, *appState, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	a := c.apps[name]
@@ -90,19 +112,8 @@ func (c *Controller) delete(ctx context.Context, name string, force bool) (Delet
 		return res, nil, fmt.Errorf("delete %s: %w", name, err)
 	}
 	delete(c.apps, name)
-	c.cfg.Traffic.Close(name)
-	c.cfg.Traffic.Close(PreviewKey(name))
-	for _, rev := range res.Stopped {
-		w, err := c.workload(ctx, a, rev)
-		if err == nil {
-			err = c.cfg.Engine.Scale(ctx, w, 0)
-		}
-		if err != nil {
-			// recorded as deleted: a restart starts nothing of it
-			c.cfg.Log.Error("stop a deleted app's revision", "app", name, "revision", rev, "err", err)
-		}
-	}
-	return res, res.Stopped, nil
+	c.closing[name] = true
+	return res, a, nil
 }
 
 // missing is the error for an app the controller does not run: deleted,
