@@ -1,0 +1,175 @@
+package redact
+
+import (
+	"regexp"
+	"strings"
+)
+
+// assignment finds a key and the separator after it: key=value,
+// key = value, key: value, "key": value, 'key': value. The value is read
+// by hand after the match.
+var assignment = regexp.MustCompile(`(["']?)([-A-Za-z0-9_.]+)(["']?)([ \t]*)([=:])([ \t]*)`)
+
+// reference is a value that names a secret without holding it: ${VAR} or
+// $VAR, expanded at run time from the environment.
+var reference = regexp.MustCompile(`^\$(?:\{[A-Za-z_][A-Za-z0-9_]*\}|[A-Za-z_][A-Za-z0-9_]*)$`)
+
+// blockScalar is a YAML block scalar indicator: the value is on the lines
+// below, indented.
+var blockScalar = regexp.MustCompile(`^[|>][-+]?[0-9]?[ \t]*(?:#.*)?$`)
+
+// unquotedEnd are the characters that end an unquoted value in free text.
+const unquotedEnd = " \t\r\n\"'&;,)]}<>"
+
+// assignments finds the values of keys named like secrets (Name) in free
+// text. A quoted value is hidden between its quotes; a key that starts a
+// line with ':' (YAML, an HTTP header) and any Authorization or Cookie
+// header hides the rest of the line (a YAML block scalar: the lines
+// indented below it); any other value ends at white space or one of
+// & ; , ) ] } < > " '. Empty values and references ($VAR, ${VAR}) stay.
+func assignments(s string) []span {
+	var out []span
+	for _, m := range assignment.FindAllStringSubmatchIndex(s, -1) {
+		open, key, closing := s[m[2]:m[3]], s[m[4]:m[5]], s[m[6]:m[7]]
+		before, sep, after := s[m[8]:m[9]], s[m[10]:m[11]], s[m[12]:m[13]]
+		if open != closing {
+			continue
+		}
+		switch sep {
+		case "=":
+			if (before == "") != (after == "") || strings.HasPrefix(s[m[1]:], "=") {
+				continue // a = b with one space is prose or code; == compares
+			}
+		case ":":
+			if before != "" && open == "" || strings.HasPrefix(s[m[1]:], "//") {
+				continue // "x : y", or a URL's scheme
+			}
+		}
+		if !Name(key) {
+			continue
+		}
+		if sp, ok := value(s, m[0], m[1], key, sep == ":" && open == ""); ok {
+			out = append(out, sp)
+		}
+	}
+	return out
+}
+
+// value returns the span of the value that starts at v, for the key whose
+// match starts at k. colon tells an unquoted key followed by ':'.
+func value(s string, k, v int, key string, colon bool) (span, bool) {
+	eol := strings.IndexByte(s[v:], '\n')
+	if eol < 0 {
+		eol = len(s)
+	} else {
+		eol += v
+	}
+	rest := s[v:eol]
+	switch {
+	case rest == "", strings.HasPrefix(rest, Marker):
+		return span{}, false
+	case rest[0] == '"' || rest[0] == '\'':
+		end := closingQuote(rest)
+		if end < 0 {
+			return trimmed(s, v+1, eol)
+		}
+		if end == 1 {
+			return span{}, false // ""
+		}
+		return span{v + 1, v + end}, true
+	case rest[0] == '{' || rest[0] == '[':
+		return span{}, false // a structure: its keys decide
+	}
+	ws := words(key)
+	wholeLine := ws[len(ws)-1] == "authorization" || ws[len(ws)-1] == "cookie"
+	indent, startsLine := lineIndent(s, k)
+	if colon && startsLine {
+		if blockScalar.MatchString(rest) {
+			return block(s, eol, indent)
+		}
+		if i := strings.Index(rest, " #"); i >= 0 {
+			rest = rest[:i] // a YAML comment
+		}
+		wholeLine = true
+	}
+	end := len(rest)
+	if !wholeLine {
+		if i := strings.IndexAny(rest, unquotedEnd); i >= 0 {
+			end = i
+		}
+	}
+	val := strings.TrimRight(rest[:end], " \t\r")
+	if val == "" || reference.MatchString(val) {
+		return span{}, false
+	}
+	return span{v, v + len(val)}, true
+}
+
+// closingQuote returns the index of the quote that closes the one at
+// q[0] (a backslash escapes a double quote), or -1 when none does on
+// this line.
+func closingQuote(q string) int {
+	for i := 1; i < len(q); i++ {
+		switch {
+		case q[0] == '"' && q[i] == '\\':
+			i++
+		case q[i] == q[0]:
+			return i
+		}
+	}
+	return -1
+}
+
+func trimmed(s string, a, b int) (span, bool) {
+	t := strings.TrimRight(s[a:b], " \t\r")
+	if t == "" {
+		return span{}, false
+	}
+	return span{a, a + len(t)}, true
+}
+
+// lineIndent reports whether position k starts its line, after white
+// space and YAML's "- ", and with how much indentation.
+func lineIndent(s string, k int) (int, bool) {
+	start := strings.LastIndexByte(s[:k], '\n') + 1
+	lead := s[start:k]
+	trimmed := strings.TrimLeft(lead, " \t")
+	if trimmed != "" && trimmed != "- " {
+		return 0, false
+	}
+	return len(lead) - len(trimmed), true
+}
+
+// block returns the span of the lines after eol that are indented more
+// than indent (blank lines among them too): a YAML block scalar's text.
+func block(s string, eol, indent int) (span, bool) {
+	if eol >= len(s) {
+		return span{}, false
+	}
+	start, end := -1, -1
+	for pos := eol + 1; pos < len(s); {
+		next := strings.IndexByte(s[pos:], '\n')
+		line := s[pos:]
+		if next >= 0 {
+			line = s[pos : pos+next]
+		}
+		if strings.TrimSpace(line) != "" {
+			lead := len(line) - len(strings.TrimLeft(line, " \t"))
+			if lead <= indent {
+				break
+			}
+			if start < 0 {
+				start = pos + lead
+			}
+			end = pos + len(strings.TrimRight(line, " \t\r"))
+		}
+		if next < 0 {
+			break
+		}
+		pos += next + 1
+	}
+	if start < 0 {
+		return span{}, false
+	}
+	return span{start, end}, true
+}
