@@ -26,29 +26,32 @@ type shape struct {
 	group int
 	// keep, when set, lets a match stand (it is not a secret after all).
 	keep func(s string, m []int) bool
+	// hint is text every match holds (lower-case: the text is searched
+	// lower-cased), so most texts skip the regexp.
+	hint string
 }
 
 var shapes = []shape{
 	// PEM private key blocks, to their END line or the end of the text.
-	{re: regexp.MustCompile(`-----BEGIN [A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----(?s:.*?)(?:-----END [A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----|\z)`)},
+	{hint: "-----begin", re: regexp.MustCompile(`-----BEGIN [A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----(?s:.*?)(?:-----END [A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----|\z)`)},
 	// The password of a URL's userinfo: scheme://user:password@host. The
 	// user name stays; the userinfo ends at the last @ before the path.
-	{re: regexp.MustCompile(`(?i)\b[a-z][a-z0-9+.\-]*://[^\s/?#@"'<>:]*:([^\s/?#"'<>]*)@`), group: 1},
+	{hint: "://", re: regexp.MustCompile(`(?i)\b[a-z][a-z0-9+.\-]*://[^\s/?#@"'<>:]*:([^\s/?#"'<>]*)@`), group: 1},
 	// HTTP credentials after an auth scheme, at any length: anything after
 	// Bearer, and after Basic what is base64 of "user:password".
-	{re: regexp.MustCompile(`(?i)\bbearer[ \t]+([A-Za-z0-9\-._~+/]+=*)`), group: 1,
+	{hint: "bearer", re: regexp.MustCompile(`(?i)\bbearer[ \t]+([A-Za-z0-9\-._~+/]+=*)`), group: 1,
 		keep: func(s string, m []int) bool { return strings.EqualFold(strings.TrimRight(s[m[2]:m[3]], "="), "realm") }},
-	{re: regexp.MustCompile(`(?i)\bbasic[ \t]+([A-Za-z0-9+/]+=*)`), group: 1,
+	{hint: "basic", re: regexp.MustCompile(`(?i)\bbasic[ \t]+([A-Za-z0-9+/]+=*)`), group: 1,
 		keep: func(s string, m []int) bool { return !basicCredential(s[m[2]:m[3]]) }},
 	// Vendor keys and tokens by their prefix.
-	{re: regexp.MustCompile(`\b(?:sk|rk|pk)[-_](?:live|test|proj|ant|svcacct)[-_][A-Za-z0-9_\-]{4,}`)}, // Stripe, OpenAI, Anthropic
-	{re: regexp.MustCompile(`\bsk-[A-Za-z0-9_\-]{16,}`)},                                               // OpenAI and alike
-	{re: regexp.MustCompile(`\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{20,}`)},                             // GitHub tokens
-	{re: regexp.MustCompile(`\bgithub_pat_[A-Za-z0-9_]{20,}`)},                                         // GitHub fine-grained tokens
-	{re: regexp.MustCompile(`\bxox[abposr]-[A-Za-z0-9\-]{8,}`)},                                        // Slack tokens
-	{re: regexp.MustCompile(`\b(?:AKIA|ASIA)[A-Z0-9]{16}\b`)},                                          // AWS access key ids
-	{re: regexp.MustCompile(`\bAIza[0-9A-Za-z_\-]{35}`)},                                               // Google API keys
-	{re: regexp.MustCompile(`\beyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*`)},           // JWTs
+	{hint: "k", re: regexp.MustCompile(`\b(?:sk|rk|pk)[-_](?:live|test|proj|ant|svcacct)[-_][A-Za-z0-9_\-]{4,}`)}, // Stripe, OpenAI, Anthropic
+	{hint: "sk-", re: regexp.MustCompile(`\bsk-[A-Za-z0-9_\-]{16,}`)},                                             // OpenAI and alike
+	{hint: "gh", re: regexp.MustCompile(`\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{20,}`)},                            // GitHub tokens
+	{hint: "github_pat_", re: regexp.MustCompile(`\bgithub_pat_[A-Za-z0-9_]{20,}`)},                               // GitHub fine-grained tokens
+	{hint: "xox", re: regexp.MustCompile(`\bxox[abposr]-[A-Za-z0-9\-]{8,}`)},                                      // Slack tokens
+	{hint: "a", re: regexp.MustCompile(`\b(?:AKIA|ASIA)[A-Z0-9]{16}\b`)},                                          // AWS access key ids
+	{hint: "aiza", re: regexp.MustCompile(`\bAIza[0-9A-Za-z_\-]{35}`)},                                            // Google API keys
+	{hint: "eyj", re: regexp.MustCompile(`\beyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*`)},         // JWTs
 }
 
 // basicCredential reports whether b is base64 of printable "user:password".
@@ -92,7 +95,11 @@ func fixpoint(s string, keepLines bool) string {
 
 func once(s string, keepLines bool) string {
 	var found []span
+	lower := strings.ToLower(s)
 	for _, sh := range shapes {
+		if !strings.Contains(lower, sh.hint) {
+			continue
+		}
 		for _, m := range sh.re.FindAllStringSubmatchIndex(s, -1) {
 			if sh.keep != nil && sh.keep(s, m) {
 				continue
@@ -103,8 +110,12 @@ func once(s string, keepLines bool) string {
 			}
 		}
 	}
-	found = append(found, assignments(s)...)
-	found = append(found, longRuns(s)...)
+	if strings.ContainsAny(s, "=:") {
+		found = append(found, assignments(s)...)
+	}
+	if len(s) >= 20 {
+		found = append(found, longRuns(s)...)
+	}
 	return replace(s, found, keepLines)
 }
 
