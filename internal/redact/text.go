@@ -143,7 +143,9 @@ func replace(s string, spans []span, keepLines bool) string {
 				if j > 0 {
 					b.WriteByte('\n')
 				}
-				if strings.TrimSpace(p) != "" {
+				if strings.TrimSpace(p) == "" {
+					b.WriteString(p) // white space is no secret, and keeps the line
+				} else {
 					b.WriteString(p[:len(p)-len(strings.TrimLeft(p, " \t"))]) // the line's indentation
 					b.WriteString(Marker)
 				}
