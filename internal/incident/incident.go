@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/lastgood/lastgood/internal/manifest"
+	"github.com/lastgood/lastgood/internal/revdiff"
 )
 
 // ErrNotFound means no incident has the id asked for.
@@ -80,8 +81,11 @@ type Incident struct {
 	Logs      []Log             `json:"logs"`
 	Diff      []manifest.Change `json:"diff"`
 	Artifacts Artifacts         `json:"artifacts"`
-	Figures   Figures           `json:"figures"`
-	Warnings  []string          `json:"warnings,omitempty"`
+	// ArtifactChanges are the artifact paths whose digests differ between
+	// the two revisions, with a redacted text diff of text artifacts.
+	ArtifactChanges []revdiff.Artifact `json:"artifactChanges"`
+	Figures         Figures            `json:"figures"`
+	Warnings        []string           `json:"warnings,omitempty"`
 }
 
 // Entry is one event of the rollout.

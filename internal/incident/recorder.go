@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/lastgood/lastgood/internal/redact"
+	"github.com/lastgood/lastgood/internal/revdiff"
 	"github.com/lastgood/lastgood/internal/router"
 	"github.com/lastgood/lastgood/internal/store"
 )
@@ -22,6 +24,9 @@ type Config struct {
 	Stats func(app string) []router.RevisionStats
 	// Logs returns the paths of a revision's replica log files.
 	Logs func(app string, revision int) []string
+	// Artifacts holds the revisions' artifacts, for the text diff of
+	// config files; nil compares artifacts by digest only.
+	Artifacts revdiff.Blobs
 	// Processes returns an app's running replicas, whose memory, CPU and
 	// open files are sampled with the router's counters; nil for none.
 	Processes func(app string) []Process
@@ -269,7 +274,7 @@ func (r *Recorder) failed(ctx context.Context, end store.Event, cause error) {
 	r.cfg.Log.Error("write incident", "id", id, "err", cause)
 	err := r.cfg.Store.Update(ctx, func(tx *store.Tx) error {
 		_, err := tx.AppendEvent(store.Event{App: end.App, Rollout: end.Rollout, Revision: end.Revision, Type: TypeFailed,
-			Message: Text(fmt.Sprintf("cannot write incident %s: %v", id, cause))})
+			Message: redact.Text(fmt.Sprintf("cannot write incident %s: %v", id, cause))})
 		return err
 	})
 	if err != nil && !errors.Is(err, context.Canceled) {
@@ -341,7 +346,7 @@ func (r *Recorder) addRecovery(ctx context.Context, p pendingRewrite, now time.T
 	if after, err := r.cfg.Store.Events(ctx, store.EventQuery{Rollout: inc.Rollout, AfterSeq: p.end.Seq}); err == nil {
 		for _, e := range after {
 			inc.Timeline = append(inc.Timeline, Entry{Seq: e.Seq, At: ms(e.Time), OffsetMs: e.Time.Sub(inc.Started.Time).Milliseconds(),
-				Type: e.Type, Revision: e.Revision, Message: Text(e.Message)})
+				Type: e.Type, Revision: e.Revision, Message: redact.Text(e.Message)})
 		}
 	}
 	r.blastRadius(inc, false)
