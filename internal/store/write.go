@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/lastgood/lastgood/internal/redact"
 )
 
 // PutApp creates the app or updates its Listen and Stable. Latest is kept
@@ -256,7 +258,12 @@ func (t *Tx) AppendEvent(e Event) (Event, error) {
 		if err := json.Compact(&data, e.Data); err != nil {
 			return Event{}, fmt.Errorf("append %s event: %w: data is not valid JSON: %w", e.Type, ErrInvalid, err)
 		}
+		// Secrets are redacted on write, so the log — and its hash chain —
+		// never holds one (docs/redaction.md).
+		data.Reset()
+		json.Compact(&data, redact.JSON(e.Data))
 	}
+	e.Message = redact.Text(e.Message)
 	var head record
 	if err := t.tx.QueryRowContext(t.ctx, `SELECT seq, hash FROM chain_head WHERE id = 1`).Scan(&head.seq, &head.hash); err != nil {
 		return Event{}, fmt.Errorf("append %s event: read chain head: %w", e.Type, err)
