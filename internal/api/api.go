@@ -64,6 +64,7 @@ func (s *Server) Handler() http.Handler {
 	api.HandleFunc("GET /api/v1/apps/{app}", s.app)
 	api.HandleFunc("GET /api/v1/apps/{app}/revisions", s.revisions)
 	api.HandleFunc("GET /api/v1/apps/{app}/revisions/{n}", s.revision)
+	api.HandleFunc("GET /api/v1/apps/{app}/diff", s.diff)
 	api.HandleFunc("GET /api/v1/apps/{app}/rollouts", s.rollouts)
 	api.HandleFunc("GET /api/v1/apps/{app}/stats", s.stats)
 	api.HandleFunc("POST /api/v1/apps/{app}/{action}", s.action)

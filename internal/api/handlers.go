@@ -92,6 +92,9 @@ func (s *Server) revisions(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
+	for i := range revs {
+		revs[i] = shownRevision(revs[i])
+	}
 	writeJSON(w, http.StatusOK, revs)
 }
 
@@ -107,7 +110,7 @@ func (s *Server) revision(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, rev)
+	writeJSON(w, http.StatusOK, shownRevision(rev))
 }
 
 // RolloutRecord is a rollout with the events recorded about it.
@@ -132,6 +135,9 @@ func (s *Server) rollouts(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
+	for i := range rs {
+		rs[i] = shownRollout(rs[i])
+	}
 	writeJSON(w, http.StatusOK, rs)
 }
 
@@ -151,7 +157,7 @@ func (s *Server) rollout(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, RolloutRecord{Rollout: ro, Events: evs})
+	writeJSON(w, http.StatusOK, RolloutRecord{Rollout: shownRollout(ro), Events: evs})
 }
 
 func (s *Server) stats(w http.ResponseWriter, r *http.Request) {

@@ -277,6 +277,7 @@ func (c *Controller) createAndStart(ctx context.Context, a *appState, rev store.
 	now := c.cfg.Now()
 	var created store.Revision
 	var removed []string
+	var pruned []int
 	err := c.cfg.Store.Update(ctx, func(tx *store.Tx) error {
 		if a.app.Created.IsZero() {
 			a := a.app
@@ -307,7 +308,7 @@ func (c *Controller) createAndStart(ctx context.Context, a *appState, rev store.
 			Type: "revision.created", Message: msg, Data: mustJSON(map[string]any{"digest": created.Digest})}); err != nil {
 			return err
 		}
-		removed, err = c.prune(ctx, tx, a, created)
+		removed, pruned, err = c.prune(ctx, tx, a, created)
 		return err
 	})
 	if err != nil {
@@ -319,6 +320,9 @@ func (c *Controller) createAndStart(ctx context.Context, a *appState, rev store.
 	}
 	if len(removed) > 0 && c.cfg.RemoveArtifacts != nil {
 		c.cfg.RemoveArtifacts(removed)
+	}
+	if len(pruned) > 0 && c.cfg.Pruned != nil {
+		c.cfg.Pruned(a.app.Name, pruned)
 	}
 	res, err := c.startRollout(ctx, a, created, kind, "")
 	res.Created = true
@@ -380,19 +384,19 @@ func (c *Controller) startRollout(ctx context.Context, a *appState, rev store.Re
 
 // prune deletes the oldest revisions beyond the manifest's history limit,
 // never the stable one or one the latest rollout uses, and returns the
-// artifact digests no kept revision refers to.
-func (c *Controller) prune(ctx context.Context, tx *store.Tx, a *appState, newest store.Revision) ([]string, error) {
+// artifact digests no kept revision refers to and the revisions deleted.
+func (c *Controller) prune(ctx context.Context, tx *store.Tx, a *appState, newest store.Revision) ([]string, []int, error) {
 	m, err := manifest.FromJSON(newest.Manifest)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	revs, err := tx.Revisions(ctx, a.app.Name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	excess := len(revs) - m.History
 	if excess <= 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	keep := map[int]bool{newest.Number: true, a.app.Stable: true, a.state.From: true, a.state.To: true}
 	var drop []int
@@ -419,7 +423,7 @@ func (c *Controller) prune(ctx context.Context, tx *store.Tx, a *appState, newes
 		}
 	}
 	if err := tx.DeleteRevisions(a.app.Name, drop); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return unused, nil
+	return unused, drop, nil
 }

@@ -127,6 +127,9 @@ type Config struct {
 	HasArtifact func(digest string) bool
 	// RemoveArtifacts deletes digests no kept revision refers to.
 	RemoveArtifacts func(digests []string)
+	// Pruned, when set, is told the revisions `history` pruned, once they
+	// are deleted from the store (their logs and metrics go with them).
+	Pruned func(app string, revisions []int)
 	// Samples returns an app's cumulative router counts per revision, the
 	// signal of compare and threshold checks.
 	Samples func(app string) map[int]judge.Sample

@@ -14,7 +14,7 @@ import (
 const Marker = "[redacted]"
 
 // Changed is shown, in a diff, as the new value of a secret that changed.
-const Changed = Marker + ": changed"
+const Changed = "[redacted: changed]"
 
 // span is a byte range [start, end) of text to hide.
 type span struct{ start, end int }

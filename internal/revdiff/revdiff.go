@@ -162,11 +162,11 @@ func textDiff(path string, from, to int, oldDigest, newDigest string, blobs Blob
 		case err != nil:
 			return "", redact.Text(err.Error())
 		}
-		if size > MaxText {
-			return "", fmt.Sprintf("not shown as text: %d bytes in revision %d, over %d KiB", size, revs[i], MaxText>>10)
-		}
-		if !utf8.Valid(b) || bytes.IndexByte(b, 0) >= 0 {
+		if bytes.IndexByte(b, 0) >= 0 || !validPrefix(b, size > int64(len(b))) {
 			return "", "binary"
+		}
+		if size > MaxText {
+			return "", fmt.Sprintf("text of %d bytes in revision %d, over %d KiB: not shown", size, revs[i], MaxText>>10)
 		}
 		texts[i] = string(b)
 	}
@@ -176,6 +176,17 @@ func textDiff(path string, from, to int, oldDigest, newDigest string, blobs Blob
 		return "", "text whose lines could not be redacted one by one"
 	}
 	return textdiff.Unified(old, new, contextLines), ""
+}
+
+// validPrefix reports whether b is UTF-8; when cut, b is the start of a
+// longer text and may end inside a character.
+func validPrefix(b []byte, cut bool) bool {
+	if cut {
+		for i := 0; i < utf8.UTFMax && len(b) > 0 && !utf8.Valid(b); i++ {
+			b = b[:len(b)-1]
+		}
+	}
+	return utf8.Valid(b)
 }
 
 // read returns an artifact's bytes, at most MaxText+1 of them, and its

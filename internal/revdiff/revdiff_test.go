@@ -83,7 +83,7 @@ func TestCompareShowsArtifactsAndRedacts(t *testing.T) {
 	if got := byPath["./bin/web"]; got.Diff != "" || got.Note != "binary" {
 		t.Errorf("binary: %+v", got)
 	}
-	if got := byPath["./big.txt"]; got.Diff != "" || !strings.Contains(got.Note, "over 256 KiB") {
+	if got := byPath["./big.txt"]; got.Diff != "" || !strings.Contains(got.Note, "over 256 KiB: not shown") {
 		t.Errorf("big: %+v", got)
 	}
 	if got := byPath["./gone.txt"]; got.New != "" || !strings.Contains(got.Diff, "@@ -1 +0,0 @@\n-bye\n") {

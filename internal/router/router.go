@@ -150,8 +150,22 @@ func (r *Router) WaitIdle(ctx context.Context, addr string) error {
 	return nil
 }
 
+// Forget drops the stats of revisions that will never take traffic again
+// (pruned by history), so Stats — and /metrics — stop reporting them. A
+// revision the current table routes to is kept.
+func (r *Router) Forget(revisions ...int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t := r.table.Load()
+	for _, rev := range revisions {
+		if t.routeFor(rev) == nil {
+			delete(r.revisions, rev)
+		}
+	}
+}
+
 // Stats returns the cumulative stats of every revision that has appeared in
-// a table, sorted by revision.
+// a table and was not forgotten, sorted by revision.
 func (r *Router) Stats() []RevisionStats {
 	r.mu.Lock()
 	live := make([]*revisionStats, 0, len(r.revisions))

@@ -24,6 +24,7 @@ import (
 	"github.com/lastgood/lastgood/internal/engine/local"
 	"github.com/lastgood/lastgood/internal/incident"
 	"github.com/lastgood/lastgood/internal/notify"
+	"github.com/lastgood/lastgood/internal/redact"
 	"github.com/lastgood/lastgood/internal/store"
 	"github.com/lastgood/lastgood/internal/telemetry"
 )
@@ -54,6 +55,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	cfg.Log = slog.New(redact.Handler(cfg.Log.Handler())) // lastgood's own log shows no secret either
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
@@ -62,6 +64,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer st.Close()
+	if err := privateState(filepath.Join(cfg.DataDir, "state.db")); err != nil {
+		return err
+	}
+	logs := filepath.Join(cfg.DataDir, "logs")
+	pruneAllLogs(ctx, st, logs, cfg.Log)
 	arts, err := artifact.Open(filepath.Join(cfg.DataDir, "artifacts"))
 	if err != nil {
 		return err
@@ -100,6 +107,17 @@ func Run(ctx context.Context, cfg Config) error {
 				}
 			}
 		},
+		// A pruned revision takes its logs and its /metrics series along.
+		Pruned: func(app string, revs []int) {
+			tr.forget(app, revs)
+			var writing []string
+			for _, r := range eng.Replicas(app) {
+				writing = append(writing, r.LogPath)
+			}
+			if _, err := pruneLogs(ctx, st, logs, app, writing); err != nil {
+				cfg.Log.Warn("prune logs", "app", app, "err", err)
+			}
+		},
 		Samples: tr.samples,
 		Log:     cfg.Log,
 	})
@@ -128,9 +146,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	rec := incident.New(incident.Config{
-		Store: st, Dir: filepath.Join(cfg.DataDir, "incidents"), Stats: tr.stats, Log: cfg.Log,
+		Store: st, Dir: filepath.Join(cfg.DataDir, "incidents"), Stats: tr.stats, Log: cfg.Log, Artifacts: arts,
 		Logs: func(app string, rev int) []string {
-			ps, _ := filepath.Glob(filepath.Join(cfg.DataDir, "logs", app, strconv.Itoa(rev), "*.log"))
+			ps, _ := filepath.Glob(filepath.Join(logs, app, strconv.Itoa(rev), "*.log"))
 			return ps
 		},
 		Processes: func(app string) []incident.Process {

@@ -110,6 +110,16 @@ func (t *traffic) WaitIdle(ctx context.Context, key, addr string) error {
 	return nil
 }
 
+// forget drops the router counters of pruned revisions of app (and of its
+// preview), so /metrics stops exporting their series.
+func (t *traffic) forget(app string, revs []int) {
+	for _, key := range []string{app, controller.PreviewKey(app)} {
+		if r := t.router(key); r != nil {
+			r.Forget(revs...)
+		}
+	}
+}
+
 // stats returns an app's per-revision router counters.
 func (t *traffic) stats(app string) []router.RevisionStats {
 	if r := t.router(app); r != nil {
