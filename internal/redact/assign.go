@@ -58,20 +58,22 @@ func assignments(s string) []span {
 // value returns the span of the value that starts at v, for the key whose
 // match starts at k. colon tells an unquoted key followed by ':'.
 func value(s string, k, v int, key string, colon bool) (span, bool) {
-	eol := strings.IndexByte(s[v:], '\n')
-	if eol < 0 {
-		eol = len(s)
-	} else {
-		eol += v
+	// The end of the line is found only when needed: a text of one long
+	// line with many keys stays linear.
+	eol := func() int {
+		if i := strings.IndexByte(s[v:], '\n'); i >= 0 {
+			return v + i
+		}
+		return len(s)
 	}
-	rest := s[v:eol]
+	rest := s[v:]
 	switch {
-	case rest == "", strings.HasPrefix(rest, Marker):
+	case rest == "", rest[0] == '\n', rest[0] == '\r', strings.HasPrefix(rest, Marker):
 		return span{}, false
 	case rest[0] == '"' || rest[0] == '\'':
 		end := closingQuote(rest)
 		if end < 0 {
-			return trimmed(s, v+1, eol)
+			return trimmed(s, v+1, eol())
 		}
 		if end == 1 {
 			return span{}, false // ""
@@ -82,21 +84,23 @@ func value(s string, k, v int, key string, colon bool) (span, bool) {
 	}
 	ws := words(key)
 	wholeLine := ws[len(ws)-1] == "authorization" || ws[len(ws)-1] == "cookie"
-	indent, startsLine := lineIndent(s, k)
-	if colon && startsLine {
-		if blockScalar.MatchString(rest) {
-			return block(s, eol, indent)
+	if colon {
+		if indent, startsLine := lineIndent(s, k); startsLine {
+			line := s[v:eol()]
+			if blockScalar.MatchString(line) {
+				return block(s, eol(), indent)
+			}
+			wholeLine = true
+			if i := strings.Index(line, " #"); i >= 0 {
+				rest = line[:i] // a YAML comment
+			}
 		}
-		if i := strings.Index(rest, " #"); i >= 0 {
-			rest = rest[:i] // a YAML comment
-		}
-		wholeLine = true
 	}
-	end := len(rest)
-	if !wholeLine {
-		if i := strings.IndexAny(rest, unquotedEnd); i >= 0 {
-			end = i
-		}
+	var end int
+	if wholeLine {
+		end = min(len(rest), eol()-v)
+	} else if end = strings.IndexAny(rest, unquotedEnd); end < 0 {
+		end = len(rest)
 	}
 	val := strings.TrimRight(rest[:end], " \t\r")
 	if val == "" || reference.MatchString(val) {
@@ -109,10 +113,12 @@ func value(s string, k, v int, key string, colon bool) (span, bool) {
 // q[0] (a backslash escapes a double quote), or -1 when none does on
 // this line.
 func closingQuote(q string) int {
-	for i := 1; i < len(q); i++ {
+	for i := 1; i < len(q) && q[i] != '\n'; i++ {
 		switch {
 		case q[0] == '"' && q[i] == '\\':
-			i++
+			if i+1 < len(q) && q[i+1] != '\n' {
+				i++
+			}
 		case q[i] == q[0]:
 			return i
 		}
@@ -129,15 +135,28 @@ func trimmed(s string, a, b int) (span, bool) {
 }
 
 // lineIndent reports whether position k starts its line, after white
-// space and YAML's "- ", and with how much indentation.
+// space and YAML's "- ", and with how much indentation. It looks back
+// only over that white space.
 func lineIndent(s string, k int) (int, bool) {
-	start := strings.LastIndexByte(s[:k], '\n') + 1
-	lead := s[start:k]
-	trimmed := strings.TrimLeft(lead, " \t")
-	if trimmed != "" && trimmed != "- " {
+	blank := func(j int) bool { return s[j] == ' ' || s[j] == '\t' }
+	j := k
+	for j > 0 && blank(j-1) {
+		j--
+	}
+	if j > 0 && j < k && s[j-1] == '-' { // "- key:", a list item
+		j--
+		for j > 0 && blank(j-1) {
+			j--
+		}
+	}
+	if j > 0 && s[j-1] != '\n' {
 		return 0, false
 	}
-	return len(lead) - len(trimmed), true
+	indent := 0
+	for j+indent < k && blank(j+indent) {
+		indent++
+	}
+	return indent, true
 }
 
 // block returns the span of the lines after eol that are indented more

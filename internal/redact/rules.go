@@ -118,7 +118,8 @@ var Rules = []Rule{
 	},
 	{
 		Name: "Long tokens",
-		Doc: "A secret of no shape above: a piece of a base64-like run (between `/ . - _`) of 20 or more characters with digits and both upper- and lower-case letters. " +
+		Doc: "A secret of no shape above: a piece of a base64-like run (between `/ . - _`) of 20 or more characters with upper- and lower-case letters " +
+			"and digits mixed in (digits and letters change places at least three times). " +
 			"Hex is kept — sha256 digests, revision digests, trace ids and commit hashes are hex — and so are paths, UUIDs and identifiers made of words.",
 		Redacted: []Example{{"key Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA== end", "key [redacted] end"}},
 		Kept: []string{
@@ -127,6 +128,7 @@ var Rules = []Rule{
 			"id 550e8400-e29b-41d4-a716-446655440000",
 			"opened /var/lib/lastgood/artifacts/sha256/" + strings.Repeat("0f", 32),
 			"check errors failed: error rate 20.0% > 1.0% (p=0.0001)",
+			"/tmp/TestAnswersShowNoSecret2346928483/003/app.yaml",
 		},
 	},
 }

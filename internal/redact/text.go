@@ -167,8 +167,10 @@ var longRun = regexp.MustCompile(`[A-Za-z0-9+/_=.\-]{32,}`)
 // longRuns finds, in long base64-like runs, the pieces that read like
 // keys or tokens (a secret of a shape no other rule names), keeping hex
 // (digests, trace ids, commit hashes), paths and identifiers made of
-// words: a piece between / . - _ of at least 20 characters with digits and
-// both upper- and lower-case letters.
+// words: a piece between / . - _ of at least 20 characters with upper-
+// and lower-case letters and digits mixed in (digits and letters change
+// places at least 3 times: TestHistory2024 or a name with a number at its
+// end is no token).
 func longRuns(s string) []span {
 	var out []span
 	for _, l := range longRun.FindAllStringIndex(s, -1) {
@@ -190,16 +192,20 @@ func tokenLike(piece string) bool {
 	if len(piece) < 20 {
 		return false
 	}
-	var digits, upper, lower bool
-	for _, r := range piece {
+	var upper, lower bool
+	switches, wasDigit := 0, false // changes between digits and letters
+	for i, r := range piece {
+		digit := r >= '0' && r <= '9'
 		switch {
-		case r >= '0' && r <= '9':
-			digits = true
 		case r >= 'a' && r <= 'z':
 			lower = true
 		case r >= 'A' && r <= 'Z':
 			upper = true
 		}
+		if i > 0 && digit != wasDigit {
+			switches++
+		}
+		wasDigit = digit
 	}
-	return digits && upper && lower
+	return upper && lower && switches >= 3
 }
