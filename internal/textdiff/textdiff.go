@@ -125,19 +125,9 @@ func (d *differ) middleSnake(aLo, aHi, bLo, bHi int) (x, y, u, v int) {
 	for D := 0; D <= (n+m+1)/2; D++ {
 		best := -1 // the forward snake that got furthest at this D
 		var bx, by, bu, bv int
+		forward := func(x, y int) bool { return d.a[aLo+x] == d.b[bLo+y] }
 		for k := -D; k <= D; k += 2 {
-			var px int
-			if k == -D || (k != D && d.vf[off+k-1] < d.vf[off+k+1]) {
-				px = d.vf[off+k+1]
-			} else {
-				px = d.vf[off+k-1] + 1
-			}
-			py := px - k
-			sx, sy := px, py
-			for sx < n && sy < m && d.a[aLo+sx] == d.b[bLo+sy] {
-				sx, sy = sx+1, sy+1
-			}
-			d.vf[off+k] = sx
+			px, py, sx, sy := step(d.vf, off, k, D, n, m, forward)
 			if kb := delta - k; odd && kb >= -(D-1) && kb <= D-1 && sx+d.vb[off+kb] >= n {
 				return aLo + px, bLo + py, aLo + sx, bLo + sy
 			}
@@ -152,19 +142,9 @@ func (d *differ) middleSnake(aLo, aHi, bLo, bHi int) (x, y, u, v int) {
 			// inside, so both halves are smaller.
 			return aLo + bx, bLo + by, aLo + bu, bLo + bv
 		}
+		backward := func(x, y int) bool { return d.a[aHi-1-x] == d.b[bHi-1-y] }
 		for k := -D; k <= D; k += 2 {
-			var px int
-			if k == -D || (k != D && d.vb[off+k-1] < d.vb[off+k+1]) {
-				px = d.vb[off+k+1]
-			} else {
-				px = d.vb[off+k-1] + 1
-			}
-			py := px - k
-			sx, sy := px, py
-			for sx < n && sy < m && d.a[aHi-1-sx] == d.b[bHi-1-sy] {
-				sx, sy = sx+1, sy+1
-			}
-			d.vb[off+k] = sx
+			px, py, sx, sy := step(d.vb, off, k, D, n, m, backward)
 			if kf := delta - k; !odd && kf >= -D && kf <= D && sx+d.vf[off+kf] >= n {
 				// The reversed snake (px, py) → (sx, sy) runs forward from
 				// (n-sx, m-sy) to (n-px, m-py).
@@ -173,6 +153,25 @@ func (d *differ) middleSnake(aLo, aHi, bLo, bHi int) (x, y, u, v int) {
 		}
 	}
 	panic("textdiff: no middle snake") // unreachable: the searches meet by (n+m+1)/2
+}
+
+// step extends diagonal k at edit D of one search: from the furthest point
+// of D-1 on a neighbouring diagonal, one edit, then along the snake of
+// equal lines; v keeps the furthest x per diagonal, eq compares lines x
+// and y in the search's direction.
+func step(v []int, off, k, D, n, m int, eq func(x, y int) bool) (px, py, sx, sy int) {
+	if k == -D || (k != D && v[off+k-1] < v[off+k+1]) {
+		px = v[off+k+1]
+	} else {
+		px = v[off+k-1] + 1
+	}
+	py = px - k
+	sx, sy = px, py
+	for sx < n && sy < m && eq(sx, sy) {
+		sx, sy = sx+1, sy+1
+	}
+	v[off+k] = sx
+	return px, py, sx, sy
 }
 
 // File is one side of a unified diff.
