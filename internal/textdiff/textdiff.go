@@ -122,10 +122,11 @@ func (d *differ) middleSnake(aLo, aHi, bLo, bHi int) (x, y, u, v int) {
 	// vb[off+k]: furthest x reached on diagonal k of the reversed texts,
 	// searching back from (n, m). Coordinates are relative to aLo, bLo.
 	d.vf[off+1], d.vb[off+1] = 0, 0
+	forward := func(x, y int) bool { return d.a[aLo+x] == d.b[bLo+y] }
+	backward := func(x, y int) bool { return d.a[aHi-1-x] == d.b[bHi-1-y] }
 	for D := 0; D <= (n+m+1)/2; D++ {
 		best := -1 // the forward snake that got furthest at this D
 		var bx, by, bu, bv int
-		forward := func(x, y int) bool { return d.a[aLo+x] == d.b[bLo+y] }
 		for k := -D; k <= D; k += 2 {
 			px, py, sx, sy := step(d.vf, off, k, D, n, m, forward)
 			if kb := delta - k; odd && kb >= -(D-1) && kb <= D-1 && sx+d.vb[off+kb] >= n {
@@ -142,7 +143,6 @@ func (d *differ) middleSnake(aLo, aHi, bLo, bHi int) (x, y, u, v int) {
 			// inside, so both halves are smaller.
 			return aLo + bx, bLo + by, aLo + bu, bLo + bv
 		}
-		backward := func(x, y int) bool { return d.a[aHi-1-x] == d.b[bHi-1-y] }
 		for k := -D; k <= D; k += 2 {
 			px, py, sx, sy := step(d.vb, off, k, D, n, m, backward)
 			if kf := delta - k; !odd && kf >= -D && kf <= D && sx+d.vf[off+kf] >= n {
