@@ -68,8 +68,8 @@ func value(s string, k, v int, key string, colon bool) (span, bool) {
 	}
 	rest := s[v:]
 	switch {
-	case rest == "", rest[0] == '\n', rest[0] == '\r', strings.HasPrefix(rest, Marker):
-		return span{}, false
+	case rest == "", rest[0] == '\n', rest[0] == '\r', strings.HasPrefix(rest, Marker[:len(Marker)-1]):
+		return span{}, false // nothing, or already hidden ([redacted], [redacted: changed])
 	case rest[0] == '"' || rest[0] == '\'':
 		end := closingQuote(rest)
 		if end < 0 {

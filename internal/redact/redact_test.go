@@ -97,6 +97,15 @@ func TestNeverRedacted(t *testing.T) {
 	}
 }
 
+// TestMarkersStay: text that shows redacted values is itself left alone.
+func TestMarkersStay(t *testing.T) {
+	for _, s := range []string{"DB_PASS: " + Changed, "run.env.API_TOKEN: " + Marker + " → " + Changed, "password=" + Marker + "&token=" + Marker} {
+		if got := Text(s); got != s {
+			t.Errorf("Text(%q) = %q", s, got)
+		}
+	}
+}
+
 func TestTextKeepLines(t *testing.T) {
 	in := "a: 1\nkey: -----BEGIN RSA PRIVATE KEY-----\n  MIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY-----\npassword: x\nz: 2"
 	got := TextKeepLines(in)
