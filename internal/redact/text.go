@@ -1,3 +1,10 @@
+// Package redact is lastgood's one set of rules for hiding secrets in what
+// it shows: incident bundles, API answers (and so the CLI), the event log,
+// notifications and its own log. Name tells keys that hold secrets, Text
+// hides secrets in free text, JSON in JSON, Handler in slog records;
+// Rules lists the rules with examples, as docs/redaction.md does. What
+// lastgood stores to run (a revision's real env values) is never passed
+// through it.
 package redact
 
 import (
