@@ -95,6 +95,13 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	tr := newTraffic(ctx)
+	sweeper := newLogSweeper(st, logs, cfg.Log, func(app string) []string {
+		var writing []string
+		for _, r := range eng.Replicas(app) {
+			writing = append(writing, r.LogPath)
+		}
+		return writing
+	})
 	ctl = controller.New(controller.Config{
 		Store:       st,
 		Engine:      &localEngine{Engine: eng, artifacts: arts, workRoot: filepath.Join(cfg.DataDir, "work")},
@@ -110,13 +117,7 @@ func Run(ctx context.Context, cfg Config) error {
 		// A pruned revision takes its logs and its /metrics series along.
 		Pruned: func(app string, revs []int) {
 			tr.forget(app, revs)
-			var writing []string
-			for _, r := range eng.Replicas(app) {
-				writing = append(writing, r.LogPath)
-			}
-			if _, err := pruneLogs(ctx, st, logs, app, writing); err != nil {
-				cfg.Log.Warn("prune logs", "app", app, "err", err)
-			}
+			sweeper.prune(app)
 		},
 		Samples: tr.samples,
 		Log:     cfg.Log,
@@ -161,7 +162,7 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 
 	var wg sync.WaitGroup
-	errs := make(chan error, 6)
+	errs := make(chan error, 7)
 	run := func(name string, f func() error) {
 		wg.Add(1)
 		go func() {
@@ -177,6 +178,7 @@ func Run(ctx context.Context, cfg Config) error {
 	run("api", func() error { return srv.Serve(ln) })
 	run("incidents", func() error { return rec.Run(ctx) })
 	run("telemetry", func() error { return tel.Run(ctx) })
+	run("logs", func() error { return sweeper.Run(ctx) })
 	run("notifications", func() error { return notify.New(notify.Config{Store: st, Log: cfg.Log}).Run(ctx) })
 	if cfg.Listening != nil {
 		cfg.Listening(ln.Addr().String())
