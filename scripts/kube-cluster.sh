@@ -224,7 +224,8 @@ do_up() {
       exit 1
     fi
   done
-  rm -rf "$RUN"
+  # Only a directory this script made (it has a ports file) is cleared.
+  if [[ -f $RUN/ports ]]; then rm -rf "$RUN"; fi
   mkdir -p "$RUN" "$LOGS"
   local s=$SECONDS
   ETCD_PORT=$(free_port) ETCD_PEER_PORT=$(free_port) API_PORT=$(free_port)
@@ -234,7 +235,8 @@ do_up() {
   kubeconfig admin admin
   kubeconfig kcm kcm
   kubeconfig scheduler scheduler
-  trap 'log "up failed; stopping what started"; do_down' ERR
+  up_ok=0
+  trap '((up_ok)) || { log "up failed; stopping what started (logs were in $LOGS)"; tail -n 20 "$LOGS"/*.log >&2 || true; do_down; }' EXIT
 
   spawn etcd etcd --name=lastgood-test --data-dir="$RUN/etcd" \
     --listen-client-urls="http://127.0.0.1:$ETCD_PORT" --advertise-client-urls="http://127.0.0.1:$ETCD_PORT" \
@@ -305,7 +307,7 @@ NODE
   wait_for "the kwok node" 60 kubectl wait --for=condition=Ready node/kwok-node-0 --timeout=1s
   wait_for "the default service account" 60 kubectl -n default get serviceaccount default
   wait_for "the HTTPRoute CRD" 60 kubectl wait --for=condition=Established crd/httproutes.gateway.networking.k8s.io --timeout=1s
-  trap - ERR
+  up_ok=1
   log "cluster up in $((SECONDS - s))s; eval \"\$($0 env)\""
 }
 
@@ -320,7 +322,7 @@ do_down() {
     fi
     rm -f "$RUN/$n.pid"
   done
-  rm -rf "$RUN"
+  if [[ -f $RUN/ports ]]; then rm -rf "$RUN"; fi
 }
 
 do_env() {

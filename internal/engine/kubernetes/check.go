@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/lastgood/lastgood/internal/controller"
 	"github.com/lastgood/lastgood/internal/image"
@@ -107,7 +107,7 @@ func (e *Engine) Resolve(ctx context.Context, m *manifest.App) (map[string]strin
 		field = "name" // the server's --namespace: point at the app
 	}
 	nsOK := false
-	switch _, err := e.core.Namespaces().Get(ctx, ns, metav1.GetOptions{}); {
+	switch err := e.kube.get(ctx, e.kube.namespaces(), "", ns, &corev1.Namespace{}); {
 	case apierrors.IsNotFound(err):
 		add(field, "namespace %s does not exist on the cluster; create it (kubectl create namespace %s) or name another", ns, ns)
 	case apierrors.IsForbidden(err):

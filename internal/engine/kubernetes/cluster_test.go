@@ -9,11 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	appsclient "k8s.io/client-go/kubernetes/typed/apps/v1"
 	coreclient "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -57,6 +59,17 @@ func runWithCluster(m *testing.M) int {
 		clusterProblem = fmt.Sprintf("KUBECONFIG is not set and %s up failed (%v):\n%s", script, err, out.String())
 	} else {
 		os.Setenv("KUBECONFIG", filepath.Join(run, "cluster", "admin.kubeconfig"))
+		// kubectl, for the tests that show what a user sees, is in the
+		// script's cache: its env line puts it in PATH.
+		envCmd := exec.Command(script, "env")
+		envCmd.Env = env
+		if out, err := envCmd.Output(); err == nil {
+			for _, line := range strings.Split(string(out), "\n") {
+				if bin, ok := strings.CutPrefix(line, "export PATH="); ok {
+					os.Setenv("PATH", strings.TrimSuffix(bin, ":$PATH")+string(os.PathListSeparator)+os.Getenv("PATH"))
+				}
+			}
+		}
 		defer func() {
 			down := exec.Command(script, "down")
 			down.Env = env
@@ -74,6 +87,7 @@ type TestCluster struct {
 	Kubeconfig string
 	Config     Config
 	Core       coreclient.CoreV1Interface
+	Apps       appsclient.AppsV1Interface
 	Namespace  string
 }
 
@@ -99,6 +113,10 @@ func NewTestCluster(t testing.TB) *TestCluster {
 	if err != nil {
 		t.Fatal(err)
 	}
+	apps, err := appsclient.NewForConfig(cfg.Rest)
+	if err != nil {
+		t.Fatal(err)
+	}
 	b := make([]byte, 4)
 	rand.Read(b)
 	ns := "t-" + hex.EncodeToString(b)
@@ -112,7 +130,7 @@ func NewTestCluster(t testing.TB) *TestCluster {
 		core.Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
 	})
 	cfg.Namespace = ns
-	return &TestCluster{Kubeconfig: path, Config: cfg, Core: core, Namespace: ns}
+	return &TestCluster{Kubeconfig: path, Config: cfg, Core: core, Apps: apps, Namespace: ns}
 }
 
 // WaitFor polls ok until it holds, failing the test after d.

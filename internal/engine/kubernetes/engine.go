@@ -24,8 +24,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
-	appsclient "k8s.io/client-go/kubernetes/typed/apps/v1"
-	coreclient "k8s.io/client-go/kubernetes/typed/core/v1"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/rest"
@@ -70,8 +68,7 @@ type Config struct {
 // rest may be called from any goroutine, and wait for Run to start.
 type Engine struct {
 	cfg     Config
-	core    coreclient.CoreV1Interface
-	apps    appsclient.AppsV1Interface
+	kube    *client
 	dyn     dynamic.Interface
 	queue   workqueue.TypedRateLimitingInterface[key]
 	changed chan struct{}
@@ -136,20 +133,16 @@ func New(cfg Config) (*Engine, error) {
 	if rc.QPS == 0 {
 		rc.QPS, rc.Burst = 50, 100
 	}
-	core, err := coreclient.NewForConfig(rc)
+	kube, err := newClient(rc)
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
-	}
-	apps, err := appsclient.NewForConfig(rc)
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
+		return nil, err
 	}
 	dyn, err := dynamic.NewForConfig(rc)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
 	return &Engine{
-		cfg: cfg, core: core, apps: apps, dyn: dyn,
+		cfg: cfg, kube: kube, dyn: dyn,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[key](),
 			workqueue.TypedRateLimitingQueueConfig[key]{Name: "lastgood"}),
 		changed: make(chan struct{}, 1),
@@ -224,31 +217,34 @@ func (e *Engine) watch(ctx context.Context, ns string) (*namespaceWatch, error) 
 	podsLW := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.LabelSelector = mine
-			return e.core.Pods(ns).List(ctx, o)
+			var l corev1.PodList
+			return &l, e.kube.list(ctx, e.kube.pods(), ns, o, &l)
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			o.LabelSelector = mine
-			return e.core.Pods(ns).Watch(ctx, o)
+			return e.kube.watch(ctx, e.kube.pods(), ns, o)
 		},
 	}
 	setsLW := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.LabelSelector = mine
-			return e.apps.ReplicaSets(ns).List(ctx, o)
+			var l appsv1.ReplicaSetList
+			return &l, e.kube.list(ctx, e.kube.replicaSets(), ns, o, &l)
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			o.LabelSelector = mine
-			return e.apps.ReplicaSets(ns).Watch(ctx, o)
+			return e.kube.watch(ctx, e.kube.replicaSets(), ns, o)
 		},
 	}
 	svcLW := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.LabelSelector = mine
-			return e.core.Services(ns).List(ctx, o)
+			var l corev1.ServiceList
+			return &l, e.kube.list(ctx, e.kube.services(), ns, o, &l)
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			o.LabelSelector = mine
-			return e.core.Services(ns).Watch(ctx, o)
+			return e.kube.watch(ctx, e.kube.services(), ns, o)
 		},
 	}
 	idx := cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}

@@ -75,7 +75,7 @@ func TestScaleRunsOneReplicaSetPerRevision(t *testing.T) {
 	}
 	WaitFor(t, time.Minute, "2 ready pods of revision 1", func() bool { return readyOf(byRevision(e.Replicas("web"), 1)) == 2 })
 
-	rs, err := e.apps.ReplicaSets(c.Namespace).Get(ctx, "web-1", metav1.GetOptions{})
+	rs, err := c.Apps.ReplicaSets(c.Namespace).Get(ctx, "web-1", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestScaleRunsOneReplicaSetPerRevision(t *testing.T) {
 	}
 	WaitFor(t, time.Minute, "revision 1 gone", func() bool { return len(e.Replicas("web")) == 0 })
 	WaitFor(t, time.Minute, "web-1 deleted", func() bool {
-		_, err := e.apps.ReplicaSets(c.Namespace).Get(ctx, "web-1", metav1.GetOptions{})
+		_, err := c.Apps.ReplicaSets(c.Namespace).Get(ctx, "web-1", metav1.GetOptions{})
 		return err != nil
 	})
 }
@@ -306,7 +306,7 @@ func TestAdoptRelabelsTheWarmReplicaSet(t *testing.T) {
 		pods, err := c.Core.Pods(c.Namespace).List(ctx, metav1.ListOptions{LabelSelector: labels.Set{LabelRevision: "5"}.String()})
 		return err == nil && len(pods.Items) == 2
 	})
-	rs, err := e.apps.ReplicaSets(c.Namespace).Get(ctx, "web-2", metav1.GetOptions{})
+	rs, err := c.Apps.ReplicaSets(c.Namespace).Get(ctx, "web-2", metav1.GetOptions{})
 	if err != nil || rs.Labels[LabelRevision] != "5" || rs.Annotations[AnnotationCreatedFor] != "2" {
 		t.Fatalf("web-2 after adopt: %v %v", rs, err)
 	}
@@ -315,10 +315,10 @@ func TestAdoptRelabelsTheWarmReplicaSet(t *testing.T) {
 		t.Fatal(err)
 	}
 	WaitFor(t, time.Minute, "web-2 scaled to 1", func() bool {
-		rs, err := e.apps.ReplicaSets(c.Namespace).Get(ctx, "web-2", metav1.GetOptions{})
+		rs, err := c.Apps.ReplicaSets(c.Namespace).Get(ctx, "web-2", metav1.GetOptions{})
 		return err == nil && *rs.Spec.Replicas == 1
 	})
-	if _, err := e.apps.ReplicaSets(c.Namespace).Get(ctx, "web-5", metav1.GetOptions{}); err == nil {
+	if _, err := c.Apps.ReplicaSets(c.Namespace).Get(ctx, "web-5", metav1.GetOptions{}); err == nil {
 		t.Error("web-5 was created beside the adopted web-2")
 	}
 }

@@ -95,8 +95,7 @@ func (e *Engine) writeEvent(ctx context.Context, a announcement, host string) er
 	if a.revision > 0 {
 		ev.Labels[LabelRevision] = strconv.Itoa(a.revision)
 	}
-	_, err := e.core.Events(ns).Create(ctx, ev, metav1.CreateOptions{})
-	return err
+	return e.kube.create(ctx, e.kube.events(), ns, ev, &corev1.Event{})
 }
 
 // reason turns an event type into a Kubernetes reason:

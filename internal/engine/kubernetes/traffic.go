@@ -164,7 +164,7 @@ func (e *Engine) ensureService(ctx context.Context, w *namespaceWatch, ns, app, 
 			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{LabelManagedBy: managedBy, LabelApp: app}},
 			Spec:       corev1.ServiceSpec{Selector: selector, Ports: ports},
 		}
-		_, err := e.core.Services(ns).Create(ctx, svc, metav1.CreateOptions{FieldManager: managedBy})
+		err := e.kube.create(ctx, e.kube.services(), ns, svc, &corev1.Service{})
 		if apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("service %s/%s exists but was not made by lastgood (no label %s=%s); lastgood leaves it alone: rename the app or remove the Service", ns, name, LabelManagedBy, managedBy)
 		}
@@ -179,8 +179,7 @@ func (e *Engine) ensureService(ctx context.Context, w *namespaceWatch, ns, app, 
 	svc := have.DeepCopy()
 	svc.Spec.Selector = selector
 	svc.Spec.Ports = ports
-	_, err = e.core.Services(ns).Update(ctx, svc, metav1.UpdateOptions{FieldManager: managedBy})
-	return err
+	return e.kube.update(ctx, e.kube.services(), ns, name, svc, &corev1.Service{})
 }
 
 // setWeights sets, in every rule of an HTTPRoute, the weights of the

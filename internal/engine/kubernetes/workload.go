@@ -97,7 +97,7 @@ func (e *Engine) syncRevision(ctx context.Context, app string, rev int) error {
 			return nil
 		}
 		bg := metav1.DeletePropagationBackground
-		err := e.apps.ReplicaSets(ns).Delete(ctx, rs.Name, metav1.DeleteOptions{
+		err := e.kube.delete(ctx, e.kube.replicaSets(), ns, rs.Name, metav1.DeleteOptions{
 			PropagationPolicy: &bg, Preconditions: &metav1.Preconditions{UID: &rs.UID}})
 		if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 			return nil
@@ -108,7 +108,7 @@ func (e *Engine) syncRevision(ctx context.Context, app string, rev int) error {
 		if err != nil {
 			return err
 		}
-		_, err = e.apps.ReplicaSets(ns).Create(ctx, want, metav1.CreateOptions{FieldManager: managedBy})
+		err = e.kube.create(ctx, e.kube.replicaSets(), ns, want, &appsv1.ReplicaSet{})
 		if apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("replicaset %s/%s exists but is not lastgood's revision %d of %s (labels %s=%s, %s=%s, %s=%s)",
 				ns, want.Name, rev, app, LabelManagedBy, managedBy, LabelApp, app, LabelRevision, strconv.Itoa(rev))
@@ -116,8 +116,7 @@ func (e *Engine) syncRevision(ctx context.Context, app string, rev int) error {
 		return err
 	case rs.Spec.Replicas == nil || int(*rs.Spec.Replicas) != d.n:
 		patch := fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, d.n)
-		_, err := e.apps.ReplicaSets(ns).Patch(ctx, rs.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: managedBy})
-		return err
+		return e.kube.patch(ctx, e.kube.replicaSets(), ns, rs.Name, types.MergePatchType, patch, &appsv1.ReplicaSet{})
 	}
 	return nil
 }
@@ -295,7 +294,7 @@ func (e *Engine) Adopt(app string, from, to int) error {
 	}
 	a.adopted[rs.Labels[LabelHash]] = to
 	e.mu.Unlock()
-	if _, err := e.apps.ReplicaSets(ns).Patch(ctx, rs.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{FieldManager: managedBy}); err != nil {
+	if err := e.kube.patch(ctx, e.kube.replicaSets(), ns, rs.Name, types.StrategicMergePatchType, patch, &appsv1.ReplicaSet{}); err != nil {
 		e.mu.Lock()
 		delete(a.adopted, rs.Labels[LabelHash])
 		e.mu.Unlock()
@@ -307,7 +306,7 @@ func (e *Engine) Adopt(app string, from, to int) error {
 	}
 	podPatch := fmt.Appendf(nil, `{"metadata":{"labels":{%q:%q}}}`, LabelRevision, strconv.Itoa(to))
 	for _, p := range pods {
-		if _, err := e.core.Pods(ns).Patch(ctx, p.Name, types.StrategicMergePatchType, podPatch, metav1.PatchOptions{FieldManager: managedBy}); err != nil && !apierrors.IsNotFound(err) {
+		if err := e.kube.patch(ctx, e.kube.pods(), ns, p.Name, types.StrategicMergePatchType, podPatch, &corev1.Pod{}); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("adopt %s revision %d: pod %s: %w", app, from, p.Name, err)
 		}
 	}
