@@ -167,6 +167,9 @@ func (c *Controller) resolve(ctx context.Context, req ApplyRequest, m *manifest.
 	}
 	pins, err := r.Resolve(ctx, m)
 	var errs manifest.Errors
+	if err != nil && !errors.Is(err, manifest.ErrInvalid) {
+		return nil, fmt.Errorf("%s: %w", m.Name, err) // the engine failed, not the manifest
+	}
 	if err != nil {
 		for _, e := range asFieldErrors(err) {
 			errs = append(errs, manifest.At(req.File, []byte(req.Manifest), e.Field, e.Message))
@@ -230,10 +233,10 @@ func (c *Controller) check(ctx context.Context, req ApplyRequest, m *manifest.Ap
 			continue
 		}
 		theirs := c.previewAddr(ctx, o)
-		if o.app.Listen == m.Listen {
+		if m.Listen != "" && o.app.Listen == m.Listen { // apps on Kubernetes have none
 			add("listen", "%s is already used by app %s", m.Listen, name)
 		}
-		if m.Listen == theirs {
+		if m.Listen != "" && m.Listen == theirs {
 			add("listen", "%s is the blue-green preview address of app %s", m.Listen, name)
 		}
 		if preview != "" && o.app.Listen == preview {

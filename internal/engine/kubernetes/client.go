@@ -76,7 +76,11 @@ func (c *client) watch(ctx context.Context, r resource, ns string, o metav1.List
 }
 
 func (c *client) get(ctx context.Context, r resource, ns, name string, into runtime.Object) error {
-	return r.c.Get().Namespace(ns).Resource(r.name).Name(name).Do(ctx).Into(into)
+	req := r.c.Get()
+	if ns != "" { // a cluster-scoped object: a namespace
+		req = req.Namespace(ns)
+	}
+	return req.Resource(r.name).Name(name).Do(ctx).Into(into)
 }
 
 func (c *client) create(ctx context.Context, r resource, ns string, obj, into runtime.Object) error {

@@ -172,6 +172,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.mu.Unlock()
 	close(e.started)
 	if _, err := e.watch(ctx, e.cfg.Namespace); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting
+		}
 		return err
 	}
 	var wg sync.WaitGroup

@@ -245,7 +245,6 @@ func TestCanaryWeightsOnAnHTTPRoute(t *testing.T) {
 		t.Fatal(err)
 	}
 	extra := "kubernetes: {traffic: {httpRoute: web}}\n"
-	m := workload(t, 2, extra).Manifest
 	if msg, err := e.routeProblem(ctx, c.Namespace, "web", "web"); err != nil || msg != "" {
 		t.Fatalf("routeProblem = %q, %v", msg, err)
 	}
@@ -260,7 +259,6 @@ func TestCanaryWeightsOnAnHTTPRoute(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_ = m
 	weights := func(stable, canary int64) func() bool {
 		return func() bool {
 			u, err := e.dyn.Resource(httpRoutes).Namespace(c.Namespace).Get(ctx, "web", metav1.GetOptions{})
