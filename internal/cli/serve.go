@@ -18,6 +18,7 @@ func init() {
 		examples: []string{
 			"lastgood serve --data /var/lib/lastgood",
 			"LASTGOOD_TOKEN=s3cret lastgood serve --api 127.0.0.1:7070",
+			"lastgood serve --engine kubernetes --kubeconfig ~/.kube/config --namespace shop",
 		},
 		flags: func(fs *flag.FlagSet, o *options) {
 			fs.StringVar(&o.data, "data", ".lastgood", "data directory")

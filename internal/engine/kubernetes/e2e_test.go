@@ -130,7 +130,7 @@ image: %s
 replicas: 2
 strategy:
   blueGreen: {}
-rollback: {progressDeadline: 4s, window: 2m}
+rollback: {progressDeadline: %s, window: 2m}
 kubernetes:
   podAnnotations: {%s}
 `
@@ -161,8 +161,11 @@ func TestReleasesAndRollbacksOnKubernetes(t *testing.T) {
 		t.Helper()
 		return strings.TrimSpace(kubectl(t, c, "get", "svc", svc, "-o", "jsonpath={.spec.selector.lastgood\\.dev/revision}"))
 	}
+	// The deadline is short for the never-ready release and long enough
+	// for the others that the rule they test decides first.
+	deadline := "2m"
 	v := func(name, image, annotations string) string {
-		return lg.manifest(name, fmt.Sprintf(webManifest, image, annotations))
+		return lg.manifest(name, fmt.Sprintf(webManifest, image, deadline, annotations))
 	}
 
 	// 1. The first release, and 2. a blue-green release: promoted.
@@ -179,7 +182,9 @@ func TestReleasesAndRollbacksOnKubernetes(t *testing.T) {
 	}
 
 	// 3. A release that never becomes ready: rolled back by the deadline.
+	deadline = "4s"
 	lg.must(3, "apply", "-f", v("v3.yaml", reg+"/web:2", "lastgood.dev/test-fault: never-ready"), "--wait")
+	deadline = "2m"
 	if s := lg.status("web"); s.Rollout.Trigger != "progressDeadline" || s.Stable != 2 {
 		t.Errorf("never-ready: %+v", s.Rollout)
 	}
@@ -208,7 +213,7 @@ func TestReleasesAndRollbacksOnKubernetes(t *testing.T) {
 		t.Fatalf("after the tag moved: stable %d, web-6 runs %s (want @%s)\n%s", s.Stable, imageOf("web-6"), moved, out)
 	}
 	// Applying it again changes nothing.
-	if out := lg.must(0, "apply", "-f", v("v2.yaml", reg+"/web:2", "")); !strings.Contains(out, "unchanged") {
+	if out := lg.must(0, "apply", "-f", v("v2.yaml", reg+"/web:2", "")); !strings.Contains(out, "nothing to do") {
 		t.Errorf("re-apply: %s", out)
 	}
 
@@ -247,6 +252,26 @@ func TestReleasesAndRollbacksOnKubernetes(t *testing.T) {
 	if inc := lg.must(0, "incidents", "web"); strings.Count(inc, "web-") < 3 {
 		t.Errorf("incidents:\n%s", inc)
 	}
+	var incidents []struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(lg.must(0, "incidents", "web", "-o", "json")), &incidents); err != nil || len(incidents) == 0 {
+		t.Fatalf("incidents -o json: %v", err)
+	}
+	if md := lg.must(0, "postmortem", incidents[0].ID); !strings.Contains(md, "web") {
+		t.Errorf("postmortem %s:\n%s", incidents[0].ID, md)
+	}
+
+	// delete stops every revision and removes the Services.
+	lg.must(0, "delete", "web")
+	left := ""
+	kubernetes.WaitFor(t, time.Minute, "nothing of web left", func() bool {
+		left = strings.TrimSpace(kubectl(t, c, "get", "rs,svc,pods", "-l", "lastgood.dev/app=web", "-o", "name"))
+		if left != "" {
+			t.Logf("left: %s", strings.ReplaceAll(left, "\n", " "))
+		}
+		return left == ""
+	})
 }
 
 // TestBadInputOnKubernetes: each is refused with exit 2, naming the file,

@@ -97,6 +97,9 @@ type appState struct {
 	table     *controller.Table
 	// stable is the revision the Service <app> selects, once known.
 	stable int
+	// closed is set by Close until a revision is scaled up again: the
+	// app's Services are gone and must not come back.
+	closed bool
 	// adopted maps the pod-template hash of a ReplicaSet that Adopt handed
 	// to another revision to that revision.
 	adopted map[string]int

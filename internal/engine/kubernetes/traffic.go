@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -32,9 +33,38 @@ func previewService(app string) string { return app + "-preview" }
 // in its namespace, and always answer on port 80.
 func (e *Engine) Listen(key, addr string) error { return nil }
 
-// Close is a no-op: Services stay with the app (deleting an app is not
-// built for the kubernetes engine yet).
-func (e *Engine) Close(key string) {}
+// Close deletes an app's Services (`lastgood delete`, or a first apply
+// that failed); the engine forgets the app's traffic. A preview key is
+// ignored. Services lastgood did not create are left alone.
+func (e *Engine) Close(name string) {
+	if strings.HasSuffix(name, "/preview") {
+		return
+	}
+	e.mu.Lock()
+	a := e.state[name]
+	ns := e.cfg.Namespace
+	if a != nil {
+		ns = a.namespace
+		a.table, a.stable, a.closed = nil, 0, true
+	}
+	w := e.watches[ns]
+	e.mu.Unlock()
+	if w == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, svc := range []string{stableService(name), canaryService(name), previewService(name)} {
+		have, err := w.svcList.Services(ns).Get(svc)
+		if err != nil || have.Labels[LabelManagedBy] != managedBy {
+			continue
+		}
+		err = e.kube.delete(ctx, e.kube.services(), ns, svc, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &have.UID}})
+		if err != nil && !apierrors.IsNotFound(err) {
+			e.cfg.Log.Warn("kubernetes: delete service", "namespace", ns, "service", svc, "err", err)
+		}
+	}
+}
 
 // WaitIdle returns at once: a pod being deleted is drained by Kubernetes
 // (its endpoints go first, then its grace period).
@@ -88,7 +118,7 @@ func split(t *controller.Table, lastStable int) (stable, canary controller.Route
 func (e *Engine) syncTraffic(ctx context.Context, app string) error {
 	e.mu.Lock()
 	a := e.state[app]
-	if a == nil || a.manifest == nil {
+	if a == nil || a.manifest == nil || a.closed {
 		e.mu.Unlock()
 		return nil
 	}

@@ -44,9 +44,14 @@ func (e *Engine) Scale(ctx context.Context, w controller.Workload, n int) error 
 	if a.manifest == nil {
 		a.manifest = w.Manifest
 	}
+	if n > 0 {
+		a.closed = false
+	}
 	e.mu.Unlock()
 	e.queue.Add(key{App: w.App, Revision: w.Revision})
-	e.queue.Add(key{App: w.App}) // the Services exist from the first revision on
+	if n > 0 {
+		e.queue.Add(key{App: w.App}) // the Services exist from the first revision on
+	}
 	return nil
 }
 
