@@ -18,7 +18,8 @@ import (
 // client speaks to the API server for the few core and apps/v1 objects
 // the engine uses, through REST clients over a scheme of just those
 // groups. client-go's typed clientsets register every API group and
-// would more than double lastgood's binary (measured: +20 MB).
+// add 25 MB to lastgood's binary (measured: 45.9 MB with these, 70.8
+// with the clientset, 30.7 without the engine).
 type client struct {
 	core, apps *rest.RESTClient
 	params     runtime.ParameterCodec
