@@ -57,6 +57,7 @@ type options struct {
 	args                  []string
 
 	file, data, apiAddr, addrFile, engine string
+	kubeconfig, namespace                 string
 	wait, waitWindow, watch, follow, full bool
 	toRevision                            int
 	fast, force                           bool

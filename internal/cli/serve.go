@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -11,17 +12,20 @@ import (
 )
 
 func init() {
-	register(&command{name: "serve", args: "[--data DIR] [--api ADDR] [--engine local]", nargs: [2]int{0, 0},
+	register(&command{name: "serve", args: "[--data DIR] [--api ADDR] [--engine local|kubernetes] [--kubeconfig FILE] [--namespace NS]", nargs: [2]int{0, 0},
 		summary: "run the controller, the routers and the API",
 		local:   true,
 		examples: []string{
 			"lastgood serve --data /var/lib/lastgood",
 			"LASTGOOD_TOKEN=s3cret lastgood serve --api 127.0.0.1:7070",
+			"lastgood serve --engine kubernetes --kubeconfig ~/.kube/config --namespace shop",
 		},
 		flags: func(fs *flag.FlagSet, o *options) {
 			fs.StringVar(&o.data, "data", ".lastgood", "data directory")
 			fs.StringVar(&o.apiAddr, "api", "127.0.0.1:7070", "API listen address")
-			fs.StringVar(&o.engine, "engine", "local", "where revisions run: local")
+			fs.StringVar(&o.engine, "engine", "local", "where revisions run: local or kubernetes")
+			fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubernetes engine: kubeconfig file (default $KUBECONFIG, the pod's service account, then ~/.kube/config)")
+			fs.StringVar(&o.namespace, "namespace", "", "kubernetes engine: namespace of apps whose manifest names none (default the kubeconfig's)")
 			fs.StringVar(&o.addrFile, "addr-file", "", "write the API's address to this file once it listens (for scripts using --api 127.0.0.1:0)")
 		},
 		run: runServe,
@@ -29,12 +33,19 @@ func init() {
 }
 
 func runServe(ctx context.Context, e *Env, o *options) error {
-	if o.engine != "local" {
-		return invalid("--engine: %q is not available in this build; want local", o.engine)
+	switch o.engine {
+	case "local":
+		if o.kubeconfig != "" || o.namespace != "" {
+			return invalid("--kubeconfig and --namespace are for --engine kubernetes")
+		}
+	case "kubernetes":
+	default:
+		return invalid("--engine: want local or kubernetes, got %q", o.engine)
 	}
 	log := slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	return server.Run(ctx, server.Config{
+	err := server.Run(ctx, server.Config{
 		DataDir: o.data, API: o.apiAddr, Token: e.Getenv("LASTGOOD_TOKEN"), Version: Version, Log: log,
+		Engine: o.engine, Kubeconfig: o.kubeconfig, Namespace: o.namespace,
 		Listening: func(addr string) {
 			log.Info("lastgood serving", "api", "http://"+addr, "data", o.data, "version", Version)
 			if o.addrFile != "" {
@@ -44,6 +55,10 @@ func runServe(ctx context.Context, e *Env, o *options) error {
 			}
 		},
 	})
+	if errors.Is(err, server.ErrEngineConfig) {
+		return &exitError{ExitInvalid, err}
+	}
+	return err
 }
 
 // writeAtomic writes a file that readers see whole or not at all.

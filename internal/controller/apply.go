@@ -58,6 +58,10 @@ func (c *Controller) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, 
 	if err != nil {
 		return ApplyResult{}, err
 	}
+	pins, err := c.resolve(ctx, req, m) // may wait on the network: before the lock
+	if err != nil {
+		return ApplyResult{}, err
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closing[m.Name] {
@@ -67,7 +71,15 @@ func (c *Controller) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, 
 	if errs := c.check(ctx, req, m, a); len(errs) > 0 {
 		return ApplyResult{}, errs
 	}
-	digest := Digest(m, req.Artifacts)
+	artifacts := req.Artifacts
+	if len(pins) > 0 {
+		artifacts = maps.Clone(req.Artifacts)
+		if artifacts == nil {
+			artifacts = map[string]string{}
+		}
+		maps.Copy(artifacts, pins)
+	}
+	digest := Digest(m, artifacts)
 	res := ApplyResult{App: m.Name}
 	if a != nil {
 		latest, err := c.revision(ctx, a, a.app.Latest)
@@ -116,7 +128,7 @@ func (c *Controller) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, 
 	}
 	rev := store.Revision{
 		App: m.Name, Digest: digest, Manifest: m.Canonical(), Source: req.File,
-		Artifacts: req.Artifacts, Origin: "apply",
+		Artifacts: artifacts, Origin: "apply",
 	}
 	res, err = c.createAndStart(ctx, a, rev, m.Strategy.Kind())
 	if err != nil {
@@ -143,6 +155,37 @@ func (c *Controller) stableWith(ctx context.Context, a *appState, digest string)
 		return 0, nil
 	}
 	return stable.Number, nil
+}
+
+// resolve asks the engine, when it is a Resolver, to pin what the
+// manifest names outside lastgood; its problems point at the manifest's
+// lines.
+func (c *Controller) resolve(ctx context.Context, req ApplyRequest, m *manifest.App) (map[string]string, error) {
+	r, ok := c.cfg.Engine.(Resolver)
+	if !ok {
+		return nil, nil
+	}
+	pins, err := r.Resolve(ctx, m)
+	var errs manifest.Errors
+	if err != nil && !errors.Is(err, manifest.ErrInvalid) {
+		return nil, fmt.Errorf("%s: %w", m.Name, err) // the engine failed, not the manifest
+	}
+	if err != nil {
+		for _, e := range asFieldErrors(err) {
+			errs = append(errs, manifest.At(req.File, []byte(req.Manifest), e.Field, e.Message))
+		}
+		return nil, errs
+	}
+	for k := range pins {
+		if _, clash := req.Artifacts[k]; clash {
+			errs = append(errs, manifest.At(req.File, []byte(req.Manifest), "run.artifacts",
+				fmt.Sprintf("%s is a name the engine pins (%s); rename the artifact", k, pins[k])))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return pins, nil
 }
 
 // check finds what makes a manifest impossible to roll out here, beyond
@@ -190,10 +233,10 @@ func (c *Controller) check(ctx context.Context, req ApplyRequest, m *manifest.Ap
 			continue
 		}
 		theirs := c.previewAddr(ctx, o)
-		if o.app.Listen == m.Listen {
+		if m.Listen != "" && o.app.Listen == m.Listen { // apps on Kubernetes have none
 			add("listen", "%s is already used by app %s", m.Listen, name)
 		}
-		if m.Listen == theirs {
+		if m.Listen != "" && m.Listen == theirs {
 			add("listen", "%s is the blue-green preview address of app %s", m.Listen, name)
 		}
 		if preview != "" && o.app.Listen == preview {

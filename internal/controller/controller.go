@@ -42,16 +42,20 @@ type Workload struct {
 
 // Replica is what an engine reports of one running replica.
 type Replica struct {
-	ID       string    `json:"id"`
-	Revision int       `json:"revision"`
-	Addr     string    `json:"addr"`
-	State    string    `json:"state"`
-	Ready    bool      `json:"ready"`
-	Stopping bool      `json:"stopping"`
-	Restarts int       `json:"restarts"`
-	PID      int       `json:"pid,omitempty"`
-	LastExit string    `json:"lastExit,omitempty"`
-	Started  time.Time `json:"started"`
+	ID       string `json:"id"`
+	Revision int    `json:"revision"`
+	Addr     string `json:"addr"`
+	State    string `json:"state"`
+	Ready    bool   `json:"ready"`
+	Stopping bool   `json:"stopping"`
+	Restarts int    `json:"restarts"`
+	PID      int    `json:"pid,omitempty"`
+	LastExit string `json:"lastExit,omitempty"`
+	// Unrunnable, when set, says why the replica can never start, however
+	// long one waits (an image that cannot be pulled): the rollout is
+	// rolled back at once.
+	Unrunnable string    `json:"unrunnable,omitempty"`
+	Started    time.Time `json:"started"`
 	// Log is the path of the replica's log file, empty when the engine
 	// keeps none.
 	Log string `json:"log,omitempty"`
@@ -70,6 +74,15 @@ type Engine interface {
 // workload cannot run (a command that is not there, say).
 type Checker interface {
 	Check(w Workload) error
+}
+
+// Resolver is implemented by engines that pin what a manifest names
+// outside lastgood to its content at apply time (an image tag to its
+// digest). The pins join the revision's artifacts, so a tag that moved
+// makes a new revision and an undo runs the old content. Errors are
+// manifest field errors: the apply is refused with nothing changed.
+type Resolver interface {
+	Resolve(ctx context.Context, m *manifest.App) (map[string]string, error)
 }
 
 // Route is one revision's share of an app's traffic.

@@ -56,6 +56,9 @@ func count(rs []Replica, rev int) strategy.Count {
 			n.Ready++
 		}
 		n.Restarts += r.Restarts
+		if n.Unrunnable == "" {
+			n.Unrunnable = r.Unrunnable
+		}
 		if r.LastExit != "" && r.Restarts > mostRestarts {
 			n.LastExit, mostRestarts = r.LastExit, r.Restarts
 		}

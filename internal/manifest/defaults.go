@@ -74,6 +74,12 @@ func (a *App) setDefaults(w written) {
 		}
 		setDuration(w, "sessionAffinity.maxAge", &a.SessionAffinity.MaxAge, defaultMaxAge)
 	}
+	if a.Image != "" && a.Kubernetes == nil {
+		a.Kubernetes = &Kubernetes{}
+	}
+	if a.Kubernetes != nil {
+		a.Kubernetes.setDefaults(w)
+	}
 	a.Strategy.setDefaults(w)
 	if a.Analysis != nil {
 		a.Analysis.setDefaults(w)

@@ -18,6 +18,7 @@ type App struct {
 	Replicas        int              `json:"replicas"`
 	Run             *Run             `json:"run,omitempty"`
 	Image           string           `json:"image,omitempty"`
+	Kubernetes      *Kubernetes      `json:"kubernetes,omitempty"`
 	Probes          Probes           `json:"probes"`
 	SessionAffinity *SessionAffinity `json:"sessionAffinity,omitempty"`
 	Strategy        Strategy         `json:"strategy"`

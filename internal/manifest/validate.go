@@ -88,6 +88,12 @@ func (v *validator) app(a *App) {
 	if a.Run != nil {
 		v.run(a.Run)
 	}
+	if a.Image != "" && strings.TrimSpace(a.Image) != a.Image {
+		v.fail("image", "must not start or end with spaces, got %q", a.Image)
+	}
+	if a.Kubernetes != nil {
+		v.kubernetes(a.Kubernetes)
+	}
 	v.probe("probes.readiness", a.Probes.Readiness)
 	v.probe("probes.liveness", a.Probes.Liveness)
 	if s := a.SessionAffinity; s != nil {

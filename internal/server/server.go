@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
@@ -21,7 +20,6 @@ import (
 	"github.com/lastgood/lastgood/internal/artifact"
 	"github.com/lastgood/lastgood/internal/controller"
 	"github.com/lastgood/lastgood/internal/dashboard"
-	"github.com/lastgood/lastgood/internal/engine/local"
 	"github.com/lastgood/lastgood/internal/incident"
 	"github.com/lastgood/lastgood/internal/notify"
 	"github.com/lastgood/lastgood/internal/redact"
@@ -38,6 +36,16 @@ type Config struct {
 	Log     *slog.Logger
 	// StopGrace is the time a replica gets between SIGTERM and SIGKILL.
 	StopGrace time.Duration
+	// Engine is where revisions run: "local" (the default) or
+	// "kubernetes".
+	Engine string
+	// Kubeconfig is the kubeconfig file of the kubernetes engine; empty
+	// means $KUBECONFIG, then the in-cluster config when run in a pod,
+	// then ~/.kube/config.
+	Kubeconfig string
+	// Namespace is where the kubernetes engine runs apps whose manifest
+	// names none; empty means the kubeconfig's (or the pod's) namespace.
+	Namespace string
 	// Listening, when set, is called with the API's address once it
 	// accepts connections.
 	Listening func(addr string)
@@ -56,6 +64,15 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	cfg.Log = slog.New(redact.Handler(cfg.Log.Handler())) // lastgood's own log shows no secret either
+	var kube *kubernetesSetup
+	if cfg.Engine == "kubernetes" {
+		// Before anything is created: a kubeconfig that cannot be used
+		// leaves no data directory behind.
+		var err error
+		if kube, err = loadKubernetes(cfg); err != nil {
+			return err
+		}
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
@@ -82,30 +99,19 @@ func Run(ctx context.Context, cfg Config) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var ctl *controller.Controller
-	eng, err := local.New(local.Config{
-		DataDir:   cfg.DataDir,
-		StopGrace: cfg.StopGrace,
-		OnEvent: func(e local.Event) {
-			ctl.Record(controller.ReplicaEvent{Time: e.Time, App: e.App, Revision: e.Revision,
-				Replica: e.Replica, Type: e.Type, Message: e.Message, Data: e.Data})
-		},
-		Drain: func(ctx context.Context, r local.Replica) { ctl.Drain(ctx, r.App, r.Addr) },
-	})
+	var be *backend
+	if cfg.Engine == "kubernetes" {
+		be, err = kubernetesBackend(cfg, kube)
+	} else {
+		be, err = localBackend(ctx, cfg, func() *controller.Controller { return ctl }, arts, st)
+	}
 	if err != nil {
 		return err
 	}
-	tr := newTraffic(ctx)
-	sweeper := newLogSweeper(st, logs, cfg.Log, func(app string) []string {
-		var writing []string
-		for _, r := range eng.Replicas(app) {
-			writing = append(writing, r.LogPath)
-		}
-		return writing
-	})
 	ctl = controller.New(controller.Config{
 		Store:       st,
-		Engine:      &localEngine{Engine: eng, artifacts: arts, workRoot: filepath.Join(cfg.DataDir, "work")},
-		Traffic:     tr,
+		Engine:      be.engine,
+		Traffic:     be.traffic,
 		HasArtifact: arts.Has,
 		RemoveArtifacts: func(ds []string) {
 			for _, d := range ds {
@@ -115,14 +121,11 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 		},
 		// A pruned revision takes its logs and its /metrics series along.
-		Pruned: func(app string, revs []int) {
-			tr.forget(app, revs)
-			sweeper.prune(app)
-		},
-		Samples: tr.samples,
+		Pruned:  be.pruned,
+		Samples: be.samples,
 		Log:     cfg.Log,
 	})
-	tel := telemetry.New(telemetry.Config{Store: st, Stats: tr.stats, Log: cfg.Log,
+	tel := telemetry.New(telemetry.Config{Store: st, Stats: be.stats, Log: cfg.Log,
 		Weights: func(app string) map[int]int {
 			s, err := ctl.Status(ctx, app)
 			if err != nil {
@@ -136,7 +139,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}})
 	srv := &http.Server{
 		Handler: (&api.Server{
-			Controller: ctl, Store: st, Artifacts: arts, Stats: tr.stats,
+			Controller: ctl, Store: st, Artifacts: arts, Stats: be.stats,
 			Token: cfg.Token, Version: cfg.Version, Ready: ctl.Recovered,
 			Incidents: filepath.Join(cfg.DataDir, "incidents"), Metrics: tel.Handler(),
 			Dashboard: dashboard.Handler(dashboard.Source{
@@ -147,22 +150,12 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	rec := incident.New(incident.Config{
-		Store: st, Dir: filepath.Join(cfg.DataDir, "incidents"), Stats: tr.stats, Log: cfg.Log, Artifacts: arts,
-		Logs: func(app string, rev int) []string {
-			ps, _ := filepath.Glob(filepath.Join(logs, app, strconv.Itoa(rev), "*.log"))
-			return ps
-		},
-		Processes: func(app string) []incident.Process {
-			var out []incident.Process
-			for _, r := range eng.Replicas(app) {
-				out = append(out, incident.Process{Revision: r.Revision, PID: r.PID})
-			}
-			return out
-		},
+		Store: st, Dir: filepath.Join(cfg.DataDir, "incidents"), Stats: be.stats, Log: cfg.Log, Artifacts: arts,
+		Logs: be.logs, Processes: be.processes,
 	})
 
 	var wg sync.WaitGroup
-	errs := make(chan error, 7)
+	errs := make(chan error, 8)
 	run := func(name string, f func() error) {
 		wg.Add(1)
 		go func() {
@@ -173,12 +166,21 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 		}()
 	}
-	run("engine", func() error { return eng.Run(ctx) })
-	run("controller", func() error { return ctl.Run(ctx, eng.Changed()) })
+	run("engine", func() error { return be.run(ctx) })
+	run("controller", func() error { return ctl.Run(ctx, be.changed) })
+	if be.announce != nil {
+		last, err := st.LastSeq(ctx)
+		if err != nil {
+			return err
+		}
+		run("engine events", func() error { return st.Follow(ctx, last, be.announce) })
+	}
 	run("api", func() error { return srv.Serve(ln) })
 	run("incidents", func() error { return rec.Run(ctx) })
 	run("telemetry", func() error { return tel.Run(ctx) })
-	run("logs", func() error { return sweeper.Run(ctx) })
+	if be.sweep != nil {
+		run("logs", func() error { return be.sweep(ctx) })
+	}
 	run("notifications", func() error { return notify.New(notify.Config{Store: st, Log: cfg.Log}).Run(ctx) })
 	if cfg.Listening != nil {
 		cfg.Listening(ln.Addr().String())
@@ -187,7 +189,7 @@ func Run(ctx context.Context, cfg Config) error {
 	shutdown, stop := context.WithTimeout(context.Background(), 5*time.Second)
 	defer stop()
 	srv.Shutdown(shutdown)
-	tr.wait()
+	be.wait()
 	wg.Wait()
 	close(errs)
 	return errors.Join(collect(errs)...)

@@ -17,6 +17,9 @@ func failure(s State, obs Observation) (trigger, reason string, data any) {
 			return TriggerAnalysis, fmt.Sprintf("check %s failed: %s", c.Name, c.Reason), c
 		}
 	}
+	if obs.To.Unrunnable != "" {
+		return TriggerUnrunnable, fmt.Sprintf("revision %d cannot run: %s", s.To, obs.To.Unrunnable), nil
+	}
 	if obs.To.Restarts >= CrashLoopRestarts {
 		trigger = TriggerCrashLoop
 		if strings.Contains(obs.To.LastExit, "liveness") {

@@ -107,6 +107,25 @@ func TestCrashLoopRollsBack(t *testing.T) {
 	}
 }
 
+func TestUnrunnableRollsBackAtOnce(t *testing.T) {
+	spec := blueGreen(true)
+	s := Start(BlueGreen, spec, 1, 2, 2, t0)
+	obs := Observation{Now: t0.Add(time.Second), From: Count{Running: 2, Ready: 2},
+		To: Count{Running: 2, Unrunnable: "ImagePullBackOff: Back-off pulling image"}}
+	next, ev := Next(spec, s, obs)
+	if next.Phase != RolledBack || next.Trigger != TriggerUnrunnable || next.Reason != "revision 2 cannot run: ImagePullBackOff: Back-off pulling image" {
+		t.Fatalf("%+v", next)
+	}
+	if len(ev) != 1 || ev[0].Type != "rollout.rolled-back" {
+		t.Fatalf("events %v", types(ev))
+	}
+	// A first release has nothing to return to: it waits for its deadline.
+	first := Start(Initial, spec, 0, 1, 0, t0)
+	if next, _ := Next(spec, first, obs); next.Phase.Final() {
+		t.Fatalf("first release ended: %+v", next)
+	}
+}
+
 func TestAnalyzeStepWaitsForDataThenGoesOn(t *testing.T) {
 	spec := canaryWithAnalysis(manifest.Step{SetWeight: ptr(10)}, analyzeStep(30, 90), manifest.Step{SetWeight: ptr(50)})
 	s, obs := canaryAt(t, spec)
@@ -217,6 +236,7 @@ func TestFailureInsideTheWindowReturnsToTheWarmRevision(t *testing.T) {
 		{"check", Observation{Checks: []Check{{Name: "errors", Verdict: Fail, Reason: "5xx up"}}, To: ready}, TriggerAnalysis},
 		{"readiness", Observation{To: Count{Running: 2}}, TriggerReadiness},
 		{"crash loop", Observation{To: Count{Running: 2, Ready: 1, Restarts: 3, LastExit: "exit status 2"}}, TriggerCrashLoop},
+		{"unrunnable", Observation{To: Count{Running: 2, Ready: 1, Unrunnable: "ErrImagePull"}}, TriggerUnrunnable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			obs := tc.obs

@@ -53,6 +53,9 @@ const (
 	TriggerCrashLoop        = "crashLoop" // the new revision's replicas keep exiting
 	TriggerLiveness         = "liveness"  // … because they fail their liveness probe
 	TriggerReadiness        = "readiness" // no replica of the promoted revision is ready
+	// TriggerUnrunnable: a replica of the new revision can never start,
+	// whatever one waits (its image cannot be pulled).
+	TriggerUnrunnable = "unrunnable"
 )
 
 // CrashLoopRestarts is how many restarts of the new revision's replicas,
@@ -155,6 +158,9 @@ type Count struct {
 	// failing its liveness probe").
 	Restarts int
 	LastExit string
+	// Unrunnable, when set, says why a replica of the revision can never
+	// start ("ImagePullBackOff: …"); it rolls the rollout back at once.
+	Unrunnable string
 }
 
 // Observation is what the controller saw at Now.
