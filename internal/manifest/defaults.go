@@ -90,6 +90,9 @@ func (a *App) setDefaults(w written) {
 		a.Rollback.OnNoData = defaultOnNoData
 	}
 	setInt(w, "history", &a.History, defaultHistory)
+	if a.Database != nil {
+		a.Database.setDefaults(w)
+	}
 	if len(a.Notifications) == 0 {
 		a.Notifications = nil
 	}

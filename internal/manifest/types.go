@@ -27,6 +27,8 @@ type App struct {
 	History         int              `json:"history"`
 	// Notifications are the receivers told about the rollout's events.
 	Notifications []Notification `json:"notifications,omitempty"`
+	// Database is the app's database, whose migrations ride the rollout.
+	Database *Database `json:"database,omitempty"`
 }
 
 // Run says how the local engine starts one replica.

@@ -119,6 +119,9 @@ func (v *validator) app(a *App) {
 	}
 	v.between("history", a.History, 1, maxHistory)
 	v.notifications(a.Notifications)
+	if a.Database != nil {
+		v.database(a.Database)
+	}
 }
 
 // hostPort checks an address the router listens on: an IP address or
