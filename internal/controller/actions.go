@@ -26,6 +26,9 @@ func (c *Controller) act(ctx context.Context, name, verb string, f action) error
 	if a.rollout.ID == 0 || a.state.Phase.Final() {
 		return fmt.Errorf("%w: %s has no rollout in progress to %s", ErrConflict, name, verb)
 	}
+	if a.migrating == a.rollout.ID {
+		return fmt.Errorf("%w: %s: rollout #%d is running its migrations; %s it once they are done", ErrConflict, name, a.rollout.ID, verb)
+	}
 	spec, err := c.spec(ctx, a, a.state.To)
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 
 	"github.com/lastgood/lastgood/internal/analysis"
 	"github.com/lastgood/lastgood/internal/manifest"
+	"github.com/lastgood/lastgood/internal/migrate"
 	"github.com/lastgood/lastgood/internal/store"
 	"github.com/lastgood/lastgood/internal/strategy"
 )
@@ -62,6 +63,34 @@ func (c *Controller) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, 
 	if err != nil {
 		return ApplyResult{}, err
 	}
+	db, err := c.lintDatabase(ctx, req, m, Digest(m, withPins(req.Artifacts, pins))) // waits on the database: before the lock too
+	if err != nil {
+		return ApplyResult{}, err
+	}
+	res, err := c.apply(ctx, req, m, pins, db)
+	if err != nil || db == nil || db.rollout == 0 {
+		return res, err
+	}
+	return c.runMigrations(ctx, res, db)
+}
+
+// withPins is a request's artifacts with the engine's pins.
+func withPins(artifacts, pins map[string]string) map[string]string {
+	if len(pins) == 0 {
+		return artifacts
+	}
+	out := maps.Clone(artifacts)
+	if out == nil {
+		out = map[string]string{}
+	}
+	maps.Copy(out, pins)
+	return out
+}
+
+// apply is Apply under the lock; db, when not nil, is the lint of the
+// revision's migrations, which run (after the lock) before the rollout it
+// starts moves any traffic.
+func (c *Controller) apply(ctx context.Context, req ApplyRequest, m *manifest.App, pins map[string]string, db *dbPlan) (ApplyResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closing[m.Name] {
@@ -71,14 +100,7 @@ func (c *Controller) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, 
 	if errs := c.check(ctx, req, m, a); len(errs) > 0 {
 		return ApplyResult{}, errs
 	}
-	artifacts := req.Artifacts
-	if len(pins) > 0 {
-		artifacts = maps.Clone(req.Artifacts)
-		if artifacts == nil {
-			artifacts = map[string]string{}
-		}
-		maps.Copy(artifacts, pins)
-	}
+	artifacts := withPins(req.Artifacts, pins)
 	digest := Digest(m, artifacts)
 	res := ApplyResult{App: m.Name}
 	if a != nil {
@@ -111,6 +133,7 @@ func (c *Controller) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, 
 			return res, nil
 		}
 		if same {
+			a.db = db
 			return c.startRollout(ctx, a, latest.Revision, m.Strategy.Kind(), "apply of an unchanged manifest")
 		}
 	} else {
@@ -130,7 +153,8 @@ func (c *Controller) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, 
 		App: m.Name, Digest: digest, Manifest: m.Canonical(), Source: req.File,
 		Artifacts: artifacts, Origin: "apply",
 	}
-	res, err = c.createAndStart(ctx, a, rev, m.Strategy.Kind())
+	a.db = db
+	res, err := c.createAndStart(ctx, a, rev, m.Strategy.Kind())
 	if err != nil {
 		if stored := c.apps[m.Name]; stored == nil || stored.preview == "" {
 			c.cfg.Traffic.Close(PreviewKey(m.Name))
@@ -210,7 +234,7 @@ func (c *Controller) check(ctx context.Context, req ApplyRequest, m *manifest.Ap
 		}
 	}
 	for p := range req.Artifacts {
-		if !slices.Contains(written, p) {
+		if !slices.Contains(written, p) && (m.Database == nil || !migrate.InDir(m.Database.Migrations, p)) {
 			add("run.artifacts", "%s was uploaded but the manifest does not list it", p)
 		}
 	}
@@ -392,6 +416,10 @@ func (c *Controller) startRollout(ctx context.Context, a *appState, rev store.Re
 		}
 	}
 	now := c.cfg.Now()
+	db := a.db
+	if a.db = nil; !db.pending() {
+		db = nil
+	}
 	st := strategy.Start(kind, spec, from, rev.Number, fromReplicas, now)
 	raw, _ := json.Marshal(st)
 	r := store.Rollout{App: a.app.Name, From: from, To: rev.Number, Strategy: st.Kind,
@@ -410,6 +438,9 @@ func (c *Controller) startRollout(ctx context.Context, a *appState, rev store.Re
 		}
 		_, err = tx.AppendEvent(store.Event{Time: now, App: a.app.Name, Rollout: r.ID, Revision: rev.Number,
 			Type: "rollout.started", Message: msg})
+		if err == nil && db != nil {
+			err = appendEvents(tx, now, r, rev.Number, migrationEvents(db, c.cfg.Database.Where(db.cfg)))
+		}
 		return err
 	})
 	if err != nil {
@@ -418,6 +449,11 @@ func (c *Controller) startRollout(ctx context.Context, a *appState, rev store.Re
 	a.rollout, a.state = r, st
 	res := ApplyResult{App: a.app.Name, Revision: rev.Number, Rollout: r.ID,
 		Message: fmt.Sprintf("%s: rollout #%d to revision %d started (%s)", a.app.Name, r.ID, rev.Number, st.Kind)}
+	if db != nil {
+		// the migrations run first (runMigrations); nothing moves meanwhile
+		db.rollout, a.migrating = r.ID, r.ID
+		return res, nil
+	}
 	if err := c.reconcile(ctx, a.app.Name); err != nil {
 		return res, err
 	}

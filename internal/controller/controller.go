@@ -153,6 +153,9 @@ type Config struct {
 	// DrainTimeout bounds how long a stopping replica waits for its
 	// in-flight requests (default 30s).
 	DrainTimeout time.Duration
+	// Database lints and runs the migrations of apps with a database
+	// section; nil refuses them.
+	Database Database
 }
 
 // Controller drives every app toward what its latest rollout asks for.
@@ -194,6 +197,14 @@ type appState struct {
 	// analysisFailed is the rollout whose checks could not be started,
 	// recorded once.
 	analysisFailed int64
+	// db is the lint of the revision Apply is about to roll out, whose
+	// migrations run before its traffic moves; migrating is the rollout
+	// whose migrations run now (nothing of it is reconciled meanwhile);
+	// applied is what the latest rollout migrated, for the rollback
+	// policy (database.go).
+	db        *dbPlan
+	migrating int64
+	applied   *appliedMigrations
 }
 
 type revision struct {

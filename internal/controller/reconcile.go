@@ -17,8 +17,8 @@ import (
 // plan. c.mu is held.
 func (c *Controller) reconcile(ctx context.Context, name string) error {
 	a := c.apps[name]
-	if a == nil || a.rollout.ID == 0 {
-		return nil
+	if a == nil || a.rollout.ID == 0 || a.migrating == a.rollout.ID {
+		return nil // migrations run first: nothing moves until they are done
 	}
 	spec, err := c.spec(ctx, a, a.state.To)
 	if err != nil {
@@ -41,7 +41,11 @@ func (c *Controller) reconcile(ctx context.Context, name string) error {
 		a.run.cancel() // decided: stop looking at once
 		a.run = nil
 	}
-	return c.execute(ctx, a, replicas)
+	if err := c.execute(ctx, a, replicas); err != nil {
+		return err
+	}
+	c.settleSchema(ctx, a) // after execute: traffic is back on the stable revision
+	return nil
 }
 
 func count(rs []Replica, rev int) strategy.Count {

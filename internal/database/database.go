@@ -57,6 +57,19 @@ func (e *StatementError) Error() string {
 	return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, oneLine(e.Statement), e.Message)
 }
 
+// Field is the manifest field the problem is about.
+func (e *StatementError) Field() string { return "database.migrations" }
+
+// URLError is a problem with the database the manifest names: it cannot be
+// reached, a variable of its URL is not set, or it is dirty.
+type URLError struct{ Err error }
+
+func (e *URLError) Error() string { return e.Err.Error() }
+func (e *URLError) Unwrap() error { return e.Err }
+
+// Field is the manifest field the problem is about.
+func (e *URLError) Field() string { return "database.url" }
+
 // ErrDirty marks a database that golang-migrate left dirty: a migration it
 // ran failed half way, and only a person can tell what state it is in.
 var ErrDirty = errors.New("database is dirty")
@@ -71,11 +84,11 @@ func (d *Databases) connect(ctx context.Context, cfg *manifest.Database) (driver
 	}
 	url, err := cfg.ExpandURL(d.cfg.Getenv)
 	if err != nil {
-		return nil, nil, "", err
+		return nil, nil, "", &URLError{err}
 	}
 	db, err := drv.open(ctx, url)
 	if err != nil {
-		return nil, nil, "", err
+		return nil, nil, "", &URLError{err}
 	}
 	return drv, db, url, nil
 }
@@ -160,6 +173,9 @@ func (d *Databases) Lint(ctx context.Context, cfg *manifest.Database, set migrat
 	defer live.Close()
 	where := drv.where(url)
 	from, err := version(ctx, drv, live, where)
+	if errors.Is(err, ErrDirty) {
+		return migrate.Lint{}, &URLError{err}
+	}
 	if err != nil {
 		return migrate.Lint{}, err
 	}

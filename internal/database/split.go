@@ -30,8 +30,14 @@ type SyntaxError struct {
 }
 
 func (e *SyntaxError) Error() string {
+	if e.Line == 0 {
+		return e.File + ": " + e.Message
+	}
 	return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Message)
 }
+
+// Field is the manifest field the problem is about.
+func (e *SyntaxError) Field() string { return "database.migrations" }
 
 // lineAt is the 1-based line of byte offset off in s.
 func lineAt(s string, off int) int {

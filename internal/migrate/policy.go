@@ -94,6 +94,9 @@ func Check(set Set, lint Lint, c Context) ([]Refusal, []string) {
 			refusals = append(refusals, Refusal{Field: "database.migrations", File: m.Up.Path,
 				Message: fmt.Sprintf("is backward-incompatible and acknowledged, but has no down file %s_%s.down.sql: "+
 					"a rollback could not give %s its schema back; add the down file", m.Digits, m.Name, strings.TrimSuffix(stable, ","))})
+		case class == Incompatible && lint.DownErrors[m.Version] != "":
+			refusals = append(refusals, Refusal{Field: "database.migrations", File: m.Down.Path,
+				Message: fmt.Sprintf("the down file of an acknowledged backward-incompatible migration must work, so that a rollback can run it: %s", lint.DownErrors[m.Version])})
 		case class == Incompatible && lint.Downs[m.Version] == Destructive:
 			warnings = append(warnings, fmt.Sprintf("%s: its down file is destructive: a rollback will not run it, and the schema stays as the migration leaves it", m.Up.Path))
 		case class == Destructive:
