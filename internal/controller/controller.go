@@ -116,7 +116,8 @@ func (t Table) equal(u Table) bool {
 // app's preview (PreviewKey).
 type Traffic interface {
 	// Listen starts serving key on addr; it is a no-op when key already
-	// serves addr.
+	// serves addr. On an address that Bind took for key (see Binder), it
+	// starts accepting the connections waiting there.
 	Listen(key, addr string) error
 	Close(key string)
 	Route(key string, t Table)
@@ -194,6 +195,11 @@ type appState struct {
 	// analysisFailed is the rollout whose checks could not be started,
 	// recorded once.
 	analysisFailed int64
+	// holdUntil is when a listener bound at a restart starts accepting even
+	// without a ready replica (holdFor after the restart); zero once it
+	// accepts.
+	holdUntil time.Time
+	holdFor   time.Duration
 }
 
 type revision struct {
@@ -271,6 +277,9 @@ func (c *Controller) reconcileAll(ctx context.Context) {
 	for name := range c.apps {
 		if err := c.reconcile(ctx, name); err != nil && ctx.Err() == nil {
 			c.cfg.Log.Error("reconcile", "app", name, "err", err)
+		}
+		if a := c.apps[name]; a != nil {
+			c.acceptHeld(ctx, a, c.cfg.Now())
 		}
 	}
 }

@@ -19,8 +19,11 @@ type traffic struct {
 }
 
 type served struct {
-	r      *router.Router
-	addr   string
+	r    *router.Router
+	addr string
+	ln   net.Listener
+	// cancel and done are set once the router serves ln; a bound key that
+	// does not accept yet has neither.
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -29,27 +32,51 @@ func newTraffic(ctx context.Context) *traffic {
 	return &traffic{ctx: ctx, routers: map[string]*served{}}
 }
 
+// Bind takes addr for key and gives it a router, but accepts nothing:
+// connections complete their handshake in the kernel and wait in the
+// listen backlog until Listen. A restart uses it so that clients wait for
+// the first ready replica instead of getting 503.
+func (t *traffic) Bind(key, addr string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, err := t.bindLocked(key, addr)
+	return err
+}
+
 func (t *traffic) Listen(key, addr string) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	s, err := t.bindLocked(key, addr)
+	if err != nil {
+		return err
+	}
+	if s.done == nil {
+		ctx, cancel := context.WithCancel(t.ctx)
+		s.cancel, s.done = cancel, make(chan struct{})
+		go func() {
+			defer close(s.done)
+			s.r.Serve(ctx, s.ln)
+		}()
+	}
+	return nil
+}
+
+// bindLocked returns key's entry on addr, binding it when key has none
+// there yet.
+func (t *traffic) bindLocked(key, addr string) (*served, error) {
 	if s := t.routers[key]; s != nil {
 		if s.addr == addr {
-			return nil
+			return s, nil
 		}
 		t.closeLocked(key)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	ctx, cancel := context.WithCancel(t.ctx)
-	s := &served{r: router.New(key), addr: addr, cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		s.r.Serve(ctx, ln)
-	}()
+	s := &served{r: router.New(key), addr: addr, ln: ln}
 	t.routers[key] = s
-	return nil
+	return s, nil
 }
 
 func (t *traffic) Close(key string) {
@@ -59,11 +86,17 @@ func (t *traffic) Close(key string) {
 }
 
 func (t *traffic) closeLocked(key string) {
-	if s := t.routers[key]; s != nil {
+	s := t.routers[key]
+	if s == nil {
+		return
+	}
+	if s.done == nil {
+		s.ln.Close() // bound only: what waits in the backlog is reset
+	} else {
 		s.cancel()
 		<-s.done
-		delete(t.routers, key)
 	}
+	delete(t.routers, key)
 }
 
 // wait returns when every router has stopped after the owning context
