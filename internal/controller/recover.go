@@ -132,7 +132,7 @@ func (c *Controller) acceptHeld(ctx context.Context, a *appState, now time.Time)
 	if a.holdUntil.IsZero() {
 		return
 	}
-	ready := slices.ContainsFunc(a.routes[a.app.Name].Routes, func(r Route) bool { return len(r.Backends) > 0 })
+	ready := slices.ContainsFunc(a.routes[a.app.Name].Routes, func(r Route) bool { return r.Weight > 0 && len(r.Backends) > 0 })
 	if !ready && now.Before(a.holdUntil) {
 		return
 	}
