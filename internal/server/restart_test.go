@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -260,6 +262,55 @@ func TestRestartFailsNoRequest(t *testing.T) {
 	if err != nil || st.Stable != 2 || st.Rollout.Detail.Phase != strategy.Promoted {
 		t.Fatalf("after the restarts: %+v %v", st.Rollout, err)
 	}
+}
+
+// TestRestartHoldsClientsUntilTheDeadline restarts lastgood while the
+// stable revision's replicas cannot become ready: a request sent at once
+// waits (it is not refused), then gets 503 when the readiness grace (3 s,
+// the progress deadline) has passed, which is recorded; once the replicas
+// are ready the app answers again.
+func TestRestartHoldsClientsUntilTheDeadline(t *testing.T) {
+	data := t.TempDir()
+	c := startReady(t, data)
+	a := newApp(t, "stuck")
+	unready := filepath.Join(t.TempDir(), "unready")
+	c.in.applyWait(t, a.manifest(t, 2, blueGreen, "FAULT_UNREADY_FILE: "+unready))
+	c.kill9(t, a.name)
+	if err := os.WriteFile(unready, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c = startReady(t, data)
+	hc := &http.Client{Timeout: time.Minute}
+	res, err := hc.Get("http://" + a.listen + "/")
+	if err != nil {
+		t.Fatalf("a request during the hold failed: %v", err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "no ready replica") {
+		t.Fatalf("after the deadline: %s %q", res.Status, body)
+	}
+	// the event is written just after the router starts accepting
+	var held store.Event
+	waitFor(t, 10*time.Second, "the "+controller.EventNotReadyServing+" event", func() bool {
+		evs, err := c.in.c.Events(context.Background(), a.name, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(evs, func(e store.Event) bool { return e.Type == controller.EventNotReadyServing })
+		if i >= 0 {
+			held = evs[i]
+		}
+		return i >= 0
+	})
+	if !strings.Contains(held.Message, "3s after lastgood restarted") {
+		t.Fatalf("the event does not name the grace: %q", held.Message)
+	}
+	os.Remove(unready)
+	waitFor(t, 20*time.Second, "revision 1 to answer once ready", func() bool {
+		rev, err := revisionAt(a.listen)
+		return err == nil && rev == 1
+	})
 }
 
 // down is one time lastgood was down: from the SIGKILL to the moment the

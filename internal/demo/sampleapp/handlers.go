@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,11 +68,21 @@ func (a *app) hello(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *app) healthz(w http.ResponseWriter, r *http.Request) {
-	if a.faults.neverReady || !a.ready.Load() {
+	if a.faults.neverReady || !a.ready.Load() || a.unreadyFileExists() {
 		http.Error(w, "not ready", http.StatusServiceUnavailable)
 		return
 	}
 	fmt.Fprint(w, "ok")
+}
+
+// unreadyFileExists reports whether FAULT_UNREADY_FILE names a file that
+// exists now.
+func (a *app) unreadyFileExists() bool {
+	if a.faults.unreadyFile == "" {
+		return false
+	}
+	_, err := os.Stat(a.faults.unreadyFile)
+	return err == nil
 }
 
 // livez is a liveness endpoint that FAULT_UNHEALTHY_AFTER turns bad: the

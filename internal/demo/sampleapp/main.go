@@ -21,6 +21,8 @@
 //	FAULT_LATENCY        Go duration added to every request except /healthz.
 //	FAULT_CRASH_AFTER    Go duration; after it the process exits with status 1.
 //	FAULT_NEVER_READY=1  /healthz always answers 503.
+//	FAULT_UNREADY_FILE   a path: /healthz answers 503 while a file exists there
+//	                     (a test makes a replica unready from outside).
 //	FAULT_UNHEALTHY_AFTER Go duration; after it /livez answers 503 (a liveness
 //	                     probe on /livez then fails while the process runs).
 //	FAULT_START_DELAY    Go duration slept before listening.

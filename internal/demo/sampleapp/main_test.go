@@ -177,6 +177,27 @@ func TestSampleApp(t *testing.T) {
 		}
 	})
 
+	t.Run("unready while a file exists", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "unready")
+		p := start(t, bin, "FAULT_UNREADY_FILE="+file)
+		if code, _ := p.get(t, "/healthz"); code != 200 {
+			t.Errorf("GET /healthz without the file = %d, want 200", code)
+		}
+		if err := os.WriteFile(file, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if code, _ := p.get(t, "/healthz"); code != 503 {
+			t.Errorf("GET /healthz with the file = %d, want 503", code)
+		}
+		if code, _ := p.get(t, "/"); code != 200 {
+			t.Errorf("GET / with the file = %d: only readiness changes", code)
+		}
+		os.Remove(file)
+		if code, _ := p.get(t, "/healthz"); code != 200 {
+			t.Errorf("GET /healthz after the file is gone = %d, want 200", code)
+		}
+	})
+
 	t.Run("unhealthy after", func(t *testing.T) {
 		p := start(t, bin, "FAULT_UNHEALTHY_AFTER=300ms")
 		if code, body := p.get(t, "/livez"); code != 200 || body != "alive" {
