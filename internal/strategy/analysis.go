@@ -88,8 +88,9 @@ func Analyzing(spec Spec, s State, now time.Time) bool {
 // windowRollBack returns traffic to the still-warm previous revision when
 // the promoted revision fails inside the rollback window: a failed check,
 // a crash loop, WindowRestarts restarts since promotion, or no ready
-// replica — except, after a restart of lastgood, while the replicas it
-// started again are within their readiness grace.
+// replica while the warm revision has one — except, after a restart of
+// lastgood, while the replicas it started again are within their
+// readiness grace.
 func windowRollBack(spec Spec, s State, obs Observation) (State, []Event) {
 	var ev []Event
 	trigger, reason, data := failure(s, obs)
@@ -99,7 +100,10 @@ func windowRollBack(spec Spec, s State, obs Observation) (State, []Event) {
 			s.To, n, replicas(spec.Replicas), lastExit(obs.To.LastExit))
 	}
 	if trigger == "" && obs.To.Ready == 0 {
-		if graced(spec, s, obs.Now) {
+		if graced(spec, s, obs.Now) || obs.From.Ready == 0 {
+			// starting again after a restart; or the warm revision could
+			// not serve either (a starved machine times both out): moving
+			// traffic there would trade 503s for 503s
 			return s, nil
 		}
 		trigger = TriggerReadiness

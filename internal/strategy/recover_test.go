@@ -225,3 +225,20 @@ func TestRestartsAreCountedOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestReadinessInsideTheWindowNeedsAReadyWarmRevision keeps a promoted
+// revision with no ready replica while the warm revision has none either
+// (a starved machine times every probe out): rolling back would not serve
+// anyone. Once the warm revision is ready, the rule applies.
+func TestReadinessInsideTheWindowNeedsAReadyWarmRevision(t *testing.T) {
+	spec, s := promotedBlueGreen(t)
+	none := Count{Running: 2}
+	s, _ = Next(spec, s, Observation{Now: t0.Add(time.Second), From: none, To: none})
+	if s.Phase != Promoted {
+		t.Fatalf("rolled back to a revision with no ready replica: %+v", s)
+	}
+	s, _ = Next(spec, s, Observation{Now: t0.Add(2 * time.Second), From: Count{Running: 2, Ready: 1}, To: none})
+	if s.Phase != RolledBack || s.Trigger != TriggerReadiness {
+		t.Fatalf("not rolled back once the warm revision was ready: %+v", s)
+	}
+}
