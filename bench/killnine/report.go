@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lastgood/lastgood/bench/internal/harness"
+	"github.com/lastgood/lastgood/internal/strategy"
 )
 
 // report is everything one run saw.
@@ -31,9 +32,11 @@ type requests struct {
 	// down failed while in flight at some time when no lastgood had the
 	// app's port bound (SIGKILL → the new process bound it); bad failed
 	// otherwise during the round of a bad release (its replicas exit under
-	// requests); up failed otherwise, which must not happen.
-	down, bad, up int
-	upSamples     []harness.Response
+	// requests); up failed after a restart, from the port being bound to
+	// the end of the round, which must not happen; other failed at any
+	// other time (a rollout before the kill): lastgood's, not a restart's.
+	down, bad, up, other    int
+	upSamples, otherSamples []harness.Response
 	// perRound are the down failures of each round; hold is, per round,
 	// the time from the port being bound again to the first 2xx answer.
 	perRound map[int]int
@@ -62,13 +65,19 @@ func (r *report) requests() requests {
 			q.perRound[n]++
 			continue
 		}
-		if badIn(r.Rounds, sent) {
+		switch {
+		case badIn(r.Rounds, sent):
 			q.bad++
-			continue
-		}
-		q.up++
-		if len(q.upSamples) < 10 {
-			q.upSamples = append(q.upSamples, res)
+		case afterRestart(r.Rounds, sent):
+			q.up++
+			if len(q.upSamples) < 10 {
+				q.upSamples = append(q.upSamples, res)
+			}
+		default:
+			q.other++
+			if len(q.otherSamples) < 10 {
+				q.otherSamples = append(q.otherSamples, res)
+			}
 		}
 	}
 	return q
@@ -90,6 +99,17 @@ func downIn(rs []round, sent, done time.Time) int {
 func badIn(rs []round, sent time.Time) bool {
 	for _, rd := range rs {
 		if rd.Bad && !sent.Before(rd.Applied) && sent.Before(rd.Settled) {
+			return true
+		}
+	}
+	return false
+}
+
+// afterRestart reports whether a request sent at sent went out after a
+// restart: from the new process binding the port to the end of its round.
+func afterRestart(rs []round, sent time.Time) bool {
+	for _, rd := range rs {
+		if !rd.Bound.IsZero() && !sent.Before(rd.Bound) && sent.Before(rd.Settled) {
 			return true
 		}
 	}
@@ -121,7 +141,7 @@ func (r *report) clean() bool {
 
 func (r *report) verdict() string {
 	p, q := r.problems(), r.requests()
-	return fmt.Sprintf("%d rounds: %d wrong decisions, %d orphans, %d strays, %d unclean audits, %d requests failed while lastgood was up",
+	return fmt.Sprintf("%d rounds: %d wrong decisions, %d orphans, %d strays, %d unclean audits, %d requests failed after a restart while lastgood was up",
 		len(r.Rounds), p.wrong, p.orphans, p.strays, p.audits, q.up)
 }
 
@@ -178,21 +198,41 @@ func (r *report) writeSummary(w io.Writer) {
 	fmt.Fprintf(w, "| requests (%g/s, keep-alive) | %d, %d answered 200 | — |\n", r.cfg.rate, q.total, q.ok)
 	fmt.Fprintf(w, "| failed while no lastgood had the port (the process was down) | %d | — |\n", q.down)
 	fmt.Fprintf(w, "| failed while a bad release's replicas exited (its round, lastgood up) | %d | — |\n", q.bad)
-	fmt.Fprintf(w, "| failed otherwise | %d | 0 |\n", q.up)
+	fmt.Fprintf(w, "| failed after a restart (port bound → end of the round), good releases | %d | 0 |\n", q.up)
+	fmt.Fprintf(w, "| failed at other times, lastgood up (rollouts before the kill) | %d | — |\n", q.other)
+	fmt.Fprintf(w, "| good releases rolled back before the kill (not decided by a restart) | %d | — |\n", r.beforeKill())
 	fmt.Fprintf(w, "| down: SIGKILL → new process has the app's port, p50 / p90 / max | %s / %s / %s | — |\n", ms(d.At(0.5)), ms(d.At(0.9)), ms(d.Max()))
 	fmt.Fprintf(w, "| port bound → first 200 (clients held in the backlog), p50 / p90 / max | %s / %s / %s | — |\n\n", ms(h.At(0.5)), ms(h.At(0.9)), ms(h.Max()))
 	for _, res := range q.upSamples {
-		fmt.Fprintf(w, "- failed while up: at %s (%s): status %d %s\n", res.Done.Round(time.Millisecond), res.Phase, res.Status, res.Err)
+		fmt.Fprintf(w, "- failed after a restart: at %s (%s): status %d %s\n", res.Done.Round(time.Millisecond), res.Phase, res.Status, res.Err)
+	}
+	for _, res := range q.otherSamples {
+		fmt.Fprintf(w, "- failed at another time: at %s (%s): status %d %s\n", res.Done.Round(time.Millisecond), res.Phase, res.Status, res.Err)
 	}
 	for _, rd := range r.Rounds {
-		if rd.Wrong != "" {
-			fmt.Fprintf(w, "- round %d (%s): %s\n", rd.N, rd.Kind, rd.Wrong)
+		switch {
+		case rd.Wrong != "":
+			fmt.Fprintf(w, "- round %d (%s): wrong: %s\n", rd.N, rd.Kind, rd.Wrong)
+		case !rd.Bad && rd.Before == string(strategy.RolledBack):
+			fmt.Fprintf(w, "- round %d (%s): rolled back before the kill by %s: %s\n", rd.N, rd.Kind, rd.Trigger, rd.Reason)
 		}
 	}
 	if r.StopError != nil {
 		fmt.Fprintf(w, "- the final stop: %v\n", r.StopError)
 	}
 	fmt.Fprintln(w)
+}
+
+// beforeKill counts the good releases that had been rolled back when the
+// kill came: decisions of the rollout, not of a restart.
+func (r *report) beforeKill() int {
+	n := 0
+	for _, rd := range r.Rounds {
+		if !rd.Bad && rd.Before == string(strategy.RolledBack) {
+			n++
+		}
+	}
+	return n
 }
 
 // landed counts where the kills landed.

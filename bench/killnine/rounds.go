@@ -235,6 +235,8 @@ func wrong(rd round) string {
 		return "a release whose replicas exit stayed promoted through its window"
 	case rd.Bad:
 		return ""
+	case rd.Before == string(strategy.RolledBack):
+		return "" // decided before the kill: not a restart's decision (reported apart)
 	case (rd.Before == "window" || rd.Before == "promoted") && final != strategy.Promoted:
 		return fmt.Sprintf("promoted before the kill, then %s by %s: %s", rd.Phase, rd.Trigger, rd.Reason)
 	case final == strategy.RolledBack && rd.Trigger != strategy.TriggerRestart:
