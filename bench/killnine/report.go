@@ -32,11 +32,13 @@ type requests struct {
 	// down failed while in flight at some time when no lastgood had the
 	// app's port bound (SIGKILL → the new process bound it); bad failed
 	// otherwise during the round of a bad release (its replicas exit under
-	// requests); up failed after a restart, from the port being bound to
+	// requests); flap failed after a restart while replicas' readiness
+	// probes timed out (a replica.unready event within flapMargin of it);
+	// up failed otherwise after a restart, from the port being bound to
 	// the end of the round, which must not happen; other failed at any
 	// other time (a rollout before the kill): lastgood's, not a restart's.
-	down, bad, up, other    int
-	upSamples, otherSamples []harness.Response
+	down, bad, flap, up, other           int
+	upSamples, flapSamples, otherSamples []harness.Response
 	// perRound are the down failures of each round; hold is, per round,
 	// the time from the port being bound again to the first 2xx answer.
 	perRound map[int]int
@@ -68,6 +70,11 @@ func (r *report) requests() requests {
 		switch {
 		case badIn(r.Rounds, sent):
 			q.bad++
+		case afterRestart(r.Rounds, sent) && flapping(r.Rounds, sent, done):
+			q.flap++
+			if len(q.flapSamples) < 5 {
+				q.flapSamples = append(q.flapSamples, res)
+			}
 		case afterRestart(r.Rounds, sent):
 			q.up++
 			if len(q.upSamples) < 10 {
@@ -111,6 +118,23 @@ func afterRestart(rs []round, sent time.Time) bool {
 	for _, rd := range rs {
 		if !rd.Bound.IsZero() && !sent.Before(rd.Bound) && sent.Before(rd.Settled) {
 			return true
+		}
+	}
+	return false
+}
+
+// flapMargin is how close to a replica.unready event a failed request
+// counts as failed by the probes' verdict.
+const flapMargin = time.Second
+
+// flapping reports whether a replica went unready within flapMargin of a
+// request in flight from sent to done.
+func flapping(rs []round, sent, done time.Time) bool {
+	for _, rd := range rs {
+		for _, u := range rd.Unready {
+			if u.After(sent.Add(-flapMargin)) && u.Before(done.Add(flapMargin)) {
+				return true
+			}
 		}
 	}
 	return false
@@ -198,13 +222,17 @@ func (r *report) writeSummary(w io.Writer) {
 	fmt.Fprintf(w, "| requests (%g/s, keep-alive) | %d, %d answered 200 | — |\n", r.cfg.rate, q.total, q.ok)
 	fmt.Fprintf(w, "| failed while no lastgood had the port (the process was down) | %d | — |\n", q.down)
 	fmt.Fprintf(w, "| failed while a bad release's replicas exited (its round, lastgood up) | %d | — |\n", q.bad)
-	fmt.Fprintf(w, "| failed after a restart (port bound → end of the round), good releases | %d | 0 |\n", q.up)
+	fmt.Fprintf(w, "| failed after a restart while replicas' readiness probes timed out (replica.unready within %s) | %d | — |\n", flapMargin, q.flap)
+	fmt.Fprintf(w, "| failed after a restart otherwise (port bound → end of the round), good releases | %d | 0 |\n", q.up)
 	fmt.Fprintf(w, "| failed at other times, lastgood up (rollouts before the kill) | %d | — |\n", q.other)
 	fmt.Fprintf(w, "| good releases rolled back before the kill (not decided by a restart) | %d | — |\n", r.beforeKill())
 	fmt.Fprintf(w, "| down: SIGKILL → new process has the app's port, p50 / p90 / max | %s / %s / %s | — |\n", ms(d.At(0.5)), ms(d.At(0.9)), ms(d.Max()))
 	fmt.Fprintf(w, "| port bound → first 200 (clients held in the backlog), p50 / p90 / max | %s / %s / %s | — |\n\n", ms(h.At(0.5)), ms(h.At(0.9)), ms(h.Max()))
 	for _, res := range q.upSamples {
 		fmt.Fprintf(w, "- failed after a restart: at %s (%s): status %d %s\n", res.Done.Round(time.Millisecond), res.Phase, res.Status, res.Err)
+	}
+	for _, res := range q.flapSamples {
+		fmt.Fprintf(w, "- failed after a restart, replicas unready: at %s (%s): status %d %s\n", res.Done.Round(time.Millisecond), res.Phase, res.Status, res.Err)
 	}
 	for _, res := range q.otherSamples {
 		fmt.Fprintf(w, "- failed at another time: at %s (%s): status %d %s\n", res.Done.Round(time.Millisecond), res.Phase, res.Status, res.Err)

@@ -20,8 +20,11 @@ const EventRecovered = "controller.recovered"
 //   - A promoted rollout inside its rollback window stays promoted: its
 //     replicas and the warm revision's start again, and the promoted
 //     revision's get spec.ReadinessGrace to become ready before the
-//     window's readiness rule applies. Restarts counted before the restart
-//     still count.
+//     window's readiness rule applies. Its window starts again (it ends a
+//     full window after now, if that is later): the promoted revision runs
+//     new processes, and a release that fails after some time up must be
+//     caught after a restart as after its promotion. Restarts counted
+//     before the restart still count.
 //   - Any other ended rollout needs no decision.
 //
 // Every decision comes with an EventRecovered event first.
@@ -29,8 +32,11 @@ func Recover(spec Spec, s State, now time.Time) (State, []Event) {
 	switch {
 	case s.Phase.Final() && InWindow(s, now):
 		s.Recovered, s.RestartsSeen = now, 0
+		if end := now.Add(spec.Window); end.After(s.WarmUntil) {
+			s.WarmUntil = end
+		}
 		msg := fmt.Sprintf("lastgood restarted %s after revision %d was promoted, inside its rollback window: "+
-			"it stays promoted and revision %d is warm again until %s",
+			"it stays promoted, and its window starts again: revision %d is warm again until %s",
 			now.Sub(s.Ended).Round(time.Millisecond), s.To, s.From, s.WarmUntil.UTC().Format(time.RFC3339))
 		if judged(s) {
 			msg += fmt.Sprintf("; its replicas start again and have %s (readiness grace) to become ready", spec.ReadinessGrace)

@@ -71,7 +71,7 @@ func TestRecoverDecidesEveryRollout(t *testing.T) {
 		{"first release resumes", first, Progressing, "", []string{EventRecovered}, "resuming it"},
 		{"canary in progress rolls back", progressing, RolledBack, TriggerRestart, []string{EventRecovered, "rollout.rolled-back"}, "rolling back to revision 1"},
 		{"blue-green waiting for promote rolls back", paused, RolledBack, TriggerRestart, []string{EventRecovered, "rollout.rolled-back"}, "rolling back to revision 1"},
-		{"promoted inside the window stays promoted", promoted, Promoted, "", []string{EventRecovered}, "it stays promoted and revision 1 is warm again"},
+		{"promoted inside the window stays promoted", promoted, Promoted, "", []string{EventRecovered}, "it stays promoted, and its window starts again: revision 1 is warm again"},
 		{"undo inside the window stays promoted", undone, Promoted, "", []string{EventRecovered}, "it stays promoted"},
 		{"rolled back: nothing to decide", rolledBack, RolledBack, TriggerAnalysis, nil, ""},
 	} {
@@ -87,6 +87,10 @@ func TestRecoverDecidesEveryRollout(t *testing.T) {
 				t.Fatalf("message %q does not say %q", ev[0].Message, tc.message)
 			}
 		})
+	}
+	// Inside the window, the window starts again at the restart.
+	if s, _ := Recover(spec, promoted, restart); s.WarmUntil != restart.Add(spec.Window) || !InWindow(s, restart.Add(spec.Window-time.Millisecond)) {
+		t.Fatalf("window after a restart ends at %s, want %s", s.WarmUntil, restart.Add(spec.Window))
 	}
 	// After the window has ended, a promoted rollout needs no decision.
 	if s, ev := Recover(spec, promoted, promoted.WarmUntil); s != promoted || ev != nil {
