@@ -67,10 +67,15 @@ func (c *child) kill9(t *testing.T, app string) {
 }
 
 // restartManifest is the test app with a readiness probe, a progress
-// deadline and a window generous enough for a busy machine.
+// deadline and a window generous enough for a busy machine: the probe
+// forgives a second of timeouts (at a load average of 35 on 2 cores, the
+// package's 100 ms probes sometimes time both replicas of a revision out
+// at once, and the window's readiness rule rolls back a good release).
 func restartManifest(t *testing.T, a *app, strategy, env string) string {
 	t.Helper()
 	p := a.manifest(t, 2, strategy, env)
+	rewrite(t, p, "readiness: {http: /healthz, period: 100ms, failureThreshold: 2}",
+		"readiness: {http: /healthz, period: 250ms, timeout: 250ms, failureThreshold: 4}")
 	rewrite(t, p, "progressDeadline: 3s", "progressDeadline: 30s")
 	rewrite(t, p, "window: 1m", "window: 5m")
 	return p
@@ -246,7 +251,7 @@ func TestRestartFailsNoRequest(t *testing.T) {
 		default:
 			after++
 			if after <= 5 {
-				t.Errorf("request sent %s after the first kill failed: status %d, %v", r.sent.Sub(downs[0].killed).Round(time.Millisecond), r.status, r.err)
+				t.Errorf("request sent %s after the first kill failed: status %d %q, %v", r.sent.Sub(downs[0].killed).Round(time.Millisecond), r.status, r.body, r.err)
 			}
 		}
 	}
@@ -342,6 +347,7 @@ func firstDial(addr string) time.Time {
 type sentRequest struct {
 	sent, done time.Time
 	status     int
+	body       string // of a failed answer
 	err        error
 }
 
@@ -388,9 +394,13 @@ func startLoad(addr string) *load {
 				r := sentRequest{sent: time.Now()}
 				res, err := hc.Get("http://" + addr + "/")
 				if err == nil {
-					_, err = io.Copy(io.Discard, res.Body)
+					var b []byte
+					b, err = io.ReadAll(res.Body)
 					res.Body.Close()
 					r.status = res.StatusCode
+					if r.status/100 != 2 {
+						r.body = strings.TrimSpace(string(b))
+					}
 				}
 				r.done, r.err = time.Now(), err
 				mu.Lock()
