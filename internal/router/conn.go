@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -48,6 +49,19 @@ type clientConn struct {
 	// readDeadline is the read deadline last set by this goroutine.
 	readDeadline time.Time
 	uploading    bool
+	// While a body is uploaded, each read of it is bounded by bodyIdle
+	// and by bodyEnd (see Read). interrupted stops the upload's reads.
+	bodyDeadlines bool
+	bodyEnd       time.Time
+	bodyIdle      time.Duration
+	bodyTimedOut  bool // the upload ended on a body deadline
+	interrupted   atomic.Bool
+
+	// headDue is when the current request's response must have started,
+	// in Unix nanoseconds: 0 while not armed, -1 once the response began
+	// or the request ended. The sweeper sets timedOut when it passes.
+	headDue  atomic.Int64
+	timedOut atomic.Bool
 
 	watch clientWatch
 	gone  atomic.Bool // the client left during the current request
@@ -70,15 +84,30 @@ func (s *server) newClientConn(conn net.Conn) *clientConn {
 	return c
 }
 
-// Read reads the client, returning first a byte the watcher read.
+// Read reads the client, returning first a byte the watcher read. While a
+// body is uploaded, each read waits at most bodyIdle for the next bytes,
+// and never past bodyEnd.
 func (c *clientConn) Read(p []byte) (int, error) {
 	if c.watch.pending && len(p) > 0 {
 		c.watch.pending = false
 		p[0] = c.watch.peek[0]
 		return 1, nil
 	}
+	if c.bodyDeadlines {
+		if c.interrupted.Load() {
+			return 0, os.ErrDeadlineExceeded
+		}
+		d := time.Now().Add(c.bodyIdle)
+		if d.After(c.bodyEnd) {
+			d = c.bodyEnd
+		}
+		c.conn.SetReadDeadline(d)
+	}
 	return c.conn.Read(p)
 }
+
+// isTimeout reports whether err is a deadline's.
+func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
 
 // serve reads requests and serves them until the connection ends, or hands
 // the connection to net/http at the first request that is not simple.
@@ -87,6 +116,7 @@ func (c *clientConn) serve() {
 	defer func() {
 		if !handedOff {
 			c.conn.Close()
+			c.s.open.Add(-1)
 		}
 		c.s.forget(c)
 	}()
@@ -132,10 +162,11 @@ func (c *clientConn) serve() {
 // forward at most once per deadlineSlack, and the head's deadline is set
 // only when the head is not already buffered whole.
 func (c *clientConn) awaitRequest() bool {
+	lim := c.r.table.Load().limits
 	if c.br.Buffered() == 0 {
 		now := time.Now()
-		if c.readDeadline.Sub(now) < idleTimeout-deadlineSlack {
-			c.setReadDeadline(now.Add(idleTimeout))
+		if d := c.readDeadline.Sub(now); d < lim.IdleTimeout-deadlineSlack || d > lim.IdleTimeout {
+			c.setReadDeadline(now.Add(lim.IdleTimeout))
 		}
 		// Either this sees closing, or the shutdown sees idle and
 		// interrupts the read (sync/atomic is sequentially consistent).
@@ -151,7 +182,7 @@ func (c *clientConn) awaitRequest() bool {
 		}
 	}
 	if buffered, _ := c.br.Peek(c.br.Buffered()); !bytes.Contains(buffered, []byte("\n\r\n")) && !bytes.Contains(buffered, []byte("\n\n")) {
-		c.setReadDeadline(time.Now().Add(readHeaderTimeout))
+		c.setReadDeadline(time.Now().Add(lim.HeaderTimeout))
 	}
 	return true
 }
@@ -206,7 +237,7 @@ func (c *clientConn) abortBackend() {
 func (c *clientConn) handOff(head []byte) bool {
 	c.setReadDeadline(time.Time{})
 	c.r.handoffs.Add(1)
-	return c.s.hatch.give(&replayConn{Conn: c.conn, r: io.MultiReader(bytes.NewReader(head), c.br)})
+	return c.s.give(&replayConn{Conn: c.conn, r: io.MultiReader(bytes.NewReader(head), c.br), open: &c.s.open})
 }
 
 // reject answers an unreadable request and leaves the connection to close.
@@ -257,10 +288,14 @@ func (c *clientConn) answer(status int, revision, setCookie string, body []byte)
 
 func statusText(status int) string {
 	switch status {
+	case 408:
+		return "Request Timeout"
 	case 502:
 		return "Bad Gateway"
 	case 503:
 		return "Service Unavailable"
+	case 504:
+		return "Gateway Timeout"
 	}
 	return "Error"
 }
