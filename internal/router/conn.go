@@ -112,9 +112,12 @@ func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
 // serve reads requests and serves them until the connection ends, or hands
 // the connection to net/http at the first request that is not simple.
 func (c *clientConn) serve() {
-	handedOff := false
+	handedOff, linger := false, false
 	defer func() {
 		if !handedOff {
+			if linger {
+				c.lingerClose()
+			}
 			c.conn.Close()
 			c.s.open.Add(-1)
 		}
@@ -132,8 +135,8 @@ func (c *clientConn) serve() {
 			err = parseRequestHead(head, &c.req)
 		}
 		switch {
-		case err == nil:
-		case errors.Is(err, errNotSimple):
+		case err == nil && !c.r.forceNetHTTP:
+		case err == nil, errors.Is(err, errNotSimple):
 			handedOff = c.handOff(head)
 			return
 		case errors.Is(err, errHeadTooLarge):
@@ -148,7 +151,11 @@ func (c *clientConn) serve() {
 		keep := c.serveRequest()
 		// The request was counted as it ended; net/http's path, too,
 		// flushes the end of a response after its handler returns.
-		if c.bw.Flush() != nil || !keep {
+		if c.bw.Flush() != nil {
+			return
+		}
+		if !keep {
+			linger = true
 			return
 		}
 	}
@@ -249,6 +256,19 @@ func (c *clientConn) reject(status int, text string) {
 		"\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n" +
 		strconv.Itoa(status) + " " + text)
 	if c.bw.Flush() != nil {
+		return
+	}
+	c.lingerClose()
+}
+
+// lingerClose ends the connection's sending side and reads what the client
+// still sends for a moment, as net/http does before it closes, so that a
+// client that pipelined more gets the last answer rather than a reset.
+func (c *clientConn) lingerClose() {
+	c.mu.Lock()
+	killed := c.killed
+	c.mu.Unlock()
+	if killed {
 		return
 	}
 	if tc, ok := c.conn.(interface{ CloseWrite() error }); ok && tc.CloseWrite() == nil {

@@ -221,7 +221,7 @@ func (r relay) chunkLine() ([]byte, error) {
 		}
 		return nil, &readError{err}
 	}
-	if cr := bytes.IndexByte(line, '\r'); cr != len(line)-2 {
+	if cr := bytes.IndexByte(line, '\r'); cr < 0 || cr != len(line)-2 {
 		return nil, &readError{fmt.Errorf("%w: line not ended by CRLF", errBadChunk)}
 	}
 	return line[:len(line)-2], nil

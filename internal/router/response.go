@@ -2,10 +2,14 @@ package router
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/textproto"
+	"slices"
 	"strconv"
+	"strings"
 )
 
 // errRefused: a response the fast path does not relay, because its framing
@@ -23,9 +27,16 @@ type responseHead struct {
 	status        int
 	fields        []field
 	contentLength int64 // -1 when absent
+	lengthValue   []byte
 	chunked       bool
 	close         bool // the backend closes the connection after it
-	named         [][]byte
+	http10        bool
+	// named are the fields the Connection field names, which are not
+	// relayed — unless it also says close on HTTP/1.1: net/http then
+	// drops the Connection field before ReverseProxy reads it, and relays
+	// them, so the fast path does too (keepNamed).
+	named     [][]byte
+	keepNamed bool
 }
 
 // parseResponseHead parses a complete response head into h, reusing h's
@@ -47,11 +58,10 @@ func parseResponseHead(head []byte, h *responseHead) error {
 	if len(line) < len("HTTP/1.1 200") || string(line[:5]) != "HTTP/" {
 		return fmt.Errorf("%w: no HTTP/1.x status line (an HTTP/0.9 backend?): %.40q", errMalformed, line)
 	}
-	http10 := false
 	switch string(line[:9]) {
 	case "HTTP/1.1 ":
 	case "HTTP/1.0 ":
-		http10 = true
+		h.http10 = true
 		h.close = true // keep-alive of HTTP/1.0 is not worth the trouble
 	default:
 		return fmt.Errorf("%w: status line %.40q", errMalformed, line)
@@ -101,7 +111,7 @@ func parseResponseHead(head []byte, h *responseHead) error {
 		return errMalformed
 	}
 	switch {
-	case h.chunked && http10:
+	case h.chunked && h.http10:
 		// net/http ignores Transfer-Encoding on HTTP/1.0 and reads the
 		// body to the close: the chunk framing is part of the body.
 		return refused("HTTP/1.0 response with Transfer-Encoding")
@@ -146,10 +156,12 @@ func (h *responseHead) note(f *field) error {
 		if !ok {
 			return fmt.Errorf("%w: Content-Length %.20q", errMalformed, f.value)
 		}
-		if h.contentLength >= 0 && n != h.contentLength {
+		// Repeated fields must repeat the value as written, as net/http
+		// checks ("2" and "02" conflict).
+		if h.contentLength >= 0 && !bytes.Equal(f.value, h.lengthValue) {
 			return refused("conflicting Content-Length values")
 		}
-		h.contentLength = n
+		h.contentLength, h.lengthValue = n, f.value
 	case kindTransferEncoding:
 		if !equalFold(f.value, "chunked") || h.chunked {
 			return refused(fmt.Sprintf("Transfer-Encoding %.20q", f.value))
@@ -161,6 +173,7 @@ func (h *responseHead) note(f *field) error {
 			switch {
 			case equalFold(tok, "close"):
 				h.close = true
+				h.keepNamed = !h.http10
 			case equalFold(tok, "keep-alive"):
 			default:
 				h.named = append(h.named, tok)
@@ -208,9 +221,9 @@ func (h *responseHead) writeRelayed(w *bufio.Writer, method []byte, revision, se
 	noBody := !final || h.status == 204 || h.status == 304
 	for _, f := range h.fields {
 		switch {
-		case f.kind == kindDrop, len(h.named) > 0 && namedIn(f.name, h.named):
+		case f.kind == kindDrop, len(h.named) > 0 && !h.keepNamed && namedIn(f.name, h.named):
 			continue
-		case f.kind == kindContentLength && noBody, f.kind == kindTrailer && !h.chunked:
+		case f.kind == kindContentLength && noBody, f.kind == kindTrailer:
 			continue
 		case h.status == 304 && equalFold(f.name, "content-type"):
 			continue
@@ -219,6 +232,9 @@ func (h *responseHead) writeRelayed(w *bufio.Writer, method []byte, revision, se
 		w.WriteString(": ")
 		w.Write(f.value)
 		w.WriteString("\r\n")
+	}
+	if h.chunked {
+		h.writeTrailerField(w)
 	}
 	if final {
 		w.WriteString(RevisionHeader + ": ")
@@ -237,6 +253,29 @@ func (h *responseHead) writeRelayed(w *bufio.Writer, method []byte, revision, se
 		w.WriteString("Connection: close\r\n")
 	}
 	w.WriteString("\r\n")
+}
+
+// writeTrailerField announces the trailers of a chunked response as
+// net/http does: one Trailer field with the names of every Trailer field,
+// canonical and once each, and none if they name nothing.
+func (h *responseHead) writeTrailerField(w *bufio.Writer) {
+	var names []string
+	for _, f := range h.fields {
+		if f.kind != kindTrailer {
+			continue
+		}
+		connectionTokens(f.value, func(tok []byte) {
+			name := textproto.CanonicalMIMEHeaderKey(string(tok))
+			if !slices.Contains(names, name) {
+				names = append(names, name)
+			}
+		})
+	}
+	if len(names) > 0 {
+		w.WriteString("Trailer: ")
+		w.WriteString(strings.Join(names, ", "))
+		w.WriteString("\r\n")
+	}
 }
 
 // writeStatusLine writes "HTTP/1.1 <code> <text>" as net/http's server

@@ -46,6 +46,9 @@ type Router struct {
 	// cut is set once a shutdown's grace period is over: requests it
 	// ends are not their revision's failures.
 	cut atomic.Bool
+	// forceNetHTTP hands every connection to net/http: the reference the
+	// differential fuzz targets compare the fast path with.
+	forceNetHTTP bool
 
 	mu        sync.Mutex // guards the fields below, and serialises Set
 	backends  map[string]*backend
