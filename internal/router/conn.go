@@ -66,7 +66,8 @@ type clientConn struct {
 	watch clientWatch
 	gone  atomic.Bool // the client left during the current request
 
-	idle atomic.Bool // waiting for a request
+	idle     atomic.Bool // waiting for a request
+	lastPOST bool        // the last request was a POST
 
 	mu      sync.Mutex // guards the fields below
 	backend net.Conn   // the backend connection in use
@@ -127,6 +128,12 @@ func (c *clientConn) serve() {
 		if !c.awaitRequest() {
 			return
 		}
+		if c.lastPOST {
+			// As net/http does after a POST (RFC 9112 section 2.2's
+			// tolerance of a client's stray line ending after a body).
+			peek, _ := c.br.Peek(4)
+			c.br.Discard(leadingCRorLF(peek))
+		}
 		head, err := readHead(c.br, c.head[:0])
 		if cap(head) <= keepHeadBuffer {
 			c.head = head[:0]
@@ -148,6 +155,7 @@ func (c *clientConn) serve() {
 		default:
 			return // the client left, or was too slow to send its head
 		}
+		c.lastPOST = string(c.req.method) == "POST"
 		keep := c.serveRequest()
 		// The request was counted as it ended; net/http's path, too,
 		// flushes the end of a response after its handler returns.
@@ -192,6 +200,15 @@ func (c *clientConn) awaitRequest() bool {
 		c.setReadDeadline(time.Now().Add(lim.HeaderTimeout))
 	}
 	return true
+}
+
+// leadingCRorLF counts the CR and LF bytes that b starts with.
+func leadingCRorLF(b []byte) int {
+	n := 0
+	for n < len(b) && (b[n] == '\r' || b[n] == '\n') {
+		n++
+	}
+	return n
 }
 
 // setReadDeadline sets the client connection's read deadline and notes it.

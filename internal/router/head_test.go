@@ -28,29 +28,29 @@ func TestParseRequestHead(t *testing.T) {
 	}
 
 	for head, want := range map[string]error{
-		"GET / HTTP/1.0\r\nHost: a\r\n\r\n":                                         errNotSimple,
-		"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n":                                          errNotSimple,
-		"GET / HTTP/1.1\r\n\r\n":                                                    errNotSimple, // no Host: net/http's 400
-		"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n":                              errNotSimple,
-		"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n":                   errNotSimple,
-		"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\n\r\n":                  errNotSimple,
-		"GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n folded\r\n\r\n":                      errNotSimple,
-		"GET / HTTP/1.1\r\nHost: a\r\nConnection: X-Secret\r\n\r\n":                  errNotSimple,
-		"GET / HTTP/1.1\r\nHost: a\r\nConnection: close, Content-Length\r\n\r\n":    errNotSimple,
-		"GET / HTTP/1.1\r\nHost: a\r\nConnection: Host\r\n\r\n":                      errNotSimple,
-		"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 05\r\n\r\n":                    errNotSimple,
+		"GET / HTTP/1.0\r\nHost: a\r\n\r\n":                                           errNotSimple,
+		"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n":                                            errNotSimple,
+		"GET / HTTP/1.1\r\n\r\n":                                                      errNotSimple, // no Host: net/http's 400
+		"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n":                                errNotSimple,
+		"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n":                     errNotSimple,
+		"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\n\r\n":                    errNotSimple,
+		"GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n folded\r\n\r\n":                        errNotSimple,
+		"GET / HTTP/1.1\r\nHost: a\r\nConnection: X-Secret\r\n\r\n":                   errNotSimple,
+		"GET / HTTP/1.1\r\nHost: a\r\nConnection: close, Content-Length\r\n\r\n":      errNotSimple,
+		"GET / HTTP/1.1\r\nHost: a\r\nConnection: Host\r\n\r\n":                       errNotSimple,
+		"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 05\r\n\r\n":                     errNotSimple,
 		"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n": errNotSimple,
-		"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n":            errNotSimple,
+		"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n":             errNotSimple,
 		"GET / HTTP/1.1\r\nHost: a b\r\n\r\n":                                         errNotSimple,
 		"GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n":                                        errNotSimple,
 		"GET /\xc3\xa4 HTTP/1.1\r\nHost: a\r\n\r\n":                                   errNotSimple,
 		"GET /%zz HTTP/1.1\r\nHost: a\r\n\r\n":                                        errNotSimple,
 		"GET /?a;b HTTP/1.1\r\nHost: a\r\n\r\n":                                       errNotSimple,
 		"CONNECT /x HTTP/1.1\r\nHost: a\r\n\r\n":                                      errNotSimple,
-		"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n": errMalformed,
-		"GET / HTTP/1.1\r\nHost: a\r\n":                                             errMalformed,
-		"GET / HTTP/1.1\r\nHost: a\r\n\r\nextra":                                    errMalformed,
-		"GET  / HTTP/1.1\r\nHost: a\r\n\r\n":                                        errMalformed,
+		"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n":   errMalformed,
+		"GET / HTTP/1.1\r\nHost: a\r\n":                                               errMalformed,
+		"GET / HTTP/1.1\r\nHost: a\r\n\r\nextra":                                      errMalformed,
+		"GET  / HTTP/1.1\r\nHost: a\r\n\r\n":                                          errMalformed,
 	} {
 		if err := parseRequestHead([]byte(head), &h); !errors.Is(err, want) {
 			t.Errorf("%q: %v, want %v", head, err, want)
