@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -209,8 +210,12 @@ func (c *clientConn) readResponse(bc *backendConn) (nothingRead bool, err error)
 			return false, errResponseTimeout
 		}
 		if err != nil {
-			if errors.Is(err, errNotSimple) {
+			switch {
+			case errors.Is(err, errNotSimple):
 				err = fmt.Errorf("%w: the response starts with an empty line", errMalformed)
+			case len(head) >= 5 && string(head[:5]) != "HTTP/" || len(head) > 0 && len(head) < 5 && !bytes.HasPrefix([]byte("HTTP/"), head):
+				line, _, _ := bytes.Cut(head, []byte("\n"))
+				err = fmt.Errorf("%w: no HTTP/1.x status line (an HTTP/0.9 backend?): %.40q", errMalformed, line)
 			}
 			return interim == 0 && len(head) == 0, err
 		}
