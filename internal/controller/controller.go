@@ -99,6 +99,9 @@ type Table struct {
 	// Match sends requests with a header or cookie to one revision before
 	// the weights apply (a canary's strategy.canary.match).
 	Match []Match
+	// Router is the router section of the manifest in force (nil: the
+	// router's defaults).
+	Router *manifest.Router
 }
 
 // Match is one header or cookie rule; exactly one of Header and Cookie is
@@ -109,7 +112,7 @@ type Match struct {
 }
 
 func (t Table) equal(u Table) bool {
-	return slices.EqualFunc(t.Routes, u.Routes, routeEqual) && t.Affinity == u.Affinity && slices.Equal(t.Match, u.Match)
+	return slices.EqualFunc(t.Routes, u.Routes, routeEqual) && t.Affinity == u.Affinity && slices.Equal(t.Match, u.Match) && t.Router == u.Router
 }
 
 // Traffic sets where an app's requests go. A key is an app name, or an

@@ -12,7 +12,8 @@ import (
 	"github.com/lastgood/lastgood/internal/strategy"
 )
 
-// ReplicaEvent is something an engine saw happen to a replica.
+// ReplicaEvent is something an engine saw happen to a replica, or, with
+// no Replica, something the router saw of a revision.
 type ReplicaEvent struct {
 	Time     time.Time
 	App      string
@@ -54,7 +55,12 @@ func (c *Controller) flushEvents(ctx context.Context) {
 	}
 	err := c.cfg.Store.Update(ctx, func(tx *store.Tx) error {
 		for _, e := range evs {
-			data := map[string]any{"replica": e.Replica}
+			data := map[string]any{}
+			msg := e.Message
+			if e.Replica != "" { // not for the router's events
+				data["replica"] = e.Replica
+				msg = e.Replica + ": " + e.Message
+			}
 			for k, v := range e.Data {
 				data[k] = v
 			}
@@ -64,7 +70,7 @@ func (c *Controller) flushEvents(ctx context.Context) {
 			}
 			if _, err := tx.AppendEvent(store.Event{
 				Time: e.Time, App: e.App, Rollout: rollout, Revision: e.Revision,
-				Type: e.Type, Message: e.Replica + ": " + e.Message, Data: mustJSON(data),
+				Type: e.Type, Message: msg, Data: mustJSON(data),
 			}); err != nil {
 				return err
 			}

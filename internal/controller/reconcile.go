@@ -165,6 +165,14 @@ func (c *Controller) table(ctx context.Context, a *appState, plan strategy.Plan,
 		return t
 	}
 	t.Affinity = m.SessionAffinity
+	// The router's limits are the target's, as the rollout runs and once
+	// promoted; after a rollback or abort, the stable's again.
+	t.Router = m.Router
+	if a.state.Phase == strategy.RolledBack || a.state.Phase == strategy.Aborted {
+		if sm, err := c.manifest(ctx, a, a.app.Stable); err == nil {
+			t.Router = sm.Router
+		}
+	}
 	if cn := m.Strategy.Canary; cn != nil && a.state.Kind == strategy.Canary && !a.state.Phase.Final() {
 		for _, r := range cn.Match {
 			switch {
@@ -240,7 +248,7 @@ func (c *Controller) preview(a *appState, plan strategy.Plan, replicas []Replica
 		a.preview, a.previewFailed = addr, ""
 	}
 	only := strategy.Plan{Replicas: map[int]int{plan.Preview: 1}, Weights: map[int]int{plan.Preview: 100}}
-	c.route(a, key, Table{Routes: routes(only, replicas)})
+	c.route(a, key, Table{Routes: routes(only, replicas), Router: m.manifest.Router})
 }
 
 // Drain takes a stopping replica out of an app's routes at once and waits,

@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/lastgood/lastgood/internal/manifest"
 	"github.com/lastgood/lastgood/internal/redact"
 	"github.com/lastgood/lastgood/internal/revdiff"
+	"github.com/lastgood/lastgood/internal/router"
 	"github.com/lastgood/lastgood/internal/store"
 )
 
@@ -85,6 +87,7 @@ func (r *Recorder) build(ctx context.Context, end store.Event, s *series, watche
 		inc.Figures.TimeToRollbackMs = &took
 	}
 	inc.Manual = inc.Kind != KindRolledBack || manualTriggers[ro.Trigger]
+	inc.ProxyErrors = r.proxyErrors(ro.App, inc.From, inc.To)
 
 	var deciding *decidingCheck
 	if len(end.Data) > 0 {
@@ -235,4 +238,25 @@ func orTime(t, alt time.Time) time.Time {
 		return alt
 	}
 	return t
+}
+
+// proxyErrors returns the router's proxy errors of the two revisions,
+// redacted.
+func (r *Recorder) proxyErrors(app string, revs ...int) []ProxyErrors {
+	if r.cfg.Stats == nil {
+		return nil
+	}
+	var out []ProxyErrors
+	for _, st := range r.cfg.Stats(app) {
+		if st.ProxyErrors == 0 || !slices.Contains(revs, st.Revision) {
+			continue
+		}
+		pe := ProxyErrors{Revision: st.Revision, Count: st.ProxyErrors, Samples: []router.ProxyError{}}
+		for _, e := range st.RecentProxyErrors {
+			e.Request, e.Error = redact.Text(e.Request), redact.Text(e.Error)
+			pe.Samples = append(pe.Samples, e)
+		}
+		out = append(out, pe)
+	}
+	return out
 }

@@ -26,6 +26,7 @@ import (
 
 	"github.com/lastgood/lastgood/internal/manifest"
 	"github.com/lastgood/lastgood/internal/revdiff"
+	"github.com/lastgood/lastgood/internal/router"
 )
 
 // ErrNotFound means no incident has the id asked for.
@@ -85,7 +86,21 @@ type Incident struct {
 	// the two revisions, with a redacted text diff of text artifacts.
 	ArtifactChanges []revdiff.Artifact `json:"artifactChanges"`
 	Figures         Figures            `json:"figures"`
-	Warnings        []string           `json:"warnings,omitempty"`
+	// ProxyErrors are the router's samples of the requests it failed
+	// itself (no connection, no valid response, a response timeout, a
+	// client that gave up waiting), for the two revisions.
+	ProxyErrors []ProxyErrors `json:"proxyErrors,omitempty"`
+	Warnings    []string      `json:"warnings,omitempty"`
+}
+
+// ProxyErrors is one revision's proxy errors as the router counted them
+// when the bundle was written.
+type ProxyErrors struct {
+	Revision int `json:"revision"`
+	// Count is every proxy error since the router first saw the
+	// revision; Samples are the last of them, oldest first.
+	Count   uint64              `json:"count"`
+	Samples []router.ProxyError `json:"samples"`
 }
 
 // Entry is one event of the rollout.

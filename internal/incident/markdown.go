@@ -70,6 +70,14 @@ func Markdown(w io.Writer, in *Incident) error {
 		}
 	}
 
+	for _, pe := range in.ProxyErrors {
+		fmt.Fprintf(&b, "\n## Requests the router failed on revision %d (%d in all, the last %d)\n\n| time | request | status | error |\n|---|---|---|---|\n",
+			pe.Revision, pe.Count, len(pe.Samples))
+		for _, e := range pe.Samples {
+			fmt.Fprintf(&b, "| %s | %s | %d | %s |\n", stamp(e.Time), cell(e.Request), e.Status, cell(e.Error))
+		}
+	}
+
 	fmt.Fprintf(&b, "\n## %s\n\n", in.changeHeading())
 	switch {
 	case len(in.Diff) == 0 && len(in.ArtifactChanges) == 0:

@@ -155,7 +155,7 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 
 	var wg sync.WaitGroup
-	errs := make(chan error, 8)
+	errs := make(chan error, 9)
 	run := func(name string, f func() error) {
 		wg.Add(1)
 		go func() {
@@ -182,6 +182,9 @@ func Run(ctx context.Context, cfg Config) error {
 		run("logs", func() error { return be.sweep(ctx) })
 	}
 	run("notifications", func() error { return notify.New(notify.Config{Store: st, Log: cfg.Log}).Run(ctx) })
+	if be.proxyErrors != nil {
+		run("proxy errors", func() error { return be.proxyErrors(ctx, ctl.Record) })
+	}
 	if cfg.Listening != nil {
 		cfg.Listening(ln.Addr().String())
 	}
