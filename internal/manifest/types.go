@@ -24,11 +24,11 @@ type App struct {
 	// Router bounds the app's connections and waits in lastgood's router
 	// (local engine); nil takes the router's defaults, which are the
 	// defaults of its fields.
-	Router   *Router  `json:"router,omitempty"`
-	Strategy Strategy `json:"strategy"`
-	Analysis        *Analysis        `json:"analysis,omitempty"`
-	Rollback        Rollback         `json:"rollback"`
-	History         int              `json:"history"`
+	Router   *Router   `json:"router,omitempty"`
+	Strategy Strategy  `json:"strategy"`
+	Analysis *Analysis `json:"analysis,omitempty"`
+	Rollback Rollback  `json:"rollback"`
+	History  int       `json:"history"`
 	// Notifications are the receivers told about the rollout's events.
 	Notifications []Notification `json:"notifications,omitempty"`
 }
