@@ -21,14 +21,11 @@ type App struct {
 	Kubernetes      *Kubernetes      `json:"kubernetes,omitempty"`
 	Probes          Probes           `json:"probes"`
 	SessionAffinity *SessionAffinity `json:"sessionAffinity,omitempty"`
-	// Router bounds the app's connections and waits in lastgood's router
-	// (local engine); nil takes the router's defaults, which are the
-	// defaults of its fields.
-	Router   *Router   `json:"router,omitempty"`
-	Strategy Strategy  `json:"strategy"`
-	Analysis *Analysis `json:"analysis,omitempty"`
-	Rollback Rollback  `json:"rollback"`
-	History  int       `json:"history"`
+	Router          *Router          `json:"router,omitempty"` // nil: the router's defaults
+	Strategy        Strategy         `json:"strategy"`
+	Analysis        *Analysis        `json:"analysis,omitempty"`
+	Rollback        Rollback         `json:"rollback"`
+	History         int              `json:"history"`
 	// Notifications are the receivers told about the rollout's events.
 	Notifications []Notification `json:"notifications,omitempty"`
 }
@@ -71,7 +68,8 @@ type SessionAffinity struct {
 }
 
 // Router bounds what the app's clients and replicas may hold of its
-// router. docs/router.md explains each limit.
+// router (local engine). Absent, the router's defaults apply, which are
+// the defaults of these fields. docs/router.md explains each limit.
 type Router struct {
 	// ResponseTimeout is how long the router waits, once a request has
 	// reached a replica whole, for the response to start; 0 waits for
