@@ -30,6 +30,9 @@ type backendConn struct {
 	idleSince time.Time
 	reused    bool            // it has carried a request before
 	raw       syscall.RawConn // for quiet; nil if the connection has none
+	peek      func(fd uintptr) bool
+	peekBuf   [1]byte
+	peekErr   error
 }
 
 // quiet reports whether an idle connection has nothing to read: the
@@ -41,14 +44,16 @@ func (bc *backendConn) quiet() bool {
 	if bc.raw == nil {
 		return true
 	}
-	quiet := true
-	bc.raw.Read(func(fd uintptr) bool {
-		var b [1]byte
-		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		quiet = err == syscall.EAGAIN || err == syscall.EWOULDBLOCK
-		return true
-	})
-	return quiet
+	bc.raw.Read(bc.peek)
+	return bc.peekErr == syscall.EAGAIN || bc.peekErr == syscall.EWOULDBLOCK
+}
+
+// peekOnce peeks at one byte of the socket without waiting; the result is
+// in peekErr. It is made once per connection, so that quiet allocates
+// nothing.
+func (bc *backendConn) peekOnce(fd uintptr) bool {
+	_, _, bc.peekErr = syscall.Recvfrom(int(fd), bc.peekBuf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	return true
 }
 
 // connPool holds a backend's idle connections, most recently used last.
@@ -133,6 +138,7 @@ func dialBackend(ctx context.Context, addr string) (*backendConn, error) {
 	bc := &backendConn{conn: c, br: bufio.NewReaderSize(c, ioBufferSize), bw: bufio.NewWriterSize(c, ioBufferSize)}
 	if sc, ok := c.(syscall.Conn); ok {
 		bc.raw, _ = sc.SyscallConn()
+		bc.peek = bc.peekOnce
 	}
 	return bc, nil
 }
