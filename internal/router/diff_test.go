@@ -357,8 +357,11 @@ func readOneResponse(br *bufio.Reader, method string) (clientResponse, error) {
 		return clientResponse{text: "body cut off " + errText(err) + "\n", refused: !isTimeout(err)}, err
 	}
 	bodyless := res.StatusCode < 200 || res.StatusCode == 204 || res.StatusCode == 304 || method == "HEAD"
+	// The router's own answers: its text, or, to a HEAD (no body to
+	// show it), its 502 and 504.
 	routerError := res.Header.Get("Content-Type") == "text/plain; charset=utf-8" &&
-		(bytes.HasPrefix(body, []byte("lastgood: ")) || res.StatusCode >= 400 && res.StatusCode < 500 && res.Header.Get(RevisionHeader) == "")
+		(bytes.HasPrefix(body, []byte("lastgood: ")) || res.StatusCode >= 400 && res.StatusCode < 500 && res.Header.Get(RevisionHeader) == "" ||
+			method == "HEAD" && (res.StatusCode == 502 || res.StatusCode == 504))
 	var b strings.Builder
 	if routerError {
 		fmt.Fprintf(&b, "HTTP/1.1 %d (reason not compared)\n", res.StatusCode)
@@ -388,7 +391,7 @@ func readOneResponse(br *bufio.Reader, method string) (clientResponse, error) {
 			fmt.Fprintf(&b, "%s: %s\n", k, v)
 		}
 	}
-	if res.ContentLength >= 0 && bodyless {
+	if res.ContentLength >= 0 && bodyless && !routerError {
 		fmt.Fprintf(&b, "(length %d)\n", res.ContentLength)
 	}
 	if len(res.Trailer) > 0 {
