@@ -183,7 +183,7 @@ func TestHangingReleaseIsRolledBack(t *testing.T) {
 				}
 			}
 
-			id := incident.ID(a.name, st.Rollout.ID)
+			id := incident.ID(a.name, st.Rollout.Number)
 			var inc *incident.Incident
 			waitFor(t, 10*time.Second, "the incident bundle", func() bool {
 				inc, err = incident.Load(filepath.Join(in.dir, "incidents"), id)
