@@ -1,7 +1,6 @@
 package router
 
 import (
-	"sync"
 	"syscall"
 	"time"
 )
@@ -81,19 +80,12 @@ const reservedFiles = 256
 // open beyond reservedFiles. A proxied connection holds two files (the
 // client's and the replica's), so one app at its cap uses at most half of
 // them and the other apps keep the rest. Go raises the soft RLIMIT_NOFILE
-// to the hard limit when a program starts; FileShare reads the result once.
+// to the hard limit when a program starts; FileShare reads the limit each
+// time a table is set, so a limit changed since (prlimit) is followed.
 func FileShare() int {
-	fileShareOnce.Do(func() {
-		var lim syscall.Rlimit
-		fileShare = DefaultMaxConnections
-		if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && lim.Cur < 1<<30 {
-			fileShare = max(int(lim.Cur)-reservedFiles, 64) / 4
-		}
-	})
-	return fileShare
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur >= 1<<30 {
+		return DefaultMaxConnections
+	}
+	return max(int(lim.Cur)-reservedFiles, 64) / 4
 }
-
-var (
-	fileShareOnce sync.Once
-	fileShare     int
-)
