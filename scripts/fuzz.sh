@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Fuzzes every fuzz target of the module (or those matching PATTERN), one
-# after another, for FUZZTIME each (default 12s). What a target finds is
+# after another, for FUZZTIME each (default 8s). What a target finds is
 # written to its package's testdata/fuzz/<target>/ and fails the run.
 # Usage: [FUZZTIME=2h] scripts/fuzz.sh [PATTERN]    e.g. FUZZTIME=2h scripts/fuzz.sh FuzzDiff
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
-fuzztime="${FUZZTIME:-12s}"
+fuzztime="${FUZZTIME:-8s}"
 pattern="${1:-^Fuzz}"
 
 found=0

@@ -40,7 +40,8 @@ import (
 //   - a request's empty body: no Content-Length or "Content-Length: 0"
 //     (net/http's Transport drops it on GET and adds it on POST);
 //   - the fields of a 1xx response that the fast path drops as hop-by-hop
-//     or the router's own (net/http relays a 1xx's fields unfiltered);
+//     (also those its Connection names) or the router's own (net/http
+//     relays a 1xx's fields unfiltered);
 //   - the text of the router's own 502 and 504 answers (the error
 //     messages of two parsers) and of its own 4xx refusals;
 //   - each path's backend address, which net/http writes as the Host of
@@ -372,6 +373,15 @@ func readOneResponse(br *bufio.Reader, method string) (clientResponse, error) {
 	for k := range res.Header {
 		names = append(names, k)
 	}
+	// The fields a 1xx's Connection names are hop-by-hop too.
+	var named []string
+	if res.StatusCode < 200 {
+		for _, v := range res.Header["Connection"] {
+			for _, tok := range strings.Split(v, ",") {
+				named = append(named, textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(tok)))
+			}
+		}
+	}
 	slices.Sort(names)
 	for _, k := range names {
 		switch {
@@ -379,7 +389,7 @@ func readOneResponse(br *bufio.Reader, method string) (clientResponse, error) {
 			continue
 		case (k == "Content-Length" || k == "Transfer-Encoding") && !bodyless:
 			continue
-		case res.StatusCode < 200 && classify([]byte(k)) != kindPlain:
+		case res.StatusCode < 200 && (classify([]byte(k)) != kindPlain || slices.Contains(named, k)):
 			continue
 		case routerError && k == "Content-Length":
 			continue
