@@ -2,7 +2,7 @@
 # Fuzzes every fuzz target of the module (or those matching PATTERN), one
 # after another, for FUZZTIME each (default 8s). What a target finds is
 # written to its package's testdata/fuzz/<target>/ and fails the run.
-# Usage: [FUZZTIME=2h] scripts/fuzz.sh [PATTERN]    e.g. FUZZTIME=2h scripts/fuzz.sh FuzzDiff
+# Usage: [FUZZTIME=2h] scripts/fuzz.sh [PATTERN]    e.g. FUZZTIME=2h scripts/fuzz.sh 'FuzzDiff(Requests|Responses)' (PATTERN is an ERE; FuzzDiff alone also matches textdiff's)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
