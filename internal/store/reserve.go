@@ -65,7 +65,7 @@ type reserve struct {
 
 // reserveRetry is how often, at most, a write checks whether there is
 // room to take the reserve back.
-const reserveRetry = 10 * time.Second
+var reserveRetry = 10 * time.Second // a variable for the tests
 
 // openReserve makes sure the reserve file holds size bytes. When the disk
 // has no room for it, the store starts without one and takes it when room
