@@ -282,7 +282,7 @@ func (r reader) identity(ctx context.Context) (string, error) {
 func (s *Store) recordIdentity(ctx context.Context, id, what string) error {
 	return s.Update(ctx, func(tx *Tx) error {
 		_, err := tx.AppendEvent(Event{Type: typeCreated,
-			Message: fmt.Sprintf("data directory %s: identity %s given to %s", s.dir, id, what),
+			Message: fmt.Sprintf("this data directory's identity is %s (given to %s)", id, what),
 			Data:    mustData(map[string]any{"id": id})})
 		return err
 	})

@@ -52,20 +52,20 @@ func isDamage(err error) bool {
 
 // reserve is a file of preallocated space beside state.db, given up the
 // moment a write finds the disk full, so that the write — a rollback,
-// most urgently — can still be recorded, and taken back once the disk has
-// room for it twice over. Its methods run under the store's write lock.
+// most urgently — can still be recorded, and taken back (Maintain) once
+// the disk has room for it twice over. Its methods run under the store's
+// write lock.
 type reserve struct {
 	path string
 	size int64
 	// released is when the file was given up; zero while it is in place.
 	released time.Time
-	lastTry  time.Time
 	health   *health
 }
 
-// reserveRetry is how often, at most, a write checks whether there is
-// room to take the reserve back.
-var reserveRetry = 10 * time.Second // a variable for the tests
+// reserveCheck is how often Maintain looks for room to take the reserve
+// back; a variable for the tests.
+var reserveCheck = 5 * time.Second
 
 // openReserve makes sure the reserve file holds size bytes. When the disk
 // has no room for it, the store starts without one and takes it when room
@@ -76,7 +76,6 @@ func openReserve(path string, size int64, h *health) *reserve {
 		h.setReserve(fmt.Sprintf("%s in place (%s)", bytesText(size), path))
 		return r
 	}
-	r.lastTry = now()
 	if err := allocate(path, size); err != nil {
 		r.released = now()
 		h.setReserve(fmt.Sprintf("none: cannot allocate %s at %s: %v", bytesText(size), path, err))
@@ -96,7 +95,6 @@ func (r *reserve) release(cause error) (Event, bool) {
 		return Event{}, false
 	}
 	r.released = now()
-	r.lastTry = r.released
 	r.health.setReserve(fmt.Sprintf("released at %s: the disk was full", r.released.Format(time.RFC3339)))
 	return Event{Time: r.released, Type: "store.reserve-released",
 		Message: fmt.Sprintf("the disk holding state.db is full (%v): gave up the %s reserve so that lastgood can go on recording; "+
@@ -104,14 +102,12 @@ func (r *reserve) release(cause error) (Event, bool) {
 		Data: mustData(map[string]any{"bytes": r.size, "error": cause.Error()})}, true
 }
 
-// restore takes the reserve back when it was given up, at most every
-// reserveRetry, once the disk has room for it twice over; it returns the
-// event that says so.
+// restore takes the reserve back when it was given up, once the disk has
+// room for it twice over; it returns the event that says so.
 func (r *reserve) restore() (Event, bool) {
-	if r.released.IsZero() || time.Since(r.lastTry) < reserveRetry {
+	if r.released.IsZero() {
 		return Event{}, false
 	}
-	r.lastTry = now()
 	free, err := freeSpace(filepath.Dir(r.path))
 	if err != nil || free < 2*r.size {
 		return Event{}, false

@@ -152,25 +152,33 @@ func TestAFullDiskGivesUpTheReserveSoTheRollbackIsRecorded(t *testing.T) {
 		t.Fatalf("health with the disk full again %+v", h)
 	}
 
-	// Room returns: the next write takes the reserve back.
-	reserveRetry = 0
-	t.Cleanup(func() { reserveRetry = 10 * time.Second })
+	// Room returns: Maintain takes the reserve back and says so.
+	reserveCheck = 10 * time.Millisecond
+	t.Cleanup(func() { reserveCheck = 5 * time.Second })
+	mctx, stop := context.WithCancel(ctx)
+	maintained := make(chan error)
+	go func() { maintained <- s.Maintain(mctx) }()
 	os.Remove(filler)
-	if err := s.Update(ctx, rollbackShaped(ro, n)); err != nil {
+	after, _ := s.LastSeq(ctx)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		evs, _ = s.Events(ctx, EventQuery{AfterSeq: after})
+		if len(evs) > 0 && evs[0].Type == "store.reserve-restored" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the reserve was not taken back: %d events after %d", len(evs), after)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	if err := <-maintained; err != nil {
 		t.Fatal(err)
 	}
 	if fi, err := os.Stat(filepath.Join(dir, ReserveFile)); err != nil || fi.Size() != 1<<20 {
-		t.Fatalf("the reserve was not taken back: %v", err)
+		t.Fatalf("the reserve file: %v", err)
 	}
-	if err := s.Update(ctx, func(tx *Tx) error { return nil }); err != nil {
-		t.Fatal(err)
-	}
-	evs, _ = s.Events(ctx, EventQuery{AfterSeq: evs[len(evs)-1].Seq})
-	found := false
-	for _, e := range evs {
-		found = found || e.Type == "store.reserve-restored"
-	}
-	if !found || !s.Health().OK() {
-		t.Fatalf("after room returned: events %+v, health %+v", evs, s.Health())
+	if err := s.Update(ctx, rollbackShaped(ro, n)); err != nil || !s.Health().OK() {
+		t.Fatalf("a write after room returned: %v, health %+v", err, s.Health())
 	}
 }

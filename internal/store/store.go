@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
@@ -188,12 +189,34 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		}
 	}
 	s.health.observe(err, now())
-	if err == nil && s.reserve != nil {
-		if note, ok := s.reserve.restore(); ok {
+	return err
+}
+
+// Maintain takes the reserve back once the disk has room for it again,
+// checking every few seconds, until ctx ends. lastgood serve runs it; a
+// store without a reserve has nothing to maintain.
+func (s *Store) Maintain(ctx context.Context) error {
+	if s.reserve == nil {
+		return nil
+	}
+	tick := time.NewTicker(reserveCheck)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		s.writeMu.Lock()
+		note, ok := s.reserve.restore()
+		if ok {
 			s.notes = append(s.notes, note)
 		}
+		s.writeMu.Unlock()
+		if ok { // record it now: the store may be idle
+			s.Update(ctx, func(*Tx) error { return nil })
+		}
 	}
-	return err
 }
 
 // update is one attempt of Update. s.writeMu is held.
