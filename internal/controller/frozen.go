@@ -124,7 +124,7 @@ func (c *Controller) frozenTable(ctx context.Context, a *appState, replicas []Re
 // writable refuses a change in read-only serving.
 func (c *Controller) writable() error {
 	if c.cfg.ReadOnly != "" {
-		return fmt.Errorf("%w: %s; lastgood serves the revisions it can prove and changes nothing until the store is restored (see `lastgood audit verify --data DIR`)",
+		return fmt.Errorf("%w: %s; lastgood serves the revisions it can prove and changes nothing until the store is recovered (`lastgood restore`, with lastgood stopped)",
 			ErrReadOnly, c.cfg.ReadOnly)
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"sort"
+	"time"
 )
 
 // Problem kinds reported by Verify.
@@ -79,10 +80,24 @@ func (s *Store) Verify(ctx context.Context, witnesses ...Witness) (Audit, error)
 	for _, d := range quickCheck(ctx, s.db) {
 		problems = append(problems, Problem{Kind: ProblemDamaged, Message: "state.db: " + d})
 	}
+	var version int
+	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		problems = append(problems, Problem{Kind: ProblemDamaged, Message: fmt.Sprintf("state.db: %v", err)})
+	}
+	empty := version == 0 && len(problems) == 0
+	if empty {
+		problems = append(problems, Problem{Kind: ProblemDamaged, Message: "state.db is empty: it holds no tables and no events"})
+	}
 	if s.dir != "" {
-		ws, ps := s.dirWitnesses(ctx)
+		ws, ps := s.dirWitnesses(ctx, empty)
 		witnesses = append(ws, witnesses...)
 		problems = append(problems, ps...)
+	}
+	if empty {
+		a = audit(nil, chainHead{hash: genesisHash})
+		a.Witnesses = len(witnesses)
+		a.Problems = append(append(a.Problems, problems...), checkWitnesses(nil, witnesses)...)
+		return a, nil
 	}
 	recs, head, err := s.readLog(ctx)
 	if err != nil {
@@ -97,6 +112,9 @@ func (s *Store) Verify(ctx context.Context, witnesses ...Witness) (Audit, error)
 	a.Problems = append(a.Problems, problems...)
 	a.Problems = append(a.Problems, checkWitnesses(recs, witnesses)...)
 	sort.SliceStable(a.Problems, func(i, j int) bool { return a.Problems[i].Seq < a.Problems[j].Seq })
+	if a.Problems == nil {
+		a.Problems = []Problem{}
+	}
 	return a, nil
 }
 
@@ -128,7 +146,7 @@ func (s *Store) readLog(ctx context.Context) ([]record, chainHead, error) {
 
 // dirWitnesses reads the anchor of the store's data directory and checks
 // that the database is the directory's own.
-func (s *Store) dirWitnesses(ctx context.Context) ([]Witness, []Problem) {
+func (s *Store) dirWitnesses(ctx context.Context, empty bool) ([]Witness, []Problem) {
 	var ws []Witness
 	var ps []Problem
 	a, err := readAnchor(filepath.Join(s.dir, AnchorFile))
@@ -143,6 +161,11 @@ func (s *Store) dirWitnesses(ctx context.Context) ([]Witness, []Problem) {
 	m, err := readMarker(s.dir)
 	if err != nil {
 		ps = append(ps, Problem{Kind: ProblemIdentity, Message: fmt.Sprintf("%s: %v", MarkerFile, err)})
+		return ws, ps
+	}
+	if empty {
+		ps = append(ps, Problem{Kind: ProblemIdentity, Message: fmt.Sprintf("the data directory is %s (created %s), but state.db records no identity: its state was lost",
+			m.ID, m.Created.UTC().Format(time.RFC3339))})
 		return ws, ps
 	}
 	id, err := s.identity(ctx)

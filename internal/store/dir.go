@@ -288,9 +288,10 @@ func (s *Store) recordIdentity(ctx context.Context, id, what string) error {
 	})
 }
 
-// quickCheck runs PRAGMA quick_check and returns what it found wrong.
+// quickCheck runs PRAGMA quick_check and returns what it found wrong, at
+// most 20 lines.
 func quickCheck(ctx context.Context, db *sql.DB) []string {
-	rows, err := db.QueryContext(ctx, "PRAGMA quick_check")
+	rows, err := db.QueryContext(ctx, "PRAGMA quick_check(20)")
 	if err != nil {
 		return []string{err.Error()}
 	}
@@ -301,8 +302,10 @@ func quickCheck(ctx context.Context, db *sql.DB) []string {
 		if err := rows.Scan(&line); err != nil {
 			return append(out, err.Error())
 		}
-		if line != "ok" {
-			out = append(out, line)
+		for _, l := range strings.Split(line, "\n") {
+			if l != "ok" && l != "" && !strings.HasPrefix(l, "*** in database") {
+				out = append(out, l)
+			}
 		}
 	}
 	if err := rows.Err(); err != nil {

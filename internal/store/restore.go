@@ -45,20 +45,13 @@ func Restore(ctx context.Context, dir, backup string) (Recovered, error) {
 	if err := copyFile(backup, staging); err != nil {
 		return Recovered{}, fmt.Errorf("restore: %w", err)
 	}
-	if err := migrateFile(staging); err != nil {
-		return Recovered{}, fmt.Errorf("restore: %s: %w", backup, err)
-	}
-	a, err := VerifyFile(ctx, staging)
+	a, id, err := checkCopy(ctx, staging)
 	if err != nil {
 		return Recovered{}, fmt.Errorf("restore: %s: %w", backup, err)
 	}
 	if !a.OK() {
 		return Recovered{}, fmt.Errorf("restore: %w: %s does not verify (%d problems; first: %s); see `lastgood audit verify --data %s`",
 			ErrDamaged, backup, len(a.Problems), a.Problems[0].Message, backup)
-	}
-	id, err := fileIdentity(ctx, staging)
-	if err != nil {
-		return Recovered{}, fmt.Errorf("restore: %s: %w", backup, err)
 	}
 	m, err := readMarker(dir)
 	switch {
@@ -93,6 +86,32 @@ func migrateFile(path string) error {
 	return s.Close()
 }
 
+// checkCopy brings a copy of a database to this lastgood's schema, then
+// verifies it and reads its identity. The copy is lastgood's own, so it is
+// opened for writing: closing it leaves no write-ahead log beside it.
+func checkCopy(ctx context.Context, path string) (Audit, string, error) {
+	db, err := openDB(path, false)
+	if err != nil {
+		return Audit{}, "", err
+	}
+	if damage := quickCheck(ctx, db); len(damage) > 0 {
+		db.Close()
+		return Audit{Problems: []Problem{{Kind: ProblemDamaged, Message: "integrity check: " + damage[0]}}}, "", nil
+	}
+	db.Close()
+	s, err := Open(path)
+	if err != nil {
+		return Audit{}, "", err
+	}
+	defer s.Close()
+	a, err := s.Verify(ctx)
+	if err != nil {
+		return Audit{}, "", err
+	}
+	id, err := s.identity(ctx)
+	return a, id, err
+}
+
 // Fresh starts dir over with an empty store under the directory's
 // identity; artifacts and incidents stay.
 func Fresh(ctx context.Context, dir string) (Recovered, error) {
@@ -112,7 +131,7 @@ func Fresh(ctx context.Context, dir string) (Recovered, error) {
 	if err != nil {
 		return Recovered{}, err
 	}
-	return finishRecovery(ctx, dir, m, true, kept, "store.fresh", "a fresh, empty store: apps, revisions, rollouts and the event log start over")
+	return finishRecovery(ctx, dir, m, true, kept, "store.fresh", "a fresh, empty store: apps, revisions and rollouts are gone, and the event log starts over")
 }
 
 // Accept takes dir's state.db as it is: the anchor is moved to its log's
@@ -183,7 +202,9 @@ func finishRecovery(ctx context.Context, dir string, m Marker, needsID bool, kep
 	data := map[string]any{"headSeq": head.Seq, "head": head.Hash}
 	if old, err := readAnchor(filepath.Join(dir, AnchorFile)); err == nil {
 		data["anchorSeq"], data["anchor"] = old.Seq, old.Hash
-		if old.Seq > head.Seq {
+		if typ == "store.fresh" {
+			msg += fmt.Sprintf("; the log it replaces ended at event %d (hash %s)", old.Seq, old.Hash)
+		} else if old.Seq > head.Seq {
 			res.Lost = old.Seq - head.Seq
 			msg += fmt.Sprintf("; the anchor named event %d, so events %d to %d are lost", old.Seq, head.Seq+1, old.Seq)
 		}
