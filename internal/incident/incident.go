@@ -423,10 +423,11 @@ func Witnesses(dir string) []store.Witness {
 			continue
 		}
 		var inc struct {
-			Chain *store.Head `json:"chain"`
+			Chain   *store.Head `json:"chain"`
+			Written Millis      `json:"written"`
 		}
 		if json.Unmarshal(b, &inc) == nil && inc.Chain != nil {
-			out = append(out, store.Witness{Name: "incident " + e.Name(), Head: *inc.Chain})
+			out = append(out, store.Witness{Name: "incident " + e.Name(), Head: *inc.Chain, Written: inc.Written.Time})
 		}
 	}
 	return out

@@ -100,7 +100,8 @@ func Run(ctx context.Context, cfg Config) error {
 	// The start-up checks: the store refuses a state.db that is not this
 	// directory's or that is behind its anchor or an incident bundle's
 	// head, and opens a damaged one read-only.
-	st, err := store.OpenDir(cfg.DataDir, store.DirOptions{Reserve: reserve})
+	st, err := store.OpenDir(cfg.DataDir, store.DirOptions{Reserve: reserve,
+		Witnesses: incident.Witnesses(filepath.Join(cfg.DataDir, "incidents"))})
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lastgood/lastgood/internal/api"
+	"github.com/lastgood/lastgood/internal/incident"
 	"github.com/lastgood/lastgood/internal/store"
 )
 
@@ -135,3 +137,63 @@ func TestStartRefusesAStoreThatIsNotTheDirectorys(t *testing.T) {
 	}
 }
 
+
+// TestIncidentBundlesWitnessTheLog: a log cut back with its chain head and
+// its anchor file both rewritten to match still disagrees with the head
+// an incident bundle recorded: lastgood refuses to start, and audit
+// verify --data names the bundle.
+func TestIncidentBundlesWitnessTheLog(t *testing.T) {
+	data := t.TempDir()
+	in := start(t, data)
+	a := newApp(t, "wit")
+	in.applyWait(t, a.manifest(t, 1, blueGreen, "V: one"))
+	in.applyWait(t, a.manifest(t, 1, blueGreen, "V: two"))
+	res, err := in.c.Action(context.Background(), "wit", "undo", api.ActionRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := incident.ID("wit", res.Rollout)
+	var inc *incident.Incident
+	waitFor(t, 10*time.Second, "the undo's incident", func() bool {
+		inc, err = incident.Load(filepath.Join(data, "incidents"), id)
+		return err == nil && inc.Chain != nil
+	})
+	in.stop()
+
+	keep := inc.Chain.Seq - 3
+	db, err := sql.Open("sqlite", filepath.Join(data, store.DBFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hash string
+	db.QueryRow(`SELECT hash FROM events WHERE seq = ?`, keep).Scan(&hash)
+	for _, q := range []string{`DELETE FROM events WHERE seq > ?`, `UPDATE chain_head SET seq = ?, hash = (SELECT hash FROM events WHERE seq = ?)`} {
+		if _, err := db.Exec(q, keep, keep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	b, _ := os.ReadFile(filepath.Join(data, store.AnchorFile))
+	var anchor store.Anchor
+	json.Unmarshal(b, &anchor)
+	anchor.Seq, anchor.Hash = keep, hash
+	b, _ = json.Marshal(anchor)
+	os.WriteFile(filepath.Join(data, store.AnchorFile), b, 0o644)
+
+	err = Run(context.Background(), Config{DataDir: data, API: "127.0.0.1:0"})
+	if !errors.Is(err, store.ErrRewound) || !strings.Contains(err.Error(), "incident "+id+" names event") {
+		t.Fatalf("start on a log cut back behind an incident: %v", err)
+	}
+	ro, err := store.OpenDirReadOnly(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	au, err := ro.Verify(context.Background(), incident.Witnesses(filepath.Join(data, "incidents"))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if au.OK() || !strings.Contains(au.Problems[0].Message, "incident "+id+" names event") {
+		t.Fatalf("audit of a log cut back behind an incident: %+v", au)
+	}
+}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -95,32 +96,43 @@ func writeAnchor(path string, a Anchor) error {
 	return nil
 }
 
-// compareAnchor reports how the log in r disagrees with an anchor: nil
-// when the event the anchor names is in the log with the anchor's hash.
-func compareAnchor(ctx context.Context, r reader, a Anchor) error {
+// compareWitness reports how the log in r disagrees with a witness: nil
+// when the event it names is in the log with the witnessed hash.
+func compareWitness(ctx context.Context, r reader, w Witness) error {
 	head, err := r.Head(ctx)
 	if err != nil {
 		return err
 	}
-	if a.Seq > head.Seq {
-		return fmt.Errorf("%w: the log ends at event %d, but the anchor written after every commit names event %d (written %s): "+
+	if w.Seq > head.Seq {
+		return fmt.Errorf("%w: the log ends at event %d, but %s names event %d (written %s): "+
 			"the newest %d events are gone — state.db was truncated, rolled back to an older copy, or replaced",
-			ErrRewound, head.Seq, a.Seq, a.Written.UTC().Format(time.RFC3339), a.Seq-head.Seq)
+			ErrRewound, head.Seq, w.Name, w.Seq, w.Written.UTC().Format(time.RFC3339), w.Seq-head.Seq)
 	}
-	if a.Seq == 0 {
+	if w.Seq == 0 {
 		return nil
 	}
-	h, err := r.hashAt(ctx, a.Seq)
+	h, err := r.hashAt(ctx, w.Seq)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return fmt.Errorf("%w: event %d, which the anchor names, is not in the log", ErrRewound, a.Seq)
+		return fmt.Errorf("%w: event %d, which %s names, is not in the log", ErrRewound, w.Seq, w.Name)
 	case err != nil:
 		return err
-	case h != a.Hash:
-		return fmt.Errorf("%w: event %d has hash %s, but the anchor recorded %s: the log was rewritten from there on",
-			ErrRewound, a.Seq, h, a.Hash)
+	case h != w.Hash:
+		return fmt.Errorf("%w: event %d has hash %s, but %s recorded %s: the log was rewritten from there on",
+			ErrRewound, w.Seq, h, w.Name, w.Hash)
 	}
 	return nil
+}
+
+// lastRecovery is the time of the log's last recovery event, zero for
+// none: witnesses written before it name the log it replaced.
+func (r reader) lastRecovery(ctx context.Context) (time.Time, error) {
+	var t sql.NullString
+	err := r.q.QueryRowContext(ctx, `SELECT MAX(time) FROM events WHERE app = '' AND type IN ('store.restored', 'store.accepted', 'store.fresh')`).Scan(&t)
+	if err != nil || !t.Valid {
+		return time.Time{}, err
+	}
+	return parseTime(t.String)
 }
 
 // anchorWriter keeps the anchor file up to date from its own goroutine, so

@@ -44,8 +44,10 @@ type Audit struct {
 	HeadSeq int64  `json:"headSeq"`
 	Head    string `json:"head"`
 	// Witnesses is how many heads recorded outside the database were
-	// compared with the log.
-	Witnesses int       `json:"witnesses"`
+	// compared with the log; Superseded how many were not, because they
+	// were written before the last recovery replaced the log they name.
+	Witnesses  int       `json:"witnesses"`
+	Superseded int       `json:"superseded,omitempty"`
 	Problems  []Problem `json:"problems"`
 }
 
@@ -64,7 +66,14 @@ type Problem struct {
 type Witness struct {
 	Name string `json:"name"`
 	Head
+	// Written is when the witness was recorded; zero when unknown. A
+	// witness written before the last recovery (`lastgood restore`) names
+	// the log that recovery replaced, and is not held against the new one.
+	Written time.Time `json:"written,omitempty"`
 }
+
+// recoveryTypes are the events a recovery command records.
+var recoveryTypes = map[string]bool{"store.restored": true, "store.accepted": true, "store.fresh": true}
 
 // Verify checks the database's integrity (PRAGMA quick_check), re-hashes
 // the whole event log from one consistent snapshot, and reports every
@@ -108,6 +117,7 @@ func (s *Store) Verify(ctx context.Context, witnesses ...Witness) (Audit, error)
 		return a, nil
 	}
 	a = audit(recs, head)
+	witnesses, a.Superseded = current(recs, witnesses)
 	a.Witnesses = len(witnesses)
 	a.Problems = append(a.Problems, problems...)
 	a.Problems = append(a.Problems, checkWitnesses(recs, witnesses)...)
@@ -178,6 +188,30 @@ func (s *Store) dirWitnesses(ctx context.Context, empty bool) ([]Witness, []Prob
 		ps = append(ps, Problem{Kind: ProblemIdentity, Message: fmt.Sprintf("%s belongs to data directory %s, but this one is %s", AnchorFile, a.Store, m.ID)})
 	}
 	return ws, ps
+}
+
+// current drops the witnesses written before the log's last recovery
+// event, and counts them.
+func current(recs []record, ws []Witness) ([]Witness, int) {
+	var last time.Time
+	for _, r := range recs {
+		if recoveryTypes[r.typ] {
+			if t, err := parseTime(r.time); err == nil && t.After(last) {
+				last = t
+			}
+		}
+	}
+	if last.IsZero() {
+		return ws, 0
+	}
+	var out []Witness
+	for _, w := range ws {
+		if !w.Written.IsZero() && w.Written.Before(last) {
+			continue
+		}
+		out = append(out, w)
+	}
+	return out, len(ws) - len(out)
 }
 
 // checkWitnesses reports every witness whose event the log, recs sorted

@@ -80,6 +80,9 @@ type DirOptions struct {
 	// Reserve is how many bytes to keep preallocated beside state.db for a
 	// full disk; 0 keeps none.
 	Reserve int64
+	// Witnesses are heads of the log recorded elsewhere (the incident
+	// bundles'), checked at start like the anchor.
+	Witnesses []Witness
 }
 
 // OpenDir opens the store of data directory dir for lastgood serve. It
@@ -166,7 +169,7 @@ func openDir(dir string, opt DirOptions) (*Store, error) {
 			return nil, err
 		}
 	}
-	anchored, err := s.checkAnchorFile(ctx, id, hasMarker)
+	anchored, err := s.checkAnchorFile(ctx, id, opt.Witnesses)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -235,10 +238,10 @@ func adopt(ctx context.Context, s *Store, dir, id string) (string, error) {
 	return id, writeMarker(dir, Marker{ID: id, Created: now()})
 }
 
-// checkAnchorFile compares the anchor with the log and returns the head
-// it names. Without a marker (a directory being adopted) the anchor was
-// just written.
-func (s *Store) checkAnchorFile(ctx context.Context, id string, hasMarker bool) (Head, error) {
+// checkAnchorFile compares the anchor, and the extra witnesses, with the
+// log and returns the head the anchor names. Witnesses written before the
+// last recovery are not held against the log.
+func (s *Store) checkAnchorFile(ctx context.Context, id string, extra []Witness) (Head, error) {
 	path := filepath.Join(s.dir, AnchorFile)
 	a, err := readAnchor(path)
 	switch {
@@ -251,11 +254,21 @@ func (s *Store) checkAnchorFile(ctx context.Context, id string, hasMarker bool) 
 		return Head{}, &StartError{Dir: s.dir, Err: fmt.Errorf("%w: %s belongs to data directory %s, but this one is %s", ErrMismatch, AnchorFile, a.Store, id),
 			Recovery: recoverRewound(s.dir)}
 	}
-	if err := compareAnchor(ctx, s.reader, a); err != nil {
-		if errors.Is(err, ErrRewound) {
-			return Head{}, &StartError{Dir: s.dir, Err: err, Recovery: recoverRewound(s.dir)}
-		}
+	witnesses := append([]Witness{{Name: "the anchor written after every commit", Head: a.Head, Written: a.Written}}, extra...)
+	since, err := s.lastRecovery(ctx)
+	if err != nil {
 		return Head{}, err
+	}
+	for _, w := range witnesses {
+		if !w.Written.IsZero() && w.Written.Before(since) {
+			continue // it names the log a recovery replaced
+		}
+		if err := compareWitness(ctx, s.reader, w); err != nil {
+			if errors.Is(err, ErrRewound) {
+				return Head{}, &StartError{Dir: s.dir, Err: err, Recovery: recoverRewound(s.dir)}
+			}
+			return Head{}, err
+		}
 	}
 	return a.Head, nil
 }

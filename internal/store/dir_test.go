@@ -420,3 +420,49 @@ func TestTheAnchorIsWrittenAfterCommits(t *testing.T) {
 		t.Fatalf("anchor %+v %v, want event %d", a, err, evs[2].Seq)
 	}
 }
+
+func TestWitnessesOfALogARecoveryReplacedAreNotHeldAgainstIt(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openDirT(t, dir)
+	appendEvents(t, s, "web", 4)
+	out := filepath.Join(t.TempDir(), "b.db")
+	if err := s.Backup(ctx, out); err != nil {
+		t.Fatal(err)
+	}
+	evs := appendEvents(t, s, "web", 4)
+	closeDir(t, s)
+	old := Witness{Name: "incident web-1", Head: Head{Seq: evs[3].Seq, Hash: evs[3].Hash}, Written: time.Now()}
+	// At start, a witness beyond the log is refused like the anchor is.
+	rewind(t, dir, 4)
+	writeAnchor(filepath.Join(dir, AnchorFile), Anchor{Store: mustMarker(t, dir).ID, Head: Head{Seq: 5, Hash: evs[0].PrevHash}, Written: time.Now()})
+	_, err := OpenDir(dir, DirOptions{Witnesses: []Witness{old}})
+	wantStartError(t, err, ErrRewound, "incident web-1 names event 9")
+
+	time.Sleep(2 * time.Millisecond) // the restore comes after the witness
+	if _, err := Restore(ctx, dir, out); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := OpenDir(dir, DirOptions{Witnesses: []Witness{old}})
+	if err != nil {
+		t.Fatalf("start after a restore, with a witness of the replaced log: %v", err)
+	}
+	defer s2.Close()
+	later := appendEvents(t, s2, "web", 1)
+	a, err := s2.Verify(ctx, old, Witness{Name: "incident web-2", Head: Head{Seq: later[0].Seq, Hash: strings.Repeat("c", 64)}, Written: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Superseded != 1 || a.Witnesses != 2 || len(a.Problems) != 1 || !strings.Contains(a.Problems[0].Message, "incident web-2 recorded event") {
+		t.Fatalf("audit after a restore: %+v", a)
+	}
+}
+
+func mustMarker(t *testing.T, dir string) Marker {
+	t.Helper()
+	m, err := readMarker(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
