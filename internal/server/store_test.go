@@ -137,7 +137,6 @@ func TestStartRefusesAStoreThatIsNotTheDirectorys(t *testing.T) {
 	}
 }
 
-
 // TestIncidentBundlesWitnessTheLog: a log cut back with its chain head and
 // its anchor file both rewritten to match still disagrees with the head
 // an incident bundle recorded: lastgood refuses to start, and audit
@@ -152,7 +151,8 @@ func TestIncidentBundlesWitnessTheLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := incident.ID("wit", res.Rollout)
+	st := in.waitRollout(t, "wit", res.Rollout)
+	id := incident.ID("wit", st.Rollout.Number)
 	var inc *incident.Incident
 	waitFor(t, 10*time.Second, "the undo's incident", func() bool {
 		inc, err = incident.Load(filepath.Join(data, "incidents"), id)

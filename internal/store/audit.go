@@ -48,7 +48,7 @@ type Audit struct {
 	// were written before the last recovery replaced the log they name.
 	Witnesses  int       `json:"witnesses"`
 	Superseded int       `json:"superseded,omitempty"`
-	Problems  []Problem `json:"problems"`
+	Problems   []Problem `json:"problems"`
 }
 
 // OK reports whether the log verified clean.
