@@ -22,21 +22,21 @@ func init() {
 		examples: []string{"lastgood backup /backups/lastgood-$(date +%F).db", "lastgood backup --data /var/lib/lastgood /backups/offline.db"},
 		summary:  "write a consistent copy of the state database to OUT (online; --data: read DIR directly), then verify the copy",
 		flags: func(fs *flag.FlagSet, o *options) {
-			fs.StringVar(&o.data, "data", "", "read this data directory's state.db directly instead of asking the server")
+			fs.StringVar(&o.data, "data", "", "read `DIR`/state.db directly instead of asking the server (works with lastgood stopped)")
 		},
 		run: runBackup})
 	register(&command{name: "audit verify", args: "[--data DIR|FILE]", nargs: [2]int{0, 0},
 		examples: []string{"lastgood audit verify", "lastgood audit verify --data /var/lib/lastgood", "lastgood audit verify --data /backups/lastgood.db"},
 		summary:  "check the store: integrity, the event log's hash chain, and the heads recorded outside it (--data: with the server stopped)",
 		flags: func(fs *flag.FlagSet, o *options) {
-			fs.StringVar(&o.data, "data", "", "verify this data directory (or one database file, a backup) directly, read-only, instead of asking the server")
+			fs.StringVar(&o.data, "data", "", "verify the data directory `DIR` (or one database file, such as a backup) directly, read-only, instead of asking the server")
 		},
 		run: runAudit})
 	register(&command{name: "restore", args: "--data DIR (BACKUP | --fresh | --accept)", nargs: [2]int{0, 1},
 		examples: []string{"lastgood restore --data /var/lib/lastgood /backups/lastgood.db", "lastgood restore --data /var/lib/lastgood --accept"},
 		summary:  "recover a data directory lastgood refuses to start on (with lastgood stopped): put a backup back, start over, or accept state.db as it is",
 		flags: func(fs *flag.FlagSet, o *options) {
-			fs.StringVar(&o.data, "data", "", "the data directory to recover (required)")
+			fs.StringVar(&o.data, "data", "", "the data directory `DIR` to recover (required)")
 			fs.BoolVar(&o.fresh, "fresh", false, "start over with an empty store; the old state.db is kept beside it, artifacts and incidents stay")
 			fs.BoolVar(&o.accept, "accept", false, "accept state.db as it is, behind its anchor; the loss is recorded in the event log")
 		},
