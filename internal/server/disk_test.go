@@ -130,7 +130,7 @@ func startCanaryOnFullDisk(t *testing.T, cfg Config, h *hook) (*instance, *app, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "the canary to take traffic", func() bool {
+	waitFor(t, 60*time.Second, "the canary to take traffic", func() bool {
 		byRev, _ := cl.snapshot()
 		return byRev[2] > 20
 	})
@@ -149,7 +149,7 @@ func TestFullDiskRollbackSwitchesTrafficBeforeItIsRecorded(t *testing.T) {
 	h := newHook(t)
 	in, a, cl, rollout, fill := startCanaryOnFullDisk(t, Config{Reserve: -1}, h)
 	h.verdict.Store("fail")
-	offCanary(t, 15*time.Second, a.listen, 50)
+	offCanary(t, 30*time.Second, a.listen, 50)
 
 	st, err := in.c.App(context.Background(), a.name)
 	if err != nil {
@@ -200,7 +200,7 @@ func TestFullDiskRollbackSwitchesTrafficBeforeItIsRecorded(t *testing.T) {
 	}
 
 	var inc *incident.Incident
-	waitFor(t, 20*time.Second, "the incident bundle", func() bool {
+	waitFor(t, 60*time.Second, "the incident bundle", func() bool {
 		inc, err = incident.Load(filepath.Join(in.dir, "incidents"), incident.ID(a.name, st.Rollout.Number))
 		return err == nil
 	})

@@ -72,7 +72,7 @@ func TestDamagedStoreServesWhatItCanProve(t *testing.T) {
 	cf.Close()
 
 	in2 := start(t, data)
-	waitFor(t, 15*time.Second, "good to serve revision 2", func() bool {
+	waitFor(t, 60*time.Second, "good to serve revision 2", func() bool {
 		rev, err := revisionAt(good.listen)
 		return err == nil && rev == 2
 	})
@@ -154,7 +154,7 @@ func TestIncidentBundlesWitnessTheLog(t *testing.T) {
 	st := in.waitRollout(t, "wit", res.Rollout)
 	id := incident.ID("wit", st.Rollout.Number)
 	var inc *incident.Incident
-	waitFor(t, 10*time.Second, "the undo's incident", func() bool {
+	waitFor(t, 30*time.Second, "the undo's incident", func() bool {
 		inc, err = incident.Load(filepath.Join(data, "incidents"), id)
 		return err == nil && inc.Chain != nil
 	})
