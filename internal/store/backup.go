@@ -27,6 +27,11 @@ func (s *Store) Backup(ctx context.Context, out string) error {
 	if _, err := s.db.ExecContext(ctx, `VACUUM INTO ?`, name); err != nil {
 		return fmt.Errorf("backup to %s: %w", out, err)
 	}
+	// A copy holds what state.db holds (the real environment values of
+	// every revision): readable by its owner only, as state.db is.
+	if err := os.Chmod(name, 0o600); err != nil {
+		return fmt.Errorf("backup to %s: %w", out, err)
+	}
 	if err := syncFile(name); err != nil {
 		return fmt.Errorf("backup to %s: %w", out, err)
 	}

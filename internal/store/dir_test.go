@@ -326,6 +326,9 @@ func TestBackupWhileWritingThenRestore(t *testing.T) {
 	if err := s.Backup(ctx, out); !errors.Is(err, os.ErrExist) {
 		t.Fatalf("backup over an existing file: %v", err)
 	}
+	if fi, err := os.Stat(out); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the backup's mode: %v %v, want 0600 (it holds what state.db holds)", fi.Mode(), err)
+	}
 	a, err := VerifyFile(ctx, out)
 	if err != nil || !a.OK() || a.Events < 21 {
 		t.Fatalf("the backup verifies: %+v %v", a, err)
