@@ -56,8 +56,8 @@ func (c *Controller) recoverFrozen(ctx context.Context) error {
 		c.apps[app.Name] = a
 		a.frozen = c.prove(ctx, a)
 		if a.frozen.err == nil {
-			if err := c.cfg.Traffic.Listen(app.Name, app.Listen); err != nil {
-				a.frozen.err = fmt.Errorf("cannot listen on %s: %v", app.Listen, err)
+			if err := c.holdFrozen(ctx, a); err != nil {
+				a.frozen.err = fmt.Errorf("cannot listen on %s: %v", app.Listen, listenError(err))
 			}
 		}
 		if a.frozen.err != nil {
@@ -66,6 +66,22 @@ func (c *Controller) recoverFrozen(ctx context.Context) error {
 			c.cfg.Log.Warn("read-only serving", "app", app.Name, "revision", a.frozen.revision)
 		}
 	}
+	return nil
+}
+
+// holdFrozen binds a proven app's address the way a restart does
+// (holdListener): its router accepts once the revision has a ready
+// replica, or after its readiness grace (acceptHeld).
+func (c *Controller) holdFrozen(ctx context.Context, a *appState) error {
+	b, binds := c.cfg.Traffic.(Binder)
+	spec, err := c.spec(ctx, a, a.frozen.revision)
+	if !binds || err != nil {
+		return c.cfg.Traffic.Listen(a.app.Name, a.app.Listen)
+	}
+	if err := b.Bind(a.app.Name, a.app.Listen); err != nil {
+		return err
+	}
+	a.holdUntil, a.holdFor = c.cfg.Now().Add(spec.ReadinessGrace), spec.ReadinessGrace
 	return nil
 }
 
