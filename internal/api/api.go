@@ -42,6 +42,13 @@ type Server struct {
 	// dashboard at /). It does its own authentication, as a browser
 	// cannot send the bearer header.
 	Dashboard http.Handler
+	// Degraded, when set and it returns something, is why lastgood is not
+	// fully working (a damaged store served read-only, a store that cannot
+	// write): /readyz answers 503 with it.
+	Degraded func() string
+	// BackupDir is where GET /api/v1/backup writes its copy before
+	// sending it (the data directory, so it stays on the same disk).
+	BackupDir string
 }
 
 // maxManifestRequest bounds an apply request: a 1 MiB manifest, JSON-quoted.
@@ -71,6 +78,7 @@ func (s *Server) Handler() http.Handler {
 	api.HandleFunc("GET /api/v1/rollouts/{id}", s.rollout)
 	api.HandleFunc("GET /api/v1/events", s.events)
 	api.HandleFunc("GET /api/v1/audit", s.audit)
+	api.HandleFunc("GET /api/v1/backup", s.backup)
 	api.HandleFunc("GET /api/v1/incidents", s.incidents)
 	api.HandleFunc("GET /api/v1/incidents/{id}", s.incident)
 	mux.Handle("/api/", s.auth(s.recovered(api)))
@@ -111,6 +119,12 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "recovering\n", http.StatusServiceUnavailable)
 		return
 	}
+	if s.Degraded != nil {
+		if why := s.Degraded(); why != "" {
+			http.Error(w, "degraded: "+why+"\n", http.StatusServiceUnavailable)
+			return
+		}
+	}
 	io.WriteString(w, "ok\n")
 }
 
@@ -121,7 +135,7 @@ func (s *Server) version(w http.ResponseWriter, _ *http.Request) {
 // Error is the body of every failed API call.
 type Error struct {
 	Error    string     `json:"error"`
-	Kind     string     `json:"kind"` // invalid | conflict | not-found | unauthorized | unavailable | internal
+	Kind     string     `json:"kind"` // invalid | conflict | not-found | unauthorized | unavailable | read-only | internal
 	Problems []*Problem `json:"problems,omitempty"`
 }
 
@@ -169,6 +183,8 @@ func fail(w http.ResponseWriter, err error) {
 		writeError(w, http.StatusConflict, "conflict", err)
 	case errors.Is(err, store.ErrNotFound):
 		writeError(w, http.StatusNotFound, "not-found", err)
+	case errors.Is(err, store.ErrReadOnly):
+		writeError(w, http.StatusServiceUnavailable, "read-only", err)
 	case errors.Is(err, context.Canceled):
 		writeError(w, http.StatusServiceUnavailable, "internal", err)
 	default:

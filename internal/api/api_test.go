@@ -90,8 +90,8 @@ func TestEventStreamReplaysThenFollows(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatalf("the stream did not deliver the rollback; got %d events", len(seen))
 	}
-	if len(seen) < 4 || seen[0].Type != "app.created" {
-		t.Fatalf("stream began with %+v", seen[0])
+	if len(seen) < 5 || seen[0].Type != "store.created" || seen[1].Type != "app.created" {
+		t.Fatalf("stream began with %+v, then %+v", seen[0], seen[1])
 	}
 	for i := 1; i < len(seen); i++ {
 		if seen[i].Seq != seen[i-1].Seq+1 {

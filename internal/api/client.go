@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -259,6 +261,60 @@ func (c *Client) follow(ctx context.Context, app string, after *int64, f func(st
 		}
 	}
 	return sc.Err()
+}
+
+// Backup writes an online copy of the server's state database to out, a
+// file that must not exist yet; out is whole or absent.
+func (c *Client) Backup(ctx context.Context, out string) error {
+	if _, err := os.Lstat(out); err == nil {
+		return fmt.Errorf("backup: %s: %w", out, fs.ErrExist)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(c.Base, "/")+"/api/v1/backup", nil)
+	if err != nil {
+		return err
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	res, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach lastgood at %s (is `lastgood serve` running? set --server or LASTGOOD_SERVER): %w", c.Base, err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		se := &StatusError{Code: res.StatusCode}
+		b, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+		if json.Unmarshal(b, &se.Body) != nil || se.Body.Error == "" {
+			se.Body.Error = fmt.Sprintf("GET /api/v1/backup: %s", res.Status)
+		}
+		return se
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	n, err := io.Copy(tmp, res.Body)
+	if err == nil && res.ContentLength >= 0 && n != res.ContentLength {
+		err = fmt.Errorf("the server sent %d of %d bytes", n, res.ContentLength)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Link(tmp.Name(), out) // never replaces a file that appeared meanwhile
+	}
+	if err != nil {
+		return fmt.Errorf("backup to %s: %w", out, err)
+	}
+	return nil
 }
 
 // Audit verifies the event log's hash chain.

@@ -7,11 +7,13 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 
 	"github.com/lastgood/lastgood/internal/artifact"
 	"github.com/lastgood/lastgood/internal/controller"
+	"github.com/lastgood/lastgood/internal/incident"
 	"github.com/lastgood/lastgood/internal/store"
 )
 
@@ -226,10 +228,42 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
-	a, err := s.Store.Verify(r.Context())
+	// The incident bundles' heads are witnesses the log must still hold;
+	// read before the log (see store.Verify).
+	a, err := s.Store.Verify(r.Context(), incident.Witnesses(s.Incidents)...)
 	if err != nil {
 		fail(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, a)
+}
+
+// backup sends an online copy of the state database (SQLite's VACUUM
+// INTO, one consistent snapshot while writes go on).
+func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
+	dir, err := os.MkdirTemp(s.BackupDir, ".backup-")
+	if err != nil {
+		fail(w, fmt.Errorf("backup: %w", err))
+		return
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "state.db")
+	if err := s.Store.Backup(r.Context(), path); err != nil {
+		fail(w, err)
+		return
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/vnd.sqlite3")
+	w.Header().Set("Content-Length", strconv.FormatInt(fi.Size(), 10))
+	io.Copy(w, f)
 }

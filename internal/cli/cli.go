@@ -62,6 +62,8 @@ type options struct {
 	toRevision                            int
 	fast, force                           bool
 	format                                string
+	reserve                               string
+	fresh, accept                         bool
 }
 
 var commands []*command

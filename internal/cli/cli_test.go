@@ -102,6 +102,7 @@ func TestScripts(t *testing.T) {
 			"sqlite":       cmdSQLite,
 			"portfree":     cmdPortFree,
 			"procsin":      cmdProcsIn,
+			"damage":       cmdDamage,
 		},
 	})
 }
@@ -130,11 +131,18 @@ func setup(env *testscript.Env) error {
 	return nil
 }
 
-// waitserver FILE: wait until `lastgood serve --addr-file FILE` has
-// written its address and answers /readyz, then point LASTGOOD_SERVER at it.
+// waitserver FILE [STATUS]: wait until `lastgood serve --addr-file FILE`
+// has written its address and answers /readyz with STATUS (default 200;
+// 503 for a degraded server), then point LASTGOOD_SERVER at it.
 func cmdWaitServer(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 1 {
-		ts.Fatalf("usage: waitserver ADDR-FILE")
+	if neg || len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: waitserver ADDR-FILE [STATUS]")
+	}
+	want := http.StatusOK
+	if len(args) == 2 {
+		var err error
+		want, err = strconv.Atoi(args[1])
+		ts.Check(err)
 	}
 	file := ts.MkAbs(args[0])
 	hc := httpClient(2 * time.Second)
@@ -152,7 +160,7 @@ func cmdWaitServer(ts *testscript.TestScript, neg bool, args []string) {
 			continue
 		}
 		res.Body.Close()
-		if res.StatusCode == http.StatusOK {
+		if res.StatusCode == want {
 			ts.Setenv("LASTGOOD_SERVER", addr)
 			return
 		}
@@ -768,4 +776,25 @@ func cmdProcsIn(ts *testscript.TestScript, neg bool, args []string) {
 	if len(got) != want {
 		ts.Fatalf("%d processes run in %s (pids %v), want %d", len(got), args[0], got, want)
 	}
+}
+
+// damage DB TABLE: overwrite the root page of TABLE in the SQLite file DB
+// (lastgood stopped, so its log is checkpointed) with garbage, as a disk
+// that lost a sector would.
+func cmdDamage(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: damage DB TABLE")
+	}
+	path := ts.MkAbs(args[0])
+	db, err := sql.Open("sqlite", path)
+	ts.Check(err)
+	var page, size int64
+	ts.Check(db.QueryRow(`SELECT rootpage FROM sqlite_schema WHERE name = ?`, args[1]).Scan(&page))
+	ts.Check(db.QueryRow(`PRAGMA page_size`).Scan(&size))
+	db.Close()
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	ts.Check(err)
+	defer f.Close()
+	_, err = f.WriteAt(bytes.Repeat([]byte{0xde, 0xad, 0xbe, 0xef}, int(size/4)), (page-1)*size)
+	ts.Check(err)
 }

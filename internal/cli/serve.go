@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 
+	"github.com/lastgood/lastgood/internal/manifest"
 	"github.com/lastgood/lastgood/internal/server"
 )
 
@@ -27,6 +29,7 @@ func init() {
 			fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubernetes engine: kubeconfig file (default $KUBECONFIG, the pod's service account, then ~/.kube/config)")
 			fs.StringVar(&o.namespace, "namespace", "", "kubernetes engine: namespace of apps whose manifest names none (default the kubeconfig's)")
 			fs.StringVar(&o.addrFile, "addr-file", "", "write the API's address to this file once it listens (for scripts using --api 127.0.0.1:0)")
+			fs.StringVar(&o.reserve, "reserve", "8Mi", "disk space kept preallocated in the data directory and given up on a full disk so a rollback can be recorded (0: none)")
 		},
 		run: runServe,
 	})
@@ -42,10 +45,17 @@ func runServe(ctx context.Context, e *Env, o *options) error {
 	default:
 		return invalid("--engine: want local or kubernetes, got %q", o.engine)
 	}
+	var reserve manifest.Size
+	if err := reserve.UnmarshalJSON([]byte(strconv.Quote(o.reserve))); err != nil {
+		return invalid("--reserve: %v", err)
+	}
+	if reserve == 0 {
+		reserve = -1 // none
+	}
 	log := slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	err := server.Run(ctx, server.Config{
 		DataDir: o.data, API: o.apiAddr, Token: e.Getenv("LASTGOOD_TOKEN"), Version: Version, Log: log,
-		Engine: o.engine, Kubeconfig: o.kubeconfig, Namespace: o.namespace,
+		Engine: o.engine, Kubeconfig: o.kubeconfig, Namespace: o.namespace, Reserve: int64(reserve),
 		Listening: func(addr string) {
 			log.Info("lastgood serving", "api", "http://"+addr, "data", o.data, "version", Version)
 			if o.addrFile != "" {

@@ -17,11 +17,18 @@ type action func(spec strategy.Spec, s strategy.State, now time.Time) (strategy.
 // it and reconciles at once, so its effect on traffic has happened when
 // act returns.
 func (c *Controller) act(ctx context.Context, name, verb string, f action) error {
+	if err := c.writable(); err != nil {
+		return err
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	a := c.apps[name]
 	if a == nil {
 		return fmt.Errorf("app %s: %w", name, ErrNotFound)
+	}
+	if u := a.unrecorded; u != nil {
+		return fmt.Errorf("%w: %s: rollout #%d is %s (traffic is back on revision %d), waiting for the store to record it: %v",
+			ErrConflict, name, a.rollout.ID, u.next.Phase, u.next.From, u.last)
 	}
 	if a.rollout.ID == 0 || a.state.Phase.Final() {
 		return fmt.Errorf("%w: %s has no rollout in progress to %s", ErrConflict, name, verb)
@@ -30,7 +37,8 @@ func (c *Controller) act(ctx context.Context, name, verb string, f action) error
 	if err != nil {
 		return err
 	}
-	next, evs, err := f(spec, a.state, c.cfg.Now())
+	now := c.cfg.Now()
+	next, evs, err := f(spec, a.state, now)
 	switch {
 	case errors.Is(err, strategy.ErrNoPromote), errors.Is(err, strategy.ErrNotPaused):
 		return fmt.Errorf("%w: %s: %v", ErrConflict, name, err)
@@ -38,7 +46,14 @@ func (c *Controller) act(ctx context.Context, name, verb string, f action) error
 		return fmt.Errorf("%s %s: %w", verb, name, err)
 	}
 	if err := c.persist(ctx, a, next, evs); err != nil {
-		return err
+		if !backToStable(a.state, next) {
+			return err
+		}
+		c.switchUnrecorded(ctx, a, next, evs, now, err, c.cfg.Engine.Replicas(name))
+		if a.unrecorded.applied.IsZero() {
+			return fmt.Errorf("%s %s: not recorded yet, and revision %d has no ready replica to take the traffic: lastgood keeps trying: %w", verb, name, next.From, err)
+		}
+		return fmt.Errorf("%s %s: traffic is back on revision %d, but the store could not record it yet; lastgood keeps trying: %w", verb, name, next.From, err)
 	}
 	return c.reconcile(ctx, name)
 }
@@ -76,6 +91,9 @@ func (c *Controller) Resume(ctx context.Context, app string) error {
 // warm — inside the rollback window — the switch happens before Undo
 // returns; otherwise the stored artifacts start again first.
 func (c *Controller) Undo(ctx context.Context, name string, to int) (ApplyResult, error) {
+	if err := c.writable(); err != nil {
+		return ApplyResult{}, err
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	a := c.apps[name]

@@ -54,6 +54,9 @@ func Digest(m *manifest.App, artifacts map[string]string) string {
 // An app applied again after `lastgood delete` starts afresh (a first
 // release) with a new revision numbered after the kept ones.
 func (c *Controller) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, error) {
+	if err := c.writable(); err != nil {
+		return ApplyResult{}, err
+	}
 	m, err := manifest.Parse(req.File, []byte(req.Manifest))
 	if err != nil {
 		return ApplyResult{}, err

@@ -39,6 +39,9 @@ type DeleteResult struct {
 // rollout is in progress Delete refuses (ErrConflict) unless force is
 // set, which aborts the rollout first (trigger "delete").
 func (c *Controller) Delete(ctx context.Context, name string, force bool) (DeleteResult, error) {
+	if err := c.writable(); err != nil {
+		return DeleteResult{}, err
+	}
 	res, a, err := c.delete(ctx, name, force)
 	if err != nil {
 		return res, err
@@ -82,6 +85,10 @@ func (c *Controller) delete(ctx context.Context, name string, force bool) (Delet
 		return DeleteResult{}, nil, c.missing(ctx, name)
 	}
 	res := DeleteResult{App: name, Listen: a.app.Listen}
+	if u := a.unrecorded; u != nil {
+		return res, nil, fmt.Errorf("%w: %s: rollout #%d is %s (traffic is back on revision %d), waiting for the store to record it: %v",
+			ErrConflict, name, a.rollout.ID, u.next.Phase, u.next.From, u.last)
+	}
 	if a.rollout.ID != 0 && !a.state.Phase.Final() {
 		if !force {
 			return res, nil, fmt.Errorf("%w: %s: rollout #%d to revision %d is %s; wait for it, `lastgood abort %s`, or `lastgood delete %s --force`",

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -50,8 +51,8 @@ func (c *Controller) flushEvents(ctx context.Context) {
 	evs := c.pending.events
 	c.pending.events = nil
 	c.pending.mu.Unlock()
-	if len(evs) == 0 {
-		return
+	if len(evs) == 0 || c.cfg.ReadOnly != "" {
+		return // read-only serving records nothing
 	}
 	err := c.cfg.Store.Update(ctx, func(tx *store.Tx) error {
 		for _, e := range evs {
@@ -77,9 +78,23 @@ func (c *Controller) flushEvents(ctx context.Context) {
 		}
 		return nil
 	})
+	if err != nil && !errors.Is(err, store.ErrInvalid) {
+		// Kept for the next try (a full disk is not forever), up to the
+		// queue's bound.
+		c.pending.mu.Lock()
+		c.pending.events = append(evs, c.pending.events...)
+		if len(c.pending.events) > maxQueued {
+			c.pending.events = c.pending.events[:maxQueued]
+		}
+		c.pending.mu.Unlock()
+		c.logs.error(c.cfg.Log, "record/replica", "record replica events", "err", err, "events", len(evs))
+		return
+	}
 	if err != nil {
 		c.cfg.Log.Error("record replica events", "err", err, "events", len(evs))
+		return
 	}
+	c.logs.ok(c.cfg.Log, "record/replica", "replica events are recorded again")
 }
 
 // appendEvents records strategy events of a rollout inside tx. The event

@@ -22,6 +22,9 @@ const (
 	typeVerdict    = "analysis.verdict"
 	typeRolledBack = "rollout.rolled-back"
 	typeAborted    = "rollout.aborted"
+	// typeRecordedLate follows a rollback whose traffic moved before the
+	// store could record it (controller.TypeRecordedLate).
+	typeRecordedLate = "rollout.recorded-late"
 	// TypeFailed is the event recorded when a bundle cannot be written.
 	TypeFailed = "incident.failed"
 )
@@ -98,8 +101,11 @@ func (r *Recorder) build(ctx context.Context, end store.Event, s *series, watche
 	}
 	decidingIdx := -1
 	for _, e := range evs {
+		if e.Type == typeRecordedLate && e.Seq > end.Seq {
+			recordedLate(inc, e)
+		}
 		if e.Seq > end.Seq {
-			break // what happened after the decision belongs to recovery
+			continue // what happened after the decision belongs to recovery
 		}
 		inc.Timeline = append(inc.Timeline, Entry{
 			Seq: e.Seq, At: ms(e.Time), OffsetMs: e.Time.Sub(ro.Started).Milliseconds(),
@@ -135,6 +141,19 @@ func (r *Recorder) build(ctx context.Context, end store.Event, s *series, watche
 	r.diff(ctx, inc)
 	r.logs(inc)
 	return inc, nil
+}
+
+// recordedLate notes that the decision waited for the store while its
+// traffic switch was already applied.
+func recordedLate(inc *Incident, e store.Event) {
+	var d struct {
+		RecordDelayMs *int64 `json:"recordDelayMs"`
+	}
+	if json.Unmarshal(e.Data, &d) == nil && d.RecordDelayMs != nil {
+		inc.Figures.RecordDelayMs = d.RecordDelayMs
+	}
+	inc.Warnings = append(inc.Warnings, redact.Text("recorded late: "+e.Message+
+		"; time to detect and time to roll back run to the decision, not to its record"))
 }
 
 // figures computes time to detect and time to roll back.

@@ -30,6 +30,9 @@ func Markdown(w io.Writer, in *Incident) error {
 	fmt.Fprintf(&b, "| time to detect (first traffic → decision) | %s |\n", f.detect)
 	fmt.Fprintf(&b, "| time to roll back (decision → traffic on revision %d) | %s |\n", in.From, f.back)
 	fmt.Fprintf(&b, "| time to recover | %s |\n", f.recover)
+	if d := in.Figures.RecordDelayMs; d != nil {
+		fmt.Fprintf(&b, "| recorded late (decision → in the event log; traffic had moved) | %s |\n", dur(d))
+	}
 	fmt.Fprintf(&b, "| blast radius | %s |\n", f.blast)
 
 	if i := slices.IndexFunc(in.Verdicts, func(v Verdict) bool { return v.Deciding }); i >= 0 {

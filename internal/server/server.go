@@ -49,7 +49,17 @@ type Config struct {
 	// Listening, when set, is called with the API's address once it
 	// accepts connections.
 	Listening func(addr string)
+	// Reserve is how many bytes of disk the store keeps preallocated in
+	// the data directory, given up when the disk is full so that a
+	// rollback can still be recorded: 0 means DefaultReserve, a negative
+	// value none.
+	Reserve int64
 }
+
+// DefaultReserve is the store's reserve unless Config says otherwise:
+// about a thousand rollbacks' worth of writes once the disk is full
+// (bench/reserve).
+const DefaultReserve = 8 << 20
 
 // Run serves until ctx ends, then stops everything it started: the API,
 // the routers, the controller and every replica.
@@ -73,10 +83,25 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+	// Replicas run in their own work folders: every path lastgood hands
+	// them must be absolute.
+	dir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	st, err := store.Open(filepath.Join(cfg.DataDir, "state.db"))
+	cfg.DataDir = dir
+	reserve := cfg.Reserve
+	switch {
+	case reserve == 0:
+		reserve = DefaultReserve
+	case reserve < 0:
+		reserve = 0
+	}
+	// The start-up checks: the store refuses a state.db that is not this
+	// directory's or that is behind its anchor or an incident bundle's
+	// head, and opens a damaged one read-only.
+	st, err := store.OpenDir(cfg.DataDir, store.DirOptions{Reserve: reserve,
+		Witnesses: incident.Witnesses(filepath.Join(cfg.DataDir, "incidents"))})
 	if err != nil {
 		return err
 	}
@@ -84,8 +109,13 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := privateState(filepath.Join(cfg.DataDir, "state.db")); err != nil {
 		return err
 	}
-	logs := filepath.Join(cfg.DataDir, "logs")
-	pruneAllLogs(ctx, st, logs, cfg.Log)
+	readOnly := st.Health().ReadOnly
+	if readOnly != "" {
+		cfg.Log.Error("the store is damaged: serving read-only what can be proven", "data", cfg.DataDir, "why", readOnly)
+	} else {
+		// Not on a damaged store: what it cannot read is not gone.
+		pruneAllLogs(ctx, st, filepath.Join(cfg.DataDir, "logs"), cfg.Log)
+	}
 	arts, err := artifact.Open(filepath.Join(cfg.DataDir, "artifacts"))
 	if err != nil {
 		return err
@@ -121,9 +151,11 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 		},
 		// A pruned revision takes its logs and its /metrics series along.
-		Pruned:  be.pruned,
-		Samples: be.samples,
-		Log:     cfg.Log,
+		Pruned:         be.pruned,
+		Samples:        be.samples,
+		Log:            cfg.Log,
+		ReadOnly:       readOnly,
+		VerifyArtifact: arts.Verify,
 	})
 	tel := telemetry.New(telemetry.Config{Store: st, Stats: be.stats, Log: cfg.Log,
 		Weights: func(app string) map[int]int {
@@ -142,6 +174,7 @@ func Run(ctx context.Context, cfg Config) error {
 			Controller: ctl, Store: st, Artifacts: arts, Stats: be.stats,
 			Token: cfg.Token, Version: cfg.Version, Ready: ctl.Recovered,
 			Incidents: filepath.Join(cfg.DataDir, "incidents"), Metrics: tel.Handler(),
+			Degraded: func() string { return degraded(cfg.DataDir, st, ctl) }, BackupDir: cfg.DataDir,
 			Dashboard: dashboard.Handler(dashboard.Source{
 				Apps: ctl.Apps, Events: dashboard.StoreEvents(st), Incidents: filepath.Join(cfg.DataDir, "incidents"),
 			}, cfg.Token),
@@ -155,7 +188,7 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 
 	var wg sync.WaitGroup
-	errs := make(chan error, 9)
+	errs := make(chan error, 16)
 	run := func(name string, f func() error) {
 		wg.Add(1)
 		go func() {
@@ -176,14 +209,24 @@ func Run(ctx context.Context, cfg Config) error {
 		run("engine events", func() error { return st.Follow(ctx, last, be.announce) })
 	}
 	run("api", func() error { return srv.Serve(ln) })
-	run("incidents", func() error { return rec.Run(ctx) })
-	run("telemetry", func() error { return tel.Run(ctx) })
-	if be.sweep != nil {
-		run("logs", func() error { return be.sweep(ctx) })
-	}
-	run("notifications", func() error { return notify.New(notify.Config{Store: st, Log: cfg.Log}).Run(ctx) })
-	if be.proxyErrors != nil {
-		run("proxy errors", func() error { return be.proxyErrors(ctx, ctl.Record) })
+	run("store", func() error { return st.Maintain(ctx) })
+	if readOnly == "" {
+		// The followers of the event log read what the controller wrote;
+		// one that cannot read it (a page damaged while serving) is
+		// started again rather than stopping lastgood and its traffic.
+		run("incidents", func() error { return again(ctx, cfg.Log, "incidents", rec.Run) })
+		run("telemetry", func() error { return again(ctx, cfg.Log, "telemetry", tel.Run) })
+		if be.sweep != nil {
+			run("logs", func() error { return be.sweep(ctx) })
+		}
+		run("notifications", func() error {
+			return again(ctx, cfg.Log, "notifications", func(ctx context.Context) error {
+				return notify.New(notify.Config{Store: st, Log: cfg.Log}).Run(ctx)
+			})
+		})
+		if be.proxyErrors != nil {
+			run("proxy errors", func() error { return be.proxyErrors(ctx, ctl.Record) })
+		}
 	}
 	if cfg.Listening != nil {
 		cfg.Listening(ln.Addr().String())
@@ -196,6 +239,44 @@ func Run(ctx context.Context, cfg Config) error {
 	wg.Wait()
 	close(errs)
 	return errors.Join(collect(errs)...)
+}
+
+// degraded says why lastgood is not fully working, "" when it is: a store
+// served read-only, or one that cannot write.
+func degraded(dir string, st *store.Store, ctl *controller.Controller) string {
+	if r := ctl.ReadOnlyReport(); r != "" {
+		return r + fmt.Sprintf("\nto recover, with lastgood stopped: `lastgood audit verify --data %s`, then `lastgood restore --data %s BACKUP.db` (or --fresh)", dir, dir)
+	}
+	h := st.Health()
+	if h.WriteError == "" {
+		return ""
+	}
+	since := ""
+	if h.FailingSince != nil {
+		since = " since " + h.FailingSince.Format(time.RFC3339)
+	}
+	return fmt.Sprintf("the store cannot write%s (%d failed writes): %s; reserve: %s", since, h.FailedWrites, h.WriteError, h.Reserve)
+}
+
+// againAfter is how long a follower of the event log that failed waits
+// before it starts again.
+const againAfter = 5 * time.Second
+
+// again runs f until ctx ends, starting it again after a pause whenever
+// it fails; failures are logged, at most one a pause.
+func again(ctx context.Context, log *slog.Logger, name string, f func(context.Context) error) error {
+	for {
+		err := f(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		log.Error("stopped; starting again", "part", name, "in", againAfter.String(), "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(againAfter):
+		}
+	}
 }
 
 func collect(ch <-chan error) []error {
