@@ -59,7 +59,7 @@ func TestHostRule(t *testing.T) {
 		"[::1]:7070": true, "10.1.2.3:7070": true, "[fe80::1]": true, "::1": true,
 		"lastgood.internal": true, "lastgood.internal:7070": true, "LastGood.Internal:1": true,
 		"ci.example:7443": true,
-		"":                  false, "evil.example:7070": false, "ci.example:7070": false, "ci.example": false,
+		"":                false, "evil.example:7070": false, "ci.example:7070": false, "ci.example": false,
 		"localhost.evil.example": false, "127.0.0.1.nip.io": false, "lastgood.internal.evil": false,
 	} {
 		r := httptest.NewRequest(http.MethodGet, "/api/v1/apps", nil)
@@ -97,7 +97,9 @@ func TestWriteRulesOfTheAPI(t *testing.T) {
 	}{
 		{"the CLI's apply", func() *http.Request { return write("POST", "/api/v1/apply", "application/json", "{}") }, 200},
 		{"with a charset", func() *http.Request { return write("POST", "/api/v1/apply", "application/json; charset=utf-8", "{}") }, 200},
-		{"an upload", func() *http.Request { return write("PUT", "/api/v1/artifacts/sha256:x", "application/octet-stream", "x") }, 200},
+		{"an upload", func() *http.Request {
+			return write("PUT", "/api/v1/artifacts/sha256:x", "application/octet-stream", "x")
+		}, 200},
 		{"same origin", func() *http.Request {
 			r := write("POST", "/api/v1/apply", "application/json", "{}")
 			r.Header.Set("Origin", "http://127.0.0.1:7070")
@@ -105,7 +107,9 @@ func TestWriteRulesOfTheAPI(t *testing.T) {
 			return r
 		}, 200},
 		{"text/plain", func() *http.Request { return write("POST", "/api/v1/apply", "text/plain", "{}") }, 403},
-		{"a form", func() *http.Request { return write("POST", "/api/v1/apps/x/undo", "application/x-www-form-urlencoded", "") }, 403},
+		{"a form", func() *http.Request {
+			return write("POST", "/api/v1/apps/x/undo", "application/x-www-form-urlencoded", "")
+		}, 403},
 		{"no type", func() *http.Request { return write("POST", "/api/v1/apps/x/undo", "", "") }, 403},
 		{"JSON upload", func() *http.Request { return write("PUT", "/api/v1/artifacts/sha256:x", "application/json", "x") }, 403},
 		{"octet-stream apply", func() *http.Request { return write("POST", "/api/v1/apply", "application/octet-stream", "{}") }, 403},
@@ -156,7 +160,11 @@ func TestRoles(t *testing.T) {
 		r.Header.Set("Authorization", "Bearer "+secret)
 		return r
 	}
-	get := func() *http.Request { r := httptest.NewRequest("GET", "/api/v1/apps", nil); r.Host = "127.0.0.1"; return r }
+	get := func() *http.Request {
+		r := httptest.NewRequest("GET", "/api/v1/apps", nil)
+		r.Host = "127.0.0.1"
+		return r
+	}
 	post := func() *http.Request { return write("POST", "/api/v1/apply", "application/json", "{}") }
 
 	if code, _, id := serveGate(g, get()); code != 200 || id.Role != NoRole {
