@@ -41,6 +41,14 @@ func (t *Tokens) Len() int {
 	return len(t.list)
 }
 
+// Clone returns a copy that Add can grow without changing t.
+func (t *Tokens) Clone() *Tokens {
+	if t == nil {
+		return &Tokens{}
+	}
+	return &Tokens{list: append([]Token(nil), t.list...)}
+}
+
 // Add adds a token given by its secret. It refuses an empty secret, a
 // name already used, and a secret another token has.
 func (t *Tokens) Add(name string, role Role, secret string) error {

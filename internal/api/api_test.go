@@ -23,13 +23,25 @@ import (
 // address.
 func serve(t *testing.T, token string) string {
 	t.Helper()
+	return serveWith(t, server.Config{Token: token}, http.DefaultClient)
+}
+
+// serveWith starts a real lastgood with cfg (on 127.0.0.1:0, in a new
+// data directory) and returns its base URL once hc finds it ready.
+func serveWith(t *testing.T, cfg server.Config, hc *http.Client) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
-	data := t.TempDir() // before the cleanup below, so it is removed after the server stops
+	cfg.DataDir = t.TempDir() // before the cleanup below, so it is removed after the server stops
+	cfg.API = "127.0.0.1:0"
+	cfg.Listening = func(a string) { addr <- a }
+	scheme := "http://"
+	if cfg.TLSCert != "" {
+		scheme = "https://"
+	}
 	go func() {
-		done <- server.Run(ctx, server.Config{DataDir: data, API: "127.0.0.1:0", Token: token,
-			Listening: func(a string) { addr <- a }})
+		done <- server.Run(ctx, cfg)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -40,10 +52,10 @@ func serve(t *testing.T, token string) string {
 	select {
 	case a := <-addr:
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-			if res, err := http.Get("http://" + a + "/readyz"); err == nil {
+			if res, err := hc.Get(scheme + a + "/readyz"); err == nil {
 				res.Body.Close()
 				if res.StatusCode == http.StatusOK {
-					return "http://" + a
+					return scheme + a
 				}
 			}
 		}
@@ -117,7 +129,7 @@ func TestEventStreamReplaysThenFollows(t *testing.T) {
 func TestTokenIsRequiredWhenSet(t *testing.T) {
 	base := serve(t, "s3cret")
 	ctx := context.Background()
-	if _, err := (&api.Client{Base: base}).Apps(ctx); err == nil || !strings.Contains(err.Error(), "token") {
+	if _, err := (&api.Client{Base: base}).Apps(ctx); err == nil || !strings.Contains(err.Error(), "missing token") {
 		t.Fatalf("without token: %v", err)
 	}
 	if _, err := (&api.Client{Base: base, Token: "wrong"}).Apps(ctx); err == nil {
@@ -156,6 +168,13 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 		{"status of a missing app", http.MethodGet, "/api/v1/apps/nope", nil, 404},
 	} {
 		req, _ := http.NewRequest(tc.method, base+tc.path, bytes.NewReader(tc.body))
+		// As the CLI sends them: the rules against forged requests are
+		// tested in security_test.go.
+		req.Header.Set("Content-Type", "application/json")
+		if tc.method == http.MethodPut {
+			req.Header.Set("Content-Type", "application/octet-stream")
+		}
+		req.Header.Set(api.ClientHeader, "1")
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

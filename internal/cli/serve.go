@@ -7,12 +7,30 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 
+	"github.com/lastgood/lastgood/internal/access"
 	"github.com/lastgood/lastgood/internal/server"
 )
 
+// serveFlags are the flags only serve takes.
+type serveFlags struct {
+	tokensFile, tlsCert, tlsKey, metricsAuth string
+	allowedHosts                             hostList
+	insecureNoAuth                           bool
+}
+
+// hostList is a repeatable --allowed-host.
+type hostList []string
+
+func (h *hostList) String() string { return strings.Join(*h, ",") }
+func (h *hostList) Set(v string) error {
+	*h = append(*h, v)
+	return nil
+}
+
 func init() {
-	register(&command{name: "serve", args: "[--data DIR] [--api ADDR] [--engine local|kubernetes] [--kubeconfig FILE] [--namespace NS]", nargs: [2]int{0, 0},
+	register(&command{name: "serve", args: "[--data DIR] [--api ADDR] [--engine local|kubernetes] [--kubeconfig FILE] [--namespace NS] [--tokens-file F] [--tls-cert F --tls-key F]", nargs: [2]int{0, 0},
 		summary: "run the controller, the routers and the API",
 		local:   true,
 		examples: []string{
@@ -27,6 +45,12 @@ func init() {
 			fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubernetes engine: kubeconfig file (default $KUBECONFIG, the pod's service account, then ~/.kube/config)")
 			fs.StringVar(&o.namespace, "namespace", "", "kubernetes engine: namespace of apps whose manifest names none (default the kubeconfig's)")
 			fs.StringVar(&o.addrFile, "addr-file", "", "write the API's address to this file once it listens (for scripts using --api 127.0.0.1:0)")
+			fs.StringVar(&o.serve.tokensFile, "tokens-file", "", "file of API tokens with roles, NAME ROLE SECRET a line (LASTGOOD_TOKENS_FILE)")
+			fs.Var(&o.serve.allowedHosts, "allowed-host", "a Host name the API answers besides localhost and IP addresses; repeatable (LASTGOOD_ALLOWED_HOSTS, comma-separated)")
+			fs.StringVar(&o.serve.tlsCert, "tls-cert", "", "serve the API and dashboard over HTTPS with this PEM certificate (with --tls-key)")
+			fs.StringVar(&o.serve.tlsKey, "tls-key", "", "the PEM private key of --tls-cert")
+			fs.StringVar(&o.serve.metricsAuth, "metrics-auth", "auto", "whether /metrics needs a viewer token: auto (when reachable from other machines and tokens are set), token, or open")
+			fs.BoolVar(&o.serve.insecureNoAuth, "insecure-no-auth", false, "serve an API reachable from other machines without any token (anyone reaching it can run commands as this user)")
 		},
 		run: runServe,
 	})
@@ -43,19 +67,47 @@ func runServe(ctx context.Context, e *Env, o *options) error {
 		return invalid("--engine: want local or kubernetes, got %q", o.engine)
 	}
 	log := slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	err := server.Run(ctx, server.Config{
+	cfg := server.Config{
 		DataDir: o.data, API: o.apiAddr, Token: e.Getenv("LASTGOOD_TOKEN"), Version: Version, Log: log,
+		AllowedHosts: o.serve.allowedHosts, TLSCert: o.serve.tlsCert, TLSKey: o.serve.tlsKey,
+		MetricsAuth: o.serve.metricsAuth, InsecureNoAuth: o.serve.insecureNoAuth,
 		Engine: o.engine, Kubeconfig: o.kubeconfig, Namespace: o.namespace,
-		Listening: func(addr string) {
-			log.Info("lastgood serving", "api", "http://"+addr, "data", o.data, "version", Version)
-			if o.addrFile != "" {
-				if err := writeAtomic(o.addrFile, []byte(addr+"\n")); err != nil {
-					fmt.Fprintf(e.Stderr, "lastgood serve: write %s: %v\n", o.addrFile, err)
-				}
+	}
+	if env := e.Getenv("LASTGOOD_ALLOWED_HOSTS"); env != "" {
+		for _, h := range strings.Split(env, ",") {
+			if h = strings.TrimSpace(h); h != "" {
+				cfg.AllowedHosts = append(cfg.AllowedHosts, h)
 			}
-		},
-	})
-	if errors.Is(err, server.ErrEngineConfig) {
+		}
+	}
+	file := o.serve.tokensFile
+	if file == "" {
+		file = e.Getenv("LASTGOOD_TOKENS_FILE")
+	}
+	if file != "" {
+		toks, warnings, err := access.LoadTokens(file)
+		if err != nil {
+			return &exitError{ExitInvalid, err}
+		}
+		for _, w := range warnings {
+			log.Warn(w)
+		}
+		cfg.Tokens = toks
+	}
+	scheme := "http://"
+	if cfg.TLSCert != "" {
+		scheme = "https://"
+	}
+	cfg.Listening = func(addr string) {
+		log.Info("lastgood serving", "api", scheme+addr, "data", o.data, "version", Version)
+		if o.addrFile != "" {
+			if err := writeAtomic(o.addrFile, []byte(addr+"\n")); err != nil {
+				fmt.Fprintf(e.Stderr, "lastgood serve: write %s: %v\n", o.addrFile, err)
+			}
+		}
+	}
+	err := server.Run(ctx, cfg)
+	if errors.Is(err, server.ErrEngineConfig) || errors.Is(err, server.ErrConfig) {
 		return &exitError{ExitInvalid, err}
 	}
 	return err

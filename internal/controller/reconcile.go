@@ -103,7 +103,7 @@ func (c *Controller) persist(ctx context.Context, a *appState, next strategy.Sta
 				return err
 			}
 		}
-		return appendEvents(tx, now, r, next.To, evs)
+		return appendEvents(tx, now, r, next.To, evs, actorOf(ctx))
 	})
 	if err != nil {
 		return fmt.Errorf("persist rollout %d: %w", r.ID, err)
