@@ -52,7 +52,7 @@ type Config struct {
 	// other machines can reach; Run refuses that otherwise.
 	InsecureNoAuth bool
 	Version        string
-	Log     *slog.Logger
+	Log            *slog.Logger
 	// StopGrace is the time a replica gets between SIGTERM and SIGKILL.
 	StopGrace time.Duration
 	// Engine is where revisions run: "local" (the default) or
