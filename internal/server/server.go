@@ -185,6 +185,8 @@ func Run(ctx context.Context, cfg Config) error {
 		}).Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		TLSConfig:         sec.tls,
+		// Failed TLS handshakes and the like: worth a debug line, no more.
+		ErrorLog: slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
 	}
 
 	rec := incident.New(incident.Config{
