@@ -135,7 +135,7 @@ func (g *Gate) identify(r *http.Request) (Identity, error) {
 		if tok, found := g.cfg.Tokens.Lookup(secret); ok && found {
 			return Identity{Name: tok.Name, Role: tok.Role, Via: "token"}, nil
 		}
-		return Identity{}, errors.New("wrong token: the Authorization header's bearer token is not one this lastgood knows (set LASTGOOD_TOKEN)")
+		return Identity{}, errors.New("wrong token: this lastgood has no such token (set LASTGOOD_TOKEN)")
 	}
 	if !strings.HasPrefix(r.URL.Path, g.cfg.APIPrefix) {
 		if _, id, ok := g.session(r); ok {
@@ -152,10 +152,21 @@ func need(id Identity, role Role, what string) (int, string, string) {
 	case id.Role >= role:
 		return 0, "", ""
 	case id.Role == NoRole:
-		return http.StatusUnauthorized, "unauthorized", "missing token: this lastgood wants a token (set LASTGOOD_TOKEN)"
+		return http.StatusUnauthorized, "unauthorized", "missing token: this lastgood wants one (set LASTGOOD_TOKEN)"
 	default:
-		return http.StatusForbidden, "forbidden", fmt.Sprintf("token %s has the %s role; %s needs %s", id.Name, id.Role, what, role)
+		return http.StatusForbidden, "forbidden", fmt.Sprintf("token %s has the %s role; %s needs %s", id.Name, id.Role, brief(what), role)
 	}
+}
+
+// brief shortens the digests in a request's path for a message.
+func brief(what string) string {
+	parts := strings.Split(what, "/")
+	for i, p := range parts {
+		if strings.HasPrefix(p, "sha256:") && len(p) > len("sha256:")+12 {
+			parts[i] = p[:len("sha256:")+12] + "…"
+		}
+	}
+	return strings.Join(parts, "/")
 }
 
 // Require lets through only callers with at least role; others get 401

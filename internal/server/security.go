@@ -56,6 +56,9 @@ func (cfg Config) security() (security, error) {
 		}
 		s.tls = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
 	}
+	if _, err := access.New(access.Config{AllowedHosts: cfg.AllowedHosts}); err != nil {
+		return security{}, configError{err}
+	}
 	switch cfg.MetricsAuth {
 	case "", "auto":
 		if s.exposed && s.tokens.Len() > 0 {
