@@ -79,12 +79,12 @@ type event struct {
 }
 
 // Start runs a browser for the test, stopped (and its profile removed)
-// when the test ends.
-func Start(t testing.TB) *Browser {
+// when the test ends, with extra flags (--host-resolver-rules=…).
+func Start(t testing.TB, extra ...string) *Browser {
 	t.Helper()
 	profile := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, Binary(t), append(flags(profile), "--remote-debugging-port=0", "--window-size=1200,1600", "about:blank")...)
+	cmd := exec.CommandContext(ctx, Binary(t), append(append(flags(profile), extra...), "--remote-debugging-port=0", "--window-size=1200,1600", "about:blank")...)
 	cmd.WaitDelay = 5 * time.Second
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

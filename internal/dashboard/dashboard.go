@@ -142,13 +142,13 @@ func Deny(w http.ResponseWriter, r *http.Request, code int, kind, msg string) {
 
 // headers sets what every dashboard answer carries: no script may run,
 // forms go only to the dashboard itself, no framing, no caching of a page
-// that may need the token, no referrer.
+// that may need the token, no referrer to other origins.
 func headers(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
 		hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
 		hd.Set("X-Content-Type-Options", "nosniff")
-		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("Referrer-Policy", "same-origin") // no-referrer would make browsers send the forms' Origin as "null"
 		hd.Set("Cache-Control", "no-store")
 		h.ServeHTTP(w, r)
 	})

@@ -61,12 +61,20 @@ type instance struct {
 
 func start(t *testing.T, data string) *instance {
 	t.Helper()
+	return startWith(t, Config{DataDir: data})
+}
+
+// startWith is start with more of the configuration (tokens, hosts).
+func startWith(t *testing.T, cfg Config) *instance {
+	t.Helper()
+	data := cfg.DataDir
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
+	cfg.API, cfg.StopGrace, cfg.Log = "127.0.0.1:0", 2*time.Second, slog.New(slog.NewTextHandler(os.Stderr, nil))
+	cfg.Listening = func(a string) { addr <- a }
 	go func() {
-		done <- Run(ctx, Config{DataDir: data, API: "127.0.0.1:0", StopGrace: 2 * time.Second, Log: slog.New(slog.NewTextHandler(os.Stderr, nil)),
-			Listening: func(a string) { addr <- a }})
+		done <- Run(ctx, cfg)
 	}()
 	var in *instance
 	select {
