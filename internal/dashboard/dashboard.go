@@ -35,9 +35,8 @@ type Source struct {
 	// Incidents is the directory of incident bundles.
 	Incidents string
 	// Act runs a manual action (promote, abort or undo) on an app for by,
-	// the caller's token name, and says what it did. Without it the page
-	// has no buttons.
-	Act func(ctx context.Context, app, verb, by string) (string, error)
+	// the caller's token name. Without it the page has no buttons.
+	Act func(ctx context.Context, app, verb, by string) error
 	// Now is the clock for "updated at"; time.Now when nil.
 	Now func() time.Time
 }
@@ -162,7 +161,7 @@ func (d *dash) act(w http.ResponseWriter, r *http.Request) {
 		d.notFound(w, "The dashboard has no action "+verb+".")
 		return
 	}
-	msg, err := d.src.Act(r.Context(), app, verb, access.IdentityFrom(r.Context()).Name)
+	err := d.src.Act(r.Context(), app, verb, access.IdentityFrom(r.Context()).Name)
 	if err != nil {
 		code := http.StatusInternalServerError
 		switch {
@@ -176,7 +175,7 @@ func (d *dash) act(w http.ResponseWriter, r *http.Request) {
 		render(w, code, messagePage, message{Title: "Not done", Text: fmt.Sprintf("%s %s: %v", verb, app, err), Home: true})
 		return
 	}
-	_ = msg // the page shows the action's events
+	// The page shows what happened: the rollout and the action's events.
 	http.Redirect(w, r, "/#app-"+app, http.StatusSeeOther)
 }
 

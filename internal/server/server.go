@@ -170,9 +170,9 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 			return w
 		}})
-	act := func(ctx context.Context, app, verb, by string) (string, error) {
-		res, err := api.Act(ctx, ctl, app, verb, api.ActionRequest{}, by)
-		return res.Message, err
+	act := func(ctx context.Context, app, verb, by string) error {
+		_, err := api.Act(ctx, ctl, app, verb, api.ActionRequest{}, by)
+		return err
 	}
 	srv := &http.Server{
 		Handler: (&api.Server{
