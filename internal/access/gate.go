@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -254,6 +255,7 @@ func (g *Gate) checkWrite(r *http.Request, id Identity) error {
 // request was sent to. The scheme is not compared: a TLS-terminating proxy
 // in front may change it, and the host alone already tells a foreign page.
 func sameOrigin(origin, host string) bool {
-	_, rest, ok := strings.Cut(origin, "://")
-	return ok && rest != "" && strings.EqualFold(rest, host)
+	u, err := url.Parse(origin)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.User == nil &&
+		u.Path == "" && u.RawQuery == "" && u.Fragment == "" && u.Host != "" && strings.EqualFold(u.Host, host)
 }

@@ -353,3 +353,20 @@ func FuzzHost(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSameOrigin: an Origin the gate takes for the request's own names,
+// as net/url parses it, exactly that host:port.
+func FuzzSameOrigin(f *testing.F) {
+	for _, s := range []string{"http://127.0.0.1:7070", "https://127.0.0.1:7070", "null", "http://127.0.0.1:7070/", "http://a@127.0.0.1:7070", "file://"} {
+		f.Add(s, "127.0.0.1:7070")
+	}
+	f.Fuzz(func(t *testing.T, origin, host string) {
+		if !sameOrigin(origin, host) {
+			return
+		}
+		u, err := url.Parse(origin)
+		if err != nil || !strings.EqualFold(u.Host, host) || u.Path != "" || u.User != nil {
+			t.Fatalf("Origin %q taken for host %q (url.Parse: %+v, %v)", origin, host, u, err)
+		}
+	})
+}
