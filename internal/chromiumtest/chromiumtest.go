@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -47,7 +48,7 @@ func Run(t testing.TB, dir string, args ...string) []byte {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, Binary(t), append(flags(filepath.Join(dir, "profile")), args...)...)
-	cmd.WaitDelay = 5 * time.Second
+	ownGroup(cmd)
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("chromium %v: %v", args, err)
@@ -85,7 +86,7 @@ func Start(t testing.TB, extra ...string) *Browser {
 	profile := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, Binary(t), append(append(flags(profile), extra...), "--remote-debugging-port=0", "--window-size=1200,1600", "about:blank")...)
-	cmd.WaitDelay = 5 * time.Second
+	ownGroup(cmd)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -102,9 +103,14 @@ func Start(t testing.TB, extra ...string) *Browser {
 			}
 		}
 	}()
-	stop := func() {
-		cancel()
+	exited := make(chan struct{})
+	go func() {
 		cmd.Wait()
+		close(exited)
+	}()
+	stop := func() {
+		cancel() // kills the process group, if Chromium is still there
+		<-exited
 	}
 	var url string
 	select {
@@ -126,11 +132,26 @@ func Start(t testing.TB, extra ...string) *Browser {
 		b.read()
 	}()
 	t.Cleanup(func() {
+		// Ask Chromium to close, so that its helper processes are gone
+		// before the test removes the profile they write to.
+		b.call("", "Browser.close", map[string]any{}, nil)
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+		}
 		conn.Close(websocket.StatusNormalClosure, "")
 		stop()
 		<-done
 	})
 	return b
+}
+
+// ownGroup runs cmd in a process group of its own that is killed whole
+// when its context ends, so no Chromium helper outlives the test.
+func ownGroup(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
 }
 
 // read hands every message to the call or the page waiting for it, until
@@ -237,24 +258,41 @@ func (b *Browser) NewPage() *Page {
 	b.mu.Lock()
 	b.events[att.SessionID] = append(b.events[att.SessionID], p.events)
 	b.mu.Unlock()
-	if err := b.call(p.session, "Page.enable", map[string]any{}, nil); err != nil {
+	for _, m := range []string{"Page.enable", "Runtime.enable"} {
+		if err := b.call(p.session, m, map[string]any{}, nil); err != nil {
+			b.t.Fatal(err)
+		}
+	}
+	if err := b.call(p.session, "Page.setLifecycleEventsEnabled", map[string]any{"enabled": true}, nil); err != nil {
 		b.t.Fatal(err)
 	}
 	return p
 }
 
-// Navigate opens url and waits for its load event.
+// Navigate opens url and waits until that document (not one loading
+// before it) has loaded.
 func (p *Page) Navigate(url string) {
 	p.b.t.Helper()
 	p.drain()
-	var res struct{ ErrorText string }
+	var res struct{ LoaderID, ErrorText string }
 	if err := p.b.call(p.session, "Page.navigate", map[string]any{"url": url}, &res); err != nil {
 		p.b.t.Fatal(err)
 	}
 	if res.ErrorText != "" {
 		p.b.t.Fatalf("navigate to %s: %s", url, res.ErrorText)
 	}
-	p.WaitLoad()
+	deadline := time.After(60 * time.Second)
+	for {
+		select {
+		case e := <-p.events:
+			var lc struct{ LoaderID, Name string }
+			if e.Method == "Page.lifecycleEvent" && json.Unmarshal(e.Params, &lc) == nil && lc.Name == "load" && lc.LoaderID == res.LoaderID {
+				return
+			}
+		case <-deadline:
+			p.b.t.Fatalf("%s did not load within 60s", url)
+		}
+	}
 }
 
 // drain forgets the events seen so far.
@@ -264,23 +302,6 @@ func (p *Page) drain() {
 		case <-p.events:
 		default:
 			return
-		}
-	}
-}
-
-// WaitLoad waits for the next load event of the page (after a navigation
-// or a click that submits a form).
-func (p *Page) WaitLoad() {
-	p.b.t.Helper()
-	deadline := time.After(60 * time.Second)
-	for {
-		select {
-		case e := <-p.events:
-			if e.Method == "Page.loadEventFired" {
-				return
-			}
-		case <-deadline:
-			p.b.t.Fatal("the page did not load within 60s")
 		}
 	}
 }
@@ -320,12 +341,15 @@ func (p *Page) HTML() string {
 
 // Click presses and releases the left mouse button at the middle of the
 // first element that selector finds, as a person's click: the browser
-// does the rest (a submit button submits its form).
+// does the rest (a submit button submits its form). It first stops the
+// page's loading, which cancels a pending <meta http-equiv="refresh">, so
+// the page cannot reload under the pointer between finding the element
+// and clicking it.
 func (p *Page) Click(selector string) {
 	p.b.t.Helper()
 	var box struct{ X, Y float64 }
 	sel, _ := json.Marshal(selector)
-	p.Eval(`(() => { const e = document.querySelector(`+string(sel)+`); if (!e) return {X: -1, Y: -1};
+	p.Eval(`(() => { window.stop(); const e = document.querySelector(`+string(sel)+`); if (!e) return {X: -1, Y: -1};
 		e.scrollIntoView({block: "center"}); const r = e.getBoundingClientRect();
 		return {X: r.left + r.width / 2, Y: r.top + r.height / 2}; })()`, &box)
 	if box.X < 0 {

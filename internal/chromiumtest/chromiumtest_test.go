@@ -51,3 +51,34 @@ func TestRunDumpsTheDOM(t *testing.T) {
 		t.Fatalf("dom %q", dom)
 	}
 }
+
+// TestClickStopsTheRefresh: a page that reloads itself every second is
+// not reloaded once Click has found its element, so the click lands on
+// the page it aimed at.
+func TestClickStopsTheRefresh(t *testing.T) {
+	var mu sync.Mutex
+	loads := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" { // the favicon
+			http.NotFound(w, r)
+			return
+		}
+		mu.Lock()
+		loads++
+		mu.Unlock()
+		io.WriteString(w, `<!DOCTYPE html><meta http-equiv="refresh" content="1"><button id="b" type="button" onclick="window.hit = true">b</button>`)
+	}))
+	defer srv.Close()
+	p := Start(t).NewPage()
+	p.Navigate(srv.URL + "/")
+	p.Click("#b")
+	p.WaitFor("the click", "window.hit === true", 10*time.Second)
+	time.Sleep(2500 * time.Millisecond)
+	var hit bool
+	p.Eval("window.hit === true", &hit)
+	mu.Lock()
+	defer mu.Unlock()
+	if !hit || loads != 1 {
+		t.Fatalf("hit %v, %d loads: the refresh was not stopped", hit, loads)
+	}
+}
