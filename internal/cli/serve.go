@@ -37,6 +37,7 @@ func init() {
 			"lastgood serve --data /var/lib/lastgood",
 			"LASTGOOD_TOKEN=s3cret lastgood serve --api 127.0.0.1:7070",
 			"lastgood serve --engine kubernetes --kubeconfig ~/.kube/config --namespace shop",
+			"lastgood serve --api 0.0.0.0:7070 --tokens-file /etc/lastgood/tokens --tls-cert cert.pem --tls-key key.pem",
 		},
 		flags: func(fs *flag.FlagSet, o *options) {
 			fs.StringVar(&o.data, "data", ".lastgood", "data directory")
@@ -45,11 +46,11 @@ func init() {
 			fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubernetes engine: kubeconfig file (default $KUBECONFIG, the pod's service account, then ~/.kube/config)")
 			fs.StringVar(&o.namespace, "namespace", "", "kubernetes engine: namespace of apps whose manifest names none (default the kubeconfig's)")
 			fs.StringVar(&o.addrFile, "addr-file", "", "write the API's address to this file once it listens (for scripts using --api 127.0.0.1:0)")
-			fs.StringVar(&o.serve.tokensFile, "tokens-file", "", "file of API tokens with roles, NAME ROLE SECRET a line (LASTGOOD_TOKENS_FILE)")
-			fs.Var(&o.serve.allowedHosts, "allowed-host", "a Host name the API answers besides localhost and IP addresses; repeatable (LASTGOOD_ALLOWED_HOSTS, comma-separated)")
-			fs.StringVar(&o.serve.tlsCert, "tls-cert", "", "serve the API and dashboard over HTTPS with this PEM certificate (with --tls-key)")
-			fs.StringVar(&o.serve.tlsKey, "tls-key", "", "the PEM private key of --tls-cert")
-			fs.StringVar(&o.serve.metricsAuth, "metrics-auth", "auto", "whether /metrics needs a viewer token: auto (when reachable from other machines and tokens are set), token, or open")
+			fs.StringVar(&o.serve.tokensFile, "tokens-file", "", "`FILE` of API tokens with roles, NAME ROLE SECRET a line (docs/security.md); LASTGOOD_TOKENS_FILE sets the default")
+			fs.Var(&o.serve.allowedHosts, "allowed-host", "a Host `NAME` (or NAME:PORT) the API answers besides localhost and IP addresses; repeatable; LASTGOOD_ALLOWED_HOSTS adds a comma-separated list")
+			fs.StringVar(&o.serve.tlsCert, "tls-cert", "", "serve the API and dashboard over HTTPS with the PEM certificate `FILE` (with --tls-key)")
+			fs.StringVar(&o.serve.tlsKey, "tls-key", "", "the PEM private key `FILE` of --tls-cert")
+			fs.StringVar(&o.serve.metricsAuth, "metrics-auth", "auto", "whether /metrics needs a viewer token: auto (when other machines can reach the API and tokens are set), token, or open")
 			fs.BoolVar(&o.serve.insecureNoAuth, "insecure-no-auth", false, "serve an API reachable from other machines without any token (anyone reaching it can run commands as this user)")
 		},
 		run: runServe,
