@@ -310,6 +310,12 @@ func (p *Page) drain() {
 // and decodes its value into out.
 func (p *Page) Eval(expr string, out any) {
 	p.b.t.Helper()
+	if err := p.eval(expr, out); err != nil {
+		p.b.t.Fatal(err)
+	}
+}
+
+func (p *Page) eval(expr string, out any) error {
 	var res struct {
 		Result struct {
 			Value json.RawMessage `json:"value"`
@@ -320,23 +326,34 @@ func (p *Page) Eval(expr string, out any) {
 	}
 	err := p.b.call(p.session, "Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true, "awaitPromise": true}, &res)
 	if err != nil {
-		p.b.t.Fatal(err)
+		return err
 	}
 	if res.ExceptionDetails != nil {
-		p.b.t.Fatalf("evaluate %s: %s", expr, res.ExceptionDetails.Text)
+		return fmt.Errorf("evaluate %s: %s", expr, res.ExceptionDetails.Text)
 	}
 	if out != nil && len(res.Result.Value) > 0 {
 		if err := json.Unmarshal(res.Result.Value, out); err != nil {
-			p.b.t.Fatalf("evaluate %s: %v", expr, err)
+			return fmt.Errorf("evaluate %s: %v", expr, err)
 		}
 	}
+	return nil
 }
 
-// HTML returns the page's document as it stands.
+// HTML returns the page's document as it stands (once it has one: a
+// page reloading itself has none for a moment).
 func (p *Page) HTML() string {
+	p.b.t.Helper()
 	var s string
-	p.Eval("document.documentElement.outerHTML", &s)
-	return s
+	p.WaitFor("a document", `document.readyState === "complete"`, 30*time.Second)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		err := p.eval("document.documentElement.outerHTML", &s)
+		if err == nil {
+			return s
+		}
+		if time.Now().After(deadline) {
+			p.b.t.Fatal(err)
+		}
+	}
 }
 
 // Click presses and releases the left mouse button at the middle of the
@@ -366,18 +383,20 @@ func (p *Page) Click(selector string) {
 	}
 }
 
-// WaitFor evaluates a boolean JavaScript expression until it is true.
+// WaitFor evaluates a boolean JavaScript expression until it is true. A
+// page that is navigating has no document to evaluate in for a moment;
+// that is waited through too.
 func (p *Page) WaitFor(what, expr string, within time.Duration) {
 	p.b.t.Helper()
 	deadline := time.Now().Add(within)
 	for {
 		var ok bool
-		p.Eval(expr, &ok)
-		if ok {
+		err := p.eval(expr, &ok)
+		if err == nil && ok {
 			return
 		}
 		if time.Now().After(deadline) {
-			p.b.t.Fatalf("timed out after %s waiting for %s", within, what)
+			p.b.t.Fatalf("timed out after %s waiting for %s (last: %v)", within, what, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

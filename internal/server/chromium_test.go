@@ -24,13 +24,55 @@ import (
 
 const canaryPause = "canary: {steps: [{setWeight: 50}, {pause: {}}]}"
 
+// patientManifest is a.manifest with time to spare: on a busy machine the
+// replicas of the browser tests may take long to get ready, and a missed
+// progress deadline would roll back what the test means to click on.
+func (a *app) patientManifest(t *testing.T, strategy, env string) string {
+	t.Helper()
+	p := a.manifest(t, 1, strategy, env)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.NewReplacer("progressDeadline: 3s", "progressDeadline: 90s", "window: 1m", "window: 10m",
+		"readiness: {http: /healthz, period: 100ms, failureThreshold: 2}", "readiness: {http: /healthz, period: 1s, timeout: 1s, failureThreshold: 20}").Replace(string(b))
+	if !strings.Contains(text, "timeout: 1s") {
+		t.Fatalf("the manifest changed shape:\n%s", text)
+	}
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // waitPaused waits until app's latest rollout waits for promote.
 func (in *instance) waitPaused(t *testing.T, app string) controller.AppStatus {
 	t.Helper()
 	var st controller.AppStatus
-	waitFor(t, 30*time.Second, app+"'s canary to pause", func() bool {
+	waitFor(t, patience, app+"'s canary to pause", func() bool {
 		st, _ = in.c.App(context.Background(), app)
 		return st.Rollout != nil && st.Rollout.Detail.Phase == strategy.Paused
+	})
+	return st
+}
+
+// applyPatiently is applyWait with patience.
+func (in *instance) applyPatiently(t *testing.T, file string) controller.AppStatus {
+	t.Helper()
+	res, err := in.c.ApplyFile(context.Background(), file)
+	if err != nil || res.Rollout == 0 {
+		t.Fatalf("apply %s: %v %s", file, err, res.Message)
+	}
+	return in.waitEnded(t, res.App, res.Rollout)
+}
+
+// waitEnded waits, with patience, until rollout id of app has ended.
+func (in *instance) waitEnded(t *testing.T, app string, id int64) controller.AppStatus {
+	t.Helper()
+	var st controller.AppStatus
+	waitFor(t, patience, fmt.Sprintf("rollout #%d to end", id), func() bool {
+		st, _ = in.c.App(context.Background(), app)
+		return st.Rollout != nil && st.Rollout.ID == id && strategy.Phase(st.Rollout.Phase).Final()
 	})
 	return st
 }
@@ -51,6 +93,26 @@ func (in *instance) actorOf(t *testing.T, app, typ string) string {
 	return actor
 }
 
+// patience bounds the waits of the browser tests: generous, for a busy
+// two-core machine running the race detector.
+const patience = 90 * time.Second
+
+// clickAction clicks an app's action button on the page and waits for
+// the answer: the dashboard again (the action was done) or a refusal,
+// which fails the test with what it said.
+func clickAction(t *testing.T, page *chromiumtest.Page, app, verb string) {
+	t.Helper()
+	page.Click(`form[action="/apps/` + app + `/` + verb + `"] button`)
+	page.WaitFor("the answer to "+verb, `location.hash === "#app-`+app+`" && document.readyState === "complete" || document.title !== "lastgood"`, patience)
+	var title string
+	page.Eval("document.title", &title)
+	if title != "lastgood" {
+		var text string
+		page.Eval("document.body.textContent", &text)
+		t.Fatalf("%s was refused: %s", verb, text)
+	}
+}
+
 // TestDeployerClicksPromoteUndoAbortInChromium: a deployer signs in to
 // the dashboard in headless Chromium and, with the mouse, promotes a
 // paused canary, undoes the release, and aborts the next one; each click
@@ -63,8 +125,8 @@ func TestDeployerClicksPromoteUndoAbortInChromium(t *testing.T) {
 	in := startWith(t, Config{DataDir: t.TempDir(), Tokens: toks})
 	in.c.Token = "deployer-secret-0123456789"
 	a := newApp(t, "web")
-	in.applyWait(t, a.manifest(t, 1, blueGreen, ""))
-	if _, err := in.c.ApplyFile(context.Background(), a.manifest(t, 1, canaryPause, "V: two")); err != nil {
+	in.applyPatiently(t, a.patientManifest(t, blueGreen, ""))
+	if _, err := in.c.ApplyFile(context.Background(), a.patientManifest(t, canaryPause, "V: two")); err != nil {
 		t.Fatal(err)
 	}
 	st := in.waitPaused(t, "web")
@@ -78,18 +140,18 @@ func TestDeployerClicksPromoteUndoAbortInChromium(t *testing.T) {
 		t.Fatalf("cookies %+v", cs)
 	}
 
-	page.Click(`form[action="/apps/web/promote"] button`)
-	st = in.waitRollout(t, "web", st.Rollout.ID)
+	clickAction(t, page, "web", "promote")
+	st = in.waitEnded(t, "web", st.Rollout.ID)
 	if st.Rollout.Phase != store.PhasePromoted || st.Stable != 2 {
-		t.Fatalf("after the promote click: %s, stable %d", st.Rollout.Phase, st.Stable)
+		t.Fatalf("after the promote click: %s (%s: %s), stable %d", st.Rollout.Phase, st.Rollout.Trigger, st.Rollout.Reason, st.Stable)
 	}
 	if by := in.actorOf(t, "web", "rollout.promoted"); by != "dan" {
 		t.Errorf("promoted by %q", by)
 	}
 
 	page.Navigate(in.c.Base + "/")
-	page.Click(`form[action="/apps/web/undo"] button`)
-	waitFor(t, 30*time.Second, "the undo", func() bool {
+	clickAction(t, page, "web", "undo")
+	waitFor(t, patience, "the undo", func() bool {
 		st, _ = in.c.App(context.Background(), "web")
 		return st.Rollout != nil && st.Rollout.Strategy == strategy.Undo && st.Rollout.Phase == store.PhasePromoted
 	})
@@ -100,17 +162,16 @@ func TestDeployerClicksPromoteUndoAbortInChromium(t *testing.T) {
 		t.Fatalf("after undo the app says %q", body)
 	}
 
-	if _, err := in.c.ApplyFile(context.Background(), a.manifest(t, 1, canaryPause, "V: three")); err != nil {
+	if _, err := in.c.ApplyFile(context.Background(), a.patientManifest(t, canaryPause, "V: three")); err != nil {
 		t.Fatal(err)
 	}
 	st = in.waitPaused(t, "web")
 	page.Navigate(in.c.Base + "/")
-	page.Click(`form[action="/apps/web/abort"] button`)
-	st = in.waitRollout(t, "web", st.Rollout.ID)
+	clickAction(t, page, "web", "abort")
+	st = in.waitEnded(t, "web", st.Rollout.ID)
 	if st.Rollout.Phase != store.PhaseAborted || in.actorOf(t, "web", "rollout.aborted") != "dan" {
 		t.Fatalf("after the abort click: %s by %q", st.Rollout.Phase, in.actorOf(t, "web", "rollout.aborted"))
 	}
-	page.WaitFor("the page after the abort", `document.querySelector("#app-web") !== null`, 30*time.Second)
 
 	page.Navigate(in.c.Base + "/?token=viewer-secret-0123456789")
 	if body := page.HTML(); !strings.Contains(body, "Signed in as <b>vera</b> (viewer): read-only.") || strings.Contains(body, "<form") {
@@ -209,8 +270,8 @@ window.addEventListener("load", async () => {
 func TestCrossSitePageChangesNothingInChromium(t *testing.T) {
 	in := start(t, t.TempDir())
 	a := newApp(t, "web")
-	in.applyWait(t, a.manifest(t, 1, blueGreen, ""))
-	if _, err := in.c.ApplyFile(context.Background(), a.manifest(t, 1, canaryPause, "V: two")); err != nil {
+	in.applyPatiently(t, a.patientManifest(t, blueGreen, ""))
+	if _, err := in.c.ApplyFile(context.Background(), a.patientManifest(t, canaryPause, "V: two")); err != nil {
 		t.Fatal(err)
 	}
 	before := in.waitPaused(t, "web")
@@ -234,7 +295,7 @@ func TestCrossSitePageChangesNothingInChromium(t *testing.T) {
 		t.Fatalf("the dashboard offers no abort:\n%s", page.HTML())
 	}
 	page.Navigate("http://" + evil + "/")
-	page.WaitFor("the attack to finish", `window.fetched === true && window.loaded >= 10`, 60*time.Second)
+	page.WaitFor("the attack to finish", `window.fetched === true && window.loaded >= 10`, patience)
 	waitFor(t, 10*time.Second, "the recorder to see every request", func() bool { return rec.count() >= 6 })
 	rec.mu.Lock()
 	live := len(rec.applies) == 2 && rec.applies[0].Manifest == m && rec.applies[1].Manifest == m
