@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -211,4 +212,36 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// TestUploadWaitsWhileRestoring: lastgood answers 503 while it restores
+// its state; a HEAD's 503 has no body to say so, and the client waits for
+// it all the same. (The server here stands in for a restoring lastgood,
+// whose restore is too quick to catch on purpose.)
+func TestUploadWaitsWhileRestoring(t *testing.T) {
+	var heads, puts int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodHead && heads < 2:
+			heads++
+			w.WriteHeader(http.StatusServiceUnavailable)
+		case r.Method == http.MethodHead:
+			heads++
+			w.WriteHeader(http.StatusNotFound)
+		case r.Method == http.MethodPut && r.Header.Get("Content-Type") == "application/octet-stream" && r.Header.Get(api.ClientHeader) == "1":
+			puts++
+			w.WriteHeader(http.StatusCreated)
+		default:
+			http.Error(w, "unexpected "+r.Method, http.StatusBadRequest)
+		}
+	}))
+	defer srv.Close()
+	f := filepath.Join(t.TempDir(), "a")
+	os.WriteFile(f, []byte("x"), 0o644)
+	if err := (&api.Client{Base: srv.URL}).Upload(context.Background(), "sha256:"+strings.Repeat("0", 64), f); err != nil {
+		t.Fatal(err)
+	}
+	if heads != 3 || puts != 1 {
+		t.Fatalf("%d HEADs, %d PUTs", heads, puts)
+	}
 }

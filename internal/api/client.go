@@ -126,6 +126,11 @@ func (c *Client) once(ctx context.Context, method, path, ctype string, body io.R
 		if json.Unmarshal(b, &se.Body) != nil || se.Body.Error == "" {
 			se.Body.Error = fmt.Sprintf("%s %s: %s: %s", method, path, res.Status, strings.TrimSpace(string(b)))
 		}
+		if method == http.MethodHead && res.StatusCode == http.StatusServiceUnavailable {
+			// A HEAD answer has no body to say why; while lastgood
+			// restores its state that is the reason, and do waits.
+			se.Body.Kind = "unavailable"
+		}
 		return se
 	}
 	if out == nil {
