@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/lastgood/lastgood/internal/access"
 	"github.com/lastgood/lastgood/internal/store"
 )
 
@@ -52,5 +53,11 @@ func writeEvent(w io.Writer, ev store.Event, withApp bool) {
 	if withApp {
 		app = fmt.Sprintf("%-16s ", ev.App)
 	}
-	fmt.Fprintf(w, "%s  %s%-22s %s\n", ev.Time.Local().Format("2006-01-02 15:04:05.000"), app, ev.Type, ev.Message)
+	by := ""
+	if ev.Actor != "" && ev.Actor != access.Anonymous {
+		// Who asked, when lastgood has tokens; without them every
+		// caller is the same anonymous one (-o json still says so).
+		by = "  (by " + ev.Actor + ")"
+	}
+	fmt.Fprintf(w, "%s  %s%-22s %s%s\n", ev.Time.Local().Format("2006-01-02 15:04:05.000"), app, ev.Type, ev.Message, by)
 }

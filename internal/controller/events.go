@@ -97,15 +97,16 @@ func (c *Controller) flushEvents(ctx context.Context) {
 	c.logs.ok(c.cfg.Log, "record/replica", "replica events are recorded again")
 }
 
-// appendEvents records strategy events of a rollout inside tx. The event
-// that ends a rollout with an incident names the incident.
-func appendEvents(tx *store.Tx, now time.Time, r store.Rollout, revision int, evs []strategy.Event) error {
+// appendEvents records strategy events of a rollout inside tx, as asked
+// for by actor ("" when lastgood acts by itself). The event that ends a
+// rollout with an incident names the incident.
+func appendEvents(tx *store.Tx, now time.Time, r store.Rollout, revision int, evs []strategy.Event, actor string) error {
 	for _, e := range evs {
 		msg := e.Message
 		if incident.Records(e.Type, r.Strategy) {
 			msg += fmt.Sprintf(" (incident %s)", incident.ID(r.App, r.Number))
 		}
-		ev := store.Event{Time: now, App: r.App, Rollout: r.ID, Revision: revision, Type: e.Type, Message: msg}
+		ev := store.Event{Time: now, App: r.App, Rollout: r.ID, Revision: revision, Type: e.Type, Message: msg, Actor: actor}
 		if e.Data != nil {
 			data, err := json.Marshal(e.Data)
 			if err != nil {
@@ -137,4 +138,19 @@ func mustJSON(v any) json.RawMessage {
 		panic(err) // only called with maps of plain values
 	}
 	return b
+}
+
+type actorKey struct{}
+
+// withActor marks ctx as a request by actor: the events written while
+// handling it carry that name. Only the entry points of manual actions
+// (Apply, Undo, act) set it, from their arguments.
+func withActor(ctx context.Context, actor string) context.Context {
+	return context.WithValue(ctx, actorKey{}, actor)
+}
+
+// actorOf is the actor of ctx; "" for what the loop does by itself.
+func actorOf(ctx context.Context) string {
+	a, _ := ctx.Value(actorKey{}).(string)
+	return a
 }

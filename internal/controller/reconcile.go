@@ -123,7 +123,7 @@ func (c *Controller) persistAt(ctx context.Context, a *appState, next strategy.S
 				return err
 			}
 		}
-		if err := appendEvents(tx, now, r, next.To, evs); err != nil {
+		if err := appendEvents(tx, now, r, next.To, evs, actorOf(ctx)); err != nil {
 			return err
 		}
 		for _, e := range extra {

@@ -121,7 +121,8 @@ func offCanary(t *testing.T, d time.Duration, addr string, n int) {
 func startCanaryOnFullDisk(t *testing.T, cfg Config, h *hook) (*instance, *app, *clients, int64, string) {
 	t.Helper()
 	disk := smallDisk(t, 64<<20)
-	in := startWith(t, filepath.Join(disk, "data"), cfg)
+	cfg.DataDir = filepath.Join(disk, "data")
+	in := startWith(t, cfg)
 	a := newApp(t, "full")
 	in.applyWait(t, a.manifest(t, 2, "blueGreen: {}", ""))
 	cl := startClients(t, a.listen, 4)

@@ -61,17 +61,17 @@ type instance struct {
 
 func start(t *testing.T, data string) *instance {
 	t.Helper()
-	return startWith(t, data, Config{})
+	return startWith(t, Config{DataDir: data})
 }
 
-// startWith starts lastgood on data with cfg's other fields.
-func startWith(t *testing.T, data string, cfg Config) *instance {
+// startWith is start with more of the configuration (tokens, hosts).
+func startWith(t *testing.T, cfg Config) *instance {
 	t.Helper()
+	data := cfg.DataDir
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
-	cfg.DataDir, cfg.API, cfg.StopGrace = data, "127.0.0.1:0", 2*time.Second
-	cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	cfg.API, cfg.StopGrace, cfg.Log = "127.0.0.1:0", 2*time.Second, slog.New(slog.NewTextHandler(os.Stderr, nil))
 	cfg.Listening = func(a string) { addr <- a }
 	go func() {
 		done <- Run(ctx, cfg)

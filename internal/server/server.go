@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lastgood/lastgood/internal/access"
 	"github.com/lastgood/lastgood/internal/api"
 	"github.com/lastgood/lastgood/internal/artifact"
 	"github.com/lastgood/lastgood/internal/controller"
@@ -31,9 +32,27 @@ import (
 type Config struct {
 	DataDir string // default ./.lastgood
 	API     string // listen address of the API, default 127.0.0.1:7070
-	Token   string // required bearer token, when set
-	Version string
-	Log     *slog.Logger
+	// Token (LASTGOOD_TOKEN), when set, is an admin token, audited as
+	// LASTGOOD_TOKEN.
+	Token string
+	// Tokens are the tokens with roles of --tokens-file. With neither
+	// Token nor Tokens the API is open (see InsecureNoAuth).
+	Tokens *access.Tokens
+	// AllowedHosts are the Host names requests may carry besides
+	// localhost and IP addresses (--allowed-host).
+	AllowedHosts []string
+	// TLSCert and TLSKey (PEM files, both or neither) serve the API and
+	// the dashboard over HTTPS.
+	TLSCert, TLSKey string
+	// MetricsAuth says whether /metrics needs a viewer token: "token",
+	// "open", or "auto" (the default): a token when the API has tokens
+	// and other machines can reach it, open otherwise.
+	MetricsAuth string
+	// InsecureNoAuth lets the API serve without a token on an address
+	// other machines can reach; Run refuses that otherwise.
+	InsecureNoAuth bool
+	Version        string
+	Log            *slog.Logger
 	// StopGrace is the time a replica gets between SIGTERM and SIGKILL.
 	StopGrace time.Duration
 	// Engine is where revisions run: "local" (the default) or
@@ -62,7 +81,9 @@ type Config struct {
 const DefaultReserve = 8 << 20
 
 // Run serves until ctx ends, then stops everything it started: the API,
-// the routers, the controller and every replica.
+// the routers, the controller and every replica. A configuration Check
+// refuses is an error that errors.Is ErrConfig, returned before anything
+// changes.
 func Run(ctx context.Context, cfg Config) error {
 	if cfg.DataDir == "" {
 		cfg.DataDir = ".lastgood"
@@ -74,11 +95,14 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	cfg.Log = slog.New(redact.Handler(cfg.Log.Handler())) // lastgood's own log shows no secret either
+	sec, err := cfg.security()
+	if err != nil {
+		return err
+	}
 	var kube *kubernetesSetup
 	if cfg.Engine == "kubernetes" {
 		// Before anything is created: a kubeconfig that cannot be used
 		// leaves no data directory behind.
-		var err error
 		if kube, err = loadKubernetes(cfg); err != nil {
 			return err
 		}
@@ -120,11 +144,20 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	key, err := sessionKey(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	gate, err := access.New(access.Config{Tokens: sec.tokens, AllowedHosts: cfg.AllowedHosts, RawPrefix: api.RawPrefix, Key: key})
+	if err != nil {
+		return configError{err}
+	}
 	ln, err := net.Listen("tcp", cfg.API)
 	if err != nil {
 		return fmt.Errorf("api: %w", err)
 	}
 	defer ln.Close()
+	sec.warn(cfg)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -169,17 +202,24 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 			return w
 		}})
+	act := func(ctx context.Context, app, verb, by string) error {
+		_, err := api.Act(ctx, ctl, app, verb, api.ActionRequest{}, by)
+		return err
+	}
 	srv := &http.Server{
 		Handler: (&api.Server{
 			Controller: ctl, Store: st, Artifacts: arts, Stats: be.stats,
-			Token: cfg.Token, Version: cfg.Version, Ready: ctl.Recovered,
-			Incidents: filepath.Join(cfg.DataDir, "incidents"), Metrics: tel.Handler(),
+			Gate: gate, Page: dashboard.Deny, Version: cfg.Version, Ready: ctl.Recovered,
+			Incidents: filepath.Join(cfg.DataDir, "incidents"), Metrics: tel.Handler(), MetricsRole: sec.metrics,
 			Degraded: func() string { return degraded(cfg.DataDir, st, ctl) }, BackupDir: cfg.DataDir,
 			Dashboard: dashboard.Handler(dashboard.Source{
-				Apps: ctl.Apps, Events: dashboard.StoreEvents(st), Incidents: filepath.Join(cfg.DataDir, "incidents"),
-			}, cfg.Token),
+				Apps: ctl.Apps, Events: dashboard.StoreEvents(st), Incidents: filepath.Join(cfg.DataDir, "incidents"), Act: act,
+			}, gate),
 		}).Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
+		TLSConfig:         sec.tls,
+		// Failed TLS handshakes and the like: worth a debug line, no more.
+		ErrorLog: slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
 	}
 
 	rec := incident.New(incident.Config{
@@ -208,7 +248,12 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		run("engine events", func() error { return st.Follow(ctx, last, be.announce) })
 	}
-	run("api", func() error { return srv.Serve(ln) })
+	run("api", func() error {
+		if sec.tls != nil {
+			return srv.ServeTLS(ln, "", "")
+		}
+		return srv.Serve(ln)
+	})
 	run("store", func() error { return st.Maintain(ctx) })
 	if readOnly == "" {
 		// The followers of the event log read what the controller wrote;
