@@ -24,6 +24,9 @@ type ApplyRequest struct {
 	File      string            `json:"file"`
 	Manifest  string            `json:"manifest"`
 	Artifacts map[string]string `json:"artifacts"` // path as written → sha256:…
+	// Actor is who applies (the API token's name), recorded on the
+	// events the apply writes. The API sets it; clients cannot.
+	Actor string `json:"-"`
 }
 
 // ApplyResult says what an apply (or undo) did.
@@ -55,10 +58,14 @@ func Digest(m *manifest.App, artifacts map[string]string) string {
 // An app applied again after `lastgood delete` starts afresh (a first
 // release) with a new revision numbered after the kept ones.
 func (c *Controller) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, error) {
+	if err := c.writable(); err != nil {
+		return ApplyResult{}, err
+	}
 	m, err := manifest.Parse(req.File, []byte(req.Manifest))
 	if err != nil {
 		return ApplyResult{}, err
 	}
+	ctx = withActor(ctx, req.Actor)
 	pins, err := c.resolve(ctx, req, m) // may wait on the network: before the lock
 	if err != nil {
 		return ApplyResult{}, err
@@ -358,7 +365,7 @@ func (c *Controller) createAndStart(ctx context.Context, a *appState, rev store.
 			if err := tx.PutApp(a); err != nil {
 				return err
 			}
-			if _, err := tx.AppendEvent(store.Event{Time: now, App: a.Name, Type: "app.created", Message: msg}); err != nil {
+			if _, err := tx.AppendEvent(store.Event{Time: now, App: a.Name, Type: "app.created", Message: msg, Actor: actorOf(ctx)}); err != nil {
 				return err
 			}
 		}
@@ -371,7 +378,7 @@ func (c *Controller) createAndStart(ctx context.Context, a *appState, rev store.
 		if created.Origin == "undo" {
 			msg = fmt.Sprintf("revision %d created by undo: the content of revision %d", created.Number, created.CopyOf)
 		}
-		if _, err := tx.AppendEvent(store.Event{Time: now, App: a.app.Name, Revision: created.Number,
+		if _, err := tx.AppendEvent(store.Event{Time: now, App: a.app.Name, Revision: created.Number, Actor: actorOf(ctx),
 			Type: "revision.created", Message: msg, Data: mustJSON(map[string]any{"digest": created.Digest})}); err != nil {
 			return err
 		}
@@ -437,9 +444,9 @@ func (c *Controller) startRollout(ctx context.Context, a *appState, rev store.Re
 			msg += "; " + why
 		}
 		_, err = tx.AppendEvent(store.Event{Time: now, App: a.app.Name, Rollout: r.ID, Revision: rev.Number,
-			Type: "rollout.started", Message: msg})
+			Type: "rollout.started", Message: msg, Actor: actorOf(ctx)})
 		if err == nil && db != nil {
-			err = appendEvents(tx, now, r, rev.Number, migrationEvents(db, c.cfg.Database.Where(db.cfg)))
+			err = appendEvents(tx, now, r, rev.Number, migrationEvents(db, c.cfg.Database.Where(db.cfg)), actorOf(ctx))
 		}
 		return err
 	})

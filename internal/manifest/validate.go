@@ -103,6 +103,9 @@ func (v *validator) app(a *App) {
 		}
 		v.positive("sessionAffinity.maxAge", s.MaxAge)
 	}
+	if r := a.Router; r != nil {
+		v.router(r)
+	}
 	v.strategy(a)
 	if a.Analysis != nil {
 		v.analysis(a.Analysis)
@@ -122,6 +125,18 @@ func (v *validator) app(a *App) {
 	if a.Database != nil {
 		v.database(a.Database)
 	}
+}
+
+// maxConnections bounds router.maxConnections.
+const maxConnections = 1_000_000
+
+func (v *validator) router(r *Router) {
+	v.notNegative("router.responseTimeout", r.ResponseTimeout)
+	v.between("router.maxConnections", r.MaxConnections, 1, maxConnections)
+	v.positive("router.headerTimeout", r.HeaderTimeout)
+	v.positive("router.bodyTimeout", r.BodyTimeout)
+	v.positive("router.bodyIdleTimeout", r.BodyIdleTimeout)
+	v.positive("router.idleTimeout", r.IdleTimeout)
 }
 
 // hostPort checks an address the router listens on: an IP address or
