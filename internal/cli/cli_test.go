@@ -27,6 +27,7 @@ import (
 
 	"github.com/lastgood/lastgood/internal/api"
 	"github.com/lastgood/lastgood/internal/cli"
+	"github.com/lastgood/lastgood/internal/store"
 	"github.com/lastgood/lastgood/internal/strategy"
 	"github.com/lastgood/lastgood/internal/tlstest"
 )
@@ -91,6 +92,7 @@ func TestScripts(t *testing.T) {
 			"waitfor":      cmdWaitFor,
 			"waitstatus":   cmdWaitStatus,
 			"waitincident": cmdWaitIncident,
+			"waitevent":    cmdWaitEvent,
 			"httpget":      cmdHTTPGet,
 			"exits":        cmdExits,
 			"start":        cmdStart,
@@ -101,6 +103,7 @@ func TestScripts(t *testing.T) {
 			"tolatin1":     cmdToLatin1,
 			"json":         cmdJSON,
 			"sqlite":       cmdSQLite,
+			"sqlquery":     cmdSQLQuery,
 			"portfree":     cmdPortFree,
 			"procsin":      cmdProcsIn,
 			"damage":       cmdDamage,
@@ -313,6 +316,30 @@ func cmdWaitIncident(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	}
 	ts.Fatalf("incident %s: %v", args[0], err)
+}
+
+// waitevent APP TYPE: wait until the app has an event of TYPE, and print
+// the last one's message to stdout.
+func cmdWaitEvent(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: waitevent APP TYPE")
+	}
+	c := client(ts)
+	var err error
+	for deadline := time.Now().Add(patience); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		var evs []store.Event
+		if evs, err = c.Events(context.Background(), args[0], 0); err != nil {
+			continue
+		}
+		for i := len(evs) - 1; i >= 0; i-- {
+			if evs[i].Type == args[1] {
+				fmt.Fprintln(ts.Stdout(), evs[i].Message)
+				return
+			}
+		}
+		err = fmt.Errorf("no event of type %s yet", args[1])
+	}
+	ts.Fatalf("waitevent %s %s: %v", args[0], args[1], err)
 }
 
 func cmdWaitStatus(ts *testscript.TestScript, neg bool, args []string) {
@@ -765,6 +792,45 @@ func cmdSQLite(ts *testscript.TestScript, neg bool, args []string) {
 	n, err := res.RowsAffected()
 	ts.Check(err)
 	fmt.Fprintf(ts.Stdout(), "%d rows affected\n", n)
+}
+
+// sqlquery DB QUERY: print the rows of a query on a SQLite file, one a
+// line, columns separated by spaces (NULL prints as NULL).
+func cmdSQLQuery(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: sqlquery DB QUERY")
+	}
+	db, err := sql.Open("sqlite", ts.MkAbs(args[0]))
+	ts.Check(err)
+	defer db.Close()
+	printRows(ts, db, args[1])
+}
+
+// printRows prints a query's rows, one a line, columns separated by
+// spaces.
+func printRows(ts *testscript.TestScript, db *sql.DB, query string) {
+	rows, err := db.Query(query)
+	ts.Check(err)
+	defer rows.Close()
+	cols, err := rows.Columns()
+	ts.Check(err)
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		ts.Check(rows.Scan(ptrs...))
+		out := make([]string, len(cols))
+		for i, v := range vals {
+			out[i] = "NULL"
+			if v.Valid {
+				out[i] = v.String
+			}
+		}
+		fmt.Fprintln(ts.Stdout(), strings.Join(out, " "))
+	}
+	ts.Check(rows.Err())
 }
 
 // portfree ADDR: nothing listens on ADDR, and it can be listened on.

@@ -144,6 +144,7 @@ func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`)
 // oneLine shortens a statement to one line for a message.
 func oneLine(sql string) string {
 	s := strings.Join(strings.Fields(sql), " ")
+	s = strings.TrimSpace(strings.TrimSuffix(s, ";"))
 	if len(s) > 120 {
 		s = s[:117] + "..."
 	}

@@ -187,6 +187,7 @@ func lastTouch(touched map[uint64][]string, table string, v uint64) uint64 {
 // oneLine shortens a statement to one line for a message.
 func oneLine(sql string) string {
 	s := strings.Join(strings.Fields(sql), " ")
+	s = strings.TrimSpace(strings.TrimSuffix(s, ";"))
 	if len(s) > 120 {
 		s = s[:117] + "..."
 	}
