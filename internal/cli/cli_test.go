@@ -23,10 +23,12 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
-	_ "modernc.org/sqlite" // the "sqlite" driver, for the sqlite command
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, for the psql command
+	_ "modernc.org/sqlite"             // the "sqlite" driver, for the sqlite command
 
 	"github.com/lastgood/lastgood/internal/api"
 	"github.com/lastgood/lastgood/internal/cli"
+	"github.com/lastgood/lastgood/internal/postgrestest"
 	"github.com/lastgood/lastgood/internal/store"
 	"github.com/lastgood/lastgood/internal/strategy"
 	"github.com/lastgood/lastgood/internal/tlstest"
@@ -104,6 +106,8 @@ func TestScripts(t *testing.T) {
 			"json":         cmdJSON,
 			"sqlite":       cmdSQLite,
 			"sqlquery":     cmdSQLQuery,
+			"postgres":     cmdPostgres,
+			"psql":         cmdPSQL,
 			"portfree":     cmdPortFree,
 			"procsin":      cmdProcsIn,
 			"damage":       cmdDamage,
@@ -831,6 +835,35 @@ func printRows(ts *testscript.TestScript, db *sql.DB, query string) {
 		fmt.Fprintln(ts.Stdout(), strings.Join(out, " "))
 	}
 	ts.Check(rows.Err())
+}
+
+// postgres: start a throwaway PostgreSQL server on 127.0.0.1 for the
+// script (stopped when it ends) with a database "app", and set
+// DATABASE_URL (with the password), PGHOSTPORT and PGPASSWORD.
+func cmdPostgres(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: postgres")
+	}
+	s, err := postgrestest.StartServer()
+	ts.Check(err)
+	ts.Defer(s.Stop)
+	u, err := s.NewDatabase("app")
+	ts.Check(err)
+	ts.Setenv("DATABASE_URL", u)
+	ts.Setenv("PGHOSTPORT", net.JoinHostPort(s.Host, strconv.Itoa(s.Port)))
+	ts.Setenv("PGPASSWORD", postgrestest.Password)
+}
+
+// psql QUERY: run a statement on $DATABASE_URL and print the rows it
+// returns, like sqlquery.
+func cmdPSQL(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: psql QUERY")
+	}
+	db, err := sql.Open("pgx", ts.Getenv("DATABASE_URL"))
+	ts.Check(err)
+	defer db.Close()
+	printRows(ts, db, args[0])
 }
 
 // portfree ADDR: nothing listens on ADDR, and it can be listened on.

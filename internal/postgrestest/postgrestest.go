@@ -203,10 +203,20 @@ func (s *Server) url(user, password, db string) string {
 // (with Role's password).
 func (s *Server) CreateDatabase(t testing.TB, name string) string {
 	t.Helper()
-	if _, err := s.admin.Exec(fmt.Sprintf(`CREATE DATABASE %q OWNER %s`, name, Role)); err != nil {
-		t.Fatalf("create database %s: %v", name, err)
+	u, err := s.NewDatabase(name)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return s.url(Role, Password, name)
+	return u
+}
+
+// NewDatabase is CreateDatabase for callers that are not tests (the CLI's
+// scripts).
+func (s *Server) NewDatabase(name string) (string, error) {
+	if _, err := s.admin.Exec(fmt.Sprintf(`CREATE DATABASE %q OWNER %s`, name, Role)); err != nil {
+		return "", fmt.Errorf("create database %s: %w", name, err)
+	}
+	return s.url(Role, Password, name), nil
 }
 
 // Admin is the superuser's connection to the server's postgres database.
