@@ -22,9 +22,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rogpeppe/go-internal/testscript"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, for the psql command
-	_ "modernc.org/sqlite"             // the "sqlite" driver, for the sqlite command
+	"github.com/rogpeppe/go-internal/testscript"
+	_ "modernc.org/sqlite" // the "sqlite" driver, for the sqlite command
 
 	"github.com/lastgood/lastgood/internal/api"
 	"github.com/lastgood/lastgood/internal/cli"
