@@ -108,6 +108,7 @@ func TestScripts(t *testing.T) {
 			"sqlquery":     cmdSQLQuery,
 			"postgres":     cmdPostgres,
 			"psql":         cmdPSQL,
+			"psqlwait":     cmdPSQLWait,
 			"portfree":     cmdPortFree,
 			"procsin":      cmdProcsIn,
 			"damage":       cmdDamage,
@@ -322,11 +323,16 @@ func cmdWaitIncident(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Fatalf("incident %s: %v", args[0], err)
 }
 
-// waitevent APP TYPE: wait until the app has an event of TYPE, and print
-// the last one's message to stdout.
+// waitevent APP TYPE [PATTERN]: wait until the app has an event of TYPE
+// (whose message matches the regular expression PATTERN), and print the
+// last one's message to stdout.
 func cmdWaitEvent(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 2 {
-		ts.Fatalf("usage: waitevent APP TYPE")
+	if neg || len(args) < 2 || len(args) > 3 {
+		ts.Fatalf("usage: waitevent APP TYPE [PATTERN]")
+	}
+	match := regexp.MustCompile("")
+	if len(args) == 3 {
+		match = regexp.MustCompile(args[2])
 	}
 	c := client(ts)
 	var err error
@@ -336,14 +342,14 @@ func cmdWaitEvent(ts *testscript.TestScript, neg bool, args []string) {
 			continue
 		}
 		for i := len(evs) - 1; i >= 0; i-- {
-			if evs[i].Type == args[1] {
+			if evs[i].Type == args[1] && match.MatchString(evs[i].Message) {
 				fmt.Fprintln(ts.Stdout(), evs[i].Message)
 				return
 			}
 		}
-		err = fmt.Errorf("no event of type %s yet", args[1])
+		err = fmt.Errorf("no such event yet")
 	}
-	ts.Fatalf("waitevent %s %s: %v", args[0], args[1], err)
+	ts.Fatalf("waitevent %s: %v", strings.Join(args, " "), err)
 }
 
 func cmdWaitStatus(ts *testscript.TestScript, neg bool, args []string) {
@@ -864,6 +870,24 @@ func cmdPSQL(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	defer db.Close()
 	printRows(ts, db, args[0])
+}
+
+// psqlwait QUERY VALUE: poll a one-value query on $DATABASE_URL until it
+// returns VALUE.
+func cmdPSQLWait(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: psqlwait QUERY VALUE")
+	}
+	db, err := sql.Open("pgx", ts.Getenv("DATABASE_URL"))
+	ts.Check(err)
+	defer db.Close()
+	var got string
+	for deadline := time.Now().Add(patience); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if err = db.QueryRow(args[0]).Scan(&got); err == nil && got == args[1] {
+			return
+		}
+	}
+	ts.Fatalf("psqlwait: last got %q, %v", got, err)
 }
 
 // portfree ADDR: nothing listens on ADDR, and it can be listened on.

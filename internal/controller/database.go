@@ -12,6 +12,7 @@ import (
 
 	"github.com/lastgood/lastgood/internal/manifest"
 	"github.com/lastgood/lastgood/internal/migrate"
+	"github.com/lastgood/lastgood/internal/redact"
 	"github.com/lastgood/lastgood/internal/store"
 	"github.com/lastgood/lastgood/internal/strategy"
 )
@@ -23,6 +24,7 @@ type Database interface {
 	Lint(ctx context.Context, cfg *manifest.Database, set migrate.Set) (migrate.Lint, error)
 	Migrate(ctx context.Context, cfg *manifest.Database, set migrate.Set, from, to uint64) (migrate.Run, error)
 	Revert(ctx context.Context, cfg *manifest.Database, migrations []migrate.Migration, from, to uint64) (migrate.Run, error)
+	Version(ctx context.Context, cfg *manifest.Database) (uint64, error)
 	Where(cfg *manifest.Database) string
 }
 
@@ -284,7 +286,7 @@ func migrationEvents(p *dbPlan, where string) []strategy.Event {
 	}
 	evs := []strategy.Event{{Type: "database.migrating", Message: msg, Data: migratingData{
 		Database: where, From: p.lint.From, To: p.lint.To, Applied: p.applied, Findings: p.lint.Findings,
-		Alone: p.lint.Alone, Warnings: p.warnings, Config: p.cfg}}}
+		Alone: p.lint.Alone, Warnings: p.warnings, Config: redactedConfig(p.cfg)}}}
 	for _, v := range slices.Sorted(maps.Keys(p.allow)) {
 		m := p.set.Get(v)
 		if m == nil || v <= p.lint.From || v > p.lint.To || p.lint.Class(v) == migrate.Compatible {
@@ -298,6 +300,15 @@ func migrationEvents(p *dbPlan, where string) []strategy.Event {
 		evs = append(evs, strategy.Event{Type: "database.warning", Message: w})
 	}
 	return evs
+}
+
+// redactedConfig is a database section fit for the event log: a password
+// written in its URL is redacted (the controller reads the URL from the
+// revision's manifest when it needs it).
+func redactedConfig(cfg *manifest.Database) *manifest.Database {
+	out := *cfg
+	out.URL = redact.Text(cfg.URL)
+	return &out
 }
 
 // runMigrations runs the migrations of the rollout p started, holding no
@@ -403,4 +414,92 @@ func (c *Controller) recordEvent(ctx context.Context, ev store.Event, data any) 
 	if err != nil && !errors.Is(err, context.Canceled) {
 		c.cfg.Log.Error("record event", "app", ev.App, "type", ev.Type, "err", err)
 	}
+}
+
+// recoverSchema rebuilds, after a restart, what the app's latest rollout
+// did to its database, from the event log: the migrations it ran, for the
+// rollback policy, unless that has been applied already. A rollout whose
+// migrations were running when lastgood stopped (kill -9) is settled by
+// the database's own version — the migrations run in one transaction, so
+// it is the old version or the new one: at the new, they are recorded as run;
+// at the old (or when the database cannot tell), it is rolled back before
+// any traffic moved. Either way an event says which. (A restart rolls an
+// unfinished rollout back anyway, strategy.Recover; at the new version the
+// rollback policy then decides what becomes of the migrations.) c.mu is
+// held.
+func (c *Controller) recoverSchema(ctx context.Context, a *appState, now time.Time) error {
+	evs, err := c.cfg.Store.Events(ctx, store.EventQuery{Rollout: a.rollout.ID})
+	if err != nil {
+		return err
+	}
+	var plan *migratingData
+	var ran *migrate.Run
+	decided, failed := false, false
+	for _, ev := range evs {
+		switch ev.Type {
+		case "database.migrating":
+			plan = &migratingData{}
+			if err := json.Unmarshal(ev.Data, plan); err != nil {
+				return fmt.Errorf("event %d: %w", ev.Seq, err)
+			}
+		case "database.migrated":
+			ran = &migrate.Run{}
+			if err := json.Unmarshal(ev.Data, ran); err != nil {
+				return fmt.Errorf("event %d: %w", ev.Seq, err)
+			}
+		case "database.migration-failed":
+			failed = true
+		case "database.kept", "database.frozen", "database.reverted", "database.revert-failed":
+			decided = true
+		case "database.reverting":
+			decided = false // a revert lastgood did not see end: decided again, run again
+		}
+	}
+	if plan == nil || failed || decided {
+		return nil
+	}
+	m, err := c.manifest(ctx, a, a.state.To)
+	if err != nil {
+		return err
+	}
+	if m.Database == nil {
+		return nil
+	}
+	if ran != nil {
+		a.applied = &appliedMigrations{rollout: a.rollout.ID, cfg: m.Database, from: ran.Before, to: ran.After, list: plan.Applied}
+		return nil
+	}
+	if c.cfg.Database == nil || a.state.Phase.Final() {
+		return nil
+	}
+	// The migrations were running when lastgood stopped.
+	v, verr := c.cfg.Database.Version(ctx, m.Database)
+	where := c.cfg.Database.Where(m.Database)
+	spec, err := c.spec(ctx, a, a.state.To)
+	if err != nil {
+		return err
+	}
+	if verr == nil && v == plan.To {
+		msg := fmt.Sprintf("lastgood stopped while the migrations ran, and they had committed: %s is at schema version %d (it was %d); they are the rollout's, for the rollback policy", where, v, plan.From)
+		run := migrate.Run{Direction: "up", Database: where, Before: plan.From, After: v}
+		a.applied = &appliedMigrations{rollout: a.rollout.ID, cfg: m.Database, from: plan.From, to: v, list: plan.Applied}
+		return c.persist(ctx, a, a.state, []strategy.Event{{Type: "database.migrated", Message: msg, Data: run}})
+	}
+	var why string
+	switch {
+	case verr != nil:
+		why = fmt.Sprintf("lastgood stopped while the migrations ran, and the schema version of %s cannot be read now (%v)", where, verr)
+	case v == plan.From:
+		why = fmt.Sprintf("lastgood stopped while the migrations ran, and they had not committed: %s is at schema version %d, as before", where, v)
+	default:
+		why = fmt.Sprintf("lastgood stopped while the migrations ran, and %s is at schema version %d, neither %d nor %d: "+
+			"a statement that runs by itself had committed; the schema stays there", where, v, plan.From, plan.To)
+	}
+	next, tevs := strategy.RollBack(spec, a.state, now, TriggerMigration, why+"; no traffic moved")
+	run := migrate.Run{Direction: "up", Database: where, Before: plan.From, After: v, Error: why}
+	if verr != nil {
+		run.After = plan.From
+	}
+	tevs = append([]strategy.Event{{Type: "database.migration-failed", Message: why, Data: run}}, tevs...)
+	return c.persist(ctx, a, next, tevs)
 }

@@ -49,6 +49,9 @@ func (c *Controller) recoverRollout(ctx context.Context, a *appState, now time.T
 	if err := json.Unmarshal(a.rollout.State, &a.state); err != nil {
 		return fmt.Errorf("decode rollout %d: %w", a.rollout.ID, err)
 	}
+	if err := c.recoverSchema(ctx, a, now); err != nil {
+		return fmt.Errorf("recover the database of rollout %d: %w", a.rollout.ID, err)
+	}
 	if a.state.Phase.Final() && !strategy.InWindow(a.state, now) {
 		return nil
 	}
