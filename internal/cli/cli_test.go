@@ -306,19 +306,32 @@ func cmdWaitFor(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Fatalf("%s did not reach %s within %v: %s", app, want, patience, last)
 }
 
-// waitstatus APP PATH WANT: wait until `lastgood status APP -o json`
-// has WANT at PATH (as the json command reads it).
-// cmdWaitIncident waits until the server has written incident ID.
+// waitincident ID [PATH WANT]: wait until the server has written incident
+// ID (with WANT at PATH of its incident.json, as the json command reads
+// it).
 func cmdWaitIncident(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 1 {
-		ts.Fatalf("usage: waitincident ID")
+	if neg || (len(args) != 1 && len(args) != 3) {
+		ts.Fatalf("usage: waitincident ID [PATH WANT]")
 	}
 	c := client(ts)
 	var err error
 	for deadline := time.Now().Add(patience); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if _, err = c.Incident(context.Background(), args[0]); err == nil {
+		var inc any
+		if inc, err = c.Incident(context.Background(), args[0]); err != nil {
+			continue
+		}
+		if len(args) == 1 {
 			return
 		}
+		var v any
+		if err = roundTrip(inc, &v); err != nil {
+			continue
+		}
+		got, _ := jsonAt(v, args[1])
+		if got == args[2] {
+			return
+		}
+		err = fmt.Errorf("%s is %s, want %s", args[1], got, args[2])
 	}
 	ts.Fatalf("incident %s: %v", args[0], err)
 }
@@ -352,6 +365,8 @@ func cmdWaitEvent(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Fatalf("waitevent %s: %v", strings.Join(args, " "), err)
 }
 
+// waitstatus APP PATH WANT: wait until `lastgood status APP -o json`
+// has WANT at PATH (as the json command reads it).
 func cmdWaitStatus(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 3 {
 		ts.Fatalf("usage: waitstatus APP PATH WANT")

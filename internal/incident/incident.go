@@ -92,6 +92,9 @@ type Incident struct {
 	// client that gave up waiting), for the two revisions.
 	ProxyErrors []ProxyErrors `json:"proxyErrors,omitempty"`
 	Warnings    []string      `json:"warnings,omitempty"`
+	// Database is what the rollout did to the app's schema, when it ran
+	// migrations.
+	Database *Schema `json:"database,omitempty"`
 	// Chain is the event log's head when the bundle was written: a
 	// witness, outside the database, that `lastgood audit verify` checks
 	// the log against (a log cut back before it no longer holds it).

@@ -232,6 +232,10 @@ func (r *Recorder) handle(ctx context.Context, e store.Event) {
 		t := r.app(e.App)
 		t.active, t.endedAt = false, e.Time
 		r.record(ctx, e)
+	default:
+		if schemaEvent(e.Type) {
+			r.schemaDecided(ctx, e)
+		}
 	}
 }
 
@@ -358,6 +362,7 @@ func (r *Recorder) addRecovery(ctx context.Context, p pendingRewrite, now time.T
 				Type: e.Type, Revision: e.Revision, Message: redact.Text(e.Message)})
 		}
 	}
+	r.schema(ctx, inc)
 	r.blastRadius(inc, false)
 	if br := inc.Figures.BlastRadius; inc.Figures.TimeToRecoverMs == nil && !servedAfter && br != nil && br.Requests == 0 {
 		var zero int64 // it never served, so nothing had to recover
