@@ -101,9 +101,12 @@ func OnRollback(from uint64, applied []Applied, stable int) Decision {
 			continue
 		}
 		step := fmt.Sprintf("%s (%s) stays although %s expects the schema before it: ", a.Migration, a.Change, who)
-		if a.Migration.Down != nil {
+		switch {
+		case a.Migration.Down != nil && a.Down == Destructive:
+			step += fmt.Sprintf("its down file %s is destructive (it would lose what was written since): write a reverse that keeps the data and run it by hand, or roll forward with a release that works on both", a.Migration.Down.Path)
+		case a.Migration.Down != nil:
 			step += fmt.Sprintf("run %s by hand once nothing uses the new shape (after reverting the migrations above it), or roll forward with a release that works on both", a.Migration.Down.Path)
-		} else {
+		default:
 			step += "write its reverse by hand, or roll forward with a release that works on both"
 		}
 		d.Manual = append(d.Manual, step)
