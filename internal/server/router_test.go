@@ -35,7 +35,6 @@ func TestRouterDefaultsMatchTheManifest(t *testing.T) {
 	}
 }
 
-
 // impatientClients send requests to addr until stopped, each giving up
 // after timeout, and count the answers.
 type impatientClients struct {
