@@ -315,6 +315,10 @@ func redactedConfig(cfg *manifest.Database) *manifest.Database {
 // lock, then records the outcome: on success the rollout goes on; on a
 // failure it is rolled back before any traffic moved.
 func (c *Controller) runMigrations(ctx context.Context, res ApplyResult, p *dbPlan) (ApplyResult, error) {
+	// Not the caller's context: a client that stops waiting (Ctrl-C on
+	// apply) must not fail the release's migrations half way, nor keep
+	// their outcome from being recorded.
+	ctx = context.WithoutCancel(ctx)
 	run, err := c.cfg.Database.Migrate(ctx, p.cfg, p.set, p.lint.From, p.lint.To)
 	c.mu.Lock()
 	defer c.mu.Unlock()
