@@ -235,3 +235,49 @@ func TestHistoryLetsTheFirstLookDecide(t *testing.T) {
 		})
 	}
 }
+
+// A reset of the counters (the router was recreated) does not start a
+// fresh test: the e-processes go on multiplying, so however many resets
+// there are, a good canary is failed with probability at most α over the
+// whole rollout. Starting afresh at each of ten resets would give it ten
+// chances at α.
+func TestCounterResetsDoNotSpendAlphaAgain(t *testing.T) {
+	const alpha = 0.05
+	bounds := testBounds()
+	same := arm{errRate: 0.05, median: 50 * time.Millisecond, sigma: 0.5}
+	for _, m := range []Metric{ErrorRate, LatencyP99} {
+		t.Run(string(m), func(t *testing.T) {
+			t.Parallel()
+			check := Compare{Check: "c", Metric: m}
+			fails := 0
+			for r := range 1000 {
+				rng := rand.New(rand.NewPCG(10, uint64(r)))
+				fresh := func() Observation {
+					return Observation{
+						Canary: Sample{Latency: Histogram{Bounds: bounds, Counts: make([]uint64, len(bounds))}},
+						Stable: Sample{Latency: Histogram{Bounds: bounds, Counts: make([]uint64, len(bounds))}},
+					}
+				}
+				obs := fresh()
+				var st RateState
+				failed := false
+				for look := range 200 {
+					if look%20 == 19 {
+						obs = fresh() // both routers' counters start from zero
+					}
+					same.serve(rng, &obs.Canary, 20)
+					same.serve(rng, &obs.Stable, 80)
+					var res Result
+					if st, res = check.Judge(st, obs, alpha); res.Verdict == Fail {
+						fails, failed = fails+1, true
+						break
+					}
+				}
+				if !failed && st.Restarts != 10 {
+					t.Fatalf("rollout %d: %d restarts seen, want 10", r, st.Restarts)
+				}
+			}
+			assertWithinAlpha(t, fails, 1000, alpha)
+		})
+	}
+}
