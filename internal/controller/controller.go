@@ -77,6 +77,10 @@ type Route struct {
 	Revision int      `json:"revision"`
 	Weight   int      `json:"weight"`
 	Backends []string `json:"backends"`
+	// Holdback marks the warm previous revision's share inside the
+	// rollback window (rollback.holdback): it takes requests by weight
+	// alone, whatever their affinity cookie, and pins no client to it.
+	Holdback bool `json:"holdback,omitempty"`
 }
 
 // Table is all of one traffic key's routing.
@@ -178,6 +182,10 @@ type appState struct {
 	// analysisFailed is the rollout whose checks could not be started,
 	// recorded once.
 	analysisFailed int64
+	// windowRestarted is the promoted rollout whose rollback window was
+	// open when lastgood started: its statistical checks are not re-armed
+	// (recoverWindow).
+	windowRestarted int64
 }
 
 type revision struct {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/lastgood/lastgood/internal/store"
 	"github.com/lastgood/lastgood/internal/strategy"
@@ -41,6 +42,9 @@ func (c *Controller) recover(ctx context.Context) error {
 			return fmt.Errorf("decode rollout %d: %w", a.rollout.ID, err)
 		}
 		if a.state.Phase.Final() {
+			if err := c.recoverWindow(ctx, a, now); err != nil {
+				return err
+			}
 			continue
 		}
 		spec, err := c.spec(ctx, a, a.state.To)
@@ -74,4 +78,25 @@ func (c *Controller) recordNow(ctx context.Context, app, typ, msg string) {
 	if err != nil && !errors.Is(err, context.Canceled) {
 		c.cfg.Log.Error("record event", "app", app, "type", typ, "err", err)
 	}
+}
+
+// recoverWindow decides a promoted rollout whose rollback window is still
+// open after a restart. The warm revision starts again and the checks
+// that spend no α re-arm, but the statistical checks (compare, threshold)
+// do not: their evidence was in memory, and starting them afresh would
+// spend a second α on the same release. Without them the holdback has
+// nothing to serve, so it ends. Both are recorded.
+func (c *Controller) recoverWindow(ctx context.Context, a *appState, now time.Time) error {
+	if !strategy.InWindow(a.state, now) || a.state.Kind == strategy.Undo {
+		return nil
+	}
+	a.windowRestarted = a.rollout.ID
+	next := a.state
+	msg := fmt.Sprintf("lastgood restarted inside the rollback window of rollout #%d: revision %d stays warm until %s; compare and threshold checks are not re-armed (their evidence was not kept, and a fresh test would spend α again)",
+		a.rollout.ID, a.state.From, a.state.WarmUntil.UTC().Format(time.RFC3339))
+	if next.Holdback > 0 {
+		msg += fmt.Sprintf("; the %d%% held back on revision %d moves to revision %d", next.Holdback, next.From, next.To)
+		next.Holdback = 0
+	}
+	return c.persist(ctx, a, next, []strategy.Event{{Type: "controller.recovered", Message: msg}})
 }

@@ -84,6 +84,9 @@ type Spec struct {
 	// Checks is the number of analysis checks; OnNoData is rollback.onNoData.
 	Checks   int
 	OnNoData string
+	// Holdback is rollback.holdback: the percent of traffic kept on the
+	// warm previous revision through the window after a promotion.
+	Holdback int
 }
 
 // SpecOf takes a Spec from a defaulted manifest.
@@ -95,6 +98,7 @@ func SpecOf(a *manifest.App) Spec {
 		Window:           a.Rollback.Window.D(),
 		Checks:           checks(a),
 		OnNoData:         a.Rollback.OnNoData,
+		Holdback:         a.Rollback.HoldbackPercent(),
 	}
 }
 
@@ -136,6 +140,10 @@ type State struct {
 	Ended     time.Time `json:"ended,omitempty"`
 	// WarmUntil is when the previous revision stops after promotion.
 	WarmUntil time.Time `json:"warmUntil,omitempty"`
+	// Holdback is the percent of traffic that stays on the warm previous
+	// revision through the window after a promotion (rollback.holdback),
+	// set at promotion; 0 for none.
+	Holdback int `json:"holdback,omitempty"`
 	Trigger   string    `json:"trigger,omitempty"`
 	Reason    string    `json:"reason,omitempty"`
 	// NoDataWait is set while an analyze step waits past its maxWait for
@@ -205,6 +213,12 @@ type Plan struct {
 	// Preview is the revision served on the blue-green preview address, 0
 	// for none.
 	Preview int
+	// Holdback is the revision that keeps a holdback share of the traffic
+	// through the window after a promotion, 0 for none. Its share is a
+	// sample of requests, not of clients: the router sends it requests
+	// by weight alone, whatever their affinity cookie, and pins no client
+	// to it.
+	Holdback int
 }
 
 // Desired returns the world that s asks for.
@@ -223,6 +237,10 @@ func Desired(s State) Plan {
 		} else if s.From > 0 {
 			p.Weights = map[int]int{s.From: 100}
 		}
+	case s.Phase == Promoted && s.Holdback > 0 && s.From > 0 && s.FromReplicas > 0:
+		// Inside the window: a concurrent baseline for the checks.
+		p.Weights = map[int]int{s.To: 100 - s.Holdback, s.From: s.Holdback}
+		p.Holdback = s.From
 	case s.Phase == Promoted:
 		p.Weights = map[int]int{s.To: 100}
 	case s.Kind == Rolling || s.Kind == Initial:
