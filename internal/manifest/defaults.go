@@ -34,8 +34,8 @@ const (
 	// DefaultHoldback is rollback.holdback when the manifest has compare
 	// checks and does not set it (bench/window measured the choice).
 	DefaultHoldback = Share(5)
-	defaultHistory          = 10
-	defaultFormat           = FormatCloudEvents // notifications[].format
+	defaultHistory  = 10
+	defaultFormat   = FormatCloudEvents // notifications[].format
 )
 
 // defaultEvents are the event types a notification is sent for when it

@@ -8,7 +8,9 @@ import (
 // compareCheck is an analysis section with one compare check, lines 5–7.
 var compareCheck = []string{"analysis:", "  checks:", "    - {name: errors, compare: {metric: errorRate, maxIncrease: 0.01}}"}
 
-func withCompare(lines ...string) string { return doc(append(append([]string{}, compareCheck...), lines...)...) }
+func withCompare(lines ...string) string {
+	return doc(append(append([]string{}, compareCheck...), lines...)...)
+}
 
 func TestHoldbackValidation(t *testing.T) {
 	for _, tt := range []struct {

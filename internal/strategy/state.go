@@ -143,9 +143,9 @@ type State struct {
 	// Holdback is the percent of traffic that stays on the warm previous
 	// revision through the window after a promotion (rollback.holdback),
 	// set at promotion; 0 for none.
-	Holdback int `json:"holdback,omitempty"`
-	Trigger   string    `json:"trigger,omitempty"`
-	Reason    string    `json:"reason,omitempty"`
+	Holdback int    `json:"holdback,omitempty"`
+	Trigger  string `json:"trigger,omitempty"`
+	Reason   string `json:"reason,omitempty"`
 	// NoDataWait is set while an analyze step waits past its maxWait for
 	// checks that lack data (onNoData: wait).
 	NoDataWait bool `json:"noDataWait,omitempty"`
