@@ -3,11 +3,14 @@ package main
 import (
 	"fmt"
 	"strings"
+
+	"github.com/lastgood/lastgood/bench/internal/stats"
 )
 
 // goals writes whether the goals were met, computed from the
-// rows: false rollbacks ≤ α, and a median of canary requests until
-// rollback ≤ 2× the SPRT's E[N] at the same α and β (β = 0.01).
+// rows: false rollbacks ≤ α, and a mean of canary requests until
+// rollback ≤ 2× Wald's E[N] at the same α and β (β = 0.01); the median
+// against the simulated SPRT's median is reported beside it.
 func (cfg config) goals(b *strings.Builder, splits []split) {
 	fmt.Fprintf(b, "\n## Goals\n\n")
 	for _, sp := range splits {
@@ -20,9 +23,12 @@ func (cfg config) goals(b *strings.Builder, splits []split) {
 					cfg.alpha, metOrMissed(rate <= cfg.alpha), 100*rate, 100*hi, belowOrAbove(hi <= cfg.alpha))
 				continue
 			}
+			mean, half := stats.Mean(r.reqs)
 			med := percentile(r.reqs, 0.5)
-			fmt.Fprintf(b, "- %s: median %.0f canary requests = %.2f× SPRT(β=0.01) (**%s**; %.2f× SPRT(β=0.2)); %.2f× the two-sample GRO figure, which is %.2f× SPRT(β=0.01) itself.\n",
-				r.sc.name, med, med/r.sprt01, metOrMissed(med <= 2*r.sprt01), med/r.sprt20, med/r.gro, r.gro/r.sprt01)
+			sprtMed := percentile(r.sprtSim, 0.5)
+			fmt.Fprintf(b, "- %s: mean %.0f canary requests = %.2f× Wald's E[N] (95%% CI %.2f–%.2f×; **%s**); median %.0f = %.2f× the SPRT's median %.0f; the two-sample GRO floor is %.2f× E[N].\n",
+				r.sc.name, mean, mean/r.sprt01, (mean-half)/r.sprt01, (mean+half)/r.sprt01, metOrMissed(mean <= 2*r.sprt01),
+				med, med/sprtMed, sprtMed, r.gro/r.sprt01)
 		}
 		fmt.Fprintln(b)
 	}
