@@ -281,3 +281,45 @@ func TestCounterResetsDoNotSpendAlphaAgain(t *testing.T) {
 		})
 	}
 }
+
+// Inside the rollback window the previous revision keeps a small
+// holdback of the traffic, and load changes (a surge, CPU contention, a
+// neighbour) hit both revisions at the same moments: error rates and
+// latencies move, together. Each block's e-value is a valid bet under
+// every null point whatever the common rate is at that moment, so a good
+// canary still fails with probability at most α — also at a 19:1 split.
+func TestCommonShiftsDoNotFailAGoodCanary(t *testing.T) {
+	const alpha = 0.05
+	bounds := testBounds()
+	calm := arm{errRate: 0.01, median: 50 * time.Millisecond, sigma: 0.5}
+	shifted := arm{errRate: 0.04, median: 110 * time.Millisecond, sigma: 0.6, shift: 20 * time.Millisecond}
+	for _, m := range []Metric{ErrorRate, LatencyP99} {
+		t.Run(string(m), func(t *testing.T) {
+			t.Parallel()
+			check := Compare{Check: "c", Metric: m}
+			fails := 0
+			for r := range 1000 {
+				rng := rand.New(rand.NewPCG(12, uint64(r)))
+				obs := Observation{
+					Canary: Sample{Latency: Histogram{Bounds: bounds, Counts: make([]uint64, len(bounds))}},
+					Stable: Sample{Latency: Histogram{Bounds: bounds, Counts: make([]uint64, len(bounds))}},
+				}
+				var st RateState
+				for look := range 120 {
+					now := calm
+					if look%30 >= 20 { // a third of the time, both are hit
+						now = shifted
+					}
+					now.serve(rng, &obs.Canary, 95)
+					now.serve(rng, &obs.Stable, 5)
+					var res Result
+					if st, res = check.Judge(st, obs, alpha); res.Verdict == Fail {
+						fails++
+						break
+					}
+				}
+			}
+			assertWithinAlpha(t, fails, 1000, alpha)
+		})
+	}
+}
