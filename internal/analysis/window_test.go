@@ -64,7 +64,7 @@ func TestTheWindowCatchesWhatTheRolloutLetThrough(t *testing.T) {
 		}
 		want int // of 40 releases, rolled back by the end of the window
 	}{
-		{"blue-green", nil, 36},
+		{"blue-green", nil, 38},
 		{"canary 10%, 50%", []struct {
 			weight int
 			for_   time.Duration

@@ -33,7 +33,7 @@ const (
 	defaultOnNoData         = "wait"
 	// DefaultHoldback is rollback.holdback when the manifest has compare
 	// checks and does not set it (bench/window measured the choice).
-	DefaultHoldback = Share(5)
+	DefaultHoldback = Share(10)
 	defaultHistory  = 10
 	defaultFormat   = FormatCloudEvents // notifications[].format
 )
