@@ -92,6 +92,7 @@ func (c *Controller) recoverWindow(ctx context.Context, a *appState, now time.Ti
 	}
 	a.windowRestarted = a.rollout.ID
 	next := a.state
+	next.Restarted = now // its replicas start again: not ready yet is no failure
 	msg := fmt.Sprintf("lastgood restarted inside the rollback window of rollout #%d: revision %d stays warm until %s; compare and threshold checks are not re-armed (their evidence was not kept, and a fresh test would spend α again)",
 		a.rollout.ID, a.state.From, a.state.WarmUntil.UTC().Format(time.RFC3339))
 	if next.Holdback > 0 {

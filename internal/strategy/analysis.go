@@ -57,14 +57,22 @@ func Analyzing(spec Spec, s State, now time.Time) bool {
 // windowRollBack returns traffic to the still-warm previous revision when
 // the promoted revision fails inside the rollback window.
 func windowRollBack(spec Spec, s State, obs Observation) (State, []Event) {
+	if !s.Restarted.IsZero() && obs.To.Ready > 0 {
+		s.Restarted = time.Time{} // back after a restart: judged as before
+	}
 	trigger, reason, data := failure(s, obs)
-	if trigger == "" && obs.To.Ready == 0 {
+	starting := !s.Restarted.IsZero() && obs.Now.Sub(s.Restarted) <= spec.ProgressDeadline
+	if trigger == "" && obs.To.Ready == 0 && !starting {
 		trigger = TriggerReadiness
 		reason = fmt.Sprintf("no replica of revision %d is ready", s.To)
+		if !s.Restarted.IsZero() {
+			reason += fmt.Sprintf(" %s after lastgood restarted", spec.ProgressDeadline)
+		}
 	}
 	if trigger == "" {
 		return s, nil
 	}
+	s.Restarted = time.Time{}
 	reason += fmt.Sprintf(" (%s after promotion, inside the rollback window)", obs.Now.Sub(s.Ended).Round(time.Millisecond))
 	s, ev := RollBack(spec, s, obs.Now, trigger, reason)
 	s.InWindow = true

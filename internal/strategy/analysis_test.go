@@ -316,3 +316,37 @@ func TestPromotionHoldsBackTrafficThroughTheWindow(t *testing.T) {
 		})
 	}
 }
+
+// After a restart inside the window the promoted revision's replicas
+// start from scratch: none ready is no failure until the progress
+// deadline, or until one is ready again, after which losing them all is.
+func TestARestartInsideTheWindowWaitsForTheReplicas(t *testing.T) {
+	spec := blueGreen(true)
+	ready := Count{Running: 2, Ready: 2}
+	s := Start(BlueGreen, spec, 1, 2, 2, t0)
+	s, _ = Next(spec, s, Observation{Now: t0, From: ready, To: ready})
+	if s.Phase != Promoted {
+		t.Fatalf("not promoted: %+v", s)
+	}
+	restarted := t0.Add(5 * time.Second)
+	s.Restarted = restarted
+	starting := Observation{From: ready, To: Count{Running: 2}}
+
+	starting.Now = restarted.Add(spec.ProgressDeadline / 2)
+	if next, _ := Next(spec, s, starting); next.Phase != Promoted || next.Restarted.IsZero() {
+		t.Fatalf("rolled back while the replicas start after a restart: %+v", next)
+	}
+	starting.Now = restarted.Add(spec.ProgressDeadline + time.Second)
+	next, _ := Next(spec, s, starting)
+	if next.Phase != RolledBack || next.Trigger != TriggerReadiness || !strings.Contains(next.Reason, "after lastgood restarted") {
+		t.Fatalf("none ready a progress deadline after the restart: %+v", next)
+	}
+	back, _ := Next(spec, s, Observation{Now: restarted.Add(time.Second), From: ready, To: Count{Running: 2, Ready: 1}})
+	if back.Phase != Promoted || !back.Restarted.IsZero() {
+		t.Fatalf("a ready replica after the restart: %+v, want the grace over", back)
+	}
+	lost, _ := Next(spec, back, Observation{Now: restarted.Add(2 * time.Second), From: ready, To: Count{Running: 2}})
+	if lost.Phase != RolledBack || lost.Trigger != TriggerReadiness {
+		t.Fatalf("all replicas lost once back: %+v, want a readiness rollback at once", lost)
+	}
+}

@@ -38,9 +38,11 @@ func Next(spec Spec, s State, obs Observation) (State, []Event) {
 	var ev []Event
 	if s.Phase.Final() {
 		if InWindow(s, obs.Now) && judged(s) {
-			if rb, ev := windowRollBack(spec, s, obs); rb.Phase != s.Phase {
+			rb, ev := windowRollBack(spec, s, obs)
+			if rb.Phase != s.Phase {
 				return rb, ev
 			}
+			s = rb // a restart's grace may have ended
 		}
 		if s.Phase == Promoted && s.FromReplicas > 0 && !obs.Now.Before(s.WarmUntil) {
 			s.FromReplicas = 0

@@ -152,6 +152,11 @@ type State struct {
 	// InWindow is set on a rollback decided during the rollback window,
 	// after the rollout had been promoted.
 	InWindow bool `json:"inWindow,omitempty"`
+	// Restarted is when lastgood started again inside the rollback
+	// window, so that the promoted revision's replicas start from scratch;
+	// cleared once one of them is ready. Until then, for at most the
+	// progress deadline, having none ready is not a failure.
+	Restarted time.Time `json:"restarted,omitzero"`
 }
 
 // Count is what the controller observed of one revision's replicas.
