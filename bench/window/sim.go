@@ -145,7 +145,7 @@ func (s setup) release(rng *rand.Rand, canary arm, episodes []episode) outcome {
 		latState, lr = latCheck.Judge(latState, obs, alpha)
 		var frozen bool
 		if s.frozen {
-			frozen = idle.judge(now, obs, er, lr, errCheck, latCheck, alpha)
+			frozen = idle.judge(now, obs, errCheck, latCheck, alpha)
 		}
 		checks := []strategy.Check{verdict(er, obs, now), verdict(lr, obs, now)}
 		if frozen {
@@ -213,7 +213,7 @@ type idleStable struct {
 	since  time.Time
 }
 
-func (i *idleStable) judge(now time.Time, obs judge.Observation, er, lr judge.Result, errCheck, latCheck judge.Compare, alpha float64) bool {
+func (i *idleStable) judge(now time.Time, obs judge.Observation, errCheck, latCheck judge.Compare, alpha float64) bool {
 	switch {
 	case obs.Stable.Requests != i.stable || obs.Canary.Requests == 0:
 		i.since = time.Time{}

@@ -51,6 +51,7 @@ type config struct {
 	out      string
 	timeout  time.Duration
 	latency  string // latencyP99's maxIncrease
+	probe    string // the readiness probe's period (and so its timeout)
 	holdback string // rollback.holdback, "" for the default
 }
 
@@ -62,6 +63,7 @@ func main() {
 	flag.Uint64Var(&cfg.seed, "seed", 1, "seed of the episodes' times")
 	flag.StringVar(&cfg.latency, "latency-tolerance", "0s", "the latencyP99 check's maxIncrease")
 	flag.StringVar(&cfg.holdback, "holdback", "", "rollback.holdback (empty: the default)")
+	flag.StringVar(&cfg.probe, "probe-period", "1s", "the readiness probe's period, and so its timeout (the defaults: 1s, 3 failures in a row)")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (data, logs) for inspection")
 	flag.StringVar(&cfg.out, "out", "", "write the report to this file instead of stdout")
 	flag.DurationVar(&cfg.timeout, "timeout", 3*time.Hour, "give up after this long")
@@ -110,7 +112,16 @@ func manifest(cfg config, a *harness.App, round int) string {
 	if cfg.holdback != "" {
 		holdback = "\n  holdback: " + cfg.holdback
 	}
-	return a.Manifest(env, fmt.Sprintf(`strategy:
+	return fmt.Sprintf(`name: %s
+listen: %s
+replicas: 2
+run:
+  command: ["./bin/web"]
+  artifacts: ["./bin/web"]
+  env: %s
+probes:
+  readiness: {http: /healthz, period: %s}
+`, a.Name, a.Listen, env, cfg.probe) + fmt.Sprintf(`strategy:
   canary:
     steps: [{setWeight: 10}, {analyze: {for: 30s}}, {setWeight: 50}, {analyze: {for: 30s}}]
 analysis:
@@ -119,7 +130,7 @@ analysis:
     - {name: latency, compare: {metric: latencyP99, maxIncrease: %s}}
 rollback:
   window: %s%s
-`, cfg.latency, cfg.window, holdback))
+`, cfg.latency, cfg.window, holdback)
 }
 
 // release is one A/A release as the benchmark drove it and lastgood ended

@@ -43,15 +43,15 @@ func (r *report) write(w io.Writer) {
 	r.count()
 	slices.SortFunc(r.Releases, func(a, b release) int { return a.Applied.Compare(b.Applied) })
 	fmt.Fprintf(w, "# A/A releases through the real binary, with load changes after each promotion\n\n")
-	fmt.Fprintf(w, "`go run ./bench/window/releases -rounds %d -rate %g -window %s -seed %d -latency-tolerance %s` on %s, %s in all.\n\n",
-		r.cfg.rounds, r.cfg.rate, r.cfg.window, r.cfg.seed, r.cfg.latency, r.Started.UTC().Format("2006-01-02 15:04 MST"), r.Ended.Sub(r.Started).Round(time.Second))
+	fmt.Fprintf(w, "`go run ./bench/window/releases -rounds %d -rate %g -window %s -seed %d -latency-tolerance %s -probe-period %s` on %s, %s in all.\n\n",
+		r.cfg.rounds, r.cfg.rate, r.cfg.window, r.cfg.seed, r.cfg.latency, r.cfg.probe, r.Started.UTC().Format("2006-01-02 15:04 MST"), r.Ended.Sub(r.Started).Round(time.Second))
 	if r.RunError != "" {
 		fmt.Fprintf(w, "**The run stopped early:** %s\n\n", r.RunError)
 	}
 	harness.WriteMachine(w)
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Fprintf(w, "Load average at the end: %s (the machine is shared).\n\n", strings.TrimSpace(string(load)))
-	fmt.Fprintf(w, "## Setup\n\nOne `lastgood serve`; two apps (a, b) of the sample app, 2 replicas each, failing 1%% of requests, under an open-loop load of %g req/s each ", r.cfg.rate)
+	fmt.Fprintf(w, "## Setup\n\nOne `lastgood serve`; two apps (a, b) of the sample app, 2 replicas each, failing 1%% of requests, readiness on /healthz every %s (timeout as long, 3 failures in a row), under an open-loop load of %g req/s each ", r.cfg.probe, r.cfg.rate)
 	fmt.Fprintf(w, "(bench/internal/harness: every request due at its time, sent by whichever of 32 workers is free); a third app, the neighbour, under 50 req/s. ")
 	fmt.Fprintf(w, "Each release is a new revision identical to the last (a ROUND value and the error generator's seed differ), a canary of 10%% then 50%%, 30 s analyze steps each, ")
 	fmt.Fprintf(w, "judged by `errorRate` (maxIncrease 0.01) and `latencyP99` (maxIncrease %s) compare checks sharing α = 0.01, with rollback.window %s and the default rollback.holdback. ", r.cfg.latency, r.cfg.window)
