@@ -249,8 +249,9 @@ func TestCounterResetsDoNotSpendAlphaAgain(t *testing.T) {
 		t.Run(string(m), func(t *testing.T) {
 			t.Parallel()
 			check := Compare{Check: "c", Metric: m}
+			const rollouts = 400
 			fails := 0
-			for r := range 1000 {
+			for r := range rollouts {
 				rng := rand.New(rand.NewPCG(10, uint64(r)))
 				fresh := func() Observation {
 					return Observation{
@@ -277,7 +278,7 @@ func TestCounterResetsDoNotSpendAlphaAgain(t *testing.T) {
 					t.Fatalf("rollout %d: %d restarts seen, want 10", r, st.Restarts)
 				}
 			}
-			assertWithinAlpha(t, fails, 1000, alpha)
+			assertWithinAlpha(t, fails, rollouts, alpha)
 		})
 	}
 }
@@ -297,8 +298,9 @@ func TestCommonShiftsDoNotFailAGoodCanary(t *testing.T) {
 		t.Run(string(m), func(t *testing.T) {
 			t.Parallel()
 			check := Compare{Check: "c", Metric: m}
+			const rollouts = 500
 			fails := 0
-			for r := range 1000 {
+			for r := range rollouts {
 				rng := rand.New(rand.NewPCG(12, uint64(r)))
 				obs := Observation{
 					Canary: Sample{Latency: Histogram{Bounds: bounds, Counts: make([]uint64, len(bounds))}},
@@ -319,7 +321,7 @@ func TestCommonShiftsDoNotFailAGoodCanary(t *testing.T) {
 					}
 				}
 			}
-			assertWithinAlpha(t, fails, 1000, alpha)
+			assertWithinAlpha(t, fails, rollouts, alpha)
 		})
 	}
 }
