@@ -14,8 +14,9 @@ import (
 // recover loads every app from the store and decides each unfinished
 // rollout: a first release resumes (there is nothing to return to); any
 // other rollout is rolled back to the stable revision, because the
-// observations it was judged on are gone with the process. The decision is
-// recorded as an event before anything runs.
+// observations it was judged on are gone with the process. A promoted
+// rollout whose rollback window is still open is decided by recoverWindow.
+// The decision is recorded as an event before anything runs.
 func (c *Controller) recover(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
