@@ -139,6 +139,7 @@ type release struct {
 	App      string
 	Round    int
 	Revision int
+	From     int // the revision it was released from: the stable, warm through the window
 	Rollout  int64
 	Applied  time.Time
 	Promoted time.Time // zero when it was not
@@ -248,6 +249,7 @@ func oneRelease(ctx context.Context, cfg config, c *api.Client, b *harness.Bench
 	if err != nil {
 		return rel, err
 	}
+	rel.From = st.Rollout.Detail.From
 	if st.Rollout.Phase == string(strategy.Promoted) {
 		rel.Promoted = time.Now()
 		rel.Holdback = st.Rollout.Detail.Holdback

@@ -74,7 +74,7 @@ func (r *report) write(w io.Writer) {
 		for _, e := range rel.Episodes {
 			eps = append(eps, fmt.Sprintf("%s at %.0f s", e.What, e.Start.Sub(rel.Promoted).Seconds()))
 		}
-		prev, prom := rel.Revision-1, rel.Revision
+		prev, prom := rel.From, rel.Revision
 		answers := "—"
 		if !rel.Promoted.IsZero() {
 			answers = fmt.Sprintf("%d (%d) / %d (%d)", rel.Served[prev], rel.Failed[prev], rel.Served[prom], rel.Failed[prom])
