@@ -20,6 +20,19 @@ scripts/need.sh prometheus prometheus
 prometheus --version 2>&1 | head -1
 scripts/need.sh chromium chromium
 chromium --version 2>/dev/null | head -1
+# Debian's docker-registry: a real OCI registry that the image tests start
+# on 127.0.0.1 and push to.
+scripts/need.sh docker-registry docker-registry
+
+# The Kubernetes engine's tests run on a control plane of their own
+# (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok),
+# built from Go modules into a cache outside the repository the first time
+# (minutes), reused after. It is stopped when this script ends.
+log "kubernetes test cluster"
+export LASTGOOD_KUBE_RUN="${TMPDIR:-/tmp}/lastgood-kube-test-$$"
+trap 'scripts/kube-cluster.sh down' EXIT
+scripts/kube-cluster.sh up
+eval "$(scripts/kube-cluster.sh env)"
 
 # --- checks ------------------------------------------------------------------
 log "gofmt"
@@ -33,3 +46,10 @@ go vet ./...
 
 log "go test -race"
 go test -race -count=1 -timeout 25m ./...
+
+# --- fuzzing -----------------------------------------------------------------
+# A short run of every fuzz target (the differential router targets, the
+# parsers), after the unit tests, which already ran their seed corpora.
+# For long runs: FUZZTIME=2h scripts/fuzz.sh (docs/router.md).
+log "fuzz (each target ${FUZZTIME:-8s})"
+scripts/fuzz.sh

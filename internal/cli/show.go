@@ -16,7 +16,6 @@ import (
 	"github.com/lastgood/lastgood/internal/api"
 	"github.com/lastgood/lastgood/internal/controller"
 	"github.com/lastgood/lastgood/internal/judge"
-	"github.com/lastgood/lastgood/internal/manifest"
 	"github.com/lastgood/lastgood/internal/store"
 	"github.com/lastgood/lastgood/internal/strategy"
 )
@@ -39,7 +38,7 @@ timestamped line per change.`,
 		details:  "A deleted app's history is kept and still listed.",
 		examples: []string{"lastgood history web"}, run: runHistory})
 	register(&command{name: "diff", args: "APP REV [REV]", nargs: [2]int{2, 3},
-		summary:  "compare two revisions field by field (one REV: the stable revision against it)",
+		summary:  "compare two revisions: manifest fields, and artifacts with a text diff of text ones (one REV: the stable revision against it)",
 		examples: []string{"lastgood diff web 3", "lastgood diff web 2 3"}, run: runDiff})
 	register(&command{name: "version", nargs: [2]int{0, 0}, summary: "print the client's and the server's version",
 		examples: []string{"lastgood version"}, run: runVersion})
@@ -81,6 +80,18 @@ func writeStatus(w io.Writer, st controller.AppStatus) {
 		}
 	}
 	fmt.Fprintf(w, "traffic:  %s\n", describeTraffic(st.Traffic))
+	if u := st.Unrecorded; u != nil {
+		if u.Applied != nil {
+			fmt.Fprintf(w, "NOT RECORDED: traffic went back to revision %d at %s, but the store cannot record the %s yet (%d attempts): %s\n",
+				u.Revision, u.Applied.Local().Format("15:04:05.000"), u.Phase, u.Attempts, u.Error)
+		} else {
+			fmt.Fprintf(w, "NOT RECORDED: the store cannot record the %s yet (%d attempts), and revision %d has no ready replica: %s\n",
+				u.Phase, u.Attempts, u.Revision, u.Error)
+		}
+	}
+	if st.ReadOnly != "" {
+		fmt.Fprintf(w, "READ-ONLY: %s\n", st.ReadOnly)
+	}
 	if r := st.Rollout; r != nil && len(r.Checks) > 0 {
 		fmt.Fprintln(w, "checks:")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -296,29 +307,40 @@ func runDiff(ctx context.Context, e *Env, o *options) error {
 		}
 		from = st.Stable
 	}
-	a, err := c.Revision(ctx, app, from)
-	if err != nil {
-		return err
-	}
-	b, err := c.Revision(ctx, app, to)
-	if err != nil {
-		return err
-	}
-	changes, err := revisionDiff(a, b)
+	d, err := c.Diff(ctx, app, from, to)
 	if err != nil {
 		return err
 	}
 	if o.output == "json" {
-		return printJSON(e.Stdout, map[string]any{"app": app, "from": from, "to": to, "changes": changes})
+		return printJSON(e.Stdout, d)
 	}
-	fmt.Fprintf(e.Stdout, "--- revision %d\n+++ revision %d\n", from, to)
-	if len(changes) == 0 {
-		fmt.Fprintln(e.Stdout, "no differences")
-	}
-	for _, ch := range changes {
-		fmt.Fprintf(e.Stdout, "%s: %s → %s\n", ch.Field, orAbsent(ch.Old), orAbsent(ch.New))
-	}
+	writeDiff(e.Stdout, d)
 	return nil
+}
+
+// writeDiff prints a comparison: changed manifest fields, then changed
+// artifacts, each text artifact with its unified diff (all redacted by
+// the server).
+func writeDiff(w io.Writer, d api.DiffResult) {
+	fmt.Fprintf(w, "--- revision %d\n+++ revision %d\n", d.From, d.To)
+	if len(d.Changes) == 0 && len(d.Artifacts) == 0 {
+		fmt.Fprintln(w, "no differences")
+	}
+	for _, ch := range d.Changes {
+		fmt.Fprintf(w, "%s: %s → %s\n", ch.Field, orAbsent(ch.Old), orAbsent(ch.New))
+	}
+	for _, a := range d.Artifacts {
+		fmt.Fprintf(w, "artifact %s: %s → %s", a.Path, orAbsent(a.Old), orAbsent(a.New))
+		if a.Note != "" {
+			fmt.Fprintf(w, " (%s)", a.Note)
+		}
+		fmt.Fprintln(w)
+	}
+	for _, a := range d.Artifacts {
+		if a.Diff != "" {
+			fmt.Fprintf(w, "\n%s", a.Diff)
+		}
+	}
 }
 
 func orAbsent(s string) string {
@@ -326,31 +348,6 @@ func orAbsent(s string) string {
 		return "(none)"
 	}
 	return s
-}
-
-// revisionDiff compares two revisions' manifests semantically and their
-// artifacts by digest.
-func revisionDiff(a, b store.Revision) ([]manifest.Change, error) {
-	ma, err := manifest.FromJSON(a.Manifest)
-	if err != nil {
-		return nil, err
-	}
-	mb, err := manifest.FromJSON(b.Manifest)
-	if err != nil {
-		return nil, err
-	}
-	changes := manifest.Diff(ma, mb)
-	seen := map[string]bool{}
-	for _, arts := range []map[string]string{a.Artifacts, b.Artifacts} {
-		for p := range arts {
-			if seen[p] || a.Artifacts[p] == b.Artifacts[p] {
-				continue
-			}
-			seen[p] = true
-			changes = append(changes, manifest.Change{Field: "artifact " + p, Old: a.Artifacts[p], New: b.Artifacts[p]})
-		}
-	}
-	return changes, nil
 }
 
 func runVersion(ctx context.Context, e *Env, o *options) error {

@@ -24,6 +24,9 @@ type ApplyRequest struct {
 	File      string            `json:"file"`
 	Manifest  string            `json:"manifest"`
 	Artifacts map[string]string `json:"artifacts"` // path as written → sha256:…
+	// Actor is who applies (the API token's name), recorded on the
+	// events the apply writes. The API sets it; clients cannot.
+	Actor string `json:"-"`
 }
 
 // ApplyResult says what an apply (or undo) did.
@@ -55,7 +58,15 @@ func Digest(m *manifest.App, artifacts map[string]string) string {
 // An app applied again after `lastgood delete` starts afresh (a first
 // release) with a new revision numbered after the kept ones.
 func (c *Controller) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, error) {
+	if err := c.writable(); err != nil {
+		return ApplyResult{}, err
+	}
 	m, err := manifest.Parse(req.File, []byte(req.Manifest))
+	if err != nil {
+		return ApplyResult{}, err
+	}
+	ctx = withActor(ctx, req.Actor)
+	pins, err := c.resolve(ctx, req, m) // may wait on the network: before the lock
 	if err != nil {
 		return ApplyResult{}, err
 	}
@@ -68,7 +79,15 @@ func (c *Controller) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, 
 	if errs := c.check(ctx, req, m, a); len(errs) > 0 {
 		return ApplyResult{}, errs
 	}
-	digest := Digest(m, req.Artifacts)
+	artifacts := req.Artifacts
+	if len(pins) > 0 {
+		artifacts = maps.Clone(req.Artifacts)
+		if artifacts == nil {
+			artifacts = map[string]string{}
+		}
+		maps.Copy(artifacts, pins)
+	}
+	digest := Digest(m, artifacts)
 	res := ApplyResult{App: m.Name}
 	if a != nil {
 		latest, err := c.revision(ctx, a, a.app.Latest)
@@ -117,7 +136,7 @@ func (c *Controller) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, 
 	}
 	rev := store.Revision{
 		App: m.Name, Digest: digest, Manifest: m.Canonical(), Source: req.File,
-		Artifacts: req.Artifacts, Origin: "apply",
+		Artifacts: artifacts, Origin: "apply",
 	}
 	res, err = c.createAndStart(ctx, a, rev, m.Strategy.Kind())
 	if err != nil {
@@ -144,6 +163,37 @@ func (c *Controller) stableWith(ctx context.Context, a *appState, digest string)
 		return 0, nil
 	}
 	return stable.Number, nil
+}
+
+// resolve asks the engine, when it is a Resolver, to pin what the
+// manifest names outside lastgood; its problems point at the manifest's
+// lines.
+func (c *Controller) resolve(ctx context.Context, req ApplyRequest, m *manifest.App) (map[string]string, error) {
+	r, ok := c.cfg.Engine.(Resolver)
+	if !ok {
+		return nil, nil
+	}
+	pins, err := r.Resolve(ctx, m)
+	var errs manifest.Errors
+	if err != nil && !errors.Is(err, manifest.ErrInvalid) {
+		return nil, fmt.Errorf("%s: %w", m.Name, err) // the engine failed, not the manifest
+	}
+	if err != nil {
+		for _, e := range asFieldErrors(err) {
+			errs = append(errs, manifest.At(req.File, []byte(req.Manifest), e.Field, e.Message))
+		}
+		return nil, errs
+	}
+	for k := range pins {
+		if _, clash := req.Artifacts[k]; clash {
+			errs = append(errs, manifest.At(req.File, []byte(req.Manifest), "run.artifacts",
+				fmt.Sprintf("%s is a name the engine pins (%s); rename the artifact", k, pins[k])))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return pins, nil
 }
 
 // check finds what makes a manifest impossible to roll out here, beyond
@@ -191,10 +241,10 @@ func (c *Controller) check(ctx context.Context, req ApplyRequest, m *manifest.Ap
 			continue
 		}
 		theirs := c.previewAddr(ctx, o)
-		if o.app.Listen == m.Listen {
+		if m.Listen != "" && o.app.Listen == m.Listen { // apps on Kubernetes have none
 			add("listen", "%s is already used by app %s", m.Listen, name)
 		}
-		if m.Listen == theirs {
+		if m.Listen != "" && m.Listen == theirs {
 			add("listen", "%s is the blue-green preview address of app %s", m.Listen, name)
 		}
 		if preview != "" && o.app.Listen == preview {
@@ -278,6 +328,7 @@ func (c *Controller) createAndStart(ctx context.Context, a *appState, rev store.
 	now := c.cfg.Now()
 	var created store.Revision
 	var removed []string
+	var pruned []int
 	err := c.cfg.Store.Update(ctx, func(tx *store.Tx) error {
 		if a.app.Created.IsZero() {
 			a := a.app
@@ -291,7 +342,7 @@ func (c *Controller) createAndStart(ctx context.Context, a *appState, rev store.
 			if err := tx.PutApp(a); err != nil {
 				return err
 			}
-			if _, err := tx.AppendEvent(store.Event{Time: now, App: a.Name, Type: "app.created", Message: msg}); err != nil {
+			if _, err := tx.AppendEvent(store.Event{Time: now, App: a.Name, Type: "app.created", Message: msg, Actor: actorOf(ctx)}); err != nil {
 				return err
 			}
 		}
@@ -304,11 +355,11 @@ func (c *Controller) createAndStart(ctx context.Context, a *appState, rev store.
 		if created.Origin == "undo" {
 			msg = fmt.Sprintf("revision %d created by undo: the content of revision %d", created.Number, created.CopyOf)
 		}
-		if _, err := tx.AppendEvent(store.Event{Time: now, App: a.app.Name, Revision: created.Number,
+		if _, err := tx.AppendEvent(store.Event{Time: now, App: a.app.Name, Revision: created.Number, Actor: actorOf(ctx),
 			Type: "revision.created", Message: msg, Data: mustJSON(map[string]any{"digest": created.Digest})}); err != nil {
 			return err
 		}
-		removed, err = c.prune(ctx, tx, a, created)
+		removed, pruned, err = c.prune(ctx, tx, a, created)
 		return err
 	})
 	if err != nil {
@@ -320,6 +371,9 @@ func (c *Controller) createAndStart(ctx context.Context, a *appState, rev store.
 	}
 	if len(removed) > 0 && c.cfg.RemoveArtifacts != nil {
 		c.cfg.RemoveArtifacts(removed)
+	}
+	if len(pruned) > 0 && c.cfg.Pruned != nil {
+		c.cfg.Pruned(a.app.Name, pruned)
 	}
 	res, err := c.startRollout(ctx, a, created, kind, "")
 	res.Created = true
@@ -363,7 +417,7 @@ func (c *Controller) startRollout(ctx context.Context, a *appState, rev store.Re
 			msg += "; " + why
 		}
 		_, err = tx.AppendEvent(store.Event{Time: now, App: a.app.Name, Rollout: r.ID, Revision: rev.Number,
-			Type: "rollout.started", Message: msg})
+			Type: "rollout.started", Message: msg, Actor: actorOf(ctx)})
 		return err
 	})
 	if err != nil {
@@ -384,19 +438,19 @@ func (c *Controller) startRollout(ctx context.Context, a *appState, rev store.Re
 
 // prune deletes the oldest revisions beyond the manifest's history limit,
 // never the stable one or one the latest rollout uses, and returns the
-// artifact digests no kept revision refers to.
-func (c *Controller) prune(ctx context.Context, tx *store.Tx, a *appState, newest store.Revision) ([]string, error) {
+// artifact digests no kept revision refers to and the revisions deleted.
+func (c *Controller) prune(ctx context.Context, tx *store.Tx, a *appState, newest store.Revision) ([]string, []int, error) {
 	m, err := manifest.FromJSON(newest.Manifest)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	revs, err := tx.Revisions(ctx, a.app.Name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	excess := len(revs) - m.History
 	if excess <= 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	keep := map[int]bool{newest.Number: true, a.app.Stable: true, a.state.From: true, a.state.To: true}
 	var drop []int
@@ -423,9 +477,9 @@ func (c *Controller) prune(ctx context.Context, tx *store.Tx, a *appState, newes
 		}
 	}
 	if err := tx.DeleteRevisions(a.app.Name, drop); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return unused, nil
+	return unused, drop, nil
 }
 
 // windowNote says what the rollback window will judge the promoted

@@ -28,6 +28,9 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrNotFound marks an app, revision or rollout that does not exist.
 	ErrNotFound = store.ErrNotFound
+	// ErrReadOnly marks a change refused because the store is damaged:
+	// lastgood serves what it can prove and changes nothing.
+	ErrReadOnly = store.ErrReadOnly
 )
 
 // Workload is one revision for an engine to run.
@@ -42,16 +45,20 @@ type Workload struct {
 
 // Replica is what an engine reports of one running replica.
 type Replica struct {
-	ID       string    `json:"id"`
-	Revision int       `json:"revision"`
-	Addr     string    `json:"addr"`
-	State    string    `json:"state"`
-	Ready    bool      `json:"ready"`
-	Stopping bool      `json:"stopping"`
-	Restarts int       `json:"restarts"`
-	PID      int       `json:"pid,omitempty"`
-	LastExit string    `json:"lastExit,omitempty"`
-	Started  time.Time `json:"started"`
+	ID       string `json:"id"`
+	Revision int    `json:"revision"`
+	Addr     string `json:"addr"`
+	State    string `json:"state"`
+	Ready    bool   `json:"ready"`
+	Stopping bool   `json:"stopping"`
+	Restarts int    `json:"restarts"`
+	PID      int    `json:"pid,omitempty"`
+	LastExit string `json:"lastExit,omitempty"`
+	// Unrunnable, when set, says why the replica can never start, however
+	// long one waits (an image that cannot be pulled): the rollout is
+	// rolled back at once.
+	Unrunnable string    `json:"unrunnable,omitempty"`
+	Started    time.Time `json:"started"`
 	// Log is the path of the replica's log file, empty when the engine
 	// keeps none.
 	Log string `json:"log,omitempty"`
@@ -72,6 +79,15 @@ type Checker interface {
 	Check(w Workload) error
 }
 
+// Resolver is implemented by engines that pin what a manifest names
+// outside lastgood to its content at apply time (an image tag to its
+// digest). The pins join the revision's artifacts, so a tag that moved
+// makes a new revision and an undo runs the old content. Errors are
+// manifest field errors: the apply is refused with nothing changed.
+type Resolver interface {
+	Resolve(ctx context.Context, m *manifest.App) (map[string]string, error)
+}
+
 // Route is one revision's share of an app's traffic.
 type Route struct {
 	Revision int      `json:"revision"`
@@ -90,6 +106,9 @@ type Table struct {
 	// Match sends requests with a header or cookie to one revision before
 	// the weights apply (a canary's strategy.canary.match).
 	Match []Match
+	// Router is the router section of the manifest in force (nil: the
+	// router's defaults).
+	Router *manifest.Router
 }
 
 // Match is one header or cookie rule; exactly one of Header and Cookie is
@@ -100,14 +119,15 @@ type Match struct {
 }
 
 func (t Table) equal(u Table) bool {
-	return slices.EqualFunc(t.Routes, u.Routes, routeEqual) && t.Affinity == u.Affinity && slices.Equal(t.Match, u.Match)
+	return slices.EqualFunc(t.Routes, u.Routes, routeEqual) && t.Affinity == u.Affinity && slices.Equal(t.Match, u.Match) && t.Router == u.Router
 }
 
 // Traffic sets where an app's requests go. A key is an app name, or an
 // app's preview (PreviewKey).
 type Traffic interface {
 	// Listen starts serving key on addr; it is a no-op when key already
-	// serves addr.
+	// serves addr. On an address that Bind took for key (see Binder), it
+	// starts accepting the connections waiting there.
 	Listen(key, addr string) error
 	Close(key string)
 	Route(key string, t Table)
@@ -131,6 +151,9 @@ type Config struct {
 	HasArtifact func(digest string) bool
 	// RemoveArtifacts deletes digests no kept revision refers to.
 	RemoveArtifacts func(digests []string)
+	// Pruned, when set, is told the revisions `history` pruned, once they
+	// are deleted from the store (their logs and metrics go with them).
+	Pruned func(app string, revisions []int)
 	// Samples returns an app's cumulative router counts per revision, the
 	// signal of compare and threshold checks.
 	Samples func(app string) map[int]judge.Sample
@@ -141,6 +164,14 @@ type Config struct {
 	// DrainTimeout bounds how long a stopping replica waits for its
 	// in-flight requests (default 30s).
 	DrainTimeout time.Duration
+	// ReadOnly, when set, says why the store cannot be trusted (it failed
+	// its integrity check): the controller then serves each app's stable
+	// revision that it can prove intact, runs no rollout, records nothing
+	// and refuses every change (frozen.go).
+	ReadOnly string
+	// VerifyArtifact re-hashes a stored artifact; read-only serving
+	// requires it of every artifact of the revisions it serves.
+	VerifyArtifact func(digest string) error
 }
 
 // Controller drives every app toward what its latest rollout asks for.
@@ -159,6 +190,11 @@ type Controller struct {
 	// owns their goroutines.
 	runCtx context.Context
 	runs   sync.WaitGroup
+	// logs keeps failures that repeat at every tick from flooding the log.
+	logs limitedLog
+	// unreadable says why the apps could not be read at all, in read-only
+	// serving.
+	unreadable string
 }
 
 // appState is the controller's cache of one app; the store is the truth.
@@ -184,8 +220,18 @@ type appState struct {
 	analysisFailed int64
 	// windowRestarted is the promoted rollout whose rollback window was
 	// open when lastgood started: its statistical checks are not re-armed
-	// (recoverWindow).
+	// (strategy.Recover).
 	windowRestarted int64
+	// holdUntil is when a listener bound at a restart starts accepting even
+	// without a ready replica (holdFor after the restart); zero once it
+	// accepts.
+	holdUntil time.Time
+	holdFor   time.Duration
+	// unrecorded is a rollback applied to traffic that the store has not
+	// recorded yet (unrecorded.go).
+	unrecorded *unrecorded
+	// frozen is set in read-only serving: what of the app is served.
+	frozen *frozenApp
 }
 
 type revision struct {
@@ -238,7 +284,11 @@ func (c *Controller) Run(ctx context.Context, changed <-chan struct{}) error {
 	c.mu.Lock()
 	c.runCtx = ctx
 	c.mu.Unlock()
-	if err := c.recover(ctx); err != nil {
+	recover := c.recover
+	if c.cfg.ReadOnly != "" {
+		recover = c.recoverFrozen
+	}
+	if err := recover(ctx); err != nil {
 		return fmt.Errorf("recover state: %w", err)
 	}
 	close(c.recovered)
@@ -261,8 +311,15 @@ func (c *Controller) reconcileAll(ctx context.Context) {
 	defer c.mu.Unlock()
 	c.flushEvents(ctx)
 	for name := range c.apps {
-		if err := c.reconcile(ctx, name); err != nil && ctx.Err() == nil {
-			c.cfg.Log.Error("reconcile", "app", name, "err", err)
+		err := c.reconcile(ctx, name)
+		switch {
+		case err == nil:
+			c.logs.ok(c.cfg.Log, "reconcile/"+name, "reconcile works again", "app", name)
+		case ctx.Err() == nil:
+			c.logs.error(c.cfg.Log, "reconcile/"+name, "reconcile", "app", name, "err", err)
+		}
+		if a := c.apps[name]; a != nil {
+			c.acceptHeld(ctx, a, c.cfg.Now())
 		}
 	}
 }

@@ -2,9 +2,11 @@ package controller
 
 import (
 	"context"
-	"github.com/lastgood/lastgood/internal/analysis"
+	"slices"
 	"sort"
 
+	"github.com/lastgood/lastgood/internal/analysis"
+	"github.com/lastgood/lastgood/internal/redact"
 	"github.com/lastgood/lastgood/internal/store"
 	"github.com/lastgood/lastgood/internal/strategy"
 )
@@ -16,6 +18,12 @@ type AppStatus struct {
 	Replicas []Replica      `json:"replicas"`
 	Traffic  []Route        `json:"traffic"`
 	Preview  string         `json:"preview,omitempty"`
+	// Unrecorded is a rollback or abort already applied to traffic that
+	// the store could not record yet (a full disk).
+	Unrecorded *Unrecorded `json:"unrecorded,omitempty"`
+	// ReadOnly, in read-only serving (a damaged store), says what of the
+	// app is served and why.
+	ReadOnly string `json:"readOnly,omitempty"`
 }
 
 // RolloutStatus is the latest rollout with its decoded state.
@@ -31,7 +39,16 @@ type RolloutStatus struct {
 	Incident string `json:"incident,omitempty"`
 }
 
-// Status reports one app.
+// ShownRollout is a rollout as lastgood shows it: its reason and state
+// redacted (a reason can quote a replica's log line).
+func ShownRollout(r store.Rollout) store.Rollout {
+	r.Reason = redact.Text(r.Reason)
+	r.State = redact.JSON(r.State)
+	return r
+}
+
+// Status reports one app as lastgood shows it: reasons, checks and exits
+// redacted (docs/redaction.md).
 func (c *Controller) Status(ctx context.Context, name string) (AppStatus, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -40,11 +57,30 @@ func (c *Controller) Status(ctx context.Context, name string) (AppStatus, error)
 		return AppStatus{}, c.missing(ctx, name)
 	}
 	st := AppStatus{App: a.app, Replicas: c.cfg.Engine.Replicas(name), Traffic: a.routes[name].Routes, Preview: a.preview}
+	if a.unrecorded != nil {
+		st.Unrecorded = a.unrecorded.status()
+	}
+	if a.frozen != nil {
+		st.ReadOnly = a.frozen.describe()
+	}
 	if st.Replicas == nil {
 		st.Replicas = []Replica{}
 	}
+	for i := range st.Replicas {
+		st.Replicas[i].LastExit = redact.Text(st.Replicas[i].LastExit)
+	}
 	if a.rollout.ID != 0 {
-		rs := &RolloutStatus{Rollout: a.rollout, Detail: a.state, Checks: c.checks(a), Incident: incidentOf(a.rollout)}
+		detail := a.state
+		detail.Reason = redact.Text(detail.Reason)
+		rs := &RolloutStatus{Rollout: ShownRollout(a.rollout), Detail: detail, Checks: c.checks(a), Incident: incidentOf(a.rollout)}
+		for i, r := range rs.Checks {
+			r.Reason = redact.Text(r.Reason)
+			r.Evidence.Warnings = slices.Clone(r.Evidence.Warnings)
+			for j, w := range r.Evidence.Warnings {
+				r.Evidence.Warnings[j] = redact.Text(w)
+			}
+			rs.Checks[i] = r
+		}
 		if m, err := c.manifest(ctx, a, a.state.To); err == nil && m.Strategy.Canary != nil && a.state.Kind == strategy.Canary {
 			rs.Steps = len(m.Strategy.Canary.Steps)
 		}

@@ -4,9 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/lastgood/lastgood/internal/manifest"
+	"github.com/lastgood/lastgood/internal/redact"
+	"github.com/lastgood/lastgood/internal/revdiff"
+	"github.com/lastgood/lastgood/internal/router"
 	"github.com/lastgood/lastgood/internal/store"
 )
 
@@ -18,6 +22,9 @@ const (
 	typeVerdict    = "analysis.verdict"
 	typeRolledBack = "rollout.rolled-back"
 	typeAborted    = "rollout.aborted"
+	// typeRecordedLate follows a rollback whose traffic moved before the
+	// store could record it (controller.TypeRecordedLate).
+	typeRecordedLate = "rollout.recorded-late"
 	// TypeFailed is the event recorded when a bundle cannot be written.
 	TypeFailed = "incident.failed"
 )
@@ -65,9 +72,9 @@ func (r *Recorder) build(ctx context.Context, end store.Event, s *series, watche
 	inc := &Incident{
 		Schema: SchemaVersion, ID: ID(ro.App, ro.Number), App: ro.App, Rollout: ro.ID,
 		From: ro.From, To: ro.To, Strategy: ro.Strategy,
-		Kind: KindRolledBack, Trigger: ro.Trigger, Reason: Text(ro.Reason),
+		Kind: KindRolledBack, Trigger: ro.Trigger, Reason: redact.Text(ro.Reason),
 		Started: ms(ro.Started), Decided: ms(end.Time), Written: ms(r.cfg.Now()),
-		Timeline: []Entry{}, Verdicts: []Verdict{}, Series: []Point{}, Resources: []Usage{}, Logs: []Log{}, Diff: []manifest.Change{},
+		Timeline: []Entry{}, Verdicts: []Verdict{}, Series: []Point{}, Resources: []Usage{}, Logs: []Log{}, Diff: []manifest.Change{}, ArtifactChanges: []revdiff.Artifact{},
 	}
 	undo := end.Type == typePromoted
 	switch {
@@ -83,6 +90,7 @@ func (r *Recorder) build(ctx context.Context, end store.Event, s *series, watche
 		inc.Figures.TimeToRollbackMs = &took
 	}
 	inc.Manual = inc.Kind != KindRolledBack || manualTriggers[ro.Trigger]
+	inc.ProxyErrors = r.proxyErrors(ro.App, inc.From, inc.To)
 
 	var deciding *decidingCheck
 	if len(end.Data) > 0 {
@@ -93,12 +101,15 @@ func (r *Recorder) build(ctx context.Context, end store.Event, s *series, watche
 	}
 	decidingIdx := -1
 	for _, e := range evs {
+		if e.Type == typeRecordedLate && e.Seq > end.Seq {
+			recordedLate(inc, e)
+		}
 		if e.Seq > end.Seq {
-			break // what happened after the decision belongs to recovery
+			continue // what happened after the decision belongs to recovery
 		}
 		inc.Timeline = append(inc.Timeline, Entry{
 			Seq: e.Seq, At: ms(e.Time), OffsetMs: e.Time.Sub(ro.Started).Milliseconds(),
-			Type: e.Type, Revision: e.Revision, Message: Text(e.Message),
+			Type: e.Type, Revision: e.Revision, Message: redact.Text(e.Message),
 		})
 		switch e.Type {
 		case typeWeight, typePromoted:
@@ -112,7 +123,7 @@ func (r *Recorder) build(ctx context.Context, end store.Event, s *series, watche
 				inc.Warnings = append(inc.Warnings, fmt.Sprintf("event %d: unreadable verdict: %v", e.Seq, err))
 			}
 			inc.Verdicts = append(inc.Verdicts, Verdict{Seq: e.Seq, At: ms(orTime(v.At, e.Time)), Check: v.Check,
-				Verdict: v.Verdict, Reason: Text(v.Reason), Result: JSON(e.Data)})
+				Verdict: v.Verdict, Reason: redact.Text(v.Reason), Result: redact.JSON(e.Data)})
 			if deciding != nil && v.Check == deciding.Name && v.Verdict == "fail" {
 				decidingIdx = len(inc.Verdicts) - 1
 			}
@@ -130,6 +141,19 @@ func (r *Recorder) build(ctx context.Context, end store.Event, s *series, watche
 	r.diff(ctx, inc)
 	r.logs(inc)
 	return inc, nil
+}
+
+// recordedLate notes that the decision waited for the store while its
+// traffic switch was already applied.
+func recordedLate(inc *Incident, e store.Event) {
+	var d struct {
+		RecordDelayMs *int64 `json:"recordDelayMs"`
+	}
+	if json.Unmarshal(e.Data, &d) == nil && d.RecordDelayMs != nil {
+		inc.Figures.RecordDelayMs = d.RecordDelayMs
+	}
+	inc.Warnings = append(inc.Warnings, redact.Text("recorded late: "+e.Message+
+		"; time to detect and time to roll back run to the decision, not to its record"))
 }
 
 // figures computes time to detect and time to roll back.
@@ -181,10 +205,10 @@ func (r *Recorder) blastRadius(inc *Incident, watched bool) {
 	}
 }
 
-// diff compares the two revisions' manifests, secrets redacted, and keeps
-// their digests.
+// diff compares the two revisions — manifest fields, artifact digests and
+// the text of text artifacts, secrets redacted — and keeps their digests.
 func (r *Recorder) diff(ctx context.Context, inc *Incident) {
-	var apps [2]*manifest.App
+	var revs [2]*store.Revision
 	for i, n := range []int{inc.From, inc.To} {
 		if n == 0 {
 			continue
@@ -194,27 +218,23 @@ func (r *Recorder) diff(ctx context.Context, inc *Incident) {
 			inc.Warnings = append(inc.Warnings, fmt.Sprintf("revision %d: %v", n, err))
 			continue
 		}
+		revs[i] = &rev
 		d := &RevisionDigests{Revision: n, Digest: rev.Digest, Artifacts: rev.Artifacts}
 		if i == 0 {
 			inc.Artifacts.From = d
 		} else {
 			inc.Artifacts.To = d
 		}
-		m, err := manifest.FromJSON(rev.Manifest)
-		if err != nil {
-			inc.Warnings = append(inc.Warnings, fmt.Sprintf("revision %d: manifest: %v", n, err))
-			continue
-		}
-		apps[i] = m
 	}
-	if apps[0] == nil && apps[1] == nil {
+	if revs[0] == nil && revs[1] == nil {
 		return
 	}
-	a, b := Manifests(apps[0], apps[1])
-	inc.Diff = Changes(manifest.Diff(a, b))
-	if inc.Diff == nil {
-		inc.Diff = []manifest.Change{}
+	d, err := revdiff.Compare(revs[0], revs[1], r.cfg.Artifacts)
+	if err != nil {
+		inc.Warnings = append(inc.Warnings, redact.Text(err.Error()))
+		return
 	}
+	inc.Diff, inc.ArtifactChanges = d.Changes, d.Artifacts
 }
 
 // logs keeps the tail of every replica log of the failed revision.
@@ -237,4 +257,25 @@ func orTime(t, alt time.Time) time.Time {
 		return alt
 	}
 	return t
+}
+
+// proxyErrors returns the router's proxy errors of the two revisions,
+// redacted.
+func (r *Recorder) proxyErrors(app string, revs ...int) []ProxyErrors {
+	if r.cfg.Stats == nil {
+		return nil
+	}
+	var out []ProxyErrors
+	for _, st := range r.cfg.Stats(app) {
+		if st.ProxyErrors == 0 || !slices.Contains(revs, st.Revision) {
+			continue
+		}
+		pe := ProxyErrors{Revision: st.Revision, Count: st.ProxyErrors, Samples: []router.ProxyError{}}
+		for _, e := range st.RecentProxyErrors {
+			e.Request, e.Error = redact.Text(e.Request), redact.Text(e.Error)
+			pe.Samples = append(pe.Samples, e)
+		}
+		out = append(out, pe)
+	}
+	return out
 }

@@ -117,7 +117,8 @@ svg polyline.failed{fill:none}svg .label{font-size:11px}figure{margin:1em 0}figc
 <tr><td>time to detect (first traffic → decision)</td><td>{{.Detect}}</td></tr>
 <tr><td>time to roll back (decision → traffic on revision {{.From}})</td><td>{{.Back}}</td></tr>
 <tr><td>time to recover</td><td>{{.Recover}}</td></tr>
-<tr><td>blast radius</td><td>{{.Blast}}</td></tr>
+{{with .Figures.RecordDelayMs}}<tr><td>recorded late (decision → in the event log; traffic had moved)</td><td>{{.}} ms</td></tr>
+{{end}}<tr><td>blast radius</td><td>{{.Blast}}</td></tr>
 </table>
 <h2>Metrics</h2>
 {{range .Charts}}{{.}}{{else}}<p>No metric series was recorded.</p>{{end}}
@@ -132,7 +133,12 @@ svg polyline.failed{fill:none}svg .label{font-size:11px}figure{margin:1em 0}figc
 <h2>{{.ChangeHeading}}</h2>
 {{if .Diff}}<table><tr><th>field</th><th>before</th><th>after</th></tr>
 {{range .Diff}}<tr><td>{{.Field}}</td><td>{{.Old}}</td><td>{{.New}}</td></tr>
-{{end}}</table>{{else}}<p>No manifest field changed.</p>{{end}}
+{{end}}</table>{{else if .ArtifactChanges}}<p>No manifest field changed; the artifacts below did.</p>{{else}}<p>Neither the manifest nor any artifact changed.</p>{{end}}
+{{if .ArtifactChanges}}<table><tr><th>artifact</th><th>before</th><th>after</th><th>content</th></tr>
+{{range .ArtifactChanges}}<tr><td>{{.Path}}</td><td>{{with .Old}}<code>{{.}}</code>{{else}}(none){{end}}</td><td>{{with .New}}<code>{{.}}</code>{{else}}(none){{end}}</td><td>{{if .Diff}}text diff below{{else}}{{.Note}}{{end}}</td></tr>
+{{end}}</table>
+{{range .ArtifactChanges}}{{if .Diff}}<pre class="diff">{{.Diff}}</pre>
+{{end}}{{end}}{{end}}
 {{with .Artifacts.From}}<p>Revision {{.Revision}}: <code>{{.Digest}}</code></p>{{end}}
 {{with .Artifacts.To}}<p>Revision {{.Revision}}: <code>{{.Digest}}</code></p>{{end}}
 {{range .Logs}}<h2>Log of revision {{.Revision}}: {{.File}}</h2>

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"unicode/utf8"
+
+	"github.com/lastgood/lastgood/internal/redact"
 )
 
 // Bounds of the log tails in a bundle.
@@ -40,7 +42,7 @@ func tail(revision int, path string) Log {
 	l.Truncated = cut
 	l.Lines = make([]string, len(lines))
 	for i, s := range lines {
-		l.Lines[i] = Text(truncate(s, maxLineBytes))
+		l.Lines[i] = redact.Text(truncate(s, maxLineBytes))
 	}
 	return l
 }

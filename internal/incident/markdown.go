@@ -30,6 +30,9 @@ func Markdown(w io.Writer, in *Incident) error {
 	fmt.Fprintf(&b, "| time to detect (first traffic → decision) | %s |\n", f.detect)
 	fmt.Fprintf(&b, "| time to roll back (decision → traffic on revision %d) | %s |\n", in.From, f.back)
 	fmt.Fprintf(&b, "| time to recover | %s |\n", f.recover)
+	if d := in.Figures.RecordDelayMs; d != nil {
+		fmt.Fprintf(&b, "| recorded late (decision → in the event log; traffic had moved) | %s |\n", dur(d))
+	}
 	fmt.Fprintf(&b, "| blast radius | %s |\n", f.blast)
 
 	if i := slices.IndexFunc(in.Verdicts, func(v Verdict) bool { return v.Deciding }); i >= 0 {
@@ -70,13 +73,40 @@ func Markdown(w io.Writer, in *Incident) error {
 		}
 	}
 
+	for _, pe := range in.ProxyErrors {
+		fmt.Fprintf(&b, "\n## Requests the router failed on revision %d (%d in all, the last %d)\n\n| time | request | status | error |\n|---|---|---|---|\n",
+			pe.Revision, pe.Count, len(pe.Samples))
+		for _, e := range pe.Samples {
+			fmt.Fprintf(&b, "| %s | %s | %d | %s |\n", stamp(e.Time), cell(e.Request), e.Status, cell(e.Error))
+		}
+	}
+
 	fmt.Fprintf(&b, "\n## %s\n\n", in.changeHeading())
-	if len(in.Diff) == 0 {
-		b.WriteString("No manifest field changed.\n")
-	} else {
+	switch {
+	case len(in.Diff) == 0 && len(in.ArtifactChanges) == 0:
+		b.WriteString("Neither the manifest nor any artifact changed.\n")
+	case len(in.Diff) == 0:
+		b.WriteString("No manifest field changed; the artifacts below did.\n")
+	default:
 		b.WriteString("| field | before | after |\n|---|---|---|\n")
 		for _, c := range in.Diff {
 			fmt.Fprintf(&b, "| %s | %s | %s |\n", c.Field, cell(c.Old), cell(c.New))
+		}
+	}
+	if len(in.ArtifactChanges) > 0 {
+		b.WriteString("\n| artifact | before | after | content |\n|---|---|---|---|\n")
+		for _, a := range in.ArtifactChanges {
+			content := "text diff below"
+			if a.Diff == "" {
+				content = a.Note
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", cell(a.Path), digestCell(a.Old), digestCell(a.New), cell(content))
+		}
+		for _, a := range in.ArtifactChanges {
+			if a.Diff != "" {
+				f := fence(a.Diff)
+				fmt.Fprintf(&b, "\n%sdiff\n%s%s\n", f, a.Diff, f)
+			}
 		}
 	}
 	for _, d := range []*RevisionDigests{in.Artifacts.From, in.Artifacts.To} {
@@ -140,6 +170,27 @@ func (in *Incident) changeHeading() string {
 		return fmt.Sprintf("What revision %d changed (against revision %d, which restored the earlier content)", in.To, in.From)
 	}
 	return fmt.Sprintf("What changed (revision %s)", in.Arrow())
+}
+
+func digestCell(d string) string {
+	if d == "" {
+		return "(none)"
+	}
+	return "`" + d + "`"
+}
+
+// fence is a code fence longer than any run of backticks in s.
+func fence(s string) string {
+	longest, run := 0, 0
+	for _, r := range s {
+		if r == '`' {
+			run++
+			longest = max(longest, run)
+		} else {
+			run = 0
+		}
+	}
+	return strings.Repeat("`", max(3, longest+1))
 }
 
 // cell makes text safe inside a Markdown table cell.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lastgood/lastgood/internal/manifest"
+	"github.com/lastgood/lastgood/internal/revdiff"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -49,6 +50,12 @@ func sample() *Incident {
 		},
 		Logs: []Log{{Revision: 4, File: "web-4-0.log", Lines: []string{"listening on 127.0.0.1:40843", "token=[redacted]"}, Truncated: true}},
 		Diff: []manifest.Change{{Field: "run.env.FAULT_ERROR_RATE", Old: "", New: "0.08"}, {Field: "run.command[0]", Old: "./bin/web-v2", New: "./bin/web-v4"}},
+		ArtifactChanges: []revdiff.Artifact{
+			{Path: "./bin/web-v2", Old: "sha256:9b1e0c27d4aa", Note: "binary"},
+			{Path: "./bin/web-v4", New: "sha256:5f2a66c1d0e3", Note: "binary"},
+			{Path: "./web.conf", Old: "sha256:0d6e4079e36d", New: "sha256:7a1c9e2b4f80",
+				Diff: "--- ./web.conf (revision 2)\n+++ ./web.conf (revision 4)\n@@ -1,3 +1,3 @@\n workers = 4\n-timeout = 5s\n+timeout = 50ms\n api_key = [redacted]\n"},
+		},
 		Artifacts: Artifacts{
 			From: &RevisionDigests{Revision: 2, Digest: "sha256:471bf2fbb28a"},
 			To:   &RevisionDigests{Revision: 4, Digest: "sha256:02c12a6cda43"},
@@ -82,7 +89,9 @@ func TestMarkdownGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "postmortem.md", b.Bytes())
-	for _, want := range []string{"| time to detect (first traffic → decision) | 2.9s |", `12.1% \| e-value 112`, "66 requests served by revision 4, 8 failed", "| 4 | 48.0 MiB | 0.40 cores | 9 |"} {
+	for _, want := range []string{"| time to detect (first traffic → decision) | 2.9s |", `12.1% \| e-value 112`, "66 requests served by revision 4, 8 failed", "| 4 | 48.0 MiB | 0.40 cores | 9 |",
+		"| ./web.conf | `sha256:0d6e4079e36d` | `sha256:7a1c9e2b4f80` | text diff below |", "| ./bin/web-v2 | `sha256:9b1e0c27d4aa` | (none) | binary |",
+		"```diff\n--- ./web.conf (revision 2)\n+++ ./web.conf (revision 4)\n@@ -1,3 +1,3 @@\n workers = 4\n-timeout = 5s\n+timeout = 50ms\n"} {
 		if !bytes.Contains(b.Bytes(), []byte(want)) {
 			t.Errorf("markdown lacks %q", want)
 		}

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/lastgood/lastgood/internal/redact"
+	"github.com/lastgood/lastgood/internal/revdiff"
 	"github.com/lastgood/lastgood/internal/router"
 	"github.com/lastgood/lastgood/internal/store"
 )
@@ -22,6 +24,9 @@ type Config struct {
 	Stats func(app string) []router.RevisionStats
 	// Logs returns the paths of a revision's replica log files.
 	Logs func(app string, revision int) []string
+	// Artifacts holds the revisions' artifacts, for the text diff of
+	// config files; nil compares artifacts by digest only.
+	Artifacts revdiff.Blobs
 	// Processes returns an app's running replicas, whose memory, CPU and
 	// open files are sampled with the router's counters; nil for none.
 	Processes func(app string) []Process
@@ -250,6 +255,7 @@ func (r *Recorder) record(ctx context.Context, end store.Event) {
 	inc, err := r.build(ctx, end, s, watched)
 	if err == nil {
 		inc.Complete = r.cfg.Recovery < 0
+		r.witness(ctx, inc)
 		err = write(r.cfg.Dir, inc)
 	}
 	if err != nil {
@@ -263,13 +269,20 @@ func (r *Recorder) record(ctx context.Context, end store.Event) {
 	r.checkSLO(ctx, end, inc)
 }
 
+// witness records the log's head in the bundle, for audit verify.
+func (r *Recorder) witness(ctx context.Context, inc *Incident) {
+	if h, err := r.cfg.Store.Head(ctx); err == nil {
+		inc.Chain = &h
+	}
+}
+
 // failed records that a bundle could not be written.
 func (r *Recorder) failed(ctx context.Context, end store.Event, cause error) {
 	id := r.idOf(ctx, end.App, end.Rollout)
 	r.cfg.Log.Error("write incident", "id", id, "err", cause)
 	err := r.cfg.Store.Update(ctx, func(tx *store.Tx) error {
 		_, err := tx.AppendEvent(store.Event{App: end.App, Rollout: end.Rollout, Revision: end.Revision, Type: TypeFailed,
-			Message: Text(fmt.Sprintf("cannot write incident %s: %v", id, cause))})
+			Message: redact.Text(fmt.Sprintf("cannot write incident %s: %v", id, cause))})
 		return err
 	})
 	if err != nil && !errors.Is(err, context.Canceled) {
@@ -312,6 +325,7 @@ func (r *Recorder) rewriteDue(ctx context.Context) {
 			continue
 		}
 		r.addRecovery(ctx, p, now)
+		r.witness(ctx, p.inc)
 		if err := write(r.cfg.Dir, p.inc); err != nil {
 			r.failed(ctx, p.end, err)
 		}
@@ -341,7 +355,7 @@ func (r *Recorder) addRecovery(ctx context.Context, p pendingRewrite, now time.T
 	if after, err := r.cfg.Store.Events(ctx, store.EventQuery{Rollout: inc.Rollout, AfterSeq: p.end.Seq}); err == nil {
 		for _, e := range after {
 			inc.Timeline = append(inc.Timeline, Entry{Seq: e.Seq, At: ms(e.Time), OffsetMs: e.Time.Sub(inc.Started.Time).Milliseconds(),
-				Type: e.Type, Revision: e.Revision, Message: Text(e.Message)})
+				Type: e.Type, Revision: e.Revision, Message: redact.Text(e.Message)})
 		}
 	}
 	r.blastRadius(inc, false)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lastgood/lastgood/internal/manifest"
+	"github.com/lastgood/lastgood/internal/redact"
 	"github.com/lastgood/lastgood/internal/router"
 	"github.com/lastgood/lastgood/internal/store"
 )
@@ -335,7 +336,7 @@ func TestRollbackBundle(t *testing.T) {
 	if c := diff["run.env.GREETING"]; c.Old != "hello" || c.New != "hi" {
 		t.Errorf("diff greeting = %+v", c)
 	}
-	if c := diff["run.env.API_TOKEN"]; c.Old != Redacted || c.New != Redacted+": changed" {
+	if c := diff["run.env.API_TOKEN"]; c.Old != redact.Marker || c.New != redact.Changed {
 		t.Errorf("diff API_TOKEN = %+v, want it redacted and marked changed", c)
 	}
 	if _, ok := diff["run.env.DB_PASSWORD"]; ok {
@@ -391,7 +392,7 @@ func assertNoSecrets(t *testing.T, path string) {
 			t.Errorf("%s contains the secret %q", path, s)
 		}
 	}
-	if !strings.Contains(string(b), Redacted) {
+	if !strings.Contains(string(b), redact.Marker) {
 		t.Errorf("%s redacts nothing", path)
 	}
 }

@@ -88,6 +88,12 @@ func (v *validator) app(a *App) {
 	if a.Run != nil {
 		v.run(a.Run)
 	}
+	if a.Image != "" && strings.TrimSpace(a.Image) != a.Image {
+		v.fail("image", "must not start or end with spaces, got %q", a.Image)
+	}
+	if a.Kubernetes != nil {
+		v.kubernetes(a.Kubernetes)
+	}
 	v.probe("probes.readiness", a.Probes.Readiness)
 	v.probe("probes.liveness", a.Probes.Liveness)
 	if s := a.SessionAffinity; s != nil {
@@ -96,6 +102,9 @@ func (v *validator) app(a *App) {
 			v.fail("sessionAffinity.cookieName", "must be a cookie name: letters, digits and !#$%%&'*+-.^_`|~, got %q", s.CookieName)
 		}
 		v.positive("sessionAffinity.maxAge", s.MaxAge)
+	}
+	if r := a.Router; r != nil {
+		v.router(r)
 	}
 	v.strategy(a)
 	if a.Analysis != nil {
@@ -114,6 +123,18 @@ func (v *validator) app(a *App) {
 	v.holdback(a)
 	v.between("history", a.History, 1, maxHistory)
 	v.notifications(a.Notifications)
+}
+
+// maxConnections bounds router.maxConnections.
+const maxConnections = 1_000_000
+
+func (v *validator) router(r *Router) {
+	v.notNegative("router.responseTimeout", r.ResponseTimeout)
+	v.between("router.maxConnections", r.MaxConnections, 1, maxConnections)
+	v.positive("router.headerTimeout", r.HeaderTimeout)
+	v.positive("router.bodyTimeout", r.BodyTimeout)
+	v.positive("router.bodyIdleTimeout", r.BodyIdleTimeout)
+	v.positive("router.idleTimeout", r.IdleTimeout)
 }
 
 // hostPort checks an address the router listens on: an IP address or

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/lastgood/lastgood/internal/manifest"
+	"github.com/lastgood/lastgood/internal/redact"
 	"github.com/lastgood/lastgood/internal/store"
 )
 
@@ -45,7 +46,7 @@ type outcome struct {
 // appends the outcome to the event log. It gives up, writing nothing, when
 // ctx ends.
 func (n *Notifier) deliver(ctx context.Context, r manifest.Notification, e store.Event, body []byte, contentType string) {
-	out := outcome{URL: redact(r.URL), Event: e.Seq, EventType: e.Type}
+	out := outcome{URL: shownURL(r.URL), Event: e.Seq, EventType: e.Type}
 	var err error
 	wait := n.cfg.Backoff
 	for out.Attempts < n.cfg.Attempts {
@@ -128,14 +129,9 @@ func unwrapURLError(err error) error {
 	return err
 }
 
-// redact hides a password in the URL, for the event log.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return raw
-	}
-	return u.Redacted()
-}
+// shownURL is a receiver's URL as the event log shows it: a password,
+// a token in the query, a key in the path hidden (docs/redaction.md).
+func shownURL(raw string) string { return redact.Text(raw) }
 
 // cloudEvent is a CloudEvents 1.0 event in structured JSON mode
 // (https://github.com/cloudevents/spec, json-format.md).
@@ -161,6 +157,9 @@ type eventData struct {
 // encode renders e in a receiver's format and returns the body and its
 // content type.
 func encode(format string, e store.Event) ([]byte, string, error) {
+	// Events are redacted when written; a receiver is outside lastgood,
+	// so what it is sent is redacted again (it costs nothing to be sure).
+	e.Message, e.Data = redact.Text(e.Message), redact.JSON(e.Data)
 	switch format {
 	case manifest.FormatSlack:
 		b, err := json.Marshal(map[string]string{"text": slackText(e)})

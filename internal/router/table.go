@@ -43,6 +43,9 @@ type Table struct {
 	Routes   []Route
 	Affinity *Affinity // nil: no session affinity
 	Match    []Match
+	// Limits bound the app's connections and waits; zero fields take
+	// their defaults.
+	Limits Limits
 }
 
 // table is the compiled, immutable form of a Table. Only its counters
@@ -54,6 +57,7 @@ type table struct {
 	cookie   string // affinity cookie name; "" when affinity is off
 	matches  []matchRule
 	holdback bool // some route is a holdback route (Route.Holdback)
+	limits   *limits
 }
 
 // route is one revision's part of a compiled table.
@@ -65,6 +69,7 @@ type route struct {
 	stats     *revisionStats
 	backends  []*backend
 	next      atomic.Uint64
+	limits    *limits // the table's
 }
 
 // backend is the router's state for one replica address. The same value is
@@ -128,7 +133,7 @@ func (rt *route) alternative(b *backend) *backend {
 // is missing.
 func (r *Router) compile(t Table) *table {
 	merged := mergeRoutes(t.Routes)
-	c := &table{}
+	c := &table{limits: compileLimits(t.Limits)}
 	if t.Affinity != nil {
 		c.cookie = t.Affinity.Cookie
 		if c.cookie == "" {
@@ -141,7 +146,7 @@ func (r *Router) compile(t Table) *table {
 		if m.Weight <= 0 || len(m.Backends) == 0 {
 			continue
 		}
-		c.routes = append(c.routes, r.newRoute(m, c.cookie, t.Affinity))
+		c.routes = append(c.routes, r.newRoute(c, m, t.Affinity))
 		weights = append(weights, m.Weight)
 		c.holdback = c.holdback || m.Holdback
 	}
@@ -160,7 +165,7 @@ func (r *Router) compile(t Table) *table {
 			}
 			var rt *route
 			if i := slices.IndexFunc(merged, func(m Route) bool { return m.Revision == rev }); i >= 0 && len(merged[i].Backends) > 0 {
-				rt = r.newRoute(merged[i], c.cookie, t.Affinity)
+				rt = r.newRoute(c, merged[i], t.Affinity)
 			}
 			matchOnly[rev] = rt
 			return rt
@@ -169,16 +174,18 @@ func (r *Router) compile(t Table) *table {
 	return c
 }
 
-// newRoute builds the route of m, which has backends. r.mu must be held.
-func (r *Router) newRoute(m Route, cookie string, affinity *Affinity) *route {
+// newRoute builds the route of m, which has backends, in table c. r.mu
+// must be held.
+func (r *Router) newRoute(c *table, m Route, affinity *Affinity) *route {
 	rt := &route{
 		revision: m.Revision,
 		header:   fullSlice(strconv.Itoa(m.Revision)),
 		holdback: m.Holdback,
 		stats:    r.revisionStats(m.Revision),
+		limits:   c.limits,
 	}
 	if affinity != nil && !m.Holdback {
-		rt.setCookie = fullSlice(affinityCookie(cookie, m.Revision, affinity.MaxAge))
+		rt.setCookie = fullSlice(affinityCookie(c.cookie, m.Revision, affinity.MaxAge))
 	}
 	for _, addr := range m.Backends {
 		rt.backends = append(rt.backends, r.backendFor(addr))

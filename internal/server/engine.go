@@ -50,6 +50,9 @@ func (e *localEngine) Check(w controller.Workload) error {
 	if w.Manifest.Run == nil {
 		return &manifest.FieldError{Field: "run", Message: "required by the local engine (image is for the kubernetes engine)"}
 	}
+	if w.Manifest.Image != "" {
+		return &manifest.FieldError{Field: "image", Message: "is for the kubernetes engine (lastgood serve --engine kubernetes); this server runs the local engine, which runs run (remove image)"}
+	}
 	prog := w.Manifest.Run.Command[0]
 	if _, ok := artifactOf(w, prog); ok {
 		return nil // a stored copy: checked by the client at upload, mode 0555 here

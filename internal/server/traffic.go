@@ -7,6 +7,7 @@ import (
 
 	"github.com/lastgood/lastgood/internal/controller"
 	"github.com/lastgood/lastgood/internal/judge"
+	"github.com/lastgood/lastgood/internal/manifest"
 	"github.com/lastgood/lastgood/internal/router"
 )
 
@@ -19,8 +20,11 @@ type traffic struct {
 }
 
 type served struct {
-	r      *router.Router
-	addr   string
+	r    *router.Router
+	addr string
+	ln   net.Listener
+	// cancel and done are set once the router serves ln; a bound key that
+	// does not accept yet has neither.
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -29,27 +33,51 @@ func newTraffic(ctx context.Context) *traffic {
 	return &traffic{ctx: ctx, routers: map[string]*served{}}
 }
 
+// Bind takes addr for key and gives it a router, but accepts nothing:
+// connections complete their handshake in the kernel and wait in the
+// listen backlog until Listen. A restart uses it so that clients wait for
+// the first ready replica instead of getting 503.
+func (t *traffic) Bind(key, addr string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, err := t.bindLocked(key, addr)
+	return err
+}
+
 func (t *traffic) Listen(key, addr string) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	s, err := t.bindLocked(key, addr)
+	if err != nil {
+		return err
+	}
+	if s.done == nil {
+		ctx, cancel := context.WithCancel(t.ctx)
+		s.cancel, s.done = cancel, make(chan struct{})
+		go func() {
+			defer close(s.done)
+			s.r.Serve(ctx, s.ln)
+		}()
+	}
+	return nil
+}
+
+// bindLocked returns key's entry on addr, binding it when key has none
+// there yet.
+func (t *traffic) bindLocked(key, addr string) (*served, error) {
 	if s := t.routers[key]; s != nil {
 		if s.addr == addr {
-			return nil
+			return s, nil
 		}
 		t.closeLocked(key)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	ctx, cancel := context.WithCancel(t.ctx)
-	s := &served{r: router.New(key), addr: addr, cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		s.r.Serve(ctx, ln)
-	}()
+	s := &served{r: router.New(key), addr: addr, ln: ln}
 	t.routers[key] = s
-	return nil
+	return s, nil
 }
 
 func (t *traffic) Close(key string) {
@@ -59,11 +87,17 @@ func (t *traffic) Close(key string) {
 }
 
 func (t *traffic) closeLocked(key string) {
-	if s := t.routers[key]; s != nil {
+	s := t.routers[key]
+	if s == nil {
+		return
+	}
+	if s.done == nil {
+		s.ln.Close() // bound only: what waits in the backlog is reset
+	} else {
 		s.cancel()
 		<-s.done
-		delete(t.routers, key)
 	}
+	delete(t.routers, key)
 }
 
 // wait returns when every router has stopped after the owning context
@@ -100,7 +134,26 @@ func (t *traffic) Route(key string, ct controller.Table) {
 	for _, m := range ct.Match {
 		tab.Match = append(tab.Match, router.Match{Header: m.Header, Cookie: m.Cookie, Value: m.Value, Revision: m.Revision})
 	}
+	tab.Limits = routerLimits(ct.Router)
 	r.Set(tab)
+}
+
+// routerLimits turns a manifest's router section into the router's
+// limits; nil takes the router's defaults. A responseTimeout of 0 means
+// none.
+func routerLimits(m *manifest.Router) router.Limits {
+	if m == nil {
+		return router.Limits{}
+	}
+	l := router.Limits{
+		ResponseTimeout: m.ResponseTimeout.D(), MaxConnections: m.MaxConnections,
+		HeaderTimeout: m.HeaderTimeout.D(), BodyTimeout: m.BodyTimeout.D(),
+		BodyIdleTimeout: m.BodyIdleTimeout.D(), IdleTimeout: m.IdleTimeout.D(),
+	}
+	if l.ResponseTimeout == 0 {
+		l.ResponseTimeout = -1
+	}
+	return l
 }
 
 func (t *traffic) WaitIdle(ctx context.Context, key, addr string) error {
@@ -108,6 +161,27 @@ func (t *traffic) WaitIdle(ctx context.Context, key, addr string) error {
 		return r.WaitIdle(ctx, addr)
 	}
 	return nil
+}
+
+// forget drops the router counters of pruned revisions of app (and of its
+// preview), so /metrics stops exporting their series.
+func (t *traffic) forget(app string, revs []int) {
+	for _, key := range []string{app, controller.PreviewKey(app)} {
+		if r := t.router(key); r != nil {
+			r.Forget(revs...)
+		}
+	}
+}
+
+// all returns every router, by key.
+func (t *traffic) all() map[string]*router.Router {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make(map[string]*router.Router, len(t.routers))
+	for key, s := range t.routers {
+		out[key] = s.r
+	}
+	return out
 }
 
 // stats returns an app's per-revision router counters.

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/lastgood/lastgood/internal/redact"
 )
 
 // PutApp creates the app or updates its Listen and Stable. Latest is kept
@@ -256,7 +258,12 @@ func (t *Tx) AppendEvent(e Event) (Event, error) {
 		if err := json.Compact(&data, e.Data); err != nil {
 			return Event{}, fmt.Errorf("append %s event: %w: data is not valid JSON: %w", e.Type, ErrInvalid, err)
 		}
+		// Secrets are redacted on write, so the log — and its hash chain —
+		// never holds one (docs/redaction.md).
+		data.Reset()
+		json.Compact(&data, redact.JSON(e.Data))
 	}
+	e.Message = redact.Text(e.Message)
 	var head record
 	if err := t.tx.QueryRowContext(t.ctx, `SELECT seq, hash FROM chain_head WHERE id = 1`).Scan(&head.seq, &head.hash); err != nil {
 		return Event{}, fmt.Errorf("append %s event: read chain head: %w", e.Type, err)
@@ -264,11 +271,11 @@ func (t *Tx) AppendEvent(e Event) (Event, error) {
 	e.Time = stamp(e.Time)
 	r := record{
 		seq: head.seq + 1, time: timeText(e.Time), app: e.App, rollout: e.Rollout, revision: int64(e.Revision),
-		typ: e.Type, message: e.Message, data: data.String(), prevHash: head.hash,
+		typ: e.Type, message: e.Message, data: data.String(), actor: e.Actor, prevHash: head.hash,
 	}
 	r.hash = chainHash(r.prevHash, r)
-	if _, err := t.tx.ExecContext(t.ctx, `INSERT INTO events (`+eventColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.seq, r.time, r.app, r.rollout, r.revision, r.typ, r.message, nullString(r.data), r.prevHash, r.hash); err != nil {
+	if _, err := t.tx.ExecContext(t.ctx, `INSERT INTO events (`+eventColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.seq, r.time, r.app, r.rollout, r.revision, r.typ, r.message, nullString(r.data), r.actor, r.prevHash, r.hash); err != nil {
 		return Event{}, fmt.Errorf("append event %d: %w", r.seq, err)
 	}
 	if _, err := t.tx.ExecContext(t.ctx, `UPDATE chain_head SET seq = ?, hash = ? WHERE id = 1`, r.seq, r.hash); err != nil {

@@ -7,25 +7,56 @@ import (
 )
 
 // failure returns why the new revision must be rolled back now, judging
-// from the checks and the replicas: a failed check, or a crash loop. An
-// empty trigger means nothing is wrong. It applies to a rollout in
-// progress (paused or not) and, after promotion, during the rollback
-// window.
+// from the checks and the replicas: a failed check, a replica that can
+// never start, or a crash loop (the restarts of s, which the caller has
+// brought up to date with countRestarts). An empty trigger means nothing
+// is wrong. It applies to a rollout in progress (paused or not) and, after
+// promotion, during the rollback window.
 func failure(s State, obs Observation) (trigger, reason string, data any) {
 	for _, c := range obs.Checks {
 		if c.Verdict == Fail {
 			return TriggerAnalysis, fmt.Sprintf("check %s failed: %s", c.Name, c.Reason), c
 		}
 	}
-	if obs.To.Restarts >= CrashLoopRestarts {
-		trigger = TriggerCrashLoop
-		if strings.Contains(obs.To.LastExit, "liveness") {
-			trigger = TriggerLiveness
-		}
-		reason = fmt.Sprintf("revision %d's replicas restarted %d times; the last one %s", s.To, obs.To.Restarts, lastExit(obs.To.LastExit))
-		return trigger, reason, nil
+	if obs.To.Unrunnable != "" {
+		return TriggerUnrunnable, fmt.Sprintf("revision %d cannot run: %s", s.To, obs.To.Unrunnable), nil
+	}
+	if s.Restarts >= CrashLoopRestarts {
+		reason = fmt.Sprintf("revision %d's replicas restarted %d times; the last one %s", s.To, s.Restarts, lastExit(obs.To.LastExit))
+		return exitTrigger(obs.To.LastExit), reason, nil
 	}
 	return "", "", nil
+}
+
+// exitTrigger is the trigger of a rollback for replicas that keep
+// exiting: liveness when the last one was killed for failing its liveness
+// probe, else crashLoop.
+func exitTrigger(lastExit string) string {
+	if strings.Contains(lastExit, "liveness") {
+		return TriggerLiveness
+	}
+	return TriggerCrashLoop
+}
+
+// countRestarts adds the restarts of To's replicas that obs shows and s
+// has not counted. The engine's count only grows while the same replicas
+// run; when it falls (lastgood restarted, or replicas that had restarted
+// were stopped) it is the new baseline.
+func countRestarts(s State, to Count) State {
+	if n := to.Restarts - s.RestartsSeen; n > 0 {
+		s.Restarts += n
+	}
+	s.RestartsSeen = to.Restarts
+	return s
+}
+
+// WindowRestarts is how many restarts of the promoted revision's
+// replicas since promotion roll it back inside the rollback window: as
+// many as it has replicas (each could have died once), and never more than
+// CrashLoopRestarts. A count, unlike "no replica is ready", does not
+// depend on a look landing while every replica is down.
+func WindowRestarts(spec Spec) int {
+	return max(1, min(spec.Replicas, CrashLoopRestarts))
 }
 
 func lastExit(e string) string {
@@ -55,29 +86,49 @@ func Analyzing(spec Spec, s State, now time.Time) bool {
 }
 
 // windowRollBack returns traffic to the still-warm previous revision when
-// the promoted revision fails inside the rollback window.
+// the promoted revision fails inside the rollback window: a failed check,
+// a crash loop, WindowRestarts restarts since promotion, or no ready
+// replica while the warm revision has one — except, after a restart of
+// lastgood, while the replicas it started again are within their
+// readiness grace.
 func windowRollBack(spec Spec, s State, obs Observation) (State, []Event) {
-	if !s.Restarted.IsZero() && obs.To.Ready > 0 {
-		s.Restarted = time.Time{} // back after a restart: judged as before
-	}
+	var ev []Event
 	trigger, reason, data := failure(s, obs)
-	starting := !s.Restarted.IsZero() && obs.Now.Sub(s.Restarted) <= spec.ProgressDeadline
-	if trigger == "" && obs.To.Ready == 0 && !starting {
+	if n := s.Restarts - s.PromotedRestarts; trigger == "" && n >= WindowRestarts(spec) {
+		trigger = exitTrigger(obs.To.LastExit)
+		reason = fmt.Sprintf("revision %d's replicas restarted %d times since promotion (it has %s); the last one %s",
+			s.To, n, replicas(spec.Replicas), lastExit(obs.To.LastExit))
+	}
+	if trigger == "" && obs.To.Ready == 0 {
+		if graced(spec, s, obs.Now) || obs.From.Ready == 0 {
+			// starting again after a restart; or the warm revision could
+			// not serve either (a starved machine times both out): moving
+			// traffic there would trade 503s for 503s
+			return s, nil
+		}
 		trigger = TriggerReadiness
 		reason = fmt.Sprintf("no replica of revision %d is ready", s.To)
-		if !s.Restarted.IsZero() {
-			reason += fmt.Sprintf(" %s after lastgood restarted", spec.ProgressDeadline)
+		if !s.Recovered.IsZero() {
+			reason += fmt.Sprintf(" %s after lastgood restarted (readiness grace %s)", obs.Now.Sub(s.Recovered).Round(time.Millisecond), spec.ReadinessGrace)
+			ev = append(ev, Event{Type: EventRecovered, Message: fmt.Sprintf(
+				"revision %d's replicas did not become ready within the readiness grace of %s after lastgood restarted: rolling back to revision %d",
+				s.To, spec.ReadinessGrace, s.From)})
 		}
 	}
 	if trigger == "" {
 		return s, nil
 	}
-	s.Restarted = time.Time{}
 	reason += fmt.Sprintf(" (%s after promotion, inside the rollback window)", obs.Now.Sub(s.Ended).Round(time.Millisecond))
-	s, ev := RollBack(spec, s, obs.Now, trigger, reason)
+	s, rb := RollBack(spec, s, obs.Now, trigger, reason)
 	s.InWindow = true
-	ev[0].Data = data
-	return s, ev
+	rb[0].Data = data
+	return s, append(ev, rb...)
+}
+
+// graced reports whether lastgood restarted inside s's window so recently
+// that To's replicas, started again, may still be on their way to ready.
+func graced(spec Spec, s State, now time.Time) bool {
+	return !s.Recovered.IsZero() && now.Before(s.Recovered.Add(spec.ReadinessGrace))
 }
 
 // lacking names the checks without enough data for an analyze step to end.

@@ -107,6 +107,25 @@ func TestCrashLoopRollsBack(t *testing.T) {
 	}
 }
 
+func TestUnrunnableRollsBackAtOnce(t *testing.T) {
+	spec := blueGreen(true)
+	s := Start(BlueGreen, spec, 1, 2, 2, t0)
+	obs := Observation{Now: t0.Add(time.Second), From: Count{Running: 2, Ready: 2},
+		To: Count{Running: 2, Unrunnable: "ImagePullBackOff: Back-off pulling image"}}
+	next, ev := Next(spec, s, obs)
+	if next.Phase != RolledBack || next.Trigger != TriggerUnrunnable || next.Reason != "revision 2 cannot run: ImagePullBackOff: Back-off pulling image" {
+		t.Fatalf("%+v", next)
+	}
+	if len(ev) != 1 || ev[0].Type != "rollout.rolled-back" {
+		t.Fatalf("events %v", types(ev))
+	}
+	// A first release has nothing to return to: it waits for its deadline.
+	first := Start(Initial, spec, 0, 1, 0, t0)
+	if next, _ := Next(spec, first, obs); next.Phase.Final() {
+		t.Fatalf("first release ended: %+v", next)
+	}
+}
+
 func TestAnalyzeStepWaitsForDataThenGoesOn(t *testing.T) {
 	spec := canaryWithAnalysis(manifest.Step{SetWeight: ptr(10)}, analyzeStep(30, 90), manifest.Step{SetWeight: ptr(50)})
 	s, obs := canaryAt(t, spec)
@@ -217,6 +236,7 @@ func TestFailureInsideTheWindowReturnsToTheWarmRevision(t *testing.T) {
 		{"check", Observation{Checks: []Check{{Name: "errors", Verdict: Fail, Reason: "5xx up"}}, To: ready}, TriggerAnalysis},
 		{"readiness", Observation{To: Count{Running: 2}}, TriggerReadiness},
 		{"crash loop", Observation{To: Count{Running: 2, Ready: 1, Restarts: 3, LastExit: "exit status 2"}}, TriggerCrashLoop},
+		{"unrunnable", Observation{To: Count{Running: 2, Ready: 1, Unrunnable: "ErrImagePull"}}, TriggerUnrunnable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			obs := tc.obs
@@ -314,39 +334,5 @@ func TestPromotionHoldsBackTrafficThroughTheWindow(t *testing.T) {
 				t.Fatalf("rolled back in the window: %+v, plan %+v", rb, p)
 			}
 		})
-	}
-}
-
-// After a restart inside the window the promoted revision's replicas
-// start from scratch: none ready is no failure until the progress
-// deadline, or until one is ready again, after which losing them all is.
-func TestARestartInsideTheWindowWaitsForTheReplicas(t *testing.T) {
-	spec := blueGreen(true)
-	ready := Count{Running: 2, Ready: 2}
-	s := Start(BlueGreen, spec, 1, 2, 2, t0)
-	s, _ = Next(spec, s, Observation{Now: t0, From: ready, To: ready})
-	if s.Phase != Promoted {
-		t.Fatalf("not promoted: %+v", s)
-	}
-	restarted := t0.Add(5 * time.Second)
-	s.Restarted = restarted
-	starting := Observation{From: ready, To: Count{Running: 2}}
-
-	starting.Now = restarted.Add(spec.ProgressDeadline / 2)
-	if next, _ := Next(spec, s, starting); next.Phase != Promoted || next.Restarted.IsZero() {
-		t.Fatalf("rolled back while the replicas start after a restart: %+v", next)
-	}
-	starting.Now = restarted.Add(spec.ProgressDeadline + time.Second)
-	next, _ := Next(spec, s, starting)
-	if next.Phase != RolledBack || next.Trigger != TriggerReadiness || !strings.Contains(next.Reason, "after lastgood restarted") {
-		t.Fatalf("none ready a progress deadline after the restart: %+v", next)
-	}
-	back, _ := Next(spec, s, Observation{Now: restarted.Add(time.Second), From: ready, To: Count{Running: 2, Ready: 1}})
-	if back.Phase != Promoted || !back.Restarted.IsZero() {
-		t.Fatalf("a ready replica after the restart: %+v, want the grace over", back)
-	}
-	lost, _ := Next(spec, back, Observation{Now: restarted.Add(2 * time.Second), From: ready, To: Count{Running: 2}})
-	if lost.Phase != RolledBack || lost.Trigger != TriggerReadiness {
-		t.Fatalf("all replicas lost once back: %+v, want a readiness rollback at once", lost)
 	}
 }

@@ -38,11 +38,13 @@ func Next(spec Spec, s State, obs Observation) (State, []Event) {
 	var ev []Event
 	if s.Phase.Final() {
 		if InWindow(s, obs.Now) && judged(s) {
-			rb, ev := windowRollBack(spec, s, obs)
-			if rb.Phase != s.Phase {
+			s = countRestarts(s, obs.To)
+			if obs.To.Ready > 0 {
+				s.Recovered = time.Time{} // the readiness grace ends with the first ready replica
+			}
+			if rb, ev := windowRollBack(spec, s, obs); rb.Phase != s.Phase {
 				return rb, ev
 			}
-			s = rb // a restart's grace may have ended
 		}
 		if s.Phase == Promoted && s.FromReplicas > 0 && !obs.Now.Before(s.WarmUntil) {
 			s.FromReplicas = 0
@@ -55,6 +57,7 @@ func Next(spec Spec, s State, obs Observation) (State, []Event) {
 		return s, ev
 	}
 	if judged(s) {
+		s = countRestarts(s, obs.To)
 		if trigger, reason, data := failure(s, obs); trigger != "" {
 			s, ev = RollBack(spec, s, obs.Now, trigger, reason)
 			ev[0].Data = data
@@ -127,6 +130,7 @@ func promote(spec Spec, s State, now time.Time) (State, []Event) {
 	s.Phase, s.PauseReason = Promoted, ""
 	s.Ended = now
 	s.WarmUntil = now.Add(spec.Window)
+	s.PromotedRestarts = s.Restarts
 	if s.Kind == Rolling || s.Kind == Initial || spec.Window == 0 {
 		s.FromReplicas = 0
 	}

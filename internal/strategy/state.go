@@ -53,12 +53,21 @@ const (
 	TriggerCrashLoop        = "crashLoop" // the new revision's replicas keep exiting
 	TriggerLiveness         = "liveness"  // … because they fail their liveness probe
 	TriggerReadiness        = "readiness" // no replica of the promoted revision is ready
+	// TriggerUnrunnable: a replica of the new revision can never start,
+	// whatever one waits (its image cannot be pulled).
+	TriggerUnrunnable = "unrunnable"
 )
 
 // CrashLoopRestarts is how many restarts of the new revision's replicas,
-// summed over its replicas during the rollout and its rollback window, make
-// a crash loop.
+// summed over its replicas during the rollout and its rollback window (and
+// across restarts of lastgood), make a crash loop. Inside the window fewer
+// do: as many as the revision has replicas (see WindowRestarts).
 const CrashLoopRestarts = 3
+
+// StartAllowance is the part of the readiness grace after a restart of
+// lastgood that is not the readiness probe's own: the time a replica may
+// take to start before its probe can pass.
+const StartAllowance = 10 * time.Second
 
 // What rollback.onNoData says to do when checks still lack data at an
 // analyze step's maxWait.
@@ -87,6 +96,11 @@ type Spec struct {
 	// Holdback is rollback.holdback: the percent of traffic kept on the
 	// warm previous revision through the window after a promotion.
 	Holdback int
+	// ReadinessGrace is how long the promoted revision's replicas may take
+	// to become ready again after a restart of lastgood inside the rollback
+	// window before the window's readiness rule applies; SpecOf takes it
+	// from the manifest with the function of the same name.
+	ReadinessGrace time.Duration
 }
 
 // SpecOf takes a Spec from a defaulted manifest.
@@ -99,7 +113,24 @@ func SpecOf(a *manifest.App) Spec {
 		Checks:           checks(a),
 		OnNoData:         a.Rollback.OnNoData,
 		Holdback:         a.Rollback.HoldbackPercent(),
+		ReadinessGrace:   ReadinessGrace(a),
 	}
+}
+
+// ReadinessGrace is how long a replica of a may take to become ready once
+// started: the readiness probe's initial delay, then a period for each
+// pass it needs (successThreshold) and each failure it forgives
+// (failureThreshold), plus StartAllowance; never more than the progress
+// deadline, which bounds the same wait during a rollout.
+func ReadinessGrace(a *manifest.App) time.Duration {
+	g := StartAllowance
+	if p := a.Probes.Readiness; p != nil {
+		g += p.InitialDelay.D() + time.Duration(p.SuccessThreshold+p.FailureThreshold)*p.Period.D()
+	}
+	if d := a.Rollback.ProgressDeadline.D(); d > 0 && g > d {
+		g = d
+	}
+	return g
 }
 
 func checks(a *manifest.App) int {
@@ -152,22 +183,33 @@ type State struct {
 	// InWindow is set on a rollback decided during the rollback window,
 	// after the rollout had been promoted.
 	InWindow bool `json:"inWindow,omitempty"`
-	// Restarted is when lastgood started again inside the rollback
-	// window, so that the promoted revision's replicas start from scratch;
-	// cleared once one of them is ready. Until then, for at most the
-	// progress deadline, having none ready is not a failure.
-	Restarted time.Time `json:"restarted,omitzero"`
+	// Restarts counts the restarts of To's replicas during the rollout and
+	// its window, kept across restarts of lastgood (whose engine starts
+	// counting from 0 again); RestartsSeen is the engine's count at the
+	// last observation, from which the next one's new restarts are told.
+	// PromotedRestarts is Restarts at promotion.
+	Restarts         int `json:"restarts,omitempty"`
+	RestartsSeen     int `json:"restartsSeen,omitempty"`
+	PromotedRestarts int `json:"promotedRestarts,omitempty"`
+	// Recovered is when lastgood restarted inside this rollout's rollback
+	// window, until a replica of To is ready again: until then, and for at
+	// most Spec.ReadinessGrace, no ready replica is not a failure.
+	Recovered time.Time `json:"recovered,omitempty"`
 }
 
 // Count is what the controller observed of one revision's replicas.
 type Count struct {
 	Running int // started and not being stopped
 	Ready   int
-	// Restarts sums the restarts of the revision's replicas; LastExit is
+	// Restarts sums the restarts of the revision's replicas that this
+	// engine runs (a restart of lastgood starts again from 0); LastExit is
 	// how the latest one to exit ended ("exit status 1", "killed after
 	// failing its liveness probe").
 	Restarts int
 	LastExit string
+	// Unrunnable, when set, says why a replica of the revision can never
+	// start ("ImagePullBackOff: …"); it rolls the rollout back at once.
+	Unrunnable string
 }
 
 // Observation is what the controller saw at Now.

@@ -9,11 +9,13 @@ import (
 
 // faults is the misbehaviour requested through FAULT_* variables.
 type faults struct {
-	errorRate    float64
-	seed         uint64
-	latency      time.Duration
-	crashAfter   time.Duration
-	neverReady   bool
+	errorRate  float64
+	seed       uint64
+	latency    time.Duration
+	crashAfter time.Duration
+	neverReady bool
+	// unreadyFile makes /healthz fail while a file of this name exists.
+	unreadyFile  string
 	startDelay   time.Duration
 	panicEvery   time.Duration
 	memoryGrowth int64 // bytes per second
@@ -57,6 +59,7 @@ func parseFaults(getenv func(string) string) (faults, error) {
 		}
 	}
 	f.neverReady = getenv("FAULT_NEVER_READY") == "1"
+	f.unreadyFile = getenv("FAULT_UNREADY_FILE")
 	if v := getenv("FAULT_MEMORY_GROWTH"); v != "" {
 		if f.memoryGrowth, err = parseSize(v); err != nil {
 			return f, fmt.Errorf("FAULT_MEMORY_GROWTH=%q: %w", v, err)

@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,7 +44,18 @@ func (a *app) routes() http.Handler {
 	mux.HandleFunc("GET /livez", a.livez)
 	mux.HandleFunc("GET /stream", a.delayed(a.stream))
 	mux.HandleFunc("GET /slow", a.delayed(a.slow))
+	mux.HandleFunc("POST /upload", a.delayed(upload))
 	return mux
+}
+
+// upload reads the request body to its end and says how long it was.
+func upload(w http.ResponseWriter, r *http.Request) {
+	n, err := io.Copy(io.Discard, r.Body)
+	if err != nil {
+		http.Error(w, "reading the body: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	fmt.Fprintf(w, "%d bytes\n", n)
 }
 
 // delayed adds FAULT_LATENCY in front of h.
@@ -67,11 +80,21 @@ func (a *app) hello(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *app) healthz(w http.ResponseWriter, r *http.Request) {
-	if a.faults.neverReady || !a.ready.Load() {
+	if a.faults.neverReady || !a.ready.Load() || a.unreadyFileExists() {
 		http.Error(w, "not ready", http.StatusServiceUnavailable)
 		return
 	}
 	fmt.Fprint(w, "ok")
+}
+
+// unreadyFileExists reports whether FAULT_UNREADY_FILE names a file that
+// exists now.
+func (a *app) unreadyFileExists() bool {
+	if a.faults.unreadyFile == "" {
+		return false
+	}
+	_, err := os.Stat(a.faults.unreadyFile)
+	return err == nil
 }
 
 // livez is a liveness endpoint that FAULT_UNHEALTHY_AFTER turns bad: the

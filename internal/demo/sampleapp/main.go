@@ -9,6 +9,7 @@
 //	GET /livez    200 "alive", 503 once FAULT_UNHEALTHY_AFTER has passed
 //	GET /stream   five chunks, each flushed, 50ms apart
 //	GET /slow     sleeps for ?d= (a Go duration, default 1s, at most 1m), then answers 200
+//	POST /upload  reads the whole request body, then answers 200 "<n> bytes\n"
 //
 // The version is set at build time: go build -ldflags "-X main.version=v2".
 //
@@ -21,6 +22,8 @@
 //	FAULT_LATENCY        Go duration added to every request except /healthz.
 //	FAULT_CRASH_AFTER    Go duration; after it the process exits with status 1.
 //	FAULT_NEVER_READY=1  /healthz always answers 503.
+//	FAULT_UNREADY_FILE   a path: /healthz answers 503 while a file exists there
+//	                     (a test makes a replica unready from outside).
 //	FAULT_UNHEALTHY_AFTER Go duration; after it /livez answers 503 (a liveness
 //	                     probe on /livez then fails while the process runs).
 //	FAULT_START_DELAY    Go duration slept before listening.

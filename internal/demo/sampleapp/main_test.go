@@ -133,6 +133,14 @@ func TestSampleApp(t *testing.T) {
 		if code, body := p.get(t, "/stream"); code != 200 || strings.Count(body, "chunk ") != 5 {
 			t.Errorf("GET /stream = %d %q", code, body)
 		}
+		res, err := http.Post("http://"+p.addr+"/upload", "text/plain", strings.NewReader("twelve bytes"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body, _ := io.ReadAll(res.Body); res.StatusCode != 200 || string(body) != "12 bytes\n" {
+			t.Errorf("POST /upload = %d %q", res.StatusCode, body)
+		}
+		res.Body.Close()
 		begin := time.Now()
 		if code, _ := p.get(t, "/slow?d=200ms"); code != 200 || time.Since(begin) < 200*time.Millisecond {
 			t.Errorf("GET /slow?d=200ms = %d after %s", code, time.Since(begin))
@@ -174,6 +182,27 @@ func TestSampleApp(t *testing.T) {
 		p := start(t, bin, "FAULT_NEVER_READY=1")
 		if code, _ := p.get(t, "/healthz"); code != 503 {
 			t.Errorf("GET /healthz = %d, want 503", code)
+		}
+	})
+
+	t.Run("unready while a file exists", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "unready")
+		p := start(t, bin, "FAULT_UNREADY_FILE="+file)
+		if code, _ := p.get(t, "/healthz"); code != 200 {
+			t.Errorf("GET /healthz without the file = %d, want 200", code)
+		}
+		if err := os.WriteFile(file, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if code, _ := p.get(t, "/healthz"); code != 503 {
+			t.Errorf("GET /healthz with the file = %d, want 503", code)
+		}
+		if code, _ := p.get(t, "/"); code != 200 {
+			t.Errorf("GET / with the file = %d: only readiness changes", code)
+		}
+		os.Remove(file)
+		if code, _ := p.get(t, "/healthz"); code != 200 {
+			t.Errorf("GET /healthz after the file is gone = %d, want 200", code)
 		}
 	})
 

@@ -1,0 +1,119 @@
+package kubernetes
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/lastgood/lastgood/internal/controller"
+)
+
+// Replicas reports the pods of an app as the controller's replicas: a
+// pod is ready when its Ready condition is true, stopping once it is being
+// deleted; its restarts are its containers' restarts, its last exit how
+// its containers last terminated ("OOMKilled (exit code 137)"), and a
+// container that waits on an image it cannot pull makes it Unrunnable.
+func (e *Engine) Replicas(app string) []controller.Replica {
+	e.mu.Lock()
+	ns := e.cfg.Namespace
+	var adopted map[string]int
+	if a := e.state[app]; a != nil {
+		ns = a.namespace
+		adopted = a.adoptedHashes()
+	}
+	w := e.watches[ns]
+	e.mu.Unlock()
+	if w == nil {
+		return nil
+	}
+	pods, err := w.podList.Pods(ns).List(labels.SelectorFromSet(labels.Set{LabelManagedBy: managedBy, LabelApp: app}))
+	if err != nil {
+		return nil
+	}
+	out := make([]controller.Replica, 0, len(pods))
+	for _, p := range pods {
+		rev, err := revisionOf(p)
+		if err != nil {
+			continue
+		}
+		if to, ok := adopted[p.Labels[LabelHash]]; ok {
+			rev = to // relabelled by Adopt; the informer has not seen it yet
+		}
+		out = append(out, replica(p, rev))
+	}
+	slices.SortFunc(out, func(x, y controller.Replica) int { return strings.Compare(x.ID, y.ID) })
+	return out
+}
+
+// adoptedHashes maps the pod-template hash of every ReplicaSet handed to
+// another revision by Adopt to that revision. e.mu is held.
+func (a *appState) adoptedHashes() map[string]int {
+	if len(a.adopted) == 0 {
+		return nil
+	}
+	return a.adopted
+}
+
+func revisionOf(m metav1.Object) (int, error) {
+	s := m.GetLabels()[LabelRevision]
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%s: label %s is %q, not a revision number", m.GetName(), LabelRevision, s)
+	}
+	return n, nil
+}
+
+// unpullable are the waiting reasons of a container whose image will not
+// come, however long one waits.
+var unpullable = []string{"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull"}
+
+func replica(p *corev1.Pod, rev int) controller.Replica {
+	r := controller.Replica{
+		ID:       p.Name,
+		Revision: rev,
+		Addr:     p.Name,
+		State:    strings.ToLower(string(p.Status.Phase)),
+		Stopping: p.DeletionTimestamp != nil,
+		Started:  p.CreationTimestamp.Time,
+	}
+	if p.Status.PodIP != "" {
+		r.Addr = p.Status.PodIP
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+			r.Ready = true
+		}
+	}
+	var last *corev1.ContainerStateTerminated
+	for _, c := range p.Status.ContainerStatuses {
+		r.Restarts += int(c.RestartCount)
+		if t := c.LastTerminationState.Terminated; t != nil && (last == nil || t.FinishedAt.After(last.FinishedAt.Time)) {
+			last = t
+		}
+		if wt := c.State.Waiting; wt != nil {
+			r.State = wt.Reason
+			if slices.Contains(unpullable, wt.Reason) && r.Unrunnable == "" {
+				r.Unrunnable = wt.Reason
+				if wt.Message != "" {
+					r.Unrunnable += ": " + wt.Message
+				}
+			}
+		}
+	}
+	if last != nil {
+		reason := last.Reason
+		if reason == "" {
+			reason = "exited"
+		}
+		r.LastExit = fmt.Sprintf("%s (exit code %d)", reason, last.ExitCode)
+	}
+	if r.Stopping {
+		r.State = "stopping"
+	}
+	return r
+}
