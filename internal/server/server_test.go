@@ -431,7 +431,7 @@ func TestRestartInsideTheWindowDoesNotSpendAlphaAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !slices.ContainsFunc(evs, func(e store.Event) bool {
-		return e.Type == "controller.recovered" && strings.Contains(e.Message, "compare and threshold checks are not re-armed") &&
+		return e.Type == "controller.recovered" && strings.Contains(e.Message, "compare and threshold checks, if any, are not re-armed") &&
 			strings.Contains(e.Message, "the 10% held back on revision 1 moves to revision 2")
 	}) {
 		t.Fatalf("no controller.recovered event saying what the restart did to the window")
