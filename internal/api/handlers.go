@@ -173,7 +173,9 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 type ActionRequest struct {
 	Full       bool `json:"full,omitempty"`       // promote: skip every remaining step
 	ToRevision int  `json:"toRevision,omitempty"` // undo: the revision to return to
-	Force      bool `json:"force,omitempty"`      // delete: abort a rollout in progress first
+	// Force, for delete: abort a rollout in progress first; for undo: go
+	// to a revision that was rolled back or aborted anyway.
+	Force bool `json:"force,omitempty"`
 }
 
 var actions = []string{"promote", "abort", "pause", "resume", "undo", "delete"}
