@@ -186,9 +186,25 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not-found", fmt.Errorf("no action %q; actions are %v", verb, actions))
 		return
 	}
-	var req ActionRequest
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
+	var body json.RawMessage
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&body); err != nil && !errors.Is(err, io.EOF) {
 		badRequest(w, "%s request: %v", verb, err)
+		return
+	}
+	var req ActionRequest
+	var given struct {
+		ToRevision *int `json:"toRevision"`
+	}
+	if len(body) > 0 {
+		if err := json.Unmarshal(body, &req); err != nil {
+			badRequest(w, "%s request: %v", verb, err)
+			return
+		}
+		json.Unmarshal(body, &given) // cannot fail where the line above did not
+	}
+	if verb == "undo" && given.ToRevision != nil && *given.ToRevision < 1 {
+		// 0 is not "the previous stable": that is toRevision left out
+		fail(w, fmt.Errorf("%w: toRevision: want a revision number from 1, got %d", controller.ErrInvalid, *given.ToRevision))
 		return
 	}
 	ctx := r.Context()
@@ -204,7 +220,7 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request) {
 	case "resume":
 		err = s.Controller.Resume(ctx, name)
 	case "undo":
-		res, err = s.Controller.Undo(ctx, name, req.ToRevision)
+		res, err = s.Controller.Undo(ctx, name, req.ToRevision, req.Force)
 	case "delete":
 		var del controller.DeleteResult
 		if del, err = s.Controller.Delete(ctx, name, req.Force); err == nil {

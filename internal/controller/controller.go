@@ -192,6 +192,7 @@ type appState struct {
 	// recorded once.
 	previewFailed string
 	run           *analysisRun // the latest rollout's checks, when they run
+	health        healthBase   // the router's counts when the latest rollout started
 	// analysisFailed is the rollout whose checks could not be started,
 	// recorded once.
 	analysisFailed int64

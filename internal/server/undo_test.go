@@ -2,8 +2,12 @@ package server
 
 import (
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lastgood/lastgood/internal/api"
 	"github.com/lastgood/lastgood/internal/strategy"
@@ -28,7 +32,14 @@ func TestUndoToARolledBackRevisionIsRefusedAndJudgedWhenForced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st = in.waitRollout(t, a.name, res.Rollout)
+	// Judged like any release: rolled back before the switch or inside
+	// the window after it, never left serving.
+	waitFor(t, 30*time.Second, "the forced undo to be rolled back", func() bool {
+		if st, err = in.c.App(ctx, a.name); err != nil {
+			t.Fatal(err)
+		}
+		return st.Rollout.ID == res.Rollout && st.Rollout.Detail.Phase == strategy.RolledBack
+	})
 	c.stop()
 	d := st.Rollout.Detail
 	if d.Phase != strategy.RolledBack || st.Stable != 1 {
@@ -36,5 +47,37 @@ func TestUndoToARolledBackRevisionIsRefusedAndJudgedWhenForced(t *testing.T) {
 	}
 	if rev, _ := get(t, a.listen); rev != 1 {
 		t.Fatalf("served by revision %d after the forced undo was rolled back", rev)
+	}
+	// The force is in the audit trail.
+	evs, err := in.c.Events(ctx, a.name, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var forced bool
+	for _, e := range evs {
+		if e.Type == "rollout.started" && e.Rollout == res.Rollout {
+			var d struct {
+				Force    bool   `json:"force"`
+				Incident string `json:"incident"`
+			}
+			json.Unmarshal(e.Data, &d)
+			forced = strings.Contains(e.Message, "forced with --force although revision 2 was rolled back in incident refuse-2") && d.Force && d.Incident == "refuse-2"
+			if !forced {
+				t.Logf("%s %s", e.Message, e.Data)
+			}
+		}
+	}
+	if !forced {
+		t.Fatal("the forced undo's rollout.started event does not record the force")
+	}
+	// --to-revision 0 is not a plain undo.
+	hr, err := http.Post(in.c.Base+"/api/v1/apps/refuse/undo", "application/json", strings.NewReader(`{"toRevision": 0}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(hr.Body)
+	hr.Body.Close()
+	if hr.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(body), "want a revision number from 1, got 0") {
+		t.Fatalf("undo with toRevision 0: %s %s", hr.Status, body)
 	}
 }

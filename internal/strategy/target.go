@@ -117,12 +117,24 @@ func returnTo(spec Spec, prev, s State, obs Observation, ev []Event) (State, []E
 		Data:    TargetReport{Revision: s.From, Trouble: t, Both: true, When: "rollback"}})
 }
 
+// WatchesTarget reports whether the target's health matters at now: while
+// the rollout runs, and for the longer of the rollback window and the
+// progress deadline after a rollback or abort.
+func WatchesTarget(spec Spec, s State, now time.Time) bool {
+	switch s.Phase {
+	case Promoted:
+		return InWindow(s, now)
+	case RolledBack, Aborted:
+		return now.Before(s.Ended.Add(max(spec.Window, spec.ProgressDeadline)))
+	}
+	return s.From > 0
+}
+
 // watchTarget keeps watching the target after a rollback or abort, for
 // the longer of the rollback window and the progress deadline, and raises
 // rollout.target-unhealthy once when it fails.
 func watchTarget(spec Spec, s State, obs Observation, ev []Event) (State, []Event) {
-	if s.Phase != RolledBack && s.Phase != Aborted || s.From == 0 || s.TargetTrouble != "" ||
-		!obs.Now.Before(s.Ended.Add(max(spec.Window, spec.ProgressDeadline))) {
+	if s.Phase != RolledBack && s.Phase != Aborted || s.From == 0 || s.TargetTrouble != "" || !WatchesTarget(spec, s, obs.Now) {
 		return s, ev
 	}
 	t := trouble(s, obs, obs.Now.Sub(s.Ended) >= spec.ProgressDeadline)
