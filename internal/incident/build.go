@@ -20,6 +20,8 @@ const (
 	typeVerdict    = "analysis.verdict"
 	typeRolledBack = "rollout.rolled-back"
 	typeAborted    = "rollout.aborted"
+	// typeTargetUnhealthy: the revision a rollback returns to is unhealthy.
+	typeTargetUnhealthy = "rollout.target-unhealthy"
 	// TypeFailed is the event recorded when a bundle cannot be written.
 	TypeFailed = "incident.failed"
 )
@@ -103,6 +105,8 @@ func (r *Recorder) build(ctx context.Context, end store.Event, s *series, watche
 			Type: e.Type, Revision: e.Revision, Message: redact.Text(e.Message),
 		})
 		switch e.Type {
+		case typeTargetUnhealthy:
+			inc.Target = append(inc.Target, redact.Text(e.Message))
 		case typeWeight, typePromoted:
 			if inc.Figures.FirstTraffic == nil && e.Revision == ro.To && !undo {
 				t := ms(e.Time)

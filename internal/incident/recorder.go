@@ -352,6 +352,9 @@ func (r *Recorder) addRecovery(ctx context.Context, p pendingRewrite, now time.T
 		for _, e := range after {
 			inc.Timeline = append(inc.Timeline, Entry{Seq: e.Seq, At: ms(e.Time), OffsetMs: e.Time.Sub(inc.Started.Time).Milliseconds(),
 				Type: e.Type, Revision: e.Revision, Message: redact.Text(e.Message)})
+			if e.Type == typeTargetUnhealthy {
+				inc.Target = append(inc.Target, redact.Text(e.Message))
+			}
 		}
 	}
 	r.blastRadius(inc, false)

@@ -204,6 +204,9 @@ type State struct {
 	// rollback returns to, when a rollout.target-unhealthy event was
 	// raised (once per rollout).
 	TargetTrouble string `json:"targetTrouble,omitempty"`
+	// TargetBoth says the new revision was found degraded too: both
+	// revisions degraded together.
+	TargetBoth bool `json:"targetBoth,omitempty"`
 	// HoldOverridden is set when a person resumed or promoted a rollout
 	// held for an unhealthy target: it is not held again.
 	HoldOverridden bool `json:"holdOverridden,omitempty"`

@@ -68,11 +68,22 @@ func trouble(s State, obs Observation, noneReady bool) string {
 // revision being taken out.
 func holds(kind string) bool { return kind == Canary || kind == BlueGreen }
 
-// hold pauses a rollout in progress whose target is unhealthy. It returns
-// no event when nothing changed.
+// hold pauses a rollout in progress whose target is unhealthy, and says
+// so again, once, if the new revision degrades too while it is held. It
+// returns no event when nothing changed.
 func hold(s State, obs Observation) (State, []Event) {
-	if !holds(s.Kind) || s.HoldOverridden || s.Phase == Paused && s.PauseReason != PausePromote {
+	held := s.Phase == Paused && s.PauseReason == PauseUnhealthy
+	if !holds(s.Kind) || s.HoldOverridden || s.Phase == Paused && !held && s.PauseReason != PausePromote {
 		return s, nil
+	}
+	if held {
+		if s.TargetBoth || obs.Health.To == "" {
+			return s, nil
+		}
+		s.TargetBoth = true
+		return s, []Event{{Type: "rollout.target-unhealthy",
+			Message: fmt.Sprintf("%s: revision %d's %s, while revision %d is unhealthy: %s", Both, s.To, obs.Health.To, s.From, s.TargetTrouble),
+			Data:    TargetReport{Revision: s.From, Trouble: s.TargetTrouble, Both: true, When: "rollout"}}}
 	}
 	t := trouble(s, obs, false)
 	if t == "" {
@@ -84,7 +95,7 @@ func hold(s State, obs Observation) (State, []Event) {
 		msg = fmt.Sprintf("%s: revision %d's %s, and %s", Both, s.To, obs.Health.To, msg)
 	}
 	s.Phase, s.PauseReason, s.PausedAt = Paused, PauseUnhealthy, obs.Now
-	s.TargetTrouble = t
+	s.TargetTrouble, s.TargetBoth = t, both
 	return s, []Event{
 		{Type: "rollout.target-unhealthy", Message: msg, Data: TargetReport{Revision: s.From, Trouble: t, Both: both, When: "rollout"}},
 		{Type: "rollout.paused", Message: fmt.Sprintf("held: revision %d is not promoted while revision %d, its baseline, is unhealthy; `lastgood resume` goes on, `lastgood abort` returns to revision %d",

@@ -72,6 +72,19 @@ func TestUnhealthyTargetHoldsTheRollout(t *testing.T) {
 					t.Fatalf("after %s: %+v %v", at, again, types(ev))
 				}
 			}
+			// … and when the new revision degrades too, that is said once.
+			if !tc.both {
+				worse := obs
+				worse.Health.To = "error rate 40%"
+				both, ev := Next(spec, next, worse)
+				e := eventOf(ev, "rollout.target-unhealthy")
+				if both.Phase != Paused || !both.TargetBoth || e == nil || !strings.HasPrefix(e.Message, Both+": revision 2's error rate 40%, while revision 1 is unhealthy: ") || !e.Data.(TargetReport).Both {
+					t.Fatalf("the canary degraded too: %+v %+v", both, ev)
+				}
+				if _, ev := Next(spec, both, worse); len(ev) != 0 {
+					t.Fatalf("said again: %v", types(ev))
+				}
+			}
 			// … while a failed check still rolls it back, saying both failed.
 			obs.Checks = looks(obs.Now, Fail, Inconclusive, true)
 			rb, ev := Next(spec, next, obs)
