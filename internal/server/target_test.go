@@ -282,14 +282,16 @@ func TestRollbackToAFailingTargetSaysSo(t *testing.T) {
 	a := newApp(t, "target")
 	dep := filepath.Join(t.TempDir(), "down")
 	c := startPaced(t, a.listen, 150)
-	in.applyWait(t, a.robust(t, 2, "blueGreen: {}", "FAULT_DEPENDENCY: "+dep, ""))
+	in.applyWait(t, a.robust(t, 3, "blueGreen: {}", "FAULT_DEPENDENCY: "+dep, ""))
 	time.Sleep(3 * time.Second) // history
 	if err := os.WriteFile(dep, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Each new replica takes 2 s to start: the update lasts long enough
+	// for its first replica's failures to be seen.
 	checks := "    - name: slo\n      threshold: {metric: errorRate, max: 0.2}\n"
-	res, err := in.c.ApplyFile(context.Background(), a.robust(t, 2, "rolling: {maxSurge: 1, maxUnavailable: 0}",
-		"FAULT_ERROR_RATE: '1'", analysisOf(checks)))
+	res, err := in.c.ApplyFile(context.Background(), a.robust(t, 3, "rolling: {maxSurge: 1, maxUnavailable: 0}",
+		"FAULT_ERROR_RATE: '1', FAULT_START_DELAY: 2s", analysisOf(checks)))
 	if err != nil {
 		t.Fatal(err)
 	}

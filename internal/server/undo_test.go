@@ -21,14 +21,20 @@ func TestUndoToARolledBackRevisionIsRefusedAndJudgedWhenForced(t *testing.T) {
 	in := start(t, t.TempDir())
 	a := newApp(t, "refuse")
 	checks := errorsCheck + "    - name: slo\n      threshold: {metric: errorRate, max: 0.2}\n"
-	st, c := releaseAndWait(t, in, a, canaryAnalyze, "FAULT_ERROR_RATE: '1'", analysisOf(checks), true)
-	wantRollBack(t, st, strategy.TriggerAnalysis, "failed")
+	in.applyWait(t, a.robust(t, 2, "blueGreen: {}", "", ""))
+	c := startClients(t, a.listen, 4)
 	ctx := context.Background()
-	_, err := in.c.Action(ctx, a.name, "undo", api.ActionRequest{ToRevision: 2})
+	res, err := in.c.ApplyFile(ctx, a.robust(t, 2, canaryAnalyze, "FAULT_ERROR_RATE: '1'", analysisOf(checks)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := in.waitRollout(t, a.name, res.Rollout)
+	wantRollBack(t, st, strategy.TriggerAnalysis, "failed")
+	_, err = in.c.Action(ctx, a.name, "undo", api.ActionRequest{ToRevision: 2})
 	if err == nil || !strings.Contains(err.Error(), "revision 2 was rolled back in incident refuse-2") || !strings.Contains(err.Error(), "--force") {
 		t.Fatalf("undo to the rolled-back revision 2: %v; want a refusal naming incident refuse-2 and --force", err)
 	}
-	res, err := in.c.Action(ctx, a.name, "undo", api.ActionRequest{ToRevision: 2, Force: true})
+	res, err = in.c.Action(ctx, a.name, "undo", api.ActionRequest{ToRevision: 2, Force: true})
 	if err != nil {
 		t.Fatal(err)
 	}
