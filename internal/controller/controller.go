@@ -166,8 +166,10 @@ type Controller struct {
 	closing map[string]bool
 	wake    chan struct{}
 	pending eventQueue
-	// recovered is closed once Run has restored every app from the store.
+	// recovered is closed once Run has restored every app from the store;
+	// watching is when that began.
 	recovered chan struct{}
+	watching  time.Time
 	// runCtx is Run's context, which the analysis runners live under; runs
 	// owns their goroutines.
 	runCtx context.Context

@@ -28,6 +28,7 @@ func (c *Controller) recover(ctx context.Context) error {
 		return err
 	}
 	now := c.cfg.Now()
+	c.watching = now
 	for _, app := range apps {
 		a := newAppState(app)
 		c.apps[app.Name] = a

@@ -247,6 +247,10 @@ type Observation struct {
 	// Health is what the error rates of both revisions say against the
 	// stable's own history.
 	Health Health
+	// Watching is when the controller began to observe (its last start):
+	// after a restart every replica starts again, so a wait for readiness
+	// counts from then at the earliest.
+	Watching time.Time
 }
 
 // Health is the outcome of the one-sample tests of both revisions' error

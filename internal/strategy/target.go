@@ -148,7 +148,11 @@ func watchTarget(spec Spec, s State, obs Observation, ev []Event) (State, []Even
 	if s.Phase != RolledBack && s.Phase != Aborted || s.From == 0 || s.TargetTrouble != "" || !WatchesTarget(spec, s, obs.Now) {
 		return s, ev
 	}
-	t := trouble(s, obs, obs.Now.Sub(s.Ended) >= spec.ProgressDeadline)
+	since := s.Ended
+	if obs.Watching.After(since) {
+		since = obs.Watching
+	}
+	t := trouble(s, obs, obs.Now.Sub(since) >= spec.ProgressDeadline)
 	if t == "" {
 		return s, ev
 	}

@@ -201,9 +201,13 @@ func TestTargetIsWatchedAfterTheRollback(t *testing.T) {
 		{"crash loop", 5 * time.Second, Count{Running: 2, Ready: 2, Restarts: 3}, Health{}, "restarted 3 times"},
 		{"error rate", 5 * time.Second, ready, Health{From: "error rate 12%"}, "error rate 12%"},
 		{"after the watch", time.Minute, Count{Running: 2}, Health{From: "error rate 12%"}, ""},
+		{"starting again after lastgood restarted", 20 * time.Second, Count{Running: 2}, Health{}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			obs := Observation{Now: t0.Add(tc.after), From: tc.from, Health: tc.h}
+			if strings.HasPrefix(tc.name, "starting again") {
+				obs.Watching = t0.Add(15 * time.Second)
+			}
 			next, ev := Next(spec, s, obs)
 			e := eventOf(ev, "rollout.target-unhealthy")
 			if tc.want == "" {
