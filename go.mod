@@ -3,6 +3,7 @@ module github.com/lastgood/lastgood
 go 1.26.8
 
 require (
+	github.com/coder/websocket v1.8.15
 	github.com/expr-lang/expr v1.17.8
 	github.com/google/go-containerregistry v0.22.1
 	github.com/prometheus/client_golang v1.25.0

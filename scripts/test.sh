@@ -46,3 +46,10 @@ go vet ./...
 
 log "go test -race"
 go test -race -count=1 -timeout 25m ./...
+
+# --- fuzzing -----------------------------------------------------------------
+# A short run of every fuzz target (the differential router targets, the
+# parsers), after the unit tests, which already ran their seed corpora.
+# For long runs: FUZZTIME=2h scripts/fuzz.sh (docs/router.md).
+log "fuzz (each target ${FUZZTIME:-8s})"
+scripts/fuzz.sh

@@ -1,7 +1,9 @@
 // Package api serves lastgood's HTTP API: JSON under /api/v1, a
-// server-sent-events stream of the event log, /healthz and /readyz. The
-// CLI is its main client; its types are shared with the CLI through
-// Client.
+// server-sent-events stream of the event log, /healthz and /readyz. Every
+// request passes the access gate first (allowed Host, the write rules
+// against cross-site forgery, tokens and roles); every route states the
+// role it needs. The CLI is its main client; its types are shared with the
+// CLI through Client.
 package api
 
 import (
@@ -14,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/lastgood/lastgood/internal/access"
 	"github.com/lastgood/lastgood/internal/artifact"
 	"github.com/lastgood/lastgood/internal/controller"
 	"github.com/lastgood/lastgood/internal/manifest"
@@ -28,56 +31,121 @@ type Server struct {
 	Artifacts  *artifact.Store
 	// Stats returns the router's per-revision counters of an app.
 	Stats func(app string) []router.RevisionStats
-	// Token, when set, must be sent as "Authorization: Bearer <token>".
-	Token   string
+	// Gate checks every request before its route (see access.Gate.Wrap);
+	// an open gate (no tokens) when nil.
+	Gate    *access.Gate
 	Version string
 	// Ready reports whether the controller has recovered its state.
 	Ready func() bool
 	// Incidents is the directory of incident bundles.
 	Incidents string
-	// Metrics, when set, serves /metrics. It is not behind the token, as
-	// a Prometheus exporter is not; the API binds 127.0.0.1 by default.
-	Metrics http.Handler
+	// Metrics, when set, serves /metrics, open to anyone who passes the
+	// gate unless MetricsRole asks for a token with at least that role.
+	Metrics     http.Handler
+	MetricsRole access.Role
 	// Dashboard, when set, serves every path no other route takes (the
-	// dashboard at /). It does its own authentication, as a browser
-	// cannot send the bearer header.
+	// dashboard at /). It states its own routes' roles, as it answers a
+	// browser: with pages, a session cookie and forms.
 	Dashboard http.Handler
+	// Degraded, when set and it returns something, is why lastgood is not
+	// fully working (a damaged store served read-only, a store that cannot
+	// write): /readyz answers 503 with it.
+	Degraded func() string
+	// BackupDir is where GET /api/v1/backup writes its copy before
+	// sending it (the data directory, so it stays on the same disk).
+	BackupDir string
+	// Page answers the gate's refusals outside /api/ (the dashboard's
+	// error page); plain text when nil.
+	Page access.Deny
+}
+
+// route is one API endpoint and the role it needs.
+type route struct {
+	pattern string // "METHOD /path"
+	role    access.Role
+	handler http.HandlerFunc
+}
+
+// routes is every API endpoint. A route whose method changes state must
+// need at least the deployer role; Handler refuses to build otherwise.
+func (s *Server) routes() []route {
+	return []route{
+		{"GET /api/v1/version", access.Viewer, s.version},
+		{"HEAD /api/v1/artifacts/{digest}", access.Viewer, s.hasArtifact},
+		{"PUT /api/v1/artifacts/{digest}", access.Deployer, s.putArtifact},
+		{"POST /api/v1/apply", access.Deployer, s.apply},
+		{"GET /api/v1/apps", access.Viewer, s.apps},
+		{"GET /api/v1/apps/{app}", access.Viewer, s.app},
+		{"GET /api/v1/apps/{app}/revisions", access.Viewer, s.revisions},
+		{"GET /api/v1/apps/{app}/revisions/{n}", access.Viewer, s.revision},
+		{"GET /api/v1/apps/{app}/diff", access.Viewer, s.diff},
+		{"GET /api/v1/apps/{app}/rollouts", access.Viewer, s.rollouts},
+		{"GET /api/v1/apps/{app}/stats", access.Viewer, s.stats},
+		{"POST /api/v1/apps/{app}/{action}", access.Deployer, s.action},
+		{"GET /api/v1/rollouts/{id}", access.Viewer, s.rollout},
+		{"GET /api/v1/events", access.Viewer, s.events},
+		{"GET /api/v1/audit", access.Viewer, s.audit},
+		{"GET /api/v1/backup", access.Admin, s.backup},
+		{"GET /api/v1/incidents", access.Viewer, s.incidents},
+		{"GET /api/v1/incidents/{id}", access.Viewer, s.incident},
+		{"GET /api/v1/whoami", access.Viewer, s.whoami},
+	}
 }
 
 // maxManifestRequest bounds an apply request: a 1 MiB manifest, JSON-quoted.
 const maxManifestRequest = 4 << 20
 
-// Handler returns the API's routes.
+// Handler returns every route behind the gate. It panics when a route
+// that changes state asks for less than the deployer role: a programming
+// error that the tests catch at once.
 func (s *Server) Handler() http.Handler {
+	gate := s.Gate
+	if gate == nil {
+		gate, _ = access.New(access.Config{RawPrefix: RawPrefix})
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", s.readyz)
 	if s.Metrics != nil {
-		mux.Handle("GET /metrics", s.Metrics)
+		mux.Handle("GET /metrics", access.Require(s.MetricsRole, plainDeny, s.Metrics))
 	}
 	api := http.NewServeMux()
-	api.HandleFunc("GET /api/v1/version", s.version)
-	api.HandleFunc("HEAD /api/v1/artifacts/{digest}", s.hasArtifact)
-	api.HandleFunc("PUT /api/v1/artifacts/{digest}", s.putArtifact)
-	api.HandleFunc("POST /api/v1/apply", s.apply)
-	api.HandleFunc("GET /api/v1/apps", s.apps)
-	api.HandleFunc("GET /api/v1/apps/{app}", s.app)
-	api.HandleFunc("GET /api/v1/apps/{app}/revisions", s.revisions)
-	api.HandleFunc("GET /api/v1/apps/{app}/revisions/{n}", s.revision)
-	api.HandleFunc("GET /api/v1/apps/{app}/diff", s.diff)
-	api.HandleFunc("GET /api/v1/apps/{app}/rollouts", s.rollouts)
-	api.HandleFunc("GET /api/v1/apps/{app}/stats", s.stats)
-	api.HandleFunc("POST /api/v1/apps/{app}/{action}", s.action)
-	api.HandleFunc("GET /api/v1/rollouts/{id}", s.rollout)
-	api.HandleFunc("GET /api/v1/events", s.events)
-	api.HandleFunc("GET /api/v1/audit", s.audit)
-	api.HandleFunc("GET /api/v1/incidents", s.incidents)
-	api.HandleFunc("GET /api/v1/incidents/{id}", s.incident)
-	mux.Handle("/api/", s.auth(s.recovered(api)))
+	for _, rt := range s.routes() {
+		method, _, _ := strings.Cut(rt.pattern, " ")
+		if method != http.MethodGet && method != http.MethodHead && rt.role < access.Deployer {
+			panic(fmt.Sprintf("api: route %q changes state but needs only the %s role", rt.pattern, rt.role))
+		}
+		api.Handle(rt.pattern, access.Require(rt.role, jsonDeny, rt.handler))
+	}
+	api.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not-found", fmt.Errorf("no API route %s %s", r.Method, r.URL.Path))
+	})
+	mux.Handle("/api/", s.recovered(api))
 	if s.Dashboard != nil {
 		mux.Handle("/", s.recovered(s.Dashboard))
 	}
-	return mux
+	return gate.Wrap(mux, func(w http.ResponseWriter, r *http.Request, code int, kind, msg string) {
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/api/"):
+			jsonDeny(w, r, code, kind, msg)
+		case s.Page != nil && r.URL.Path != "/metrics" && r.URL.Path != "/healthz" && r.URL.Path != "/readyz":
+			s.Page(w, r, code, kind, msg)
+		default:
+			plainDeny(w, r, code, kind, msg)
+		}
+	})
+}
+
+// RawPrefix is where writes carry application/octet-stream: artifact
+// uploads.
+const RawPrefix = "/api/v1/artifacts/"
+
+func jsonDeny(w http.ResponseWriter, _ *http.Request, code int, kind, msg string) {
+	writeError(w, code, kind, errors.New(msg))
+}
+
+func plainDeny(w http.ResponseWriter, _ *http.Request, code int, _, msg string) {
+	http.Error(w, msg, code)
 }
 
 // recovered answers 503 until the controller has restored its state, so no
@@ -92,24 +160,16 @@ func (s *Server) recovered(h http.Handler) http.Handler {
 	})
 }
 
-func (s *Server) auth(h http.Handler) http.Handler {
-	if s.Token == "" {
-		return h
-	}
-	want := "Bearer " + s.Token
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != want {
-			writeError(w, http.StatusUnauthorized, "unauthorized", errors.New("missing or wrong token (set LASTGOOD_TOKEN)"))
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
-}
-
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	if s.Ready != nil && !s.Ready() {
 		http.Error(w, "recovering\n", http.StatusServiceUnavailable)
 		return
+	}
+	if s.Degraded != nil {
+		if why := s.Degraded(); why != "" {
+			http.Error(w, "degraded: "+why+"\n", http.StatusServiceUnavailable)
+			return
+		}
 	}
 	io.WriteString(w, "ok\n")
 }
@@ -118,10 +178,21 @@ func (s *Server) version(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"version": s.Version})
 }
 
+// Whoami is who the API takes the caller for.
+type Whoami struct {
+	Name string `json:"name"`
+	Role string `json:"role"`
+}
+
+func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
+	id := access.IdentityFrom(r.Context())
+	writeJSON(w, http.StatusOK, Whoami{Name: id.Name, Role: id.Role.String()})
+}
+
 // Error is the body of every failed API call.
 type Error struct {
 	Error    string     `json:"error"`
-	Kind     string     `json:"kind"` // invalid | conflict | not-found | unauthorized | unavailable | internal
+	Kind     string     `json:"kind"` // invalid | conflict | not-found | unauthorized | forbidden | unavailable | read-only | internal
 	Problems []*Problem `json:"problems,omitempty"`
 }
 
@@ -169,6 +240,8 @@ func fail(w http.ResponseWriter, err error) {
 		writeError(w, http.StatusConflict, "conflict", err)
 	case errors.Is(err, store.ErrNotFound):
 		writeError(w, http.StatusNotFound, "not-found", err)
+	case errors.Is(err, store.ErrReadOnly):
+		writeError(w, http.StatusServiceUnavailable, "read-only", err)
 	case errors.Is(err, context.Canceled):
 		writeError(w, http.StatusServiceUnavailable, "internal", err)
 	default:

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,13 +24,25 @@ import (
 // address.
 func serve(t *testing.T, token string) string {
 	t.Helper()
+	return serveWith(t, server.Config{Token: token}, http.DefaultClient)
+}
+
+// serveWith starts a real lastgood with cfg (on 127.0.0.1:0, in a new
+// data directory) and returns its base URL once hc finds it ready.
+func serveWith(t *testing.T, cfg server.Config, hc *http.Client) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
-	data := t.TempDir() // before the cleanup below, so it is removed after the server stops
+	cfg.DataDir = t.TempDir() // before the cleanup below, so it is removed after the server stops
+	cfg.API = "127.0.0.1:0"
+	cfg.Listening = func(a string) { addr <- a }
+	scheme := "http://"
+	if cfg.TLSCert != "" {
+		scheme = "https://"
+	}
 	go func() {
-		done <- server.Run(ctx, server.Config{DataDir: data, API: "127.0.0.1:0", Token: token,
-			Listening: func(a string) { addr <- a }})
+		done <- server.Run(ctx, cfg)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -40,10 +53,10 @@ func serve(t *testing.T, token string) string {
 	select {
 	case a := <-addr:
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-			if res, err := http.Get("http://" + a + "/readyz"); err == nil {
+			if res, err := hc.Get(scheme + a + "/readyz"); err == nil {
 				res.Body.Close()
 				if res.StatusCode == http.StatusOK {
-					return "http://" + a
+					return scheme + a
 				}
 			}
 		}
@@ -90,8 +103,8 @@ func TestEventStreamReplaysThenFollows(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatalf("the stream did not deliver the rollback; got %d events", len(seen))
 	}
-	if len(seen) < 4 || seen[0].Type != "app.created" {
-		t.Fatalf("stream began with %+v", seen[0])
+	if len(seen) < 5 || seen[0].Type != "store.created" || seen[1].Type != "app.created" {
+		t.Fatalf("stream began with %+v, then %+v", seen[0], seen[1])
 	}
 	for i := 1; i < len(seen); i++ {
 		if seen[i].Seq != seen[i-1].Seq+1 {
@@ -117,7 +130,7 @@ func TestEventStreamReplaysThenFollows(t *testing.T) {
 func TestTokenIsRequiredWhenSet(t *testing.T) {
 	base := serve(t, "s3cret")
 	ctx := context.Background()
-	if _, err := (&api.Client{Base: base}).Apps(ctx); err == nil || !strings.Contains(err.Error(), "token") {
+	if _, err := (&api.Client{Base: base}).Apps(ctx); err == nil || !strings.Contains(err.Error(), "missing token") {
 		t.Fatalf("without token: %v", err)
 	}
 	if _, err := (&api.Client{Base: base, Token: "wrong"}).Apps(ctx); err == nil {
@@ -156,6 +169,13 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 		{"status of a missing app", http.MethodGet, "/api/v1/apps/nope", nil, 404},
 	} {
 		req, _ := http.NewRequest(tc.method, base+tc.path, bytes.NewReader(tc.body))
+		// As the CLI sends them: the rules against forged requests are
+		// tested in security_test.go.
+		req.Header.Set("Content-Type", "application/json")
+		if tc.method == http.MethodPut {
+			req.Header.Set("Content-Type", "application/octet-stream")
+		}
+		req.Header.Set(api.ClientHeader, "1")
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -192,4 +212,36 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// TestUploadWaitsWhileRestoring: lastgood answers 503 while it restores
+// its state; a HEAD's 503 has no body to say so, and the client waits for
+// it all the same. (The server here stands in for a restoring lastgood,
+// whose restore is too quick to catch on purpose.)
+func TestUploadWaitsWhileRestoring(t *testing.T) {
+	var heads, puts int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodHead && heads < 2:
+			heads++
+			w.WriteHeader(http.StatusServiceUnavailable)
+		case r.Method == http.MethodHead:
+			heads++
+			w.WriteHeader(http.StatusNotFound)
+		case r.Method == http.MethodPut && r.Header.Get("Content-Type") == "application/octet-stream" && r.Header.Get(api.ClientHeader) == "1":
+			puts++
+			w.WriteHeader(http.StatusCreated)
+		default:
+			http.Error(w, "unexpected "+r.Method, http.StatusBadRequest)
+		}
+	}))
+	defer srv.Close()
+	f := filepath.Join(t.TempDir(), "a")
+	os.WriteFile(f, []byte("x"), 0o644)
+	if err := (&api.Client{Base: srv.URL}).Upload(context.Background(), "sha256:"+strings.Repeat("0", 64), f); err != nil {
+		t.Fatal(err)
+	}
+	if heads != 3 || puts != 1 {
+		t.Fatalf("%d HEADs, %d PUTs", heads, puts)
+	}
 }

@@ -4,13 +4,17 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -24,7 +28,41 @@ import (
 type Client struct {
 	Base  string // e.g. http://127.0.0.1:7070
 	Token string
-	HTTP  *http.Client
+	HTTP  *http.Client // http.DefaultClient when nil; see HTTPClient for a CA
+}
+
+// ClientHeader is the header every request of Client carries. Browsers
+// cannot send it to another origin without a CORS preflight, which
+// lastgood never grants, so the API takes a write that carries it as
+// coming from a program, not from a forged page.
+const ClientHeader = "X-Lastgood-Client"
+
+// HTTPClient returns an HTTP client that trusts the certificates of the
+// PEM file caFile besides the system's (for a lastgood serving TLS with
+// its own CA or a self-signed certificate).
+func HTTPClient(caFile string) (*http.Client, error) {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", caFile)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: tr}, nil
+}
+
+// header sets what every request carries: the client header, the token.
+func (c *Client) header(req *http.Request) {
+	req.Header.Set(ClientHeader, "1")
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
 }
 
 // StatusError is a failed API call with the server's explanation.
@@ -39,9 +77,14 @@ func (e *StatusError) Error() string { return e.Body.Error }
 // start it answers 503 "unavailable"; do waits for it (up to 10s) when the
 // body can be sent again.
 func (c *Client) do(ctx context.Context, method, path string, body io.Reader, out any) error {
+	return c.send(ctx, method, path, "application/json", body, out)
+}
+
+// send is do with the body's content type.
+func (c *Client) send(ctx context.Context, method, path, ctype string, body io.Reader, out any) error {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		err := c.once(ctx, method, path, body, out)
+		err := c.once(ctx, method, path, ctype, body, out)
 		se, ok := errors.AsType[*StatusError](err)
 		if !ok || se.Body.Kind != "unavailable" || time.Now().After(deadline) {
 			return err
@@ -61,17 +104,15 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, ou
 	}
 }
 
-func (c *Client) once(ctx context.Context, method, path string, body io.Reader, out any) error {
+func (c *Client) once(ctx context.Context, method, path, ctype string, body io.Reader, out any) error {
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.Base, "/")+path, body)
 	if err != nil {
 		return err
 	}
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", ctype)
 	}
-	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
-	}
+	c.header(req)
 	hc := c.HTTP
 	if hc == nil {
 		hc = http.DefaultClient
@@ -86,6 +127,11 @@ func (c *Client) once(ctx context.Context, method, path string, body io.Reader, 
 		b, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
 		if json.Unmarshal(b, &se.Body) != nil || se.Body.Error == "" {
 			se.Body.Error = fmt.Sprintf("%s %s: %s: %s", method, path, res.Status, strings.TrimSpace(string(b)))
+		}
+		if method == http.MethodHead && res.StatusCode == http.StatusServiceUnavailable {
+			// A HEAD answer has no body to say why; while lastgood
+			// restores its state that is the reason, and do waits.
+			se.Body.Kind = "unavailable"
 		}
 		return se
 	}
@@ -125,7 +171,7 @@ func (c *Client) Upload(ctx context.Context, digest, path string) error {
 		return err
 	}
 	defer f.Close()
-	return c.do(ctx, http.MethodPut, "/api/v1/artifacts/"+digest, f, nil)
+	return c.send(ctx, http.MethodPut, "/api/v1/artifacts/"+digest, "application/octet-stream", f, nil)
 }
 
 // Apply applies a manifest whose artifacts were uploaded.
@@ -225,9 +271,7 @@ func (c *Client) follow(ctx context.Context, app string, after *int64, f func(st
 		return err
 	}
 	req.Header.Set("Accept", "text/event-stream")
-	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
-	}
+	c.header(req)
 	hc := c.HTTP
 	if hc == nil {
 		hc = http.DefaultClient
@@ -261,10 +305,70 @@ func (c *Client) follow(ctx context.Context, app string, after *int64, f func(st
 	return sc.Err()
 }
 
+// Backup writes an online copy of the server's state database to out, a
+// file that must not exist yet; out is whole or absent.
+func (c *Client) Backup(ctx context.Context, out string) error {
+	if _, err := os.Lstat(out); err == nil {
+		return fmt.Errorf("backup: %s: %w", out, fs.ErrExist)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(c.Base, "/")+"/api/v1/backup", nil)
+	if err != nil {
+		return err
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	res, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach lastgood at %s (is `lastgood serve` running? set --server or LASTGOOD_SERVER): %w", c.Base, err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		se := &StatusError{Code: res.StatusCode}
+		b, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+		if json.Unmarshal(b, &se.Body) != nil || se.Body.Error == "" {
+			se.Body.Error = fmt.Sprintf("GET /api/v1/backup: %s", res.Status)
+		}
+		return se
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	n, err := io.Copy(tmp, res.Body)
+	if err == nil && res.ContentLength >= 0 && n != res.ContentLength {
+		err = fmt.Errorf("the server sent %d of %d bytes", n, res.ContentLength)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Link(tmp.Name(), out) // never replaces a file that appeared meanwhile
+	}
+	if err != nil {
+		return fmt.Errorf("backup to %s: %w", out, err)
+	}
+	return nil
+}
+
 // Audit verifies the event log's hash chain.
 func (c *Client) Audit(ctx context.Context) (store.Audit, error) {
 	var a store.Audit
 	return a, c.getJSON(ctx, "/api/v1/audit", &a)
+}
+
+// Whoami says who the server takes this client's token for.
+func (c *Client) Whoami(ctx context.Context) (Whoami, error) {
+	var w Whoami
+	return w, c.getJSON(ctx, "/api/v1/whoami", &w)
 }
 
 // Version returns the server's version.

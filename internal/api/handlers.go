@@ -1,17 +1,21 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 
+	"github.com/lastgood/lastgood/internal/access"
 	"github.com/lastgood/lastgood/internal/artifact"
 	"github.com/lastgood/lastgood/internal/controller"
+	"github.com/lastgood/lastgood/internal/incident"
 	"github.com/lastgood/lastgood/internal/store"
 )
 
@@ -60,6 +64,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, "apply request: %v", err)
 		return
 	}
+	req.Actor = access.IdentityFrom(r.Context()).Name
 	res, err := s.Controller.Apply(r.Context(), req)
 	if err != nil {
 		fail(w, err)
@@ -207,47 +212,91 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request) {
 		fail(w, fmt.Errorf("%w: toRevision: want a revision number from 1, got %d", controller.ErrInvalid, *given.ToRevision))
 		return
 	}
-	ctx := r.Context()
-	var err error
-	res := controller.ApplyResult{App: name}
-	switch verb {
-	case "promote":
-		err = s.Controller.Promote(ctx, name, req.Full)
-	case "abort":
-		err = s.Controller.Abort(ctx, name)
-	case "pause":
-		err = s.Controller.Pause(ctx, name)
-	case "resume":
-		err = s.Controller.Resume(ctx, name)
-	case "undo":
-		res, err = s.Controller.Undo(ctx, name, req.ToRevision, req.Force)
-	case "delete":
-		var del controller.DeleteResult
-		if del, err = s.Controller.Delete(ctx, name, req.Force); err == nil {
-			writeJSON(w, http.StatusOK, del)
+	if verb == "delete" {
+		del, err := s.Controller.Delete(r.Context(), name, req.Force, access.IdentityFrom(r.Context()).Name)
+		if err != nil {
+			fail(w, err)
 			return
 		}
+		writeJSON(w, http.StatusOK, del)
+		return
 	}
+	res, err := Act(r.Context(), s.Controller, name, verb, req, access.IdentityFrom(r.Context()).Name)
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	if res.Message == "" {
-		res.Message = fmt.Sprintf("%s: %s done", name, verb)
-	}
-	if verb == "abort" {
-		if st, err := s.Controller.Status(ctx, name); err == nil && st.Rollout != nil && st.Rollout.Incident != "" {
-			res.Message += fmt.Sprintf(": rollout #%d aborted, incident %s (`lastgood postmortem %s`)", st.Rollout.ID, st.Rollout.Incident, st.Rollout.Incident)
-		}
-	}
 	writeJSON(w, http.StatusOK, res)
 }
 
+// Act runs a manual action other than delete on the controller for by
+// (the caller's token name): the one place the API and the dashboard's
+// buttons share.
+func Act(ctx context.Context, c *controller.Controller, name, verb string, req ActionRequest, by string) (controller.ApplyResult, error) {
+	var err error
+	res := controller.ApplyResult{App: name}
+	switch verb {
+	case "promote":
+		err = c.Promote(ctx, name, req.Full, by)
+	case "abort":
+		err = c.Abort(ctx, name, by)
+	case "pause":
+		err = c.Pause(ctx, name, by)
+	case "resume":
+		err = c.Resume(ctx, name, by)
+	case "undo":
+		res, err = c.Undo(ctx, name, req.ToRevision, req.Force, by)
+	default:
+		return res, fmt.Errorf("no action %q; actions are %v: %w", verb, actions, store.ErrNotFound)
+	}
+	if err == nil && res.Message == "" {
+		res.Message = fmt.Sprintf("%s: %s done", name, verb)
+	}
+	if err == nil && verb == "abort" {
+		if st, err := c.Status(ctx, name); err == nil && st.Rollout != nil && st.Rollout.Incident != "" {
+			res.Message += fmt.Sprintf(": rollout #%d aborted, incident %s (`lastgood postmortem %s`)", st.Rollout.ID, st.Rollout.Incident, st.Rollout.Incident)
+		}
+	}
+	return res, err
+}
+
 func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
-	a, err := s.Store.Verify(r.Context())
+	// The incident bundles' heads are witnesses the log must still hold;
+	// read before the log (see store.Verify).
+	a, err := s.Store.Verify(r.Context(), incident.Witnesses(s.Incidents)...)
 	if err != nil {
 		fail(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, a)
+}
+
+// backup sends an online copy of the state database (SQLite's VACUUM
+// INTO, one consistent snapshot while writes go on).
+func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
+	dir, err := os.MkdirTemp(s.BackupDir, ".backup-")
+	if err != nil {
+		fail(w, fmt.Errorf("backup: %w", err))
+		return
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "state.db")
+	if err := s.Store.Backup(r.Context(), path); err != nil {
+		fail(w, err)
+		return
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/vnd.sqlite3")
+	w.Header().Set("Content-Length", strconv.FormatInt(fi.Size(), 10))
+	io.Copy(w, f)
 }

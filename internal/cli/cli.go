@@ -53,8 +53,10 @@ type command struct {
 
 // options holds every flag; each command declares the ones it takes.
 type options struct {
-	server, output, token string
-	args                  []string
+	server, output, token, caCert string
+	args                          []string
+	serve                         serveFlags
+	httpClient                    *http.Client // nil: http.DefaultClient
 
 	file, data, apiAddr, addrFile, engine string
 	kubeconfig, namespace                 string
@@ -63,6 +65,8 @@ type options struct {
 	toRevisionSet                         bool
 	fast, force                           bool
 	format                                string
+	reserve                               string
+	fresh, accept                         bool
 }
 
 var commands []*command
@@ -139,6 +143,7 @@ func flagSet(cmd *command, o *options, e *Env) *flag.FlagSet {
 		}
 		fs.StringVar(&o.server, "server", server, "`URL` of the lastgood API; LASTGOOD_SERVER sets the default")
 		fs.StringVar(&o.output, "o", "text", "output `FORMAT`: text or json")
+		fs.StringVar(&o.caCert, "ca-cert", e.Getenv("LASTGOOD_CA_CERT"), "trust the PEM certificate `FILE` (a CA's, or the server's own) for an https --server; LASTGOOD_CA_CERT sets the default")
 	}
 	return fs
 }
@@ -168,6 +173,13 @@ func parse(cmd *command, args []string, e *Env) (*options, error) {
 	if !strings.Contains(o.server, "://") {
 		o.server = "http://" + o.server
 	}
+	if o.caCert != "" {
+		hc, err := api.HTTPClient(o.caCert)
+		if err != nil {
+			return nil, fmt.Errorf("--ca-cert: %v", err)
+		}
+		o.httpClient = hc
+	}
 	return o, nil
 }
 
@@ -179,7 +191,7 @@ func describeArgs(c *command) string {
 }
 
 func (o *options) client() *api.Client {
-	return &api.Client{Base: o.server, Token: o.token}
+	return &api.Client{Base: o.server, Token: o.token, HTTP: o.httpClient}
 }
 
 // exitError carries an exit code other than 1.

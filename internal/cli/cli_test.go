@@ -28,6 +28,7 @@ import (
 	"github.com/lastgood/lastgood/internal/api"
 	"github.com/lastgood/lastgood/internal/cli"
 	"github.com/lastgood/lastgood/internal/strategy"
+	"github.com/lastgood/lastgood/internal/tlstest"
 )
 
 // patience bounds every poll of the helper commands: generous, because
@@ -102,6 +103,8 @@ func TestScripts(t *testing.T) {
 			"sqlite":       cmdSQLite,
 			"portfree":     cmdPortFree,
 			"procsin":      cmdProcsIn,
+			"damage":       cmdDamage,
+			"gencert":      cmdGenCert,
 		},
 	})
 }
@@ -130,14 +133,28 @@ func setup(env *testscript.Env) error {
 	return nil
 }
 
-// waitserver FILE: wait until `lastgood serve --addr-file FILE` has
-// written its address and answers /readyz, then point LASTGOOD_SERVER at it.
+// waitserver FILE [STATUS] [CA]: wait until `lastgood serve --addr-file
+// FILE` has written its address and answers /readyz with STATUS (default
+// 200; 503 for a degraded server), then point LASTGOOD_SERVER at it. With
+// CA, the server speaks HTTPS with a certificate CA signed.
 func cmdWaitServer(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 1 {
-		ts.Fatalf("usage: waitserver ADDR-FILE")
+	if neg || len(args) < 1 || len(args) > 3 {
+		ts.Fatalf("usage: waitserver ADDR-FILE [STATUS] [CA-FILE]")
 	}
 	file := ts.MkAbs(args[0])
 	hc := httpClient(2 * time.Second)
+	want, scheme := http.StatusOK, "http://"
+	for _, arg := range args[1:] {
+		if n, err := strconv.Atoi(arg); err == nil {
+			want = n
+			continue
+		}
+		tlsClient, err := api.HTTPClient(ts.MkAbs(arg))
+		ts.Check(err)
+		tlsClient.Transport.(*http.Transport).DisableKeepAlives = true
+		hc.Transport = tlsClient.Transport
+		scheme = "https://"
+	}
 	var last string
 	for deadline := time.Now().Add(patience); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		b, err := os.ReadFile(file)
@@ -146,13 +163,16 @@ func cmdWaitServer(ts *testscript.TestScript, neg bool, args []string) {
 			continue
 		}
 		addr := strings.TrimSpace(string(b))
-		res, err := hc.Get("http://" + addr + "/readyz")
+		res, err := hc.Get(scheme + addr + "/readyz")
 		if err != nil {
 			last = err.Error()
 			continue
 		}
 		res.Body.Close()
-		if res.StatusCode == http.StatusOK {
+		if res.StatusCode == want {
+			if scheme == "https://" {
+				addr = scheme + addr
+			}
 			ts.Setenv("LASTGOOD_SERVER", addr)
 			return
 		}
@@ -334,7 +354,30 @@ func client(ts *testscript.TestScript) *api.Client {
 	if server == "" {
 		ts.Fatalf("LASTGOOD_SERVER is not set; run waitserver first")
 	}
-	return &api.Client{Base: "http://" + server, HTTP: httpClient(5 * time.Second)}
+	base := server
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	hc := httpClient(5 * time.Second)
+	if ca := ts.Getenv("LASTGOOD_CA_CERT"); ca != "" {
+		tlsClient, err := api.HTTPClient(ts.MkAbs(ca))
+		ts.Check(err)
+		tlsClient.Transport.(*http.Transport).DisableKeepAlives = true
+		hc.Transport = tlsClient.Transport
+	}
+	return &api.Client{Base: base, Token: ts.Getenv("LASTGOOD_TOKEN"), HTTP: hc}
+}
+
+// gencert DIR: write a throwaway CA (DIR/ca.pem) and a certificate for
+// 127.0.0.1 it signed (DIR/cert.pem, DIR/key.pem).
+func cmdGenCert(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: gencert DIR")
+	}
+	dir := ts.MkAbs(args[0])
+	ts.Check(os.MkdirAll(dir, 0o755))
+	_, err := tlstest.Write(dir)
+	ts.Check(err)
 }
 
 // httpClient keeps no connection open between requests, so nothing of
@@ -768,4 +811,25 @@ func cmdProcsIn(ts *testscript.TestScript, neg bool, args []string) {
 	if len(got) != want {
 		ts.Fatalf("%d processes run in %s (pids %v), want %d", len(got), args[0], got, want)
 	}
+}
+
+// damage DB TABLE: overwrite the root page of TABLE in the SQLite file DB
+// (lastgood stopped, so its log is checkpointed) with garbage, as a disk
+// that lost a sector would.
+func cmdDamage(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: damage DB TABLE")
+	}
+	path := ts.MkAbs(args[0])
+	db, err := sql.Open("sqlite", path)
+	ts.Check(err)
+	var page, size int64
+	ts.Check(db.QueryRow(`SELECT rootpage FROM sqlite_schema WHERE name = ?`, args[1]).Scan(&page))
+	ts.Check(db.QueryRow(`PRAGMA page_size`).Scan(&size))
+	db.Close()
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	ts.Check(err)
+	defer f.Close()
+	_, err = f.WriteAt(bytes.Repeat([]byte{0xde, 0xad, 0xbe, 0xef}, int(size/4)), (page-1)*size)
+	ts.Check(err)
 }

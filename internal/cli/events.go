@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/lastgood/lastgood/internal/access"
 	"github.com/lastgood/lastgood/internal/store"
 )
 
@@ -15,9 +16,6 @@ func init() {
 		summary:  "print the event log (--follow: keep printing new events)",
 		flags:    func(fs *flag.FlagSet, o *options) { fs.BoolVar(&o.follow, "follow", false, "keep printing new events") },
 		run:      runEvents})
-	register(&command{name: "audit verify", nargs: [2]int{0, 0},
-		summary:  "check the event log's hash chain for edited, deleted or reordered events",
-		examples: []string{"lastgood audit verify"}, run: runAudit})
 }
 
 func runEvents(ctx context.Context, e *Env, o *options) error {
@@ -55,26 +53,11 @@ func writeEvent(w io.Writer, ev store.Event, withApp bool) {
 	if withApp {
 		app = fmt.Sprintf("%-16s ", ev.App)
 	}
-	fmt.Fprintf(w, "%s  %s%-22s %s\n", ev.Time.Local().Format("2006-01-02 15:04:05.000"), app, ev.Type, ev.Message)
-}
-
-func runAudit(ctx context.Context, e *Env, o *options) error {
-	a, err := o.client().Audit(ctx)
-	if err != nil {
-		return err
+	by := ""
+	if ev.Actor != "" && ev.Actor != access.Anonymous {
+		// Who asked, when lastgood has tokens; without them every
+		// caller is the same anonymous one (-o json still says so).
+		by = "  (by " + ev.Actor + ")"
 	}
-	if o.output == "json" {
-		printJSON(e.Stdout, a)
-	} else if a.OK() {
-		fmt.Fprintf(e.Stdout, "event log verified: %d events, head %d %s\n", a.Events, a.HeadSeq, a.Head)
-	} else {
-		for _, p := range a.Problems {
-			fmt.Fprintf(e.Stdout, "%s\n", p.Message)
-		}
-		fmt.Fprintf(e.Stdout, "event log NOT verified: %d problems in %d events\n", len(a.Problems), a.Events)
-	}
-	if !a.OK() {
-		return &exitError{ExitFailure, nil}
-	}
-	return nil
+	fmt.Fprintf(w, "%s  %s%-22s %s%s\n", ev.Time.Local().Format("2006-01-02 15:04:05.000"), app, ev.Type, ev.Message, by)
 }

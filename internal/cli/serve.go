@@ -7,18 +7,39 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
+	"strings"
 
+	"github.com/lastgood/lastgood/internal/access"
+	"github.com/lastgood/lastgood/internal/manifest"
 	"github.com/lastgood/lastgood/internal/server"
 )
 
+// serveFlags are the flags only serve takes.
+type serveFlags struct {
+	tokensFile, tlsCert, tlsKey, metricsAuth string
+	allowedHosts                             hostList
+	insecureNoAuth                           bool
+}
+
+// hostList is a repeatable --allowed-host.
+type hostList []string
+
+func (h *hostList) String() string { return strings.Join(*h, ",") }
+func (h *hostList) Set(v string) error {
+	*h = append(*h, v)
+	return nil
+}
+
 func init() {
-	register(&command{name: "serve", args: "[--data DIR] [--api ADDR] [--engine local|kubernetes] [--kubeconfig FILE] [--namespace NS]", nargs: [2]int{0, 0},
+	register(&command{name: "serve", args: "[--data DIR] [--api ADDR] [--engine local|kubernetes] [--kubeconfig FILE] [--namespace NS] [--tokens-file F] [--tls-cert F --tls-key F]", nargs: [2]int{0, 0},
 		summary: "run the controller, the routers and the API",
 		local:   true,
 		examples: []string{
 			"lastgood serve --data /var/lib/lastgood",
 			"LASTGOOD_TOKEN=s3cret lastgood serve --api 127.0.0.1:7070",
 			"lastgood serve --engine kubernetes --kubeconfig ~/.kube/config --namespace shop",
+			"lastgood serve --api 0.0.0.0:7070 --tokens-file /etc/lastgood/tokens --tls-cert cert.pem --tls-key key.pem",
 		},
 		flags: func(fs *flag.FlagSet, o *options) {
 			fs.StringVar(&o.data, "data", ".lastgood", "data directory")
@@ -27,6 +48,13 @@ func init() {
 			fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubernetes engine: kubeconfig file (default $KUBECONFIG, the pod's service account, then ~/.kube/config)")
 			fs.StringVar(&o.namespace, "namespace", "", "kubernetes engine: namespace of apps whose manifest names none (default the kubeconfig's)")
 			fs.StringVar(&o.addrFile, "addr-file", "", "write the API's address to this file once it listens (for scripts using --api 127.0.0.1:0)")
+			fs.StringVar(&o.reserve, "reserve", "8Mi", "disk space kept preallocated in the data directory and given up on a full disk so a rollback can be recorded (0: none)")
+			fs.StringVar(&o.serve.tokensFile, "tokens-file", "", "`FILE` of API tokens with roles, NAME ROLE SECRET a line (docs/security.md); LASTGOOD_TOKENS_FILE sets the default")
+			fs.Var(&o.serve.allowedHosts, "allowed-host", "a Host `NAME` (or NAME:PORT) the API answers besides localhost and IP addresses; repeatable; LASTGOOD_ALLOWED_HOSTS adds a comma-separated list")
+			fs.StringVar(&o.serve.tlsCert, "tls-cert", "", "serve the API and dashboard over HTTPS with the PEM certificate `FILE` (with --tls-key)")
+			fs.StringVar(&o.serve.tlsKey, "tls-key", "", "the PEM private key `FILE` of --tls-cert")
+			fs.StringVar(&o.serve.metricsAuth, "metrics-auth", "auto", "whether /metrics needs a viewer token: auto (when other machines can reach the API and tokens are set), token, or open")
+			fs.BoolVar(&o.serve.insecureNoAuth, "insecure-no-auth", false, "serve an API reachable from other machines without any token (anyone reaching it can run commands as this user)")
 		},
 		run: runServe,
 	})
@@ -42,20 +70,55 @@ func runServe(ctx context.Context, e *Env, o *options) error {
 	default:
 		return invalid("--engine: want local or kubernetes, got %q", o.engine)
 	}
+	var reserve manifest.Size
+	if err := reserve.UnmarshalJSON([]byte(strconv.Quote(o.reserve))); err != nil {
+		return invalid("--reserve: %v", err)
+	}
+	if reserve == 0 {
+		reserve = -1 // none
+	}
 	log := slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	err := server.Run(ctx, server.Config{
+	cfg := server.Config{
 		DataDir: o.data, API: o.apiAddr, Token: e.Getenv("LASTGOOD_TOKEN"), Version: Version, Log: log,
-		Engine: o.engine, Kubeconfig: o.kubeconfig, Namespace: o.namespace,
-		Listening: func(addr string) {
-			log.Info("lastgood serving", "api", "http://"+addr, "data", o.data, "version", Version)
-			if o.addrFile != "" {
-				if err := writeAtomic(o.addrFile, []byte(addr+"\n")); err != nil {
-					fmt.Fprintf(e.Stderr, "lastgood serve: write %s: %v\n", o.addrFile, err)
-				}
+		AllowedHosts: o.serve.allowedHosts, TLSCert: o.serve.tlsCert, TLSKey: o.serve.tlsKey,
+		MetricsAuth: o.serve.metricsAuth, InsecureNoAuth: o.serve.insecureNoAuth,
+		Engine: o.engine, Kubeconfig: o.kubeconfig, Namespace: o.namespace, Reserve: int64(reserve),
+	}
+	if env := e.Getenv("LASTGOOD_ALLOWED_HOSTS"); env != "" {
+		for _, h := range strings.Split(env, ",") {
+			if h = strings.TrimSpace(h); h != "" {
+				cfg.AllowedHosts = append(cfg.AllowedHosts, h)
 			}
-		},
-	})
-	if errors.Is(err, server.ErrEngineConfig) {
+		}
+	}
+	file := o.serve.tokensFile
+	if file == "" {
+		file = e.Getenv("LASTGOOD_TOKENS_FILE")
+	}
+	if file != "" {
+		toks, warnings, err := access.LoadTokens(file)
+		if err != nil {
+			return &exitError{ExitInvalid, err}
+		}
+		for _, w := range warnings {
+			log.Warn(w)
+		}
+		cfg.Tokens = toks
+	}
+	scheme := "http://"
+	if cfg.TLSCert != "" {
+		scheme = "https://"
+	}
+	cfg.Listening = func(addr string) {
+		log.Info("lastgood serving", "api", scheme+addr, "data", o.data, "version", Version)
+		if o.addrFile != "" {
+			if err := writeAtomic(o.addrFile, []byte(addr+"\n")); err != nil {
+				fmt.Fprintf(e.Stderr, "lastgood serve: write %s: %v\n", o.addrFile, err)
+			}
+		}
+	}
+	err := server.Run(ctx, cfg)
+	if errors.Is(err, server.ErrEngineConfig) || errors.Is(err, server.ErrConfig) {
 		return &exitError{ExitInvalid, err}
 	}
 	return err

@@ -81,6 +81,18 @@ func writeStatus(w io.Writer, st controller.AppStatus) {
 		}
 	}
 	fmt.Fprintf(w, "traffic:  %s\n", describeTraffic(st.Traffic))
+	if u := st.Unrecorded; u != nil {
+		if u.Applied != nil {
+			fmt.Fprintf(w, "NOT RECORDED: traffic went back to revision %d at %s, but the store cannot record the %s yet (%d attempts): %s\n",
+				u.Revision, u.Applied.Local().Format("15:04:05.000"), u.Phase, u.Attempts, u.Error)
+		} else {
+			fmt.Fprintf(w, "NOT RECORDED: the store cannot record the %s yet (%d attempts), and revision %d has no ready replica: %s\n",
+				u.Phase, u.Attempts, u.Revision, u.Error)
+		}
+	}
+	if st.ReadOnly != "" {
+		fmt.Fprintf(w, "READ-ONLY: %s\n", st.ReadOnly)
+	}
 	if r := st.Rollout; r != nil && len(r.Checks) > 0 {
 		fmt.Fprintln(w, "checks:")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

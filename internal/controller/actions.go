@@ -15,13 +15,21 @@ type action func(spec strategy.Spec, s strategy.State, now time.Time) (strategy.
 
 // act applies a manual action to an app's rollout in progress, persists
 // it and reconciles at once, so its effect on traffic has happened when
-// act returns.
-func (c *Controller) act(ctx context.Context, name, verb string, f action) error {
+// act returns. The events it writes name by as their actor.
+func (c *Controller) act(ctx context.Context, name, verb, by string, f action) error {
+	if err := c.writable(); err != nil {
+		return err
+	}
+	ctx = withActor(ctx, by)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	a := c.apps[name]
 	if a == nil {
 		return fmt.Errorf("app %s: %w", name, ErrNotFound)
+	}
+	if u := a.unrecorded; u != nil {
+		return fmt.Errorf("%w: %s: rollout #%d is %s (traffic is back on revision %d), waiting for the store to record it: %v",
+			ErrConflict, name, a.rollout.ID, u.next.Phase, u.next.From, u.last)
 	}
 	if a.rollout.ID == 0 || a.state.Phase.Final() {
 		return fmt.Errorf("%w: %s has no rollout in progress to %s", ErrConflict, name, verb)
@@ -30,7 +38,8 @@ func (c *Controller) act(ctx context.Context, name, verb string, f action) error
 	if err != nil {
 		return err
 	}
-	next, evs, err := f(spec, a.state, c.cfg.Now())
+	now := c.cfg.Now()
+	next, evs, err := f(spec, a.state, now)
 	switch {
 	case errors.Is(err, strategy.ErrNoPromote), errors.Is(err, strategy.ErrNotPaused):
 		return fmt.Errorf("%w: %s: %v", ErrConflict, name, err)
@@ -38,34 +47,42 @@ func (c *Controller) act(ctx context.Context, name, verb string, f action) error
 		return fmt.Errorf("%s %s: %w", verb, name, err)
 	}
 	if err := c.persist(ctx, a, next, evs); err != nil {
-		return err
+		if !backToStable(a.state, next) {
+			return err
+		}
+		c.switchUnrecorded(ctx, a, next, evs, now, err, c.cfg.Engine.Replicas(name))
+		if a.unrecorded.applied.IsZero() {
+			return fmt.Errorf("%s %s: not recorded yet, and revision %d has no ready replica to take the traffic: lastgood keeps trying: %w", verb, name, next.From, err)
+		}
+		return fmt.Errorf("%s %s: traffic is back on revision %d, but the store could not record it yet; lastgood keeps trying: %w", verb, name, next.From, err)
 	}
 	return c.reconcile(ctx, name)
 }
 
 // Promote skips the rollout's current wait; full skips every remaining
-// canary step.
-func (c *Controller) Promote(ctx context.Context, app string, full bool) error {
-	return c.act(ctx, app, "promote", func(spec strategy.Spec, s strategy.State, now time.Time) (strategy.State, []strategy.Event, error) {
+// canary step. By is who asks (the API token's name), for the event log;
+// so for every manual action.
+func (c *Controller) Promote(ctx context.Context, app string, full bool, by string) error {
+	return c.act(ctx, app, "promote", by, func(spec strategy.Spec, s strategy.State, now time.Time) (strategy.State, []strategy.Event, error) {
 		return strategy.Promote(spec, s, now, full)
 	})
 }
 
 // Abort returns all traffic to the stable revision and ends the rollout.
-func (c *Controller) Abort(ctx context.Context, app string) error {
-	return c.act(ctx, app, "abort", strategy.Abort)
+func (c *Controller) Abort(ctx context.Context, app, by string) error {
+	return c.act(ctx, app, "abort", by, strategy.Abort)
 }
 
 // Pause holds the rollout where it is.
-func (c *Controller) Pause(ctx context.Context, app string) error {
-	return c.act(ctx, app, "pause", func(_ strategy.Spec, s strategy.State, now time.Time) (strategy.State, []strategy.Event, error) {
+func (c *Controller) Pause(ctx context.Context, app, by string) error {
+	return c.act(ctx, app, "pause", by, func(_ strategy.Spec, s strategy.State, now time.Time) (strategy.State, []strategy.Event, error) {
 		return strategy.Pause(s, now)
 	})
 }
 
 // Resume continues a paused rollout.
-func (c *Controller) Resume(ctx context.Context, app string) error {
-	return c.act(ctx, app, "resume", func(_ strategy.Spec, s strategy.State, now time.Time) (strategy.State, []strategy.Event, error) {
+func (c *Controller) Resume(ctx context.Context, app, by string) error {
+	return c.act(ctx, app, "resume", by, func(_ strategy.Spec, s strategy.State, now time.Time) (strategy.State, []strategy.Event, error) {
 		return strategy.Resume(s, now)
 	})
 }
@@ -81,10 +98,15 @@ func (c *Controller) Resume(ctx context.Context, app string) error {
 // artifacts start again) and every check has looked at it. Content that
 // was rolled back or aborted is refused, naming the incident, unless
 // force is set (recorded in the rollout.started event).
-func (c *Controller) Undo(ctx context.Context, name string, to int, force bool) (ApplyResult, error) {
+// by is who asks (recorded in the events).
+func (c *Controller) Undo(ctx context.Context, name string, to int, force bool, by string) (ApplyResult, error) {
 	if to < 0 {
 		return ApplyResult{}, fmt.Errorf("%w: --to-revision: want a revision number from 1, got %d", ErrInvalid, to)
 	}
+	if err := c.writable(); err != nil {
+		return ApplyResult{}, err
+	}
+	ctx = withActor(ctx, by)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	a := c.apps[name]
@@ -186,7 +208,7 @@ func (c *Controller) createAndStartUndo(ctx context.Context, a *appState, rev st
 		if created, err = tx.CreateRevision(rev); err != nil {
 			return err
 		}
-		_, err = tx.AppendEvent(store.Event{Time: now, App: a.app.Name, Revision: created.Number, Type: "revision.created",
+		_, err = tx.AppendEvent(store.Event{Time: now, App: a.app.Name, Revision: created.Number, Type: "revision.created", Actor: actorOf(ctx),
 			Message: fmt.Sprintf("revision %d created by undo: the content of revision %d", created.Number, rev.CopyOf),
 			Data:    mustJSON(map[string]any{"digest": created.Digest, "copyOf": rev.CopyOf})})
 		return err

@@ -23,6 +23,9 @@ type ApplyRequest struct {
 	File      string            `json:"file"`
 	Manifest  string            `json:"manifest"`
 	Artifacts map[string]string `json:"artifacts"` // path as written → sha256:…
+	// Actor is who applies (the API token's name), recorded on the
+	// events the apply writes. The API sets it; clients cannot.
+	Actor string `json:"-"`
 }
 
 // ApplyResult says what an apply (or undo) did.
@@ -54,10 +57,14 @@ func Digest(m *manifest.App, artifacts map[string]string) string {
 // An app applied again after `lastgood delete` starts afresh (a first
 // release) with a new revision numbered after the kept ones.
 func (c *Controller) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, error) {
+	if err := c.writable(); err != nil {
+		return ApplyResult{}, err
+	}
 	m, err := manifest.Parse(req.File, []byte(req.Manifest))
 	if err != nil {
 		return ApplyResult{}, err
 	}
+	ctx = withActor(ctx, req.Actor)
 	pins, err := c.resolve(ctx, req, m) // may wait on the network: before the lock
 	if err != nil {
 		return ApplyResult{}, err
@@ -334,7 +341,7 @@ func (c *Controller) createAndStart(ctx context.Context, a *appState, rev store.
 			if err := tx.PutApp(a); err != nil {
 				return err
 			}
-			if _, err := tx.AppendEvent(store.Event{Time: now, App: a.Name, Type: "app.created", Message: msg}); err != nil {
+			if _, err := tx.AppendEvent(store.Event{Time: now, App: a.Name, Type: "app.created", Message: msg, Actor: actorOf(ctx)}); err != nil {
 				return err
 			}
 		}
@@ -347,7 +354,7 @@ func (c *Controller) createAndStart(ctx context.Context, a *appState, rev store.
 		if created.Origin == "undo" {
 			msg = fmt.Sprintf("revision %d created by undo: the content of revision %d", created.Number, created.CopyOf)
 		}
-		if _, err := tx.AppendEvent(store.Event{Time: now, App: a.app.Name, Revision: created.Number,
+		if _, err := tx.AppendEvent(store.Event{Time: now, App: a.app.Name, Revision: created.Number, Actor: actorOf(ctx),
 			Type: "revision.created", Message: msg, Data: mustJSON(map[string]any{"digest": created.Digest})}); err != nil {
 			return err
 		}
@@ -405,7 +412,9 @@ func (c *Controller) startRollout(ctx context.Context, a *appState, rev store.Re
 	st := strategy.Start(kind, spec, from, rev.Number, fromReplicas, now)
 	st.Instant = how.instant && st.Kind == strategy.Undo
 	replicas := c.cfg.Engine.Replicas(a.app.Name)
-	st.RestartsBefore, st.FromRestartsBefore = count(replicas, rev.Number).Restarts, count(replicas, from).Restarts
+	// restarts before the rollout do not count against either revision (an
+	// undo that adopted warm replicas starts from theirs)
+	st.RestartsSeen, st.FromRestartsBefore = count(replicas, rev.Number).Restarts, count(replicas, from).Restarts
 	raw, _ := json.Marshal(st)
 	r := store.Rollout{App: a.app.Name, From: from, To: rev.Number, Strategy: st.Kind,
 		Phase: string(st.Phase), State: raw, Started: now, Updated: now}
@@ -421,7 +430,7 @@ func (c *Controller) startRollout(ctx context.Context, a *appState, rev store.Re
 		if why != "" {
 			msg += "; " + why
 		}
-		ev := store.Event{Time: now, App: a.app.Name, Rollout: r.ID, Revision: rev.Number, Type: "rollout.started", Message: msg}
+		ev := store.Event{Time: now, App: a.app.Name, Rollout: r.ID, Revision: rev.Number, Type: "rollout.started", Message: msg, Actor: actorOf(ctx)}
 		if how.data != nil {
 			ev.Data = mustJSON(how.data)
 		}

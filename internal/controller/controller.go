@@ -28,6 +28,9 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrNotFound marks an app, revision or rollout that does not exist.
 	ErrNotFound = store.ErrNotFound
+	// ErrReadOnly marks a change refused because the store is damaged:
+	// lastgood serves what it can prove and changes nothing.
+	ErrReadOnly = store.ErrReadOnly
 )
 
 // Workload is one revision for an engine to run.
@@ -99,6 +102,9 @@ type Table struct {
 	// Match sends requests with a header or cookie to one revision before
 	// the weights apply (a canary's strategy.canary.match).
 	Match []Match
+	// Router is the router section of the manifest in force (nil: the
+	// router's defaults).
+	Router *manifest.Router
 }
 
 // Match is one header or cookie rule; exactly one of Header and Cookie is
@@ -109,7 +115,7 @@ type Match struct {
 }
 
 func (t Table) equal(u Table) bool {
-	return slices.EqualFunc(t.Routes, u.Routes, routeEqual) && t.Affinity == u.Affinity && slices.Equal(t.Match, u.Match)
+	return slices.EqualFunc(t.Routes, u.Routes, routeEqual) && t.Affinity == u.Affinity && slices.Equal(t.Match, u.Match) && t.Router == u.Router
 }
 
 // Traffic sets where an app's requests go. A key is an app name, or an
@@ -154,6 +160,14 @@ type Config struct {
 	// DrainTimeout bounds how long a stopping replica waits for its
 	// in-flight requests (default 30s).
 	DrainTimeout time.Duration
+	// ReadOnly, when set, says why the store cannot be trusted (it failed
+	// its integrity check): the controller then serves each app's stable
+	// revision that it can prove intact, runs no rollout, records nothing
+	// and refuses every change (frozen.go).
+	ReadOnly string
+	// VerifyArtifact re-hashes a stored artifact; read-only serving
+	// requires it of every artifact of the revisions it serves.
+	VerifyArtifact func(digest string) error
 }
 
 // Controller drives every app toward what its latest rollout asks for.
@@ -174,6 +188,11 @@ type Controller struct {
 	// owns their goroutines.
 	runCtx context.Context
 	runs   sync.WaitGroup
+	// logs keeps failures that repeat at every tick from flooding the log.
+	logs limitedLog
+	// unreadable says why the apps could not be read at all, in read-only
+	// serving.
+	unreadable string
 }
 
 // appState is the controller's cache of one app; the store is the truth.
@@ -203,6 +222,11 @@ type appState struct {
 	// accepts.
 	holdUntil time.Time
 	holdFor   time.Duration
+	// unrecorded is a rollback applied to traffic that the store has not
+	// recorded yet (unrecorded.go).
+	unrecorded *unrecorded
+	// frozen is set in read-only serving: what of the app is served.
+	frozen *frozenApp
 }
 
 type revision struct {
@@ -255,7 +279,11 @@ func (c *Controller) Run(ctx context.Context, changed <-chan struct{}) error {
 	c.mu.Lock()
 	c.runCtx = ctx
 	c.mu.Unlock()
-	if err := c.recover(ctx); err != nil {
+	recover := c.recover
+	if c.cfg.ReadOnly != "" {
+		recover = c.recoverFrozen
+	}
+	if err := recover(ctx); err != nil {
 		return fmt.Errorf("recover state: %w", err)
 	}
 	close(c.recovered)
@@ -278,8 +306,12 @@ func (c *Controller) reconcileAll(ctx context.Context) {
 	defer c.mu.Unlock()
 	c.flushEvents(ctx)
 	for name := range c.apps {
-		if err := c.reconcile(ctx, name); err != nil && ctx.Err() == nil {
-			c.cfg.Log.Error("reconcile", "app", name, "err", err)
+		err := c.reconcile(ctx, name)
+		switch {
+		case err == nil:
+			c.logs.ok(c.cfg.Log, "reconcile/"+name, "reconcile works again", "app", name)
+		case ctx.Err() == nil:
+			c.logs.error(c.cfg.Log, "reconcile/"+name, "reconcile", "app", name, "err", err)
 		}
 		if a := c.apps[name]; a != nil {
 			c.acceptHeld(ctx, a, c.cfg.Now())

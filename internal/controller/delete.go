@@ -37,8 +37,13 @@ type DeleteResult struct {
 // rollouts, events and incidents are kept: applying the app again brings
 // it back, its revision numbers going on from the kept ones. While a
 // rollout is in progress Delete refuses (ErrConflict) unless force is
-// set, which aborts the rollout first (trigger "delete").
-func (c *Controller) Delete(ctx context.Context, name string, force bool) (DeleteResult, error) {
+// set, which aborts the rollout first (trigger "delete"). By is who asks,
+// for the event log.
+func (c *Controller) Delete(ctx context.Context, name string, force bool, by string) (DeleteResult, error) {
+	if err := c.writable(); err != nil {
+		return DeleteResult{}, err
+	}
+	ctx = withActor(ctx, by)
 	res, a, err := c.delete(ctx, name, force)
 	if err != nil {
 		return res, err
@@ -82,6 +87,10 @@ func (c *Controller) delete(ctx context.Context, name string, force bool) (Delet
 		return DeleteResult{}, nil, c.missing(ctx, name)
 	}
 	res := DeleteResult{App: name, Listen: a.app.Listen}
+	if u := a.unrecorded; u != nil {
+		return res, nil, fmt.Errorf("%w: %s: rollout #%d is %s (traffic is back on revision %d), waiting for the store to record it: %v",
+			ErrConflict, name, a.rollout.ID, u.next.Phase, u.next.From, u.last)
+	}
 	if a.rollout.ID != 0 && !a.state.Phase.Final() {
 		if !force {
 			return res, nil, fmt.Errorf("%w: %s: rollout #%d to revision %d is %s; wait for it, `lastgood abort %s`, or `lastgood delete %s --force`",
@@ -103,7 +112,7 @@ func (c *Controller) delete(ctx context.Context, name string, force bool) (Delet
 		if err := tx.DeleteApp(name, now); err != nil {
 			return err
 		}
-		_, err := tx.AppendEvent(store.Event{Time: now, App: name, Type: "app.deleted", Message: res.Message,
+		_, err := tx.AppendEvent(store.Event{Time: now, App: name, Type: "app.deleted", Message: res.Message, Actor: actorOf(ctx),
 			Data: mustJSON(map[string]any{"listen": a.app.Listen, "stopped": res.Stopped, "aborted": res.Aborted,
 				"latest": a.app.Latest, "stable": a.app.Stable})})
 		return err

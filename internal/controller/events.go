@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -12,7 +13,8 @@ import (
 	"github.com/lastgood/lastgood/internal/strategy"
 )
 
-// ReplicaEvent is something an engine saw happen to a replica.
+// ReplicaEvent is something an engine saw happen to a replica, or, with
+// no Replica, something the router saw of a revision.
 type ReplicaEvent struct {
 	Time     time.Time
 	App      string
@@ -49,12 +51,17 @@ func (c *Controller) flushEvents(ctx context.Context) {
 	evs := c.pending.events
 	c.pending.events = nil
 	c.pending.mu.Unlock()
-	if len(evs) == 0 {
-		return
+	if len(evs) == 0 || c.cfg.ReadOnly != "" {
+		return // read-only serving records nothing
 	}
 	err := c.cfg.Store.Update(ctx, func(tx *store.Tx) error {
 		for _, e := range evs {
-			data := map[string]any{"replica": e.Replica}
+			data := map[string]any{}
+			msg := e.Message
+			if e.Replica != "" { // not for the router's events
+				data["replica"] = e.Replica
+				msg = e.Replica + ": " + e.Message
+			}
 			for k, v := range e.Data {
 				data[k] = v
 			}
@@ -64,27 +71,42 @@ func (c *Controller) flushEvents(ctx context.Context) {
 			}
 			if _, err := tx.AppendEvent(store.Event{
 				Time: e.Time, App: e.App, Rollout: rollout, Revision: e.Revision,
-				Type: e.Type, Message: e.Replica + ": " + e.Message, Data: mustJSON(data),
+				Type: e.Type, Message: msg, Data: mustJSON(data),
 			}); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+	if err != nil && !errors.Is(err, store.ErrInvalid) {
+		// Kept for the next try (a full disk is not forever), up to the
+		// queue's bound.
+		c.pending.mu.Lock()
+		c.pending.events = append(evs, c.pending.events...)
+		if len(c.pending.events) > maxQueued {
+			c.pending.events = c.pending.events[:maxQueued]
+		}
+		c.pending.mu.Unlock()
+		c.logs.error(c.cfg.Log, "record/replica", "record replica events", "err", err, "events", len(evs))
+		return
+	}
 	if err != nil {
 		c.cfg.Log.Error("record replica events", "err", err, "events", len(evs))
+		return
 	}
+	c.logs.ok(c.cfg.Log, "record/replica", "replica events are recorded again")
 }
 
-// appendEvents records strategy events of a rollout inside tx. The event
-// that ends a rollout with an incident names the incident.
-func appendEvents(tx *store.Tx, now time.Time, r store.Rollout, revision int, evs []strategy.Event) error {
+// appendEvents records strategy events of a rollout inside tx, as asked
+// for by actor ("" when lastgood acts by itself). The event that ends a
+// rollout with an incident names the incident.
+func appendEvents(tx *store.Tx, now time.Time, r store.Rollout, revision int, evs []strategy.Event, actor string) error {
 	for _, e := range evs {
 		msg := e.Message
 		if incident.Records(e.Type, r.Strategy) {
 			msg += fmt.Sprintf(" (incident %s)", incident.ID(r.App, r.Number))
 		}
-		ev := store.Event{Time: now, App: r.App, Rollout: r.ID, Revision: revision, Type: e.Type, Message: msg}
+		ev := store.Event{Time: now, App: r.App, Rollout: r.ID, Revision: revision, Type: e.Type, Message: msg, Actor: actor}
 		if e.Data != nil {
 			data, err := json.Marshal(e.Data)
 			if err != nil {
@@ -116,4 +138,19 @@ func mustJSON(v any) json.RawMessage {
 		panic(err) // only called with maps of plain values
 	}
 	return b
+}
+
+type actorKey struct{}
+
+// withActor marks ctx as a request by actor: the events written while
+// handling it carry that name. Only the entry points of manual actions
+// (Apply, Undo, act) set it, from their arguments.
+func withActor(ctx context.Context, actor string) context.Context {
+	return context.WithValue(ctx, actorKey{}, actor)
+}
+
+// actorOf is the actor of ctx; "" for what the loop does by itself.
+func actorOf(ctx context.Context) string {
+	a, _ := ctx.Value(actorKey{}).(string)
+	return a
 }

@@ -17,8 +17,15 @@ import (
 // plan. c.mu is held.
 func (c *Controller) reconcile(ctx context.Context, name string) error {
 	a := c.apps[name]
-	if a == nil || a.rollout.ID == 0 {
+	switch {
+	case a == nil:
 		return nil
+	case a.frozen != nil:
+		return c.serveFrozen(ctx, a)
+	case a.rollout.ID == 0:
+		return nil
+	case a.unrecorded != nil:
+		return c.recordLate(ctx, a)
 	}
 	spec, err := c.spec(ctx, a, a.state.To)
 	if err != nil {
@@ -38,7 +45,14 @@ func (c *Controller) reconcile(ctx context.Context, name string) error {
 	}
 	obs.From.Requests, obs.To.Requests = all[a.state.From].Requests, all[a.state.To].Requests
 	next, evs := strategy.Next(spec, a.state, obs)
-	if err := c.persist(ctx, a, next, append(verdicts, evs...)); err != nil {
+	evs = append(verdicts, evs...)
+	if err := c.persist(ctx, a, next, evs); err != nil {
+		if backToStable(a.state, next) {
+			// The one exception to persisting before acting: see
+			// unrecorded.go.
+			c.switchUnrecorded(ctx, a, next, evs, now, err, replicas)
+			return nil
+		}
 		return err
 	}
 	if a.run != nil && !strategy.Analyzing(spec, a.state, now) {
@@ -74,10 +88,16 @@ func count(rs []Replica, rev int) strategy.Count {
 // transaction, before anything acts on it. When the rollout is promoted the
 // app's stable revision moves with it.
 func (c *Controller) persist(ctx context.Context, a *appState, next strategy.State, evs []strategy.Event) error {
-	if next == a.state && len(evs) == 0 {
+	return c.persistAt(ctx, a, next, evs, c.cfg.Now())
+}
+
+// persistAt is persist with the time the transition happened (now, or
+// when a rollback recorded late was decided); extra events carry their
+// own times and follow the transition's.
+func (c *Controller) persistAt(ctx context.Context, a *appState, next strategy.State, evs []strategy.Event, now time.Time, extra ...store.Event) error {
+	if next == a.state && len(evs) == 0 && len(extra) == 0 {
 		return nil
 	}
-	now := c.cfg.Now()
 	r := a.rollout
 	raw, err := json.Marshal(next)
 	if err != nil {
@@ -107,7 +127,15 @@ func (c *Controller) persist(ctx context.Context, a *appState, next strategy.Sta
 				return err
 			}
 		}
-		return appendEvents(tx, now, r, next.To, evs)
+		if err := appendEvents(tx, now, r, next.To, evs, actorOf(ctx)); err != nil {
+			return err
+		}
+		for _, e := range extra {
+			if _, err := tx.AppendEvent(e); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("persist rollout %d: %w", r.ID, err)
@@ -125,7 +153,11 @@ func (c *Controller) persist(ctx context.Context, a *appState, next strategy.Sta
 // execute makes the engine run what the state asks for and points the
 // traffic at the ready replicas. It is idempotent.
 func (c *Controller) execute(ctx context.Context, a *appState, replicas []Replica) error {
-	plan := strategy.Desired(a.state)
+	return c.executePlan(ctx, a, a.state, strategy.Desired(a.state), replicas)
+}
+
+// executePlan carries out plan, the plan of state s.
+func (c *Controller) executePlan(ctx context.Context, a *appState, s strategy.State, plan strategy.Plan, replicas []Replica) error {
 	name := a.app.Name
 	// Stop revisions the plan no longer names (older ones), unless it is
 	// the warm previous revision of the last promotion, whose window a
@@ -154,28 +186,36 @@ func (c *Controller) execute(ctx context.Context, a *appState, replicas []Replic
 		}
 		a.scaled[rev] = n
 	}
-	c.route(a, name, c.table(ctx, a, plan, replicas))
+	c.route(a, name, c.table(ctx, a, s, plan, replicas))
 	c.preview(a, plan, replicas)
 	return nil
 }
 
-// table is the routing of an app's main address: the plan's routes over
-// the ready replicas, the session affinity of the latest rollout's target,
-// and while a canary rollout runs, its match rules.
-func (c *Controller) table(ctx context.Context, a *appState, plan strategy.Plan, replicas []Replica) Table {
+// table is the routing of an app's main address in state s: the plan's
+// routes over the ready replicas, the session affinity of the rollout's
+// target, and while a canary rollout runs, its match rules.
+func (c *Controller) table(ctx context.Context, a *appState, s strategy.State, plan strategy.Plan, replicas []Replica) Table {
 	t := Table{Routes: routes(plan, replicas)}
-	m, err := c.manifest(ctx, a, a.state.To)
+	m, err := c.manifest(ctx, a, s.To)
 	if err != nil {
 		return t
 	}
 	t.Affinity = m.SessionAffinity
-	if cn := m.Strategy.Canary; cn != nil && a.state.Kind == strategy.Canary && !a.state.Phase.Final() {
+	// The router's limits are the target's, as the rollout runs and once
+	// promoted; after a rollback or abort, the stable's again.
+	t.Router = m.Router
+	if s.Phase == strategy.RolledBack || s.Phase == strategy.Aborted {
+		if sm, err := c.manifest(ctx, a, a.app.Stable); err == nil {
+			t.Router = sm.Router
+		}
+	}
+	if cn := m.Strategy.Canary; cn != nil && s.Kind == strategy.Canary && !s.Phase.Final() {
 		for _, r := range cn.Match {
 			switch {
 			case r.Header != nil:
-				t.Match = append(t.Match, Match{Header: r.Header.Name, Value: r.Header.Value, Revision: a.state.To})
+				t.Match = append(t.Match, Match{Header: r.Header.Name, Value: r.Header.Value, Revision: s.To})
 			case r.Cookie != nil:
-				t.Match = append(t.Match, Match{Cookie: r.Cookie.Name, Value: r.Cookie.Value, Revision: a.state.To})
+				t.Match = append(t.Match, Match{Cookie: r.Cookie.Name, Value: r.Cookie.Value, Revision: s.To})
 			}
 		}
 	}
@@ -244,7 +284,7 @@ func (c *Controller) preview(a *appState, plan strategy.Plan, replicas []Replica
 		a.preview, a.previewFailed = addr, ""
 	}
 	only := strategy.Plan{Replicas: map[int]int{plan.Preview: 1}, Weights: map[int]int{plan.Preview: 100}}
-	c.route(a, key, Table{Routes: routes(only, replicas)})
+	c.route(a, key, Table{Routes: routes(only, replicas), Router: m.manifest.Router})
 }
 
 // Drain takes a stopping replica out of an app's routes at once and waits,
@@ -252,11 +292,14 @@ func (c *Controller) preview(a *appState, plan strategy.Plan, replicas []Replica
 // it before they stop a replica on purpose.
 func (c *Controller) Drain(ctx context.Context, app, addr string) {
 	c.mu.Lock()
-	if a := c.apps[app]; a != nil && a.rollout.ID != 0 {
-		plan := strategy.Desired(a.state)
+	if a := c.apps[app]; a != nil && a.rollout.ID != 0 && a.frozen == nil {
+		s := c.routedState(a)
+		plan := strategy.Desired(s)
 		replicas := c.cfg.Engine.Replicas(app)
-		c.route(a, app, c.table(ctx, a, plan, replicas))
+		c.route(a, app, c.table(ctx, a, s, plan, replicas))
 		c.preview(a, plan, replicas)
+	} else if a != nil && a.frozen != nil {
+		c.route(a, app, c.frozenTable(ctx, a, c.cfg.Engine.Replicas(app)))
 	}
 	c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.DrainTimeout)

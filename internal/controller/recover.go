@@ -50,6 +50,9 @@ func (c *Controller) recoverRollout(ctx context.Context, a *appState, now time.T
 	if err := json.Unmarshal(a.rollout.State, &a.state); err != nil {
 		return fmt.Errorf("decode rollout %d: %w", a.rollout.ID, err)
 	}
+	// this engine counts restarts from 0 (the target watch after a
+	// rollback counts them from there)
+	a.state.FromRestartsBefore = 0
 	if a.state.Phase.Final() && !strategy.InWindow(a.state, now) {
 		return nil
 	}
@@ -156,11 +159,16 @@ const EventNotReadyServing = "app.accepting-unready"
 
 // recordNow appends one app event outside a rollout transition.
 func (c *Controller) recordNow(ctx context.Context, app, typ, msg string) {
+	if c.cfg.ReadOnly != "" {
+		// read-only serving records nothing; the log says what it would have
+		c.cfg.Log.Warn("not recorded (read-only serving)", "app", app, "type", typ, "message", msg)
+		return
+	}
 	err := c.cfg.Store.Update(ctx, func(tx *store.Tx) error {
 		_, err := tx.AppendEvent(store.Event{Time: c.cfg.Now(), App: app, Type: typ, Message: msg})
 		return err
 	})
 	if err != nil && !errors.Is(err, context.Canceled) {
-		c.cfg.Log.Error("record event", "app", app, "type", typ, "err", err)
+		c.logs.error(c.cfg.Log, "record/"+typ, "record event", "app", app, "type", typ, "err", err)
 	}
 }

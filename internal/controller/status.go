@@ -18,6 +18,12 @@ type AppStatus struct {
 	Replicas []Replica      `json:"replicas"`
 	Traffic  []Route        `json:"traffic"`
 	Preview  string         `json:"preview,omitempty"`
+	// Unrecorded is a rollback or abort already applied to traffic that
+	// the store could not record yet (a full disk).
+	Unrecorded *Unrecorded `json:"unrecorded,omitempty"`
+	// ReadOnly, in read-only serving (a damaged store), says what of the
+	// app is served and why.
+	ReadOnly string `json:"readOnly,omitempty"`
 }
 
 // RolloutStatus is the latest rollout with its decoded state.
@@ -51,6 +57,12 @@ func (c *Controller) Status(ctx context.Context, name string) (AppStatus, error)
 		return AppStatus{}, c.missing(ctx, name)
 	}
 	st := AppStatus{App: a.app, Replicas: c.cfg.Engine.Replicas(name), Traffic: a.routes[name].Routes, Preview: a.preview}
+	if a.unrecorded != nil {
+		st.Unrecorded = a.unrecorded.status()
+	}
+	if a.frozen != nil {
+		st.ReadOnly = a.frozen.describe()
+	}
 	if st.Replicas == nil {
 		st.Replicas = []Replica{}
 	}

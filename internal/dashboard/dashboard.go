@@ -1,31 +1,30 @@
-// Package dashboard serves lastgood's read-only web page on the API
-// address: every app with its rollout, traffic weights, check verdicts and
-// replicas, the incidents with links to their reports, and the latest
-// events. The page is rendered on the server with html/template, refreshes
-// itself every two seconds and carries no script and no remote asset.
-// Every action stays in the CLI and the API.
+// Package dashboard serves lastgood's web page on the API address: every
+// app with its rollout, traffic weights, check verdicts and replicas, the
+// incidents with links to their reports, and the latest events — and, for
+// deployers, promote, abort and undo buttons. The page is rendered on the
+// server with html/template, refreshes itself every two seconds and
+// carries no script and no remote asset; its buttons are plain forms with
+// the session's CSRF token, checked by the access gate in front of it.
 package dashboard
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/lastgood/lastgood/internal/access"
 	"github.com/lastgood/lastgood/internal/controller"
 	"github.com/lastgood/lastgood/internal/incident"
 	"github.com/lastgood/lastgood/internal/store"
 )
 
-// Source is what the dashboard reads.
+// Source is what the dashboard reads, and what its buttons call.
 type Source struct {
 	// Apps reports every app, by name (controller.Controller.Apps).
 	Apps func(ctx context.Context) []controller.AppStatus
@@ -35,6 +34,9 @@ type Source struct {
 	Events func(ctx context.Context, limit int) ([]store.Event, error)
 	// Incidents is the directory of incident bundles.
 	Incidents string
+	// Act runs a manual action (promote, abort or undo) on an app for by,
+	// the caller's token name. Without it the page has no buttons.
+	Act func(ctx context.Context, app, verb, by string) error
 	// Now is the clock for "updated at"; time.Now when nil.
 	Now func() time.Time
 }
@@ -58,94 +60,133 @@ func StoreEvents(st eventReader) func(ctx context.Context, limit int) ([]store.E
 	}
 }
 
-// CookieName is the cookie that carries the dashboard's credential once a
-// browser has opened /?token=….
-const CookieName = "lastgood_token"
-
 // How many events and incidents the page lists.
 const (
 	eventLimit    = 30
 	incidentLimit = 20
 )
 
-// Handler serves the dashboard: GET / and GET /incidents/{id}. When token
-// is not empty, a request passes with "Authorization: Bearer <token>" or
-// with the cookie that GET /?token=<token> sets; anything else gets 401.
-func Handler(src Source, token string) http.Handler {
+// verbs are the actions the page offers.
+var verbs = []string{"promote", "abort", "undo"}
+
+// Handler serves the dashboard: GET / and GET /incidents/{id} for
+// viewers, POST /apps/{app}/{promote|abort|undo} for deployers. It must be
+// served behind gate.Wrap (api.Server does that), which identifies the
+// caller and checks every form's Origin and CSRF token; a request that did
+// not pass it has no role and gets the "token required" page. GET
+// /?token=<token> (any path) checks the token and sets the session
+// cookie.
+func Handler(src Source, gate *access.Gate) http.Handler {
 	if src.Now == nil {
 		src.Now = time.Now
 	}
-	d := &dash{src: src}
+	d := &dash{src: src, gate: gate}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", d.index)
-	mux.HandleFunc("GET /incidents/{id}", d.incident)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /{$}", access.Require(access.Viewer, Deny, http.HandlerFunc(d.index)))
+	mux.Handle("GET /incidents/{id}", access.Require(access.Viewer, Deny, http.HandlerFunc(d.incident)))
+	mux.Handle("POST /apps/{app}/{verb}", access.Require(access.Deployer, Deny, http.HandlerFunc(d.act)))
+	mux.Handle("/", access.Require(access.Viewer, Deny, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		d.notFound(w, "There is no page at "+r.URL.Path+".")
+	})))
+	return headers(d.login(mux))
+}
+
+type dash struct {
+	src  Source
+	gate *access.Gate
+}
+
+// login takes ?token=… out of the address: a right token sets the session
+// cookie and is answered 303 See Other to the same address without it, so
+// the token leaves the address bar, the history and the reloads.
+func (d *dash) login(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if !q.Has("token") {
+			h.ServeHTTP(w, r)
+			return
+		}
+		if r.Method != http.MethodGet || d.gate.Open() {
+			h.ServeHTTP(w, r)
+			return
+		}
+		if _, ok := d.gate.Login(w, r, q.Get("token")); !ok {
+			Deny(w, r, http.StatusUnauthorized, "unauthorized", "The token in the address is wrong.")
+			return
+		}
+		q.Del("token")
+		to := r.URL.Path
+		if len(q) > 0 {
+			to += "?" + q.Encode()
+		}
+		http.Redirect(w, r, to, http.StatusSeeOther)
 	})
-	return guard(token, mux)
 }
 
-type dash struct{ src Source }
-
-// guard lets through the requests that carry the token; see Handler.
-func guard(token string, h http.Handler) http.Handler {
-	if token == "" {
-		return headers(h)
-	}
-	bearer := []byte("Bearer " + token)
-	// The cookie carries a value derived from the token, not the token:
-	// browsers send cookies to every port of a host, so the apps lastgood
-	// routes on 127.0.0.1 see it too, and it must not open the API.
-	mac := hmac.New(sha256.New, []byte(token))
-	mac.Write([]byte("lastgood dashboard cookie v1"))
-	cookie := []byte(hex.EncodeToString(mac.Sum(nil)))
-	same := func(a string, b []byte) bool { return subtle.ConstantTimeCompare([]byte(a), b) == 1 }
-	return headers(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if q := r.URL.Query(); q.Has("token") {
-			if r.Method != http.MethodGet || !same(q.Get("token"), []byte(token)) {
-				unauthorized(w, "The token in the address is wrong.")
-				return
+// Deny renders the gate's and the routes' refusals as a page: 401 says how
+// to sign in, 403 says why not.
+func Deny(w http.ResponseWriter, r *http.Request, code int, kind, msg string) {
+	headers(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if code == http.StatusUnauthorized {
+			text := "This lastgood wants an API token (LASTGOOD_TOKEN, or one from its --tokens-file). Open /?token=… once with it: the dashboard then keeps a session cookie and takes the token out of the address."
+			if strings.Contains(msg, "wrong") {
+				text = "The token is wrong. " + text
 			}
-			http.SetCookie(w, &http.Cookie{Name: CookieName, Value: string(cookie), Path: "/",
-				HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
-			// Drop the token from the address bar and the history.
-			q.Del("token")
-			to := r.URL.Path
-			if len(q) > 0 {
-				to += "?" + q.Encode()
-			}
-			http.Redirect(w, r, to, http.StatusSeeOther)
+			render(w, code, messagePage, message{Title: "Token required", Text: text})
 			return
 		}
-		if a := r.Header.Get("Authorization"); a != "" && same(a, bearer) {
-			h.ServeHTTP(w, r)
-			return
-		}
-		if c, err := r.Cookie(CookieName); err == nil && same(c.Value, cookie) {
-			h.ServeHTTP(w, r)
-			return
-		}
-		unauthorized(w, "")
-	}))
+		render(w, code, messagePage, message{Title: "Refused", Text: msg, Home: true})
+	})).ServeHTTP(w, r)
 }
 
-// headers sets what every dashboard answer carries: no script may run, no
-// framing, no caching of a page that may need the token, no referrer.
+// headers sets what every dashboard answer carries: no script may run,
+// forms go only to the dashboard itself, no framing, no caching of a page
+// that may need the token, no referrer to other origins.
 func headers(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
-		hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; form-action 'none'; base-uri 'none'")
+		hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
 		hd.Set("X-Content-Type-Options", "nosniff")
-		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("Referrer-Policy", "same-origin") // no-referrer would make browsers send the forms' Origin as "null"
 		hd.Set("Cache-Control", "no-store")
 		h.ServeHTTP(w, r)
 	})
 }
 
+// act runs a button's action and, when it is done, sends the browser back
+// to the page (POST, redirect, GET: a reload does not repeat it).
+func (d *dash) act(w http.ResponseWriter, r *http.Request) {
+	app, verb := r.PathValue("app"), r.PathValue("verb")
+	if !slices.Contains(verbs, verb) || d.src.Act == nil {
+		d.notFound(w, "The dashboard has no action "+verb+".")
+		return
+	}
+	err := d.src.Act(r.Context(), app, verb, access.IdentityFrom(r.Context()).Name)
+	if err != nil {
+		code := http.StatusInternalServerError
+		switch {
+		case errors.Is(err, controller.ErrConflict):
+			code = http.StatusConflict
+		case errors.Is(err, controller.ErrInvalid):
+			code = http.StatusUnprocessableEntity
+		case errors.Is(err, controller.ErrNotFound):
+			code = http.StatusNotFound
+		}
+		render(w, code, messagePage, message{Title: "Not done", Text: fmt.Sprintf("%s %s: %v", verb, app, err), Home: true})
+		return
+	}
+	// The page shows what happened: the rollout and the action's events.
+	http.Redirect(w, r, "/#app-"+app, http.StatusSeeOther)
+}
+
 func (d *dash) index(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	now := d.src.Now().UTC()
-	v := view{Now: now}
+	id := access.IdentityFrom(ctx)
+	v := view{Now: now, Who: id.Name, Role: id.Role.String()}
+	if d.src.Act != nil && id.Role >= access.Deployer {
+		v.CSRF = d.gate.Session(w, r)
+	}
 	if d.src.Apps != nil {
 		for _, a := range d.src.Apps(ctx) {
 			v.Apps = append(v.Apps, appView(a))
@@ -230,12 +271,6 @@ func (d *dash) known(id string) bool {
 
 func (d *dash) notFound(w http.ResponseWriter, text string) {
 	render(w, http.StatusNotFound, messagePage, message{Title: "Not found", Text: text, Home: true})
-}
-
-func unauthorized(w http.ResponseWriter, text string) {
-	render(w, http.StatusUnauthorized, messagePage, message{Title: "Token required",
-		Text: strings.TrimSpace(text + " This lastgood wants its API token (LASTGOOD_TOKEN). Open /?token=… once with it: the dashboard then keeps a cookie and takes the token out of the address."),
-	})
 }
 
 // ms writes a duration in milliseconds briefly; "" when unknown.

@@ -4,14 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/lastgood/lastgood/internal/access"
 	"github.com/lastgood/lastgood/internal/analysis"
 	"github.com/lastgood/lastgood/internal/controller"
 	"github.com/lastgood/lastgood/internal/incident"
@@ -57,6 +61,29 @@ func source(apps ...controller.AppStatus) Source {
 	}
 }
 
+// serveDash is the dashboard behind its gate, as api.Server serves it,
+// with token (when not "") as the only, admin, token. httptest's requests
+// carry Host example.com, which the gate is told to allow.
+func serveDash(t *testing.T, src Source, token string) http.Handler {
+	t.Helper()
+	toks := &access.Tokens{}
+	if token != "" {
+		if err := toks.Add(access.EnvTokenName, access.Admin, token); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return serveDashTokens(t, src, toks)
+}
+
+func serveDashTokens(t *testing.T, src Source, toks *access.Tokens) http.Handler {
+	t.Helper()
+	g, err := access.New(access.Config{Tokens: toks, AllowedHosts: []string{"example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g.Wrap(Handler(src, g), Deny)
+}
+
 func do(t *testing.T, h http.Handler, req *http.Request) (*http.Response, string) {
 	t.Helper()
 	w := httptest.NewRecorder()
@@ -71,7 +98,7 @@ func get(t *testing.T, h http.Handler, target string) (*http.Response, string) {
 }
 
 func TestIndexShowsAnApp(t *testing.T) {
-	res, body := get(t, Handler(source(canaryApp()), ""), "/")
+	res, body := get(t, serveDash(t, source(canaryApp()), ""), "/")
 	if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") {
 		t.Fatalf("status %d, type %q", res.StatusCode, res.Header.Get("Content-Type"))
 	}
@@ -107,7 +134,7 @@ func TestRolledBackRolloutShowsWhy(t *testing.T) {
 	a.Rollout.Detail.Trigger = strategy.TriggerAnalysis
 	a.Rollout.Detail.Reason = "check errors failed"
 	a.Traffic = []controller.Route{{Revision: 3, Weight: 100}, {Revision: 4, Weight: 0}}
-	_, body := get(t, Handler(source(a), ""), "/")
+	_, body := get(t, serveDash(t, source(a), ""), "/")
 	for _, want := range []string{`class="phase failed">rolled-back`, "(" + strategy.TriggerAnalysis + "): check errors failed", `style="width: 100%"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)
@@ -118,7 +145,7 @@ func TestRolledBackRolloutShowsWhy(t *testing.T) {
 func TestEmptyStates(t *testing.T) {
 	src := source()
 	src.Events = func(context.Context, int) ([]store.Event, error) { return nil, nil }
-	res, body := get(t, Handler(src, ""), "/")
+	res, body := get(t, serveDash(t, src, ""), "/")
 	if res.StatusCode != 200 {
 		t.Fatalf("status %d", res.StatusCode)
 	}
@@ -130,7 +157,7 @@ func TestEmptyStates(t *testing.T) {
 }
 
 func TestOnlyTheRootIsTheIndex(t *testing.T) {
-	h := Handler(source(), "")
+	h := serveDash(t, source(), "")
 	for _, p := range []string{"/nothing", "/incidents/", "/index.html"} {
 		if res, _ := get(t, h, p); res.StatusCode != http.StatusNotFound {
 			t.Errorf("GET %s: %d, want 404", p, res.StatusCode)
@@ -139,7 +166,7 @@ func TestOnlyTheRootIsTheIndex(t *testing.T) {
 }
 
 func TestToken(t *testing.T) {
-	h := Handler(source(canaryApp()), "s3cret")
+	h := serveDash(t, source(canaryApp()), "s3cret")
 	if res, body := get(t, h, "/"); res.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "/?token=") {
 		t.Fatalf("no token: %d\n%s", res.StatusCode, body)
 	}
@@ -159,7 +186,7 @@ func TestToken(t *testing.T) {
 		t.Fatalf("cookies %v", cs)
 	}
 	c := cs[0]
-	if c.Name != CookieName || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" {
+	if c.Name != access.CookieName || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" {
 		t.Fatalf("cookie %+v", c)
 	}
 	if c.Value == "s3cret" || strings.Contains(c.Value, "s3cret") {
@@ -172,7 +199,7 @@ func TestToken(t *testing.T) {
 		t.Fatalf("with the cookie: %d", res.StatusCode)
 	}
 	req = httptest.NewRequest(http.MethodGet, "/", nil)
-	req.AddCookie(&http.Cookie{Name: CookieName, Value: "s3cret"})
+	req.AddCookie(&http.Cookie{Name: access.CookieName, Value: "s3cret"})
 	if res, _ := do(t, h, req); res.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("the raw token as cookie: %d, want 401", res.StatusCode)
 	}
@@ -188,7 +215,7 @@ func TestToken(t *testing.T) {
 		t.Fatalf("wrong bearer: %d", res.StatusCode)
 	}
 	// A cookie made for another token does not open this dashboard.
-	res, _ = get(t, Handler(source(), "other"), "/?token=other")
+	res, _ = get(t, serveDash(t, source(), "other"), "/?token=other")
 	req = httptest.NewRequest(http.MethodGet, "/", nil)
 	req.AddCookie(res.Cookies()[0])
 	if res, _ := do(t, h, req); res.StatusCode != http.StatusUnauthorized {
@@ -234,7 +261,7 @@ func TestIncidents(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "secret.html"), []byte("TOP-SECRET-CONTENT"), 0o644)
 	src := source(canaryApp())
 	src.Incidents = dir
-	h := Handler(src, "")
+	h := serveDash(t, src, "")
 
 	_, body := get(t, h, "/")
 	for _, want := range []string{`<a href="/incidents/shop-7">shop-7</a>`, "<td>3 → 4</td>", "rolled-back", "1.50s", "42ms", strategy.TriggerAnalysis} {
@@ -301,5 +328,141 @@ func TestStoreEventsReturnsTheLatest(t *testing.T) {
 	evs, err := events(ctx, 30)
 	if err != nil || len(evs) != 30 || evs[0].Seq != 11 || evs[29].Seq != 40 {
 		t.Fatalf("got %d events (%v), first %d last %d", len(evs), err, evs[0].Seq, evs[len(evs)-1].Seq)
+	}
+}
+
+// acts records the actions the page's buttons ran.
+type acts struct {
+	calls []string
+	err   error
+}
+
+func (a *acts) act(_ context.Context, app, verb, by string) error {
+	a.calls = append(a.calls, app+" "+verb+" by "+by)
+	return a.err
+}
+
+var csrfInput = regexp.MustCompile(`<input type="hidden" name="csrf" value="([0-9a-f]+)">`)
+
+// signIn opens the page with secret and returns its session cookie and
+// the page.
+func signIn(t *testing.T, h http.Handler, secret string) (*http.Cookie, string) {
+	t.Helper()
+	res, _ := get(t, h, "/?token="+secret)
+	if res.StatusCode != http.StatusSeeOther || len(res.Cookies()) != 1 {
+		t.Fatalf("sign in: %d %v", res.StatusCode, res.Cookies())
+	}
+	c := res.Cookies()[0]
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.AddCookie(c)
+	res, body := do(t, h, req)
+	if res.StatusCode != 200 {
+		t.Fatalf("page: %d", res.StatusCode)
+	}
+	return c, body
+}
+
+func team(t *testing.T) *access.Tokens {
+	toks := &access.Tokens{}
+	toks.Add("vera", access.Viewer, "viewer-secret-0123456789")
+	toks.Add("dan", access.Deployer, "deployer-secret-0123456789")
+	return toks
+}
+
+func post(h http.Handler, path string, c *http.Cookie, csrf, origin string) (*http.Response, string) {
+	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(url.Values{"csrf": {csrf}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if origin != "" {
+		req.Header.Set("Origin", origin)
+	}
+	if c != nil {
+		req.AddCookie(c)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	return w.Result(), w.Body.String()
+}
+
+func TestButtonsAreForDeployers(t *testing.T) {
+	a := &acts{}
+	src := source(canaryApp())
+	src.Act = a.act
+	h := serveDashTokens(t, src, team(t))
+
+	_, page := signIn(t, h, "viewer-secret-0123456789")
+	if strings.Contains(page, "<form") || !strings.Contains(page, "Signed in as <b>vera</b> (viewer): read-only.") {
+		t.Fatalf("the viewer's page:\n%s", page)
+	}
+	dan, page := signIn(t, h, "deployer-secret-0123456789")
+	for _, want := range []string{
+		`<form method="post" action="/apps/shop/promote">`,
+		`<form method="post" action="/apps/shop/abort">`, "Abort: back to revision 3",
+		"Signed in as <b>dan</b> (deployer).",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the deployer's page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "/apps/shop/undo") {
+		t.Error("undo is offered while a rollout runs")
+	}
+	m := csrfInput.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no CSRF token in the page:\n%s", page)
+	}
+	res, _ := post(h, "/apps/shop/abort", dan, m[1], "http://example.com")
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/#app-shop" {
+		t.Fatalf("abort: %d to %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	if len(a.calls) != 1 || a.calls[0] != "shop abort by dan" {
+		t.Fatalf("calls %v", a.calls)
+	}
+	// Refused: a foreign origin, a missing token, an unknown action. None acts.
+	for _, tc := range []struct {
+		path, csrf, origin string
+		want               int
+	}{
+		{"/apps/shop/abort", m[1], "http://127.0.0.2:9000", 403},
+		{"/apps/shop/abort", "", "http://example.com", 403},
+		{"/apps/shop/explode", m[1], "http://example.com", 404},
+	} {
+		if res, body := post(h, tc.path, dan, tc.csrf, tc.origin); res.StatusCode != tc.want || !strings.Contains(body, "<h1>") {
+			t.Errorf("POST %s from %s: %d, want %d", tc.path, tc.origin, res.StatusCode, tc.want)
+		}
+	}
+	if len(a.calls) != 1 {
+		t.Fatalf("a refused form acted: %v", a.calls)
+	}
+	// A refusal of the controller is shown, with its status.
+	a.err = fmt.Errorf("%w: shop has no rollout in progress to abort", controller.ErrConflict)
+	if res, body := post(h, "/apps/shop/abort", dan, m[1], "http://example.com"); res.StatusCode != http.StatusConflict || !strings.Contains(body, "no rollout in progress") {
+		t.Fatalf("a conflict: %d\n%s", res.StatusCode, body)
+	}
+	if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self'") || strings.Contains(csp, "script-src") {
+		t.Errorf("CSP %q", csp)
+	}
+}
+
+func TestOpenDashboardHasButtonsAndASession(t *testing.T) {
+	a := &acts{}
+	app := canaryApp()
+	app.Rollout.Phase, app.Rollout.Detail.Phase = store.PhasePromoted, strategy.Promoted
+	src := source(app)
+	src.Act = a.act
+	h := serveDash(t, src, "")
+	res, page := get(t, h, "/")
+	m := csrfInput.FindStringSubmatch(page)
+	if res.StatusCode != 200 || len(res.Cookies()) != 1 || m == nil || !strings.Contains(page, `action="/apps/shop/undo"`) {
+		t.Fatalf("open page: %d %v\n%s", res.StatusCode, res.Cookies(), page)
+	}
+	if strings.Contains(page, "/apps/shop/abort") {
+		t.Error("abort is offered with no rollout in progress")
+	}
+	if res, _ := post(h, "/apps/shop/undo", res.Cookies()[0], m[1], "http://example.com"); res.StatusCode != http.StatusSeeOther || len(a.calls) != 1 || a.calls[0] != "shop undo by anonymous" {
+		t.Fatalf("undo: %d %v", res.StatusCode, a.calls)
+	}
+	// Without its session cookie the same form is refused.
+	if res, _ := post(h, "/apps/shop/undo", nil, m[1], "http://example.com"); res.StatusCode != http.StatusForbidden || len(a.calls) != 1 {
+		t.Fatalf("undo without the cookie: %d %v", res.StatusCode, a.calls)
 	}
 }

@@ -18,6 +18,8 @@ import (
 // view is what the index page shows.
 type view struct {
 	Now           time.Time
+	Who, Role     string // who the page is for: the token's name and role
+	CSRF          string // the session's CSRF token; "" hides the buttons
 	Apps          []appRow
 	Incidents     []incidentRow
 	MoreIncidents int
@@ -44,6 +46,35 @@ type appRow struct {
 	Traffic               []routeRow
 	Checks                []analysis.Result
 	Replicas              []controller.Replica
+	Actions               []button
+}
+
+// button is one action the page offers on an app.
+type button struct {
+	Verb, Label, Note string
+}
+
+// buttons are the actions that make sense in an app's state: promote and
+// abort while a rollout runs (no promote for rolling), undo when none does
+// and there is an earlier revision to return to.
+func buttons(a controller.AppStatus) []button {
+	r := a.Rollout
+	if r != nil && !strategy.Phase(r.Phase).Final() {
+		var out []button
+		if r.Strategy != strategy.Rolling {
+			out = append(out, button{"promote", "Promote", fmt.Sprintf("skip the current wait of rollout #%d", r.ID)})
+		}
+		abort := button{"abort", "Abort", fmt.Sprintf("end rollout #%d", r.ID)}
+		if r.From > 0 {
+			abort.Label = fmt.Sprintf("Abort: back to revision %d", r.From)
+			abort.Note += fmt.Sprintf(" and return all traffic to revision %d", r.From)
+		}
+		return append(out, abort)
+	}
+	if a.Stable > 0 && a.Latest > 1 {
+		return []button{{"undo", "Undo", "return to the previous stable revision, as a new revision"}}
+	}
+	return nil
 }
 
 type rolloutRow struct {
@@ -67,7 +98,7 @@ type incidentRow struct {
 }
 
 func appView(a controller.AppStatus) appRow {
-	row := appRow{Name: a.Name, Listen: a.Listen, Preview: a.Preview, Stable: a.Stable, Latest: a.Latest, Replicas: a.Replicas}
+	row := appRow{Name: a.Name, Listen: a.Listen, Preview: a.Preview, Stable: a.Stable, Latest: a.Latest, Replicas: a.Replicas, Actions: buttons(a)}
 	to := 0
 	if r := a.Rollout; r != nil {
 		ro := &rolloutRow{ID: r.ID, From: r.From, To: r.To, Strategy: r.Strategy, Phase: r.Phase,
@@ -159,6 +190,9 @@ th{background:#f6f6f6;font-weight:600}
 .v.pass{background:#e3f4e4;color:#1b5e20}.v.fail{background:#fde4e4;color:#b71c1c}.v.inconclusive{background:#f1f1f1;color:#555}
 .phase{font-weight:600}.phase.failed{color:#b71c1c}.phase.promoted{color:#1b5e20}
 .problem{background:#fff4e5;border:1px solid #f0c36d;padding:.3em .6em}
+.actions{display:flex;gap:.5em;margin:.4em 0}.actions form{margin:0}
+.actions button{font:inherit;padding:.2em .8em;border:1px solid #888;border-radius:4px;background:#f6f6f6;cursor:pointer}
+.actions button.abort,.actions button.undo{border-color:#b71c1c;color:#b71c1c}
 code{font-size:13px}
 </style>`
 
@@ -171,12 +205,13 @@ var indexPage = template.Must(template.New("index").Funcs(template.FuncMap{
 <title>lastgood</title>
 ` + style + `</head><body>
 <h1>lastgood</h1>
-<p class="muted small">Read-only; refreshes every 2 seconds. Updated {{.Now.Format "2006-01-02 15:04:05"}} UTC. Actions: the <code>lastgood</code> CLI or the API.</p>
+<p class="muted small">Refreshes every 2 seconds. Updated {{.Now.Format "2006-01-02 15:04:05"}} UTC. {{if .Who}}Signed in as <b>{{.Who}}</b> ({{.Role}}){{if not .CSRF}}: read-only{{end}}.{{end}} Every action: the <code>lastgood</code> CLI or the API.</p>
 {{range .Problems}}<p class="problem">{{.}}</p>{{end}}
 <h2>Apps</h2>
 {{range .Apps}}<section class="app" id="app-{{.Name}}">
 <h3>{{.Name}}</h3>
-<p>Stable revision <b>{{if .Stable}}{{.Stable}}{{else}}none yet{{end}}</b>, latest {{.Latest}}, listening on <code>{{.Listen}}</code>{{with .Preview}}, preview on <code>{{.}}</code>{{end}}.</p>
+{{if $.CSRF}}{{$app := .Name}}{{with .Actions}}<div class="actions">{{range .}}<form method="post" action="/apps/{{$app}}/{{.Verb}}"><input type="hidden" name="csrf" value="{{$.CSRF}}"><button type="submit" class="{{.Verb}}" title="{{.Note}}">{{.Label}}</button></form>{{end}}</div>
+{{end}}{{end}}<p>Stable revision <b>{{if .Stable}}{{.Stable}}{{else}}none yet{{end}}</b>, latest {{.Latest}}, listening on <code>{{.Listen}}</code>{{with .Preview}}, preview on <code>{{.}}</code>{{end}}.</p>
 {{with .Rollout}}<p>Rollout <b>#{{.ID}}</b>: revision {{.From}} → {{.To}} ({{.Strategy}}),
 <span class="phase{{if .Failed}} failed{{else if .Finished}} promoted{{end}}">{{.Phase}}</span>{{with .Step}}, {{.}}{{end}};
 started {{$.When .Started}}{{if not .Ended.IsZero}}, ended {{$.When .Ended}}{{end}}.</p>
@@ -203,8 +238,8 @@ started {{$.When .Started}}{{if not .Ended.IsZero}}, ended {{$.When .Ended}}{{en
 {{end}}</table>{{if .MoreIncidents}}<p class="muted small">{{.MoreIncidents}} older incidents: <code>lastgood incidents</code></p>{{end}}
 {{else}}<p class="muted">No incidents: nothing has been rolled back, aborted or undone.</p>{{end}}
 <h2>Latest events</h2>
-{{if .Events}}<table><tr><th>time</th><th>app</th><th>type</th><th>message</th></tr>
-{{range .Events}}<tr><td>{{$.When .Time}}</td><td>{{.App}}</td><td>{{.Type}}</td><td>{{.Message}}</td></tr>
+{{if .Events}}<table><tr><th>time</th><th>app</th><th>type</th><th>message</th><th>by</th></tr>
+{{range .Events}}<tr><td>{{$.When .Time}}</td><td>{{.App}}</td><td>{{.Type}}</td><td>{{.Message}}</td><td>{{.Actor}}</td></tr>
 {{end}}</table><p class="muted small">Newest first; all of them: <code>lastgood events</code></p>
 {{else}}<p class="muted">No events yet.</p>{{end}}
 </body></html>

@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/lastgood/lastgood/internal/manifest"
 	"github.com/lastgood/lastgood/internal/redact"
 	"github.com/lastgood/lastgood/internal/revdiff"
+	"github.com/lastgood/lastgood/internal/router"
 	"github.com/lastgood/lastgood/internal/store"
 )
 
@@ -22,6 +24,9 @@ const (
 	typeAborted    = "rollout.aborted"
 	// typeTargetUnhealthy: the revision a rollback returns to is unhealthy.
 	typeTargetUnhealthy = "rollout.target-unhealthy"
+	// typeRecordedLate follows a rollback whose traffic moved before the
+	// store could record it (controller.TypeRecordedLate).
+	typeRecordedLate = "rollout.recorded-late"
 	// TypeFailed is the event recorded when a bundle cannot be written.
 	TypeFailed = "incident.failed"
 )
@@ -87,6 +92,7 @@ func (r *Recorder) build(ctx context.Context, end store.Event, s *series, watche
 		inc.Figures.TimeToRollbackMs = &took
 	}
 	inc.Manual = inc.Kind != KindRolledBack || manualTriggers[ro.Trigger]
+	inc.ProxyErrors = r.proxyErrors(ro.App, inc.From, inc.To)
 
 	var deciding *decidingCheck
 	if len(end.Data) > 0 {
@@ -97,8 +103,11 @@ func (r *Recorder) build(ctx context.Context, end store.Event, s *series, watche
 	}
 	decidingIdx := -1
 	for _, e := range evs {
+		if e.Type == typeRecordedLate && e.Seq > end.Seq {
+			recordedLate(inc, e)
+		}
 		if e.Seq > end.Seq {
-			break // what happened after the decision belongs to recovery
+			continue // what happened after the decision belongs to recovery
 		}
 		inc.Timeline = append(inc.Timeline, Entry{
 			Seq: e.Seq, At: ms(e.Time), OffsetMs: e.Time.Sub(ro.Started).Milliseconds(),
@@ -136,6 +145,19 @@ func (r *Recorder) build(ctx context.Context, end store.Event, s *series, watche
 	r.diff(ctx, inc)
 	r.logs(inc)
 	return inc, nil
+}
+
+// recordedLate notes that the decision waited for the store while its
+// traffic switch was already applied.
+func recordedLate(inc *Incident, e store.Event) {
+	var d struct {
+		RecordDelayMs *int64 `json:"recordDelayMs"`
+	}
+	if json.Unmarshal(e.Data, &d) == nil && d.RecordDelayMs != nil {
+		inc.Figures.RecordDelayMs = d.RecordDelayMs
+	}
+	inc.Warnings = append(inc.Warnings, redact.Text("recorded late: "+e.Message+
+		"; time to detect and time to roll back run to the decision, not to its record"))
 }
 
 // figures computes time to detect and time to roll back.
@@ -239,4 +261,25 @@ func orTime(t, alt time.Time) time.Time {
 		return alt
 	}
 	return t
+}
+
+// proxyErrors returns the router's proxy errors of the two revisions,
+// redacted.
+func (r *Recorder) proxyErrors(app string, revs ...int) []ProxyErrors {
+	if r.cfg.Stats == nil {
+		return nil
+	}
+	var out []ProxyErrors
+	for _, st := range r.cfg.Stats(app) {
+		if st.ProxyErrors == 0 || !slices.Contains(revs, st.Revision) {
+			continue
+		}
+		pe := ProxyErrors{Revision: st.Revision, Count: st.ProxyErrors, Samples: []router.ProxyError{}}
+		for _, e := range st.RecentProxyErrors {
+			e.Request, e.Error = redact.Text(e.Request), redact.Text(e.Error)
+			pe.Samples = append(pe.Samples, e)
+		}
+		out = append(out, pe)
+	}
+	return out
 }

@@ -2,15 +2,14 @@ package incident
 
 import (
 	"bytes"
-	"context"
 	"image"
 	"image/png"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/lastgood/lastgood/internal/chromiumtest"
 )
 
 // TestHTMLRendersInChromium opens the post-mortem page in headless Chromium
@@ -18,10 +17,6 @@ import (
 // page parses and that its charts are drawn: the failed revision's red line
 // and the restored revision's blue one are in the screenshot.
 func TestHTMLRendersInChromium(t *testing.T) {
-	bin, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatalf("headless Chromium is needed (scripts/need.sh chromium chromium installs the Debian package): %v", err)
-	}
 	dir := t.TempDir()
 	page := filepath.Join(dir, "report.html")
 	var b bytes.Buffer
@@ -32,20 +27,7 @@ func TestHTMLRendersInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	shot := filepath.Join(dir, "shot.png")
-	run := func(args ...string) []byte {
-		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-		defer cancel()
-		flags := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-			"--disable-background-networking", "--disable-component-update", "--disable-sync",
-			"--user-data-dir=" + filepath.Join(dir, "profile")}
-		cmd := exec.CommandContext(ctx, bin, append(flags, args...)...)
-		cmd.WaitDelay = 5 * time.Second
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("chromium %v: %v", args, err)
-		}
-		return out
-	}
+	run := func(args ...string) []byte { return chromiumtest.Run(t, dir, args...) }
 	dom := string(run("--dump-dom", "file://"+page))
 	for _, want := range []string{"<h1>Incident web-4</h1>", "<polyline", "fail (deciding)"} {
 		if !strings.Contains(dom, want) {

@@ -118,7 +118,8 @@ svg polyline.failed{fill:none}svg .label{font-size:11px}figure{margin:1em 0}figc
 <tr><td>time to detect (first traffic → decision)</td><td>{{.Detect}}</td></tr>
 <tr><td>time to roll back (decision → traffic on revision {{.From}})</td><td>{{.Back}}</td></tr>
 <tr><td>time to recover</td><td>{{.Recover}}</td></tr>
-<tr><td>blast radius</td><td>{{.Blast}}</td></tr>
+{{with .Figures.RecordDelayMs}}<tr><td>recorded late (decision → in the event log; traffic had moved)</td><td>{{.}} ms</td></tr>
+{{end}}<tr><td>blast radius</td><td>{{.Blast}}</td></tr>
 </table>
 <h2>Metrics</h2>
 {{range .Charts}}{{.}}{{else}}<p>No metric series was recorded.</p>{{end}}

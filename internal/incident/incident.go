@@ -26,6 +26,8 @@ import (
 
 	"github.com/lastgood/lastgood/internal/manifest"
 	"github.com/lastgood/lastgood/internal/revdiff"
+	"github.com/lastgood/lastgood/internal/router"
+	"github.com/lastgood/lastgood/internal/store"
 )
 
 // ErrNotFound means no incident has the id asked for.
@@ -89,7 +91,25 @@ type Incident struct {
 	// the two revisions, with a redacted text diff of text artifacts.
 	ArtifactChanges []revdiff.Artifact `json:"artifactChanges"`
 	Figures         Figures            `json:"figures"`
-	Warnings        []string           `json:"warnings,omitempty"`
+	// ProxyErrors are the router's samples of the requests it failed
+	// itself (no connection, no valid response, a response timeout, a
+	// client that gave up waiting), for the two revisions.
+	ProxyErrors []ProxyErrors `json:"proxyErrors,omitempty"`
+	Warnings    []string      `json:"warnings,omitempty"`
+	// Chain is the event log's head when the bundle was written: a
+	// witness, outside the database, that `lastgood audit verify` checks
+	// the log against (a log cut back before it no longer holds it).
+	Chain *store.Head `json:"chain,omitempty"`
+}
+
+// ProxyErrors is one revision's proxy errors as the router counted them
+// when the bundle was written.
+type ProxyErrors struct {
+	Revision int `json:"revision"`
+	// Count is every proxy error since the router first saw the
+	// revision; Samples are the last of them, oldest first.
+	Count   uint64              `json:"count"`
+	Samples []router.ProxyError `json:"samples"`
 }
 
 // Entry is one event of the rollout.
@@ -171,6 +191,10 @@ type Figures struct {
 	// failed revision served nothing and had nothing in flight.
 	TimeToRecoverMs *int64       `json:"timeToRecoverMs,omitempty"`
 	BlastRadius     *BlastRadius `json:"blastRadius,omitempty"`
+	// RecordDelayMs: the decision → the store recording it, when the store
+	// could not at once (a full disk) and traffic moved back first. Time
+	// to detect and to roll back do not include it.
+	RecordDelayMs *int64 `json:"recordDelayMs,omitempty"`
 }
 
 // BlastRadius is what the failed revision served, from the router.
@@ -397,4 +421,33 @@ func writeFile(folder, name string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), filepath.Join(folder, name))
+}
+
+// Witnesses returns the event-log heads the bundles in dir were written
+// at, for `lastgood audit verify`: each must still be in the log as
+// recorded. Bundles from before heads were recorded, and unreadable ones,
+// give none.
+func Witnesses(dir string) []store.Witness {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []store.Witness
+	for _, e := range entries {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name(), FileName))
+		if err != nil {
+			continue
+		}
+		var inc struct {
+			Chain   *store.Head `json:"chain"`
+			Written Millis      `json:"written"`
+		}
+		if json.Unmarshal(b, &inc) == nil && inc.Chain != nil {
+			out = append(out, store.Witness{Name: "incident " + e.Name(), Head: *inc.Chain, Written: inc.Written.Time})
+		}
+	}
+	return out
 }

@@ -33,6 +33,9 @@ func Markdown(w io.Writer, in *Incident) error {
 	fmt.Fprintf(&b, "| time to detect (first traffic → decision) | %s |\n", f.detect)
 	fmt.Fprintf(&b, "| time to roll back (decision → traffic on revision %d) | %s |\n", in.From, f.back)
 	fmt.Fprintf(&b, "| time to recover | %s |\n", f.recover)
+	if d := in.Figures.RecordDelayMs; d != nil {
+		fmt.Fprintf(&b, "| recorded late (decision → in the event log; traffic had moved) | %s |\n", dur(d))
+	}
 	fmt.Fprintf(&b, "| blast radius | %s |\n", f.blast)
 
 	if i := slices.IndexFunc(in.Verdicts, func(v Verdict) bool { return v.Deciding }); i >= 0 {
@@ -70,6 +73,14 @@ func Markdown(w io.Writer, in *Incident) error {
 		for _, rev := range revs {
 			p := peaks[rev]
 			fmt.Fprintf(&b, "| %d | %.1f MiB | %.2f cores | %d |\n", rev, float64(p.RSSBytes)/(1<<20), p.CPUCores, p.FDs)
+		}
+	}
+
+	for _, pe := range in.ProxyErrors {
+		fmt.Fprintf(&b, "\n## Requests the router failed on revision %d (%d in all, the last %d)\n\n| time | request | status | error |\n|---|---|---|---|\n",
+			pe.Revision, pe.Count, len(pe.Samples))
+		for _, e := range pe.Samples {
+			fmt.Fprintf(&b, "| %s | %s | %d | %s |\n", stamp(e.Time), cell(e.Request), e.Status, cell(e.Error))
 		}
 	}
 

@@ -256,6 +256,7 @@ func (r *Recorder) record(ctx context.Context, end store.Event) {
 	inc, err := r.build(ctx, end, s, watched)
 	if err == nil {
 		inc.Complete = r.cfg.Recovery < 0
+		r.witness(ctx, inc)
 		err = write(r.cfg.Dir, inc)
 	}
 	if err != nil {
@@ -271,6 +272,13 @@ func (r *Recorder) record(ctx context.Context, end store.Event) {
 		r.pending = append(r.pending, pendingRewrite{inc: inc, end: end, due: due})
 	}
 	r.checkSLO(ctx, end, inc)
+}
+
+// witness records the log's head in the bundle, for audit verify.
+func (r *Recorder) witness(ctx context.Context, inc *Incident) {
+	if h, err := r.cfg.Store.Head(ctx); err == nil {
+		inc.Chain = &h
+	}
 }
 
 // failed records that a bundle could not be written.
@@ -322,6 +330,7 @@ func (r *Recorder) rewriteDue(ctx context.Context) {
 			continue
 		}
 		r.addRecovery(ctx, p, now)
+		r.witness(ctx, p.inc)
 		if err := write(r.cfg.Dir, p.inc); err != nil {
 			r.failed(ctx, p.end, err)
 		}

@@ -33,6 +33,13 @@ const (
 	defaultOnNoData         = "wait"
 	defaultHistory          = 10
 	defaultFormat           = FormatCloudEvents // notifications[].format
+	// router.*: the same as internal/router's Default* constants.
+	defaultResponseTimeout = Duration(30 * time.Second)
+	defaultMaxConnections  = 4096
+	defaultHeaderTimeout   = Duration(10 * time.Second)
+	defaultBodyTimeout     = Duration(5 * time.Minute)
+	defaultBodyIdleTimeout = Duration(30 * time.Second)
+	defaultIdleTimeout     = Duration(2 * time.Minute)
 )
 
 // defaultEvents are the event types a notification is sent for when it
@@ -79,6 +86,16 @@ func (a *App) setDefaults(w written) {
 	}
 	if a.Kubernetes != nil {
 		a.Kubernetes.setDefaults(w)
+	}
+	// The router section is optional: absent, the router's defaults apply
+	// and the canonical form does not mention it.
+	if r := a.Router; r != nil {
+		setDuration(w, "router.responseTimeout", &r.ResponseTimeout, defaultResponseTimeout)
+		setInt(w, "router.maxConnections", &r.MaxConnections, defaultMaxConnections)
+		setDuration(w, "router.headerTimeout", &r.HeaderTimeout, defaultHeaderTimeout)
+		setDuration(w, "router.bodyTimeout", &r.BodyTimeout, defaultBodyTimeout)
+		setDuration(w, "router.bodyIdleTimeout", &r.BodyIdleTimeout, defaultBodyIdleTimeout)
+		setDuration(w, "router.idleTimeout", &r.IdleTimeout, defaultIdleTimeout)
 	}
 	a.Strategy.setDefaults(w)
 	if a.Analysis != nil {

@@ -21,6 +21,7 @@ type App struct {
 	Kubernetes      *Kubernetes      `json:"kubernetes,omitempty"`
 	Probes          Probes           `json:"probes"`
 	SessionAffinity *SessionAffinity `json:"sessionAffinity,omitempty"`
+	Router          *Router          `json:"router,omitempty"` // nil: the router's defaults
 	Strategy        Strategy         `json:"strategy"`
 	Analysis        *Analysis        `json:"analysis,omitempty"`
 	Rollback        Rollback         `json:"rollback"`
@@ -64,6 +65,26 @@ type Probe struct {
 type SessionAffinity struct {
 	CookieName string   `json:"cookieName"`
 	MaxAge     Duration `json:"maxAge"`
+}
+
+// Router bounds what the app's clients and replicas may hold of its
+// router (local engine). Absent, the router's defaults apply, which are
+// the defaults of these fields. docs/router.md explains each limit.
+type Router struct {
+	// ResponseTimeout is how long the router waits, once a request has
+	// reached a replica whole, for the response to start; 0 waits for
+	// ever. After it the client gets 504, and the revision a failure.
+	ResponseTimeout Duration `json:"responseTimeout"`
+	// MaxConnections caps the client connections open at once; beyond it
+	// a connection is answered 503.
+	MaxConnections int `json:"maxConnections"`
+	// HeaderTimeout bounds the reading of a request head; BodyTimeout of a
+	// whole request body, BodyIdleTimeout each wait for its next bytes;
+	// IdleTimeout a keep-alive connection's wait for its next request.
+	HeaderTimeout   Duration `json:"headerTimeout"`
+	BodyTimeout     Duration `json:"bodyTimeout"`
+	BodyIdleTimeout Duration `json:"bodyIdleTimeout"`
+	IdleTimeout     Duration `json:"idleTimeout"`
 }
 
 // Strategy holds exactly one of its fields after defaulting.

@@ -103,6 +103,9 @@ func (v *validator) app(a *App) {
 		}
 		v.positive("sessionAffinity.maxAge", s.MaxAge)
 	}
+	if r := a.Router; r != nil {
+		v.router(r)
+	}
 	v.strategy(a)
 	if a.Analysis != nil {
 		v.analysis(a.Analysis)
@@ -119,6 +122,18 @@ func (v *validator) app(a *App) {
 	}
 	v.between("history", a.History, 1, maxHistory)
 	v.notifications(a.Notifications)
+}
+
+// maxConnections bounds router.maxConnections.
+const maxConnections = 1_000_000
+
+func (v *validator) router(r *Router) {
+	v.notNegative("router.responseTimeout", r.ResponseTimeout)
+	v.between("router.maxConnections", r.MaxConnections, 1, maxConnections)
+	v.positive("router.headerTimeout", r.HeaderTimeout)
+	v.positive("router.bodyTimeout", r.BodyTimeout)
+	v.positive("router.bodyIdleTimeout", r.BodyIdleTimeout)
+	v.positive("router.idleTimeout", r.IdleTimeout)
 }
 
 // hostPort checks an address the router listens on: an IP address or

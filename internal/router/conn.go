@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -48,11 +49,25 @@ type clientConn struct {
 	// readDeadline is the read deadline last set by this goroutine.
 	readDeadline time.Time
 	uploading    bool
+	// While a body is uploaded, each read of it is bounded by bodyIdle
+	// and by bodyEnd (see Read). interrupted stops the upload's reads.
+	bodyDeadlines bool
+	bodyEnd       time.Time
+	bodyIdle      time.Duration
+	bodyTimedOut  bool // the upload ended on a body deadline
+	interrupted   atomic.Bool
+
+	// headDue is when the current request's response must have started,
+	// in Unix nanoseconds: 0 while not armed, -1 once the response began
+	// or the request ended. The sweeper sets timedOut when it passes.
+	headDue  atomic.Int64
+	timedOut atomic.Bool
 
 	watch clientWatch
 	gone  atomic.Bool // the client left during the current request
 
-	idle atomic.Bool // waiting for a request
+	idle     atomic.Bool // waiting for a request
+	lastPOST bool        // the last request was a POST
 
 	mu      sync.Mutex // guards the fields below
 	backend net.Conn   // the backend connection in use
@@ -70,29 +85,54 @@ func (s *server) newClientConn(conn net.Conn) *clientConn {
 	return c
 }
 
-// Read reads the client, returning first a byte the watcher read.
+// Read reads the client, returning first a byte the watcher read. While a
+// body is uploaded, each read waits at most bodyIdle for the next bytes,
+// and never past bodyEnd.
 func (c *clientConn) Read(p []byte) (int, error) {
 	if c.watch.pending && len(p) > 0 {
 		c.watch.pending = false
 		p[0] = c.watch.peek[0]
 		return 1, nil
 	}
+	if c.bodyDeadlines {
+		if c.interrupted.Load() {
+			return 0, os.ErrDeadlineExceeded
+		}
+		d := time.Now().Add(c.bodyIdle)
+		if d.After(c.bodyEnd) {
+			d = c.bodyEnd
+		}
+		c.conn.SetReadDeadline(d)
+	}
 	return c.conn.Read(p)
 }
+
+// isTimeout reports whether err is a deadline's.
+func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
 
 // serve reads requests and serves them until the connection ends, or hands
 // the connection to net/http at the first request that is not simple.
 func (c *clientConn) serve() {
-	handedOff := false
+	handedOff, linger := false, false
 	defer func() {
 		if !handedOff {
+			if linger {
+				c.lingerClose()
+			}
 			c.conn.Close()
+			c.s.open.Add(-1)
 		}
 		c.s.forget(c)
 	}()
 	for {
 		if !c.awaitRequest() {
 			return
+		}
+		if c.lastPOST {
+			// As net/http does after a POST (RFC 9112 section 2.2's
+			// tolerance of a client's stray line ending after a body).
+			peek, _ := c.br.Peek(4)
+			c.br.Discard(leadingCRorLF(peek))
 		}
 		head, err := readHead(c.br, c.head[:0])
 		if cap(head) <= keepHeadBuffer {
@@ -102,8 +142,8 @@ func (c *clientConn) serve() {
 			err = parseRequestHead(head, &c.req)
 		}
 		switch {
-		case err == nil:
-		case errors.Is(err, errNotSimple):
+		case err == nil && !c.r.forceNetHTTP:
+		case err == nil, errors.Is(err, errNotSimple):
 			handedOff = c.handOff(head)
 			return
 		case errors.Is(err, errHeadTooLarge):
@@ -115,10 +155,15 @@ func (c *clientConn) serve() {
 		default:
 			return // the client left, or was too slow to send its head
 		}
+		c.lastPOST = string(c.req.method) == "POST"
 		keep := c.serveRequest()
 		// The request was counted as it ended; net/http's path, too,
 		// flushes the end of a response after its handler returns.
-		if c.bw.Flush() != nil || !keep {
+		if c.bw.Flush() != nil {
+			return
+		}
+		if !keep {
+			linger = true
 			return
 		}
 	}
@@ -132,10 +177,11 @@ func (c *clientConn) serve() {
 // forward at most once per deadlineSlack, and the head's deadline is set
 // only when the head is not already buffered whole.
 func (c *clientConn) awaitRequest() bool {
+	lim := c.r.table.Load().limits
 	if c.br.Buffered() == 0 {
 		now := time.Now()
-		if c.readDeadline.Sub(now) < idleTimeout-deadlineSlack {
-			c.setReadDeadline(now.Add(idleTimeout))
+		if d := c.readDeadline.Sub(now); d < lim.IdleTimeout-deadlineSlack || d > lim.IdleTimeout {
+			c.setReadDeadline(now.Add(lim.IdleTimeout))
 		}
 		// Either this sees closing, or the shutdown sees idle and
 		// interrupts the read (sync/atomic is sequentially consistent).
@@ -151,9 +197,18 @@ func (c *clientConn) awaitRequest() bool {
 		}
 	}
 	if buffered, _ := c.br.Peek(c.br.Buffered()); !bytes.Contains(buffered, []byte("\n\r\n")) && !bytes.Contains(buffered, []byte("\n\n")) {
-		c.setReadDeadline(time.Now().Add(readHeaderTimeout))
+		c.setReadDeadline(time.Now().Add(lim.HeaderTimeout))
 	}
 	return true
+}
+
+// leadingCRorLF counts the CR and LF bytes that b starts with.
+func leadingCRorLF(b []byte) int {
+	n := 0
+	for n < len(b) && (b[n] == '\r' || b[n] == '\n') {
+		n++
+	}
+	return n
 }
 
 // setReadDeadline sets the client connection's read deadline and notes it.
@@ -206,7 +261,7 @@ func (c *clientConn) abortBackend() {
 func (c *clientConn) handOff(head []byte) bool {
 	c.setReadDeadline(time.Time{})
 	c.r.handoffs.Add(1)
-	return c.s.hatch.give(&replayConn{Conn: c.conn, r: io.MultiReader(bytes.NewReader(head), c.br)})
+	return c.s.give(&replayConn{Conn: c.conn, r: io.MultiReader(bytes.NewReader(head), c.br), open: &c.s.open})
 }
 
 // reject answers an unreadable request and leaves the connection to close.
@@ -218,6 +273,19 @@ func (c *clientConn) reject(status int, text string) {
 		"\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n" +
 		strconv.Itoa(status) + " " + text)
 	if c.bw.Flush() != nil {
+		return
+	}
+	c.lingerClose()
+}
+
+// lingerClose ends the connection's sending side and reads what the client
+// still sends for a moment, as net/http does before it closes, so that a
+// client that pipelined more gets the last answer rather than a reset.
+func (c *clientConn) lingerClose() {
+	c.mu.Lock()
+	killed := c.killed
+	c.mu.Unlock()
+	if killed {
 		return
 	}
 	if tc, ok := c.conn.(interface{ CloseWrite() error }); ok && tc.CloseWrite() == nil {
@@ -257,10 +325,14 @@ func (c *clientConn) answer(status int, revision, setCookie string, body []byte)
 
 func statusText(status int) string {
 	switch status {
+	case 408:
+		return "Request Timeout"
 	case 502:
 		return "Bad Gateway"
 	case 503:
 		return "Service Unavailable"
+	case 504:
+		return "Gateway Timeout"
 	}
 	return "Error"
 }

@@ -15,6 +15,12 @@ type exchange struct {
 	setCookie bool     // add the affinity cookie to the response
 	status    int      // response status, set by the proxy's hooks
 	completed bool     // the proxy returned normally (no aborted body copy)
+	// sent reports that the request reached the backend whole: a client
+	// that leaves after that has waited on the revision, and its 499
+	// counts as the revision's failure.
+	sent  bool
+	start time.Time
+	hatch *hatchState // the net/http path's; nil on the fast path
 }
 
 type exchangeKey struct{}
@@ -35,13 +41,20 @@ func exchangeOf(ctx context.Context) *exchange {
 }
 
 // finish accounts for the request. It runs deferred, so a panicking
-// proxy (an aborted response body) is still counted, as a failure.
-func (ex *exchange) finish(start time.Time) {
+// proxy (an aborted response body) is still counted, as a failure. A 499
+// counts as a failure when the request had reached the backend whole.
+func (ex *exchange) finish() {
 	status := ex.status
 	if status == 0 {
 		status = 502
 	}
-	ex.route.stats.record(status, !ex.completed, time.Since(start))
+	failed := !ex.completed || status == 499 && ex.sent
+	ex.route.stats.record(status, failed, time.Since(ex.start))
 	ex.route.stats.inFlight.Add(-1)
 	ex.backend.inFlight.Add(-1)
+}
+
+// proxyError keeps a sample of a request the router failed.
+func (ex *exchange) proxyError(method string, target []byte, status int, err error) {
+	ex.route.stats.proxyError(ProxyError{Time: time.Now(), Request: requestLine(method, target), Status: status, Error: err.Error()})
 }

@@ -1,10 +1,20 @@
 package router
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 )
+
+// errResponseTimeout: the backend did not start its response within the
+// app's response timeout.
+var errResponseTimeout = errors.New("response timeout")
+
+// max1xx is how many informational responses a request may get, as
+// net/http's Transport allows.
+const max1xx = 5
 
 // serveRequest forwards the parsed request to a backend of the revision
 // picked for it and relays the response. It reports whether the connection
@@ -12,15 +22,19 @@ import (
 func (c *clientConn) serveRequest() bool {
 	start := time.Now()
 	c.gone.Store(false)
+	c.timedOut.Store(false)
+	c.bodyTimedOut = false
+	c.interrupted.Store(false)
+	c.headDue.Store(0)
 	c.bodyUnread = c.req.contentLength
 	rt, b, setCookie := c.r.pick(&c.req)
 	if rt == nil {
 		return c.answer(503, "", "", c.r.noRoute)
 	}
 	ex := &c.ex
-	*ex = exchange{route: rt, backend: b, setCookie: setCookie}
+	*ex = exchange{route: rt, backend: b, setCookie: setCookie, start: start}
 	rt.stats.inFlight.Add(1)
-	defer ex.finish(start)
+	defer ex.finish()
 	return c.forward(ex, start)
 }
 
@@ -28,28 +42,41 @@ func (c *clientConn) serveRequest() bool {
 func (c *clientConn) forward(ex *exchange, now time.Time) bool {
 	bc, err := c.connect(ex, now)
 	if err != nil {
-		return c.failed(ex, err)
+		return c.failed(ex, fmt.Errorf("connect: %w", err))
 	}
-	c.send(bc, now)
+	c.send(ex, bc, now)
 	nothingRead, err := c.readResponse(bc)
-	if err != nil && nothingRead && bc.reused && !c.uploading && c.req.replayable() && !c.gone.Load() {
+	if err != nil && nothingRead && bc.reused && !c.uploading && c.req.replayable() && !c.gone.Load() && !c.timedOut.Load() {
 		// An idle connection the backend had closed: send again on a new
 		// one, as net/http's Transport does.
 		c.watch.disarm()
 		c.releaseBackend(ex, bc, false)
 		if bc, err = dialBackend(c.s.base, ex.backend.addr); err != nil {
-			return c.failed(ex, err)
+			return c.failed(ex, fmt.Errorf("connect: %w", err))
 		}
-		c.send(bc, now)
-		_, err = c.readResponse(bc)
+		c.send(ex, bc, time.Now())
+		nothingRead, err = c.readResponse(bc)
 	}
 	if err != nil {
 		c.watch.disarm()
-		c.endUpload(bc)
+		ex.sent = c.endUpload(bc)
 		c.releaseBackend(ex, bc, false)
-		return c.failed(ex, err)
+		return c.failed(ex, describeResponseError(err, nothingRead))
 	}
 	return c.relayResponse(ex, bc)
+}
+
+// describeResponseError says what went wrong reading a response head.
+func describeResponseError(err error, nothingRead bool) error {
+	switch {
+	case errors.Is(err, io.EOF) && nothingRead:
+		return errors.New("the replica closed the connection without answering")
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return errors.New("the replica closed the connection in the middle of its response head")
+	case errors.Is(err, errHeadTooLarge):
+		return fmt.Errorf("response head larger than %d bytes", maxHeadBytes)
+	}
+	return err
 }
 
 // connect takes an idle connection to the exchange's backend or dials one.
@@ -77,23 +104,32 @@ func (c *clientConn) connect(ex *exchange, now time.Time) (*backendConn, error) 
 }
 
 // send writes the request head to bc and starts the body's upload, or, for
-// a request without a body, starts watching the client.
-func (c *clientConn) send(bc *backendConn, now time.Time) {
+// a request without a body, starts watching the client and the response
+// timeout.
+func (c *clientConn) send(ex *exchange, bc *backendConn, now time.Time) {
 	c.setBackend(bc.conn)
 	c.req.writeForwarded(bc.bw, c.clientIP)
+	lim := ex.route.limits
 	if n := c.bodyUnread; n > 0 {
-		c.setReadDeadline(time.Time{}) // an upload may take its time
+		// The body is read under its own deadlines (see Read).
+		c.bodyEnd = now.Add(lim.BodyTimeout)
+		c.bodyIdle = lim.BodyIdleTimeout
+		c.bodyDeadlines = true
 		c.uploading = true
-		go c.upload(bc, n)
+		go c.upload(bc, n, lim.ResponseTimeout)
 		return
 	}
 	bc.bw.Flush() // a failure shows as the response's
+	if lim.ResponseTimeout > 0 {
+		c.headDue.Store(now.Add(lim.ResponseTimeout).UnixNano())
+	}
 	c.watch.arm(now)
 }
 
-// upload copies the request body to the backend. If the client fails, the
-// backend connection is closed so that the response read ends too.
-func (c *clientConn) upload(bc *backendConn, n int64) {
+// upload copies the request body to the backend, then starts the response
+// timeout unless the response has begun. If the client fails, the backend
+// connection is closed so that the response read ends too.
+func (c *clientConn) upload(bc *backendConn, n int64, timeout time.Duration) {
 	rl := relay{dst: bc.bw, src: c.br, buffers: c.r.buffers}
 	err := rl.copyN(n)
 	if err == nil {
@@ -101,8 +137,15 @@ func (c *clientConn) upload(bc *backendConn, n int64) {
 			err = &writeError{ferr}
 		}
 	}
-	if _, ok := err.(*readError); ok {
-		c.gone.Store(true)
+	if err == nil && timeout > 0 {
+		c.headDue.CompareAndSwap(0, time.Now().Add(timeout).UnixNano())
+	}
+	if re, ok := err.(*readError); ok {
+		if isTimeout(re.err) && !c.interrupted.Load() {
+			c.bodyTimedOut = true
+		} else {
+			c.gone.Store(true)
+		}
 		c.abortBackend()
 	}
 	c.uploaded <- err
@@ -130,7 +173,8 @@ func (c *clientConn) endUpload(bc *backendConn) bool {
 	case err = <-c.uploaded:
 	case <-grace.C:
 		bc.conn.Close()
-		c.setReadDeadline(aLongTimeAgo)
+		c.interrupted.Store(true)
+		c.conn.SetReadDeadline(aLongTimeAgo)
 		err = <-c.uploaded
 		if err == nil {
 			err = errors.New("upload interrupted")
@@ -143,6 +187,8 @@ func (c *clientConn) endUpload(bc *backendConn) bool {
 const uploadGrace = 250 * time.Millisecond
 
 func (c *clientConn) uploadEnded(err error) bool {
+	c.bodyDeadlines = false
+	c.readDeadline = time.Time{} // the upload moved it; awaitRequest sets it again
 	if err != nil {
 		c.bodyUnread = -1
 		return false
@@ -155,16 +201,23 @@ func (c *clientConn) uploadEnded(err error) bool {
 // relaying any interim (1xx) responses before it. nothingRead reports that
 // the backend sent not a byte.
 func (c *clientConn) readResponse(bc *backendConn) (nothingRead bool, err error) {
-	for {
+	for interim := 0; ; interim++ {
 		head, err := readHead(bc.br, c.respHead[:0])
 		if cap(head) <= keepHeadBuffer {
 			c.respHead = head[:0]
 		}
+		if interim == 0 && c.headDue.Swap(-1) == 0 && c.timedOut.Load() || err != nil && c.timedOut.Load() {
+			return false, errResponseTimeout
+		}
 		if err != nil {
-			if errors.Is(err, errNotSimple) {
-				err = errMalformed
+			switch {
+			case errors.Is(err, errNotSimple):
+				err = fmt.Errorf("%w: the response starts with an empty line", errMalformed)
+			case len(head) >= 5 && string(head[:5]) != "HTTP/" || len(head) > 0 && len(head) < 5 && !bytes.HasPrefix([]byte("HTTP/"), head):
+				line, _, _ := bytes.Cut(head, []byte("\n"))
+				err = fmt.Errorf("%w: no HTTP/1.x status line (an HTTP/0.9 backend?): %.40q", errMalformed, line)
 			}
-			return len(head) == 0, err
+			return interim == 0 && len(head) == 0, err
 		}
 		if err := parseResponseHead(head, &c.resp); err != nil {
 			return false, err
@@ -174,8 +227,10 @@ func (c *clientConn) readResponse(bc *backendConn) (nothingRead bool, err error)
 			return false, nil
 		case c.resp.status == 101:
 			return false, fmt.Errorf("%w: 101 to a request without Upgrade", errMalformed)
+		case interim >= max1xx:
+			return false, fmt.Errorf("%w: more than %d informational responses", errRefused, max1xx)
 		}
-		c.resp.writeRelayed(c.bw, "", "", false)
+		c.resp.writeRelayed(c.bw, c.req.method, "", "", false)
 		if err := c.bw.Flush(); err != nil {
 			return false, &writeError{err}
 		}
@@ -185,13 +240,13 @@ func (c *clientConn) readResponse(bc *backendConn) (nothingRead bool, err error)
 // relayResponse writes the response head and relays the body.
 func (c *clientConn) relayResponse(ex *exchange, bc *backendConn) bool {
 	res, method := &c.resp, c.req.method
-	closing := c.req.close || res.closeDelimited(method) || c.s.closing.Load()
+	closing := c.req.close || c.s.closing.Load()
 	ex.status = res.status
 	setCookie := ""
 	if ex.setCookie {
 		setCookie = ex.route.setCookie[0]
 	}
-	res.writeRelayed(c.bw, ex.route.header[0], setCookie, closing)
+	res.writeRelayed(c.bw, method, ex.route.header[0], setCookie, closing)
 	rl := relay{dst: c.bw, src: bc.br, buffers: c.r.buffers}
 	var err error
 	switch {
@@ -201,19 +256,30 @@ func (c *clientConn) relayResponse(ex *exchange, bc *backendConn) bool {
 	case res.contentLength >= 0:
 		err = rl.copyN(res.contentLength)
 	default:
-		err = rl.copyToEOF()
+		err = rl.copyToEOFChunked()
 	}
 	c.watch.disarm()
-	sent := c.endUpload(bc)
-	c.releaseBackend(ex, bc, err == nil && sent && !res.close && !res.closeDelimited(method))
+	ex.sent = c.endUpload(bc)
+	c.releaseBackend(ex, bc, err == nil && ex.sent && !res.close && !res.closeDelimited(method))
 	ex.completed = err == nil
+	if err != nil {
+		var we *writeError
+		if errors.As(err, &we) || c.gone.Load() {
+			err = fmt.Errorf("the client left during the response: %w", err)
+		} else {
+			err = fmt.Errorf("response body: %w", err)
+		}
+		ex.proxyError(string(method), c.req.target, ex.status, err)
+	}
 	return err == nil && !closing && c.discardBody()
 }
 
-// releaseBackend returns bc to its backend's pool, or closes it.
+// releaseBackend returns bc to its backend's pool, or closes it. From then
+// on the response timeout cannot fire for this request.
 func (c *clientConn) releaseBackend(ex *exchange, bc *backendConn, reusable bool) {
 	c.mu.Lock()
 	c.backend = nil
+	c.headDue.Store(-1)
 	killed := c.killed
 	c.mu.Unlock()
 	if reusable && !killed && !c.gone.Load() {
@@ -223,22 +289,58 @@ func (c *clientConn) releaseBackend(ex *exchange, bc *backendConn, reusable bool
 	bc.conn.Close()
 }
 
-// failed answers a request that got no response: 502 with the revision, or
-// nothing (counted as 499) if the client left.
+// checkResponseTimeout closes the backend connection of a request whose
+// response has not started by its deadline; the sweeper calls it.
+func (c *clientConn) checkResponseTimeout(now int64) {
+	if d := c.headDue.Load(); d <= 0 || now < d {
+		return
+	}
+	c.mu.Lock()
+	if d := c.headDue.Load(); d > 0 && now >= d && c.headDue.CompareAndSwap(d, 0) {
+		c.timedOut.Store(true)
+		if c.backend != nil {
+			c.backend.Close()
+		}
+	}
+	c.mu.Unlock()
+}
+
+// failed answers a request that got no response: 504 when the response
+// timeout ended it, 408 when the client's body was too slow, 502 with the
+// revision otherwise, or nothing (counted as 499) if the client left or
+// the shutdown cut it.
 func (c *clientConn) failed(ex *exchange, err error) bool {
 	ex.completed = true
 	c.mu.Lock()
 	killed := c.killed
 	c.mu.Unlock()
-	if c.gone.Load() || killed {
-		ex.status = 499
-		return false
-	}
-	ex.status = 502
+	method, target := string(c.req.method), c.req.target
 	setCookie := ""
 	if ex.setCookie {
 		setCookie = ex.route.setCookie[0]
 	}
+	switch {
+	case killed:
+		ex.status, ex.sent = 499, false // the shutdown's doing, not the revision's
+		return false
+	case c.timedOut.Load():
+		ex.status = 504
+		ex.proxyError(method, target, 504, fmt.Errorf("no response within %s (router.responseTimeout)", ex.route.limits.ResponseTimeout))
+		body := fmt.Appendf(nil, "lastgood: revision %d: replica did not answer within %s\n", ex.route.revision, ex.route.limits.ResponseTimeout)
+		return c.answer(504, ex.route.header[0], setCookie, body)
+	case c.bodyTimedOut:
+		ex.status, ex.sent = 408, false
+		c.answer(408, "", "", []byte("lastgood: the request body was not sent in time\n"))
+		return false
+	case c.gone.Load():
+		ex.status = 499
+		if ex.sent {
+			ex.proxyError(method, target, 499, fmt.Errorf("the client left after waiting %s for the response", time.Since(ex.start).Round(time.Millisecond)))
+		}
+		return false
+	}
+	ex.status = 502
+	ex.proxyError(method, target, 502, err)
 	body := fmt.Appendf(nil, "lastgood: revision %d: replica did not answer: %v\n", ex.route.revision, err)
 	return c.answer(502, ex.route.header[0], setCookie, body)
 }

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 )
 
 // handoff is the listener of the router's internal net/http server: the
@@ -49,10 +50,19 @@ func (h *handoff) give(c net.Conn) bool {
 }
 
 // replayConn is a client connection whose first bytes were already read by
-// the fast path: reads return those first.
+// the fast path: reads return those first. Closing it counts it out of the
+// server's open connections.
 type replayConn struct {
 	net.Conn
-	r io.Reader
+	r      io.Reader
+	open   *atomic.Int64
+	closed sync.Once
 }
 
 func (c *replayConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+func (c *replayConn) Close() error {
+	err := c.Conn.Close()
+	c.closed.Do(func() { c.open.Add(-1) })
+	return err
+}

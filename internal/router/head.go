@@ -12,8 +12,10 @@ var (
 	errMalformed = errors.New("malformed HTTP head")
 	// errHeadTooLarge: the head exceeds maxHeadBytes (answered 431).
 	errHeadTooLarge = errors.New("HTTP head too large")
-	// errNotSimple: a valid request that the fast path leaves to net/http
-	// (HTTP/1.0, HTTP/2's preface, upgrades, Expect, chunked uploads, ...).
+	// errNotSimple: a request that the fast path leaves to net/http
+	// (HTTP/1.0, HTTP/2's preface, upgrades, Expect, chunked uploads,
+	// Connection naming fields, targets net/http would re-encode, ...):
+	// net/http is the reference for everything unusual.
 	errNotSimple = errors.New("request needs net/http")
 )
 
@@ -41,6 +43,7 @@ const (
 	kindTE
 	kindUpgrade
 	kindExpect
+	kindTrailer // a response's Trailer field
 )
 
 // readHead appends to buf the lines of one HTTP head, up to and including

@@ -5,6 +5,7 @@ import (
 	"context"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -27,7 +28,32 @@ type backendConn struct {
 	br        *bufio.Reader
 	bw        *bufio.Writer
 	idleSince time.Time
-	reused    bool // it has carried a request before
+	reused    bool            // it has carried a request before
+	raw       syscall.RawConn // for quiet; nil if the connection has none
+	peek      func(fd uintptr) bool
+	peekBuf   [1]byte
+	peekErr   error
+}
+
+// quiet reports whether an idle connection has nothing to read: the
+// backend has neither closed it nor sent bytes nobody asked for (which
+// would be read as the next request's response). It peeks without
+// waiting, as net/http's Transport, whose idle connections are always
+// being read, would notice.
+func (bc *backendConn) quiet() bool {
+	if bc.raw == nil {
+		return true
+	}
+	bc.raw.Read(bc.peek)
+	return bc.peekErr == syscall.EAGAIN || bc.peekErr == syscall.EWOULDBLOCK
+}
+
+// peekOnce peeks at one byte of the socket without waiting; the result is
+// in peekErr. It is made once per connection, so that quiet allocates
+// nothing.
+func (bc *backendConn) peekOnce(fd uintptr) bool {
+	_, _, bc.peekErr = syscall.Recvfrom(int(fd), bc.peekBuf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	return true
 }
 
 // connPool holds a backend's idle connections, most recently used last.
@@ -37,35 +63,46 @@ type connPool struct {
 	closed bool // the backend left the router: no more idle connections
 }
 
-// get returns the most recently used idle connection, or nil. Connections
-// idle for longer than idleFresh are closed instead (and with them every
-// one below, which are older).
+// get returns the most recently used idle connection that is quiet, or
+// nil. Connections idle for longer than idleFresh are closed instead (and
+// with them every one below, which are older).
 func (p *connPool) get(now time.Time) *backendConn {
-	p.mu.Lock()
-	n := len(p.idle)
-	if n == 0 {
+	for {
+		p.mu.Lock()
+		n := len(p.idle)
+		if n == 0 {
+			p.mu.Unlock()
+			return nil
+		}
+		bc := p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		if now.Sub(bc.idleSince) > idleFresh {
+			stale := append(p.idle, bc)
+			p.idle = nil
+			p.mu.Unlock()
+			for _, s := range stale {
+				s.conn.Close()
+			}
+			return nil
+		}
 		p.mu.Unlock()
-		return nil
+		if bc.quiet() {
+			bc.reused = true
+			return bc
+		}
+		bc.conn.Close()
 	}
-	bc := p.idle[n-1]
-	p.idle[n-1] = nil
-	p.idle = p.idle[:n-1]
-	if now.Sub(bc.idleSince) <= idleFresh {
-		p.mu.Unlock()
-		bc.reused = true
-		return bc
-	}
-	stale := append(p.idle, bc)
-	p.idle = nil
-	p.mu.Unlock()
-	for _, s := range stale {
-		s.conn.Close()
-	}
-	return nil
 }
 
-// put keeps bc for reuse, or closes it if the pool is full or closed.
+// put keeps bc for reuse, or closes it if the pool is full or closed, or
+// if the backend sent more than the response (net/http's Transport closes
+// such a connection too).
 func (p *connPool) put(bc *backendConn, now time.Time) {
+	if bc.br.Buffered() > 0 {
+		bc.conn.Close()
+		return
+	}
 	bc.idleSince = now
 	p.mu.Lock()
 	if p.closed || len(p.idle) >= maxIdlePerBackend {
@@ -98,5 +135,10 @@ func dialBackend(ctx context.Context, addr string) (*backendConn, error) {
 	if err != nil {
 		return nil, &dialError{err: err}
 	}
-	return &backendConn{conn: c, br: bufio.NewReaderSize(c, ioBufferSize), bw: bufio.NewWriterSize(c, ioBufferSize)}, nil
+	bc := &backendConn{conn: c, br: bufio.NewReaderSize(c, ioBufferSize), bw: bufio.NewWriterSize(c, ioBufferSize)}
+	if sc, ok := c.(syscall.Conn); ok {
+		bc.raw, _ = sc.SyscallConn()
+		bc.peek = bc.peekOnce
+	}
+	return bc, nil
 }

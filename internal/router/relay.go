@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	"strconv"
 )
 
 // readError is a relay's failure to read its source; writeError, to write
@@ -83,8 +85,12 @@ func (r relay) copyN(n int64) error {
 	return nil
 }
 
-// copyToEOF copies until src ends.
-func (r relay) copyToEOF() error {
+// copyToEOFChunked copies until src ends, sending what it reads as chunks
+// and then the last chunk: a close-delimited body reaches the client
+// chunked, as net/http's server sends a body of unknown length, so that
+// the client's connection survives it.
+func (r relay) copyToEOFChunked() error {
+	var size [20]byte
 	for {
 		if err := r.flushIfDry(); err != nil {
 			return err
@@ -92,30 +98,58 @@ func (r relay) copyToEOF() error {
 		b, err := r.src.Peek(1)
 		if len(b) == 0 {
 			if err == io.EOF {
+				if _, err := r.dst.WriteString("0\r\n\r\n"); err != nil {
+					return &writeError{err}
+				}
 				return nil
 			}
 			return &readError{err}
 		}
-		if err := r.copyN(int64(r.src.Buffered())); err != nil {
+		n := r.src.Buffered()
+		r.dst.Write(strconv.AppendInt(size[:0], int64(n), 16))
+		r.dst.WriteString("\r\n")
+		if err := r.copyN(int64(n)); err != nil {
 			return err
+		}
+		if _, err := r.dst.WriteString("\r\n"); err != nil {
+			return &writeError{err}
 		}
 	}
 }
 
-// copyChunked relays a chunked body byte for byte, reading its framing
-// (RFC 9112 section 7.1) to find where it ends: each chunk-size line, the
-// chunk data and its CRLF, the last chunk, and the trailer section.
+// maxChunkOverhead bounds the framing bytes (chunk-size lines and their
+// extensions) that a chunked body may carry beyond 16 bytes per chunk and
+// twice its data, as net/http's chunked reader does.
+const maxChunkOverhead = 16 << 10
+
+// maxTrailerBytes bounds a chunked body's trailer section.
+const maxTrailerBytes = 16 << 10
+
+// copyChunked relays a chunked body (RFC 9112 section 7.1), reading it as
+// strictly as net/http's chunked reader does — every framing line ends in
+// CRLF with no other CR, a chunk-size is at most 16 hex digits, chunk data
+// is followed by CRLF — and writing it in canonical framing: the size in
+// lower-case hex, no chunk extensions, the trailer fields as "Name: value"
+// lines. A trailer field forbidden in trailers (RFC 9110 section 6.5.1,
+// as net/http lists them) ends the relay with an error.
 func (r relay) copyChunked() error {
+	var excess int64
+	var hex [20]byte
 	for {
-		line, err := r.line()
+		line, err := r.chunkLine()
 		if err != nil {
 			return err
 		}
+		excess += int64(len(line)) + 2
 		size, ok := chunkSize(line)
 		if !ok {
 			return &readError{errBadChunk}
 		}
-		if _, err := r.dst.Write(line); err != nil {
+		if excess = max(excess-16-2*size, 0); excess > maxChunkOverhead {
+			return &readError{fmt.Errorf("%w: too much non-data", errBadChunk)}
+		}
+		r.dst.Write(strconv.AppendInt(hex[:0], size, 16))
+		if _, err := r.dst.WriteString("\r\n"); err != nil {
 			return &writeError{err}
 		}
 		if size == 0 {
@@ -124,14 +158,15 @@ func (r relay) copyChunked() error {
 		if err := r.copyN(size); err != nil {
 			return err
 		}
-		crlf, err := r.line()
+		crlf, err := r.peek(2)
 		if err != nil {
 			return err
 		}
-		if string(crlf) != "\r\n" && string(crlf) != "\n" {
+		if string(crlf) != "\r\n" {
 			return &readError{errBadChunk}
 		}
-		if _, err := r.dst.Write(crlf); err != nil {
+		r.src.Discard(2)
+		if _, err := r.dst.WriteString("\r\n"); err != nil {
 			return &writeError{err}
 		}
 	}
@@ -139,24 +174,40 @@ func (r relay) copyChunked() error {
 
 // trailers relays the trailer section up to its empty line.
 func (r relay) trailers() error {
+	total := 0
 	for {
-		line, err := r.line()
+		line, err := r.chunkLine()
 		if err != nil {
 			return err
 		}
-		if _, err := r.dst.Write(line); err != nil {
-			return &writeError{err}
-		}
-		if string(line) == "\r\n" || string(line) == "\n" {
+		if len(line) == 0 {
+			_, err := r.dst.WriteString("\r\n")
+			if err != nil {
+				return &writeError{err}
+			}
 			return nil
+		}
+		if total += len(line) + 2; total > maxTrailerBytes {
+			return &readError{fmt.Errorf("%w: trailer section too large", errBadChunk)}
+		}
+		f, err := parseField(line)
+		if err != nil || forbiddenTrailer(f.name) {
+			return &readError{fmt.Errorf("%w: trailer field %.40q", errBadChunk, line)}
+		}
+		r.dst.Write(f.name)
+		r.dst.WriteString(": ")
+		r.dst.Write(f.value)
+		if _, err := r.dst.WriteString("\r\n"); err != nil {
+			return &writeError{err}
 		}
 	}
 }
 
-// line reads one framing line, with its line ending, flushing dst first if
-// the line is not buffered whole. Lines longer than src's buffer are
-// refused.
-func (r relay) line() ([]byte, error) {
+// chunkLine reads one framing line and returns it without its CRLF,
+// flushing dst first if the line is not buffered whole. A line without
+// CRLF, with a CR before its end, or longer than src's buffer is a
+// readError.
+func (r relay) chunkLine() ([]byte, error) {
 	buffered, _ := r.src.Peek(r.src.Buffered())
 	if bytes.IndexByte(buffered, '\n') < 0 {
 		if err := r.dst.Flush(); err != nil {
@@ -170,14 +221,45 @@ func (r relay) line() ([]byte, error) {
 		}
 		return nil, &readError{err}
 	}
-	return line, nil
+	if cr := bytes.IndexByte(line, '\r'); cr < 0 || cr != len(line)-2 {
+		return nil, &readError{fmt.Errorf("%w: line not ended by CRLF", errBadChunk)}
+	}
+	return line[:len(line)-2], nil
 }
 
-// chunkSize parses a chunk-size line: hex digits, then optionally
-// extensions after ';', then the line ending.
+// peek returns the next n bytes of src, flushing dst first if they are
+// not buffered.
+func (r relay) peek(n int) ([]byte, error) {
+	if r.src.Buffered() < n {
+		if err := r.dst.Flush(); err != nil {
+			return nil, &writeError{err}
+		}
+	}
+	b, err := r.src.Peek(n)
+	if err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, &readError{err}
+	}
+	return b, nil
+}
+
+// chunkSize parses a chunk-size line (without its CRLF) as net/http does:
+// trailing spaces and tabs are ignored, then anything from ';' on (the
+// extensions), and what is left must be 1 to 16 hex digits. Sizes of 2^60
+// and more, which no body here reaches, are refused.
 func chunkSize(line []byte) (int64, bool) {
+	for len(line) > 0 && (line[len(line)-1] == ' ' || line[len(line)-1] == '\t') {
+		line = line[:len(line)-1]
+	}
+	if semi := bytes.IndexByte(line, ';'); semi >= 0 {
+		line = line[:semi]
+	}
+	if len(line) == 0 || len(line) > 16 {
+		return 0, false
+	}
 	var n int64
-	digits := 0
 	for _, c := range line {
 		var d byte
 		switch {
@@ -188,15 +270,34 @@ func chunkSize(line []byte) (int64, bool) {
 		case 'A' <= c && c <= 'F':
 			d = c - 'A' + 10
 		default:
-			if digits == 0 || c != ';' && c != '\r' && c != '\n' && c != ' ' && c != '\t' {
-				return 0, false
-			}
-			return n, true
+			return 0, false
 		}
-		if digits++; digits > 15 {
+		if n >= 1<<56 {
 			return 0, false
 		}
 		n = n<<4 | int64(d)
 	}
-	return 0, false
+	return n, true
+}
+
+// forbiddenTrailer reports whether a field may not be sent in trailers:
+// the framing, routing, authentication and caching fields that net/http's
+// server refuses to send as trailers (If-* included).
+func forbiddenTrailer(name []byte) bool {
+	if len(name) >= 3 && equalFold(name[:3], "if-") {
+		return true
+	}
+	for _, bad := range forbiddenTrailers {
+		if equalFold(name, bad) {
+			return true
+		}
+	}
+	return false
+}
+
+var forbiddenTrailers = []string{
+	"authorization", "cache-control", "connection", "content-encoding", "content-length",
+	"content-range", "content-type", "expect", "host", "keep-alive", "max-forwards", "pragma",
+	"proxy-authenticate", "proxy-authorization", "proxy-connection", "range", "realm", "te",
+	"trailer", "transfer-encoding", "www-authenticate",
 }

@@ -10,17 +10,23 @@ import (
 type requestHead struct {
 	method, target, host []byte
 	fields               []field
-	contentLength        int64    // 0 when absent
-	close                bool     // Connection: close
-	trailers             bool     // TE: trailers
-	named                [][]byte // other field names listed in Connection
+	contentLength        int64 // 0 when absent
+	close                bool  // Connection: close
+	trailers             bool  // TE: trailers
 }
 
 // parseRequestHead parses a complete request head (as readHead returns
 // it) into h, reusing h's storage. It returns errMalformed for what must be
 // answered 400 and errNotSimple for what the fast path leaves to net/http.
+//
+// The framing rule: the fast path forwards only requests whose framing is
+// plain — one Host, at most one Content-Length in canonical form, no
+// Transfer-Encoding, and a Connection field that names nothing but close
+// or keep-alive — and whose target and Host net/http would forward
+// unchanged. Everything else is net/http's, so hop-by-hop handling can
+// never remove framing or Host here.
 func parseRequestHead(head []byte, h *requestHead) error {
-	*h = requestHead{fields: h.fields[:0], named: h.named[:0]}
+	*h = requestHead{fields: h.fields[:0]}
 	line, rest, ok := nextLine(head)
 	if !ok || len(line) == 0 {
 		return errMalformed
@@ -46,11 +52,17 @@ func parseRequestHead(head []byte, h *requestHead) error {
 		case kindHost:
 			hosts++
 			h.host = f.value
+			if !plainHost(f.value) {
+				return errNotSimple // net/http answers 400, or forwards it
+			}
 		case kindContentLength:
 			lengths++
 			n, ok := parseLength(f.value)
 			if !ok {
 				return errMalformed
+			}
+			if len(f.value) > 1 && f.value[0] == '0' {
+				return errNotSimple // net/http forwards it as it reads it
 			}
 			h.contentLength = n
 		case kindTransferEncoding, kindUpgrade, kindExpect:
@@ -100,13 +112,83 @@ func (h *requestHead) parseRequestLine(line []byte) error {
 			return errMalformed
 		}
 	}
-	if string(rest[sp+1:]) != "HTTP/1.1" || h.target[0] != '/' {
+	if string(rest[sp+1:]) != "HTTP/1.1" || h.target[0] != '/' || string(h.method) == "CONNECT" {
 		return errNotSimple // other versions, absolute-form, CONNECT, OPTIONS *
+	}
+	if !plainTarget(h.target) {
+		return errNotSimple // net/http's url parsing would re-encode it
 	}
 	return nil
 }
 
-// connection notes the tokens of a Connection field.
+// plainTarget reports whether an origin-form target is one that net/http
+// forwards byte for byte: a path of RFC 3986 pchars and '/', with valid
+// percent-escapes, then optionally '?' and a query of printable ASCII
+// other than '#' and ';' (which httputil.ReverseProxy re-encodes). Others
+// go to net/http, which is their reference.
+func plainTarget(t []byte) bool {
+	query := false
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		switch {
+		case c == '%':
+			if i+2 >= len(t) || !isHex(t[i+1]) || !isHex(t[i+2]) {
+				return false
+			}
+			i += 2
+		case c == '?':
+			query = true
+		case query:
+			if c <= ' ' || c >= 0x7f || c == '#' || c == ';' {
+				return false
+			}
+		case !isPathChar(c):
+			return false
+		}
+	}
+	return true
+}
+
+// isPathChar reports whether c may appear unescaped in a path: an RFC 3986
+// pchar (unreserved, sub-delims, ':' and '@'), or '/'.
+func isPathChar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	switch c {
+	case '-', '.', '_', '~', '!', '$', '&', '\'', '(', ')', '*', '+', ',', ';', '=', ':', '@', '/':
+		return true
+	}
+	return false
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// plainHost reports whether a Host value is a plain name or address with
+// an optional port: letters, digits, '.', '-', '_', ':', '[' and ']'.
+// Others go to net/http, which validates them.
+func plainHost(v []byte) bool {
+	if len(v) == 0 {
+		return false
+	}
+	for _, c := range v {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '.', c == '-', c == '_', c == ':', c == '[', c == ']':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// connection notes the tokens of a Connection field. A token other than
+// close and keep-alive names a header to drop: such a request is
+// net/http's, whose ReverseProxy drops it without touching the framing,
+// Host or the forwarding headers it sets.
 func (h *requestHead) connection(value []byte) error {
 	var err error
 	connectionTokens(value, func(tok []byte) {
@@ -114,10 +196,8 @@ func (h *requestHead) connection(value []byte) error {
 		case equalFold(tok, "close"):
 			h.close = true
 		case equalFold(tok, "keep-alive"):
-		case equalFold(tok, "upgrade"):
-			err = errNotSimple
 		default:
-			h.named = append(h.named, tok)
+			err = errNotSimple
 		}
 	})
 	return err
@@ -146,7 +226,7 @@ func (h *requestHead) writeForwarded(w *bufio.Writer, clientIP string) {
 	w.Write(h.target)
 	w.WriteString(" HTTP/1.1\r\n")
 	for _, f := range h.fields {
-		if f.kind == kindDrop || len(h.named) > 0 && namedIn(f.name, h.named) {
+		if f.kind == kindDrop {
 			continue
 		}
 		w.Write(f.name)

@@ -36,15 +36,24 @@ const RevisionHeader = "Lastgood-Revision"
 type Router struct {
 	app       string
 	noRoute   []byte
+	tooMany   []byte // the answer to a connection beyond the cap
 	table     atomic.Pointer[table]
 	transport *http.Transport
 	proxy     *httputil.ReverseProxy
 	buffers   *bufferPool   // copy buffers of both paths
 	handoffs  atomic.Uint64 // connections Serve gave to net/http
+	refused   atomic.Uint64 // connections refused beyond the cap
+	// cut is set once a shutdown's grace period is over: requests it
+	// ends are not their revision's failures.
+	cut atomic.Bool
+	// forceNetHTTP hands every connection to net/http: the reference the
+	// differential fuzz targets compare the fast path with.
+	forceNetHTTP bool
 
-	mu        sync.Mutex // guards the maps, and serialises Set
+	mu        sync.Mutex // guards the fields below, and serialises Set
 	backends  map[string]*backend
 	revisions map[int]*revisionStats
+	serving   *server // the running Serve, if any
 }
 
 // New returns a router for app with an empty table: until Set gives it a
@@ -53,10 +62,11 @@ func New(app string) *Router {
 	r := &Router{
 		app:       app,
 		noRoute:   []byte("lastgood: no ready replica for " + app + "\n"),
+		tooMany:   tooManyResponse(app),
 		backends:  map[string]*backend{},
 		revisions: map[int]*revisionStats{},
 	}
-	r.table.Store(&table{})
+	r.table.Store(&table{limits: compileLimits(Limits{})})
 	r.transport = newTransport()
 	r.buffers = newBufferPool(pooledBuffers, copyBufferSize)
 	r.proxy = r.newProxy()
@@ -71,7 +81,14 @@ func (r *Router) Set(t Table) {
 	c := r.compile(t)
 	r.table.Store(c)
 	r.prune(c)
+	if r.serving != nil {
+		r.serving.renewHatch(c.limits)
+	}
 }
+
+// RefusedConnections counts the client connections refused because the
+// app had MaxConnections open.
+func (r *Router) RefusedConnections() uint64 { return r.refused.Load() }
 
 // ServeHTTP proxies req to a backend of the revision picked for it.
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
@@ -83,10 +100,18 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		w.Write(r.noRoute)
 		return
 	}
-	ex := &exchange{Context: req.Context(), route: rt, backend: b, setCookie: setCookie}
+	ctx, cancel := context.WithCancelCause(req.Context())
+	defer cancel(nil)
+	st := &hatchState{cancel: cancel, cut: &r.cut, method: req.Method, path: req.URL.Path}
+	ex := &exchange{Context: ctx, route: rt, backend: b, setCookie: setCookie, start: start, hatch: st}
 	rt.stats.inFlight.Add(1)
-	defer ex.finish(start)
-	r.proxy.ServeHTTP(w, req.WithContext(ex))
+	defer ex.finish()
+	defer st.end(ex)
+	if req.Body != nil && req.Body != http.NoBody && req.ContentLength != 0 {
+		req.Body = &deadlineBody{ReadCloser: req.Body, rc: http.NewResponseController(w), st: st,
+			end: start.Add(rt.limits.BodyTimeout), idle: rt.limits.BodyIdleTimeout}
+	}
+	r.proxy.ServeHTTP(noSniffWriter{w}, req.WithContext(ex))
 	ex.completed = true
 }
 

@@ -188,7 +188,10 @@ func TestStatsCountsClassesAndLatency(t *testing.T) {
 	})
 }
 
-func TestAbandonedRequestIsNotARevisionError(t *testing.T) {
+// TestAbandonedRequestIsARevisionFailure: a client that gives up while its
+// request, sent whole, waits on the replica counts as a failure of that
+// revision (a 499), with its latency and a proxy error saying so.
+func TestAbandonedRequestIsARevisionFailure(t *testing.T) {
 	forEachPath(t, func(t *testing.T, serve serveFunc) {
 		entered := make(chan struct{})
 		backend := startHandler(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -208,8 +211,13 @@ func TestAbandonedRequestIsNotARevisionError(t *testing.T) {
 			t.Fatal("cancelled request succeeded")
 		}
 		eventually(t, "the abandoned request to be counted", func() bool { return statsOf(t, r, 1).Requests == 1 })
-		if s := statsOf(t, r, 1); s.Errors != 0 || s.Status[4] != 1 || s.InFlight != 0 {
-			t.Errorf("stats %+v, want one 4xx (499), no error, nothing in flight", s)
+		s := statsOf(t, r, 1)
+		if s.Errors != 1 || s.Status[4] != 1 || s.InFlight != 0 || s.Latency.Count() != 1 {
+			t.Errorf("stats %+v, want one 4xx (499) counted as an error with its latency, nothing in flight", s)
+		}
+		if len(s.RecentProxyErrors) != 1 || s.RecentProxyErrors[0].Status != 499 ||
+			!strings.Contains(s.RecentProxyErrors[0].Error, "client left") || s.RecentProxyErrors[0].Request != "GET /" {
+			t.Errorf("proxy errors %+v, want the abandoned GET /", s.RecentProxyErrors)
 		}
 	})
 }

@@ -6,19 +6,15 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// Server timeouts: how long a graceful shutdown may take before the
-// remaining connections are cut, how long a client may take to send its
-// request headers, and how long an idle keep-alive connection is kept.
-const (
-	shutdownTimeout   = 5 * time.Second
-	readHeaderTimeout = 10 * time.Second
-	idleTimeout       = 2 * time.Minute
-)
+// shutdownTimeout is how long a graceful shutdown may take before the
+// remaining connections are cut. The other timeouts are the app's Limits.
+const shutdownTimeout = 5 * time.Second
 
 // Serve serves the router on ln until ctx ends, then shuts down gracefully:
 // it stops accepting, lets requests in flight finish for up to five seconds,
@@ -29,17 +25,20 @@ const (
 // Plain HTTP/1.1 requests (no body, or a Content-Length body) take the fast
 // path: the connection's goroutine parses them itself and forwards them on
 // pooled backend connections. At the first request that is anything else
-// (HTTP/1.0, HTTP/2, an upgrade, Expect, a chunked upload, ...), the whole
-// connection goes to an internal net/http server running ServeHTTP, and
-// stays there.
+// (HTTP/1.0, HTTP/2, an upgrade, Expect, a chunked upload, unusual framing
+// or targets, ...), the whole connection goes to an internal net/http
+// server running ServeHTTP, and stays there.
 func (r *Router) Serve(ctx context.Context, ln net.Listener) error {
 	// Requests get a context that outlives ctx, so that shutdown is
 	// graceful; it is cancelled once the grace period is over.
 	base, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBase()
+	r.cut.Store(false)
 	s := r.newServer(base, ln.Addr())
-	httpDone := make(chan error, 1)
-	go func() { httpDone <- s.http.Serve(s.hatch) }()
+	r.mu.Lock()
+	r.serving = s
+	s.renewHatch(r.table.Load().limits)
+	r.mu.Unlock()
 	s.sweeper.Go(func() { s.sweep(s.sweepStop) })
 	accepted := make(chan error, 1)
 	go func() { accepted <- s.accept(ln) }()
@@ -52,42 +51,95 @@ func (r *Router) Serve(ctx context.Context, ln net.Listener) error {
 		ln.Close()
 		<-accepted
 	}
-	err = errors.Join(err, s.shutdown(cancelBase))
-	if herr := <-httpDone; !errors.Is(herr, http.ErrServerClosed) {
-		err = errors.Join(err, fmt.Errorf("router %s: serve: %w", r.app, herr))
-	}
-	return err
+	r.mu.Lock()
+	r.serving = nil
+	r.mu.Unlock()
+	return errors.Join(err, s.shutdown(cancelBase))
 }
 
 // server is one run of Serve.
 type server struct {
-	r      *Router
-	base   context.Context
-	hatch  *handoff
-	http   *http.Server
-	active sync.WaitGroup // net/http handlers running
+	r     *Router
+	base  context.Context
+	addr  net.Addr
+	hatch atomic.Pointer[hatch] // the net/http server connections go to
+	// retired are hatches replaced when the limits changed, finishing
+	// their connections.
+	retired sync.WaitGroup
+	active  sync.WaitGroup // net/http handlers running
 
 	closing   atomic.Bool    // shutting down: no new requests
 	conns     sync.WaitGroup // fast-path connection goroutines
+	open      atomic.Int64   // client connections open, on either path
 	sweeper   sync.WaitGroup // the client watches' sweeper
 	sweepStop chan struct{}
-	mu        sync.Mutex
+	mu        sync.Mutex // guards live, and hatch swaps
 	live      map[*clientConn]struct{}
 }
 
+// hatch is the router's internal net/http server, fed by the fast path
+// with the connections it leaves to net/http. Its read timeouts are the
+// limits it was made with; when they change, a new hatch takes the new
+// connections and the old one finishes its own (see renewHatch).
+type hatch struct {
+	handoff *handoff
+	http    *http.Server
+	limits  *limits
+	done    chan error // Serve's result
+}
+
 func (r *Router) newServer(base context.Context, addr net.Addr) *server {
-	s := &server{r: r, base: base, hatch: newHandoff(addr), live: map[*clientConn]struct{}{}, sweepStop: make(chan struct{})}
-	s.http = &http.Server{
+	return &server{r: r, base: base, addr: addr, live: map[*clientConn]struct{}{}, sweepStop: make(chan struct{})}
+}
+
+// renewHatch starts a hatch with the read timeouts of lim if the current
+// one has others, and retires the current one. r.mu is held.
+func (s *server) renewHatch(lim *limits) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.hatch.Load()
+	if s.closing.Load() || old != nil && old.limits.HeaderTimeout == lim.HeaderTimeout && old.limits.IdleTimeout == lim.IdleTimeout {
+		return
+	}
+	h := &hatch{handoff: newHandoff(s.addr), limits: lim, done: make(chan error, 1)}
+	h.http = &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			s.active.Add(1)
 			defer s.active.Done()
-			r.ServeHTTP(w, req)
+			s.r.ServeHTTP(w, req)
 		}),
-		BaseContext:       func(net.Listener) context.Context { return base },
-		ReadHeaderTimeout: readHeaderTimeout,
-		IdleTimeout:       idleTimeout,
+		BaseContext:       func(net.Listener) context.Context { return s.base },
+		ReadHeaderTimeout: lim.HeaderTimeout,
+		IdleTimeout:       lim.IdleTimeout,
 	}
-	return s
+	go func() { h.done <- h.http.Serve(h.handoff) }()
+	s.hatch.Store(h)
+	if old == nil {
+		return
+	}
+	old.handoff.Close()
+	s.retired.Go(func() {
+		<-old.done
+		// Shutdown closes the idle connections and waits for the
+		// active ones; the end of the base context cuts them.
+		if old.http.Shutdown(s.base) != nil {
+			old.http.Close()
+		}
+	})
+}
+
+// give hands a connection to the current hatch. It reports false, leaving
+// c to the caller, when the router is shutting down.
+func (s *server) give(c net.Conn) bool {
+	for {
+		h := s.hatch.Load()
+		if h.handoff.give(c) {
+			return true
+		}
+		if s.hatch.Load() == h {
+			return false // closed by the shutdown, not replaced
+		}
+	}
 }
 
 // accept starts a goroutine for each connection until the listener fails.
@@ -111,16 +163,31 @@ func (s *server) accept(ln net.Listener) error {
 }
 
 func (s *server) start(conn net.Conn) {
+	if n := s.open.Add(1); n > int64(s.r.table.Load().limits.maxConns) {
+		s.open.Add(-1)
+		s.refuse(conn)
+		return
+	}
 	c := s.newClientConn(conn)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing.Load() {
 		conn.Close()
+		s.open.Add(-1)
 		return
 	}
 	s.live[c] = struct{}{}
 	s.conns.Add(1)
 	go c.serve()
+}
+
+// refuse answers a connection beyond the app's cap with 503 and closes
+// it, without reading it.
+func (s *server) refuse(conn net.Conn) {
+	s.r.refused.Add(1)
+	conn.SetWriteDeadline(time.Now().Add(time.Second))
+	conn.Write(s.r.tooMany)
+	conn.Close()
 }
 
 // forget is called by a connection's goroutine as it ends.
@@ -141,6 +208,7 @@ func (s *server) shutdown(cancelBase context.CancelFunc) error {
 	for c := range s.live {
 		c.interruptIfIdle()
 	}
+	h := s.hatch.Load()
 	s.mu.Unlock()
 	fastDone := make(chan struct{})
 	go func() {
@@ -151,13 +219,15 @@ func (s *server) shutdown(cancelBase context.CancelFunc) error {
 	}()
 
 	var err error
-	if serr := s.http.Shutdown(sctx); serr != nil {
-		s.http.Close()
+	if serr := h.http.Shutdown(sctx); serr != nil {
+		s.r.cut.Store(true)
+		h.http.Close()
 		err = fmt.Errorf("router %s: shutdown: %w", s.r.app, serr)
 	}
 	select {
 	case <-fastDone:
 	case <-sctx.Done():
+		s.r.cut.Store(true)
 		s.mu.Lock()
 		for c := range s.live {
 			c.kill()
@@ -168,7 +238,12 @@ func (s *server) shutdown(cancelBase context.CancelFunc) error {
 			err = fmt.Errorf("router %s: shutdown: %w", s.r.app, sctx.Err())
 		}
 	}
+	if herr := <-h.done; !errors.Is(herr, http.ErrServerClosed) {
+		err = errors.Join(err, fmt.Errorf("router %s: serve: %w", s.r.app, herr))
+	}
+	s.r.cut.Store(true)
 	cancelBase() // ends hijacked connections, which Shutdown does not track
+	s.retired.Wait()
 	s.active.Wait()
 	s.r.closeIdleBackends()
 	s.r.transport.CloseIdleConnections()
@@ -182,4 +257,11 @@ func (r *Router) closeIdleBackends() {
 	for _, b := range r.backends {
 		b.idle.closeIdle(false)
 	}
+}
+
+// tooManyResponse is the answer to a connection beyond the cap.
+func tooManyResponse(app string) []byte {
+	body := "lastgood: too many connections to " + app + "\n"
+	return []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 1\r\n" +
+		"Connection: close\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
 }

@@ -36,6 +36,9 @@ type Table struct {
 	Routes   []Route
 	Affinity *Affinity // nil: no session affinity
 	Match    []Match
+	// Limits bound the app's connections and waits; zero fields take
+	// their defaults.
+	Limits Limits
 }
 
 // table is the compiled, immutable form of a Table. Only its counters
@@ -46,6 +49,7 @@ type table struct {
 	next     atomic.Uint64
 	cookie   string // affinity cookie name; "" when affinity is off
 	matches  []matchRule
+	limits   *limits
 }
 
 // route is one revision's part of a compiled table.
@@ -56,6 +60,7 @@ type route struct {
 	stats     *revisionStats
 	backends  []*backend
 	next      atomic.Uint64
+	limits    *limits // the table's
 }
 
 // backend is the router's state for one replica address. The same value is
@@ -110,7 +115,7 @@ func (rt *route) alternative(b *backend) *backend {
 // is missing.
 func (r *Router) compile(t Table) *table {
 	merged := mergeRoutes(t.Routes)
-	c := &table{}
+	c := &table{limits: compileLimits(t.Limits)}
 	if t.Affinity != nil {
 		c.cookie = t.Affinity.Cookie
 		if c.cookie == "" {
@@ -123,7 +128,7 @@ func (r *Router) compile(t Table) *table {
 		if m.Weight <= 0 || len(m.Backends) == 0 {
 			continue
 		}
-		c.routes = append(c.routes, r.newRoute(m, c.cookie, t.Affinity))
+		c.routes = append(c.routes, r.newRoute(c, m, t.Affinity))
 		weights = append(weights, m.Weight)
 	}
 	if len(c.routes) > 0 {
@@ -141,7 +146,7 @@ func (r *Router) compile(t Table) *table {
 			}
 			var rt *route
 			if i := slices.IndexFunc(merged, func(m Route) bool { return m.Revision == rev }); i >= 0 && len(merged[i].Backends) > 0 {
-				rt = r.newRoute(merged[i], c.cookie, t.Affinity)
+				rt = r.newRoute(c, merged[i], t.Affinity)
 			}
 			matchOnly[rev] = rt
 			return rt
@@ -150,15 +155,17 @@ func (r *Router) compile(t Table) *table {
 	return c
 }
 
-// newRoute builds the route of m, which has backends. r.mu must be held.
-func (r *Router) newRoute(m Route, cookie string, affinity *Affinity) *route {
+// newRoute builds the route of m, which has backends, in table c. r.mu
+// must be held.
+func (r *Router) newRoute(c *table, m Route, affinity *Affinity) *route {
 	rt := &route{
 		revision: m.Revision,
 		header:   fullSlice(strconv.Itoa(m.Revision)),
 		stats:    r.revisionStats(m.Revision),
+		limits:   c.limits,
 	}
 	if affinity != nil {
-		rt.setCookie = fullSlice(affinityCookie(cookie, m.Revision, affinity.MaxAge))
+		rt.setCookie = fullSlice(affinityCookie(c.cookie, m.Revision, affinity.MaxAge))
 	}
 	for _, addr := range m.Backends {
 		rt.backends = append(rt.backends, r.backendFor(addr))

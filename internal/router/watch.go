@@ -115,8 +115,8 @@ func (w *clientWatch) run() {
 	}
 }
 
-// sweep starts the watches that are due, every watchDelay/2, until stop is
-// closed.
+// sweep starts the watches that are due and ends the requests past their
+// response timeout, every watchDelay/2, until stop is closed.
 func (s *server) sweep(stop <-chan struct{}) {
 	tick := time.NewTicker(watchDelay / 2)
 	defer tick.Stop()
@@ -125,9 +125,11 @@ func (s *server) sweep(stop <-chan struct{}) {
 		case <-stop:
 			return
 		case now := <-tick.C:
+			nano := time.Now().UnixNano()
 			s.mu.Lock()
 			for c := range s.live {
 				c.watch.due(now)
+				c.checkResponseTimeout(nano)
 			}
 			s.mu.Unlock()
 		}

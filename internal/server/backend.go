@@ -36,6 +36,9 @@ type backend struct {
 	// announce, when set, is told every event of the log (Kubernetes
 	// Events of lastgood's decisions).
 	announce func(store.Event)
+	// proxyErrors, when set, runs until ctx ends, recording the routers'
+	// proxy errors as events.
+	proxyErrors func(ctx context.Context, record func(controller.ReplicaEvent)) error
 }
 
 // localBackend runs replicas as processes behind one router per app. ctl
@@ -53,6 +56,9 @@ func localBackend(ctx context.Context, cfg Config, ctl func() *controller.Contro
 	if err != nil {
 		return nil, err
 	}
+	// Go raised the soft open-file limit to the hard one when lastgood
+	// started; each app's router holds at most this share of it.
+	cfg.Log.Info("router connections", "perAppAtMost", router.FileShare())
 	tr := newTraffic(ctx)
 	logs := filepath.Join(cfg.DataDir, "logs")
 	sweeper := newLogSweeper(st, logs, cfg.Log, func(app string) []string {
@@ -86,5 +92,8 @@ func localBackend(ctx context.Context, cfg Config, ctl func() *controller.Contro
 		},
 		sweep: sweeper.Run,
 		wait:  tr.wait,
+		proxyErrors: func(ctx context.Context, record func(controller.ReplicaEvent)) error {
+			return newProxyErrors(tr, record).Run(ctx)
+		},
 	}, nil
 }

@@ -61,12 +61,20 @@ type instance struct {
 
 func start(t *testing.T, data string) *instance {
 	t.Helper()
+	return startWith(t, Config{DataDir: data})
+}
+
+// startWith is start with more of the configuration (tokens, hosts).
+func startWith(t *testing.T, cfg Config) *instance {
+	t.Helper()
+	data := cfg.DataDir
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
+	cfg.API, cfg.StopGrace, cfg.Log = "127.0.0.1:0", 2*time.Second, slog.New(slog.NewTextHandler(os.Stderr, nil))
+	cfg.Listening = func(a string) { addr <- a }
 	go func() {
-		done <- Run(ctx, Config{DataDir: data, API: "127.0.0.1:0", StopGrace: 2 * time.Second, Log: slog.New(slog.NewTextHandler(os.Stderr, nil)),
-			Listening: func(a string) { addr <- a }})
+		done <- Run(ctx, cfg)
 	}()
 	var in *instance
 	select {
@@ -86,14 +94,21 @@ func start(t *testing.T, data string) *instance {
 	}
 	t.Cleanup(in.stop)
 	waitFor(t, 10*time.Second, "readyz", func() bool {
-		res, err := http.Get(in.c.Base + "/readyz")
-		if err != nil {
-			return false
-		}
-		res.Body.Close()
-		return res.StatusCode == 200
+		code, body := in.readyz()
+		return code == 200 || strings.HasPrefix(body, "degraded:")
 	})
 	return in
+}
+
+// readyz returns /readyz's status code and body.
+func (in *instance) readyz() (int, string) {
+	res, err := http.Get(in.c.Base + "/readyz")
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
 }
 
 func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lastgood/lastgood/internal/access"
 	"github.com/lastgood/lastgood/internal/api"
 	"github.com/lastgood/lastgood/internal/artifact"
 	"github.com/lastgood/lastgood/internal/controller"
@@ -31,9 +32,27 @@ import (
 type Config struct {
 	DataDir string // default ./.lastgood
 	API     string // listen address of the API, default 127.0.0.1:7070
-	Token   string // required bearer token, when set
-	Version string
-	Log     *slog.Logger
+	// Token (LASTGOOD_TOKEN), when set, is an admin token, audited as
+	// LASTGOOD_TOKEN.
+	Token string
+	// Tokens are the tokens with roles of --tokens-file. With neither
+	// Token nor Tokens the API is open (see InsecureNoAuth).
+	Tokens *access.Tokens
+	// AllowedHosts are the Host names requests may carry besides
+	// localhost and IP addresses (--allowed-host).
+	AllowedHosts []string
+	// TLSCert and TLSKey (PEM files, both or neither) serve the API and
+	// the dashboard over HTTPS.
+	TLSCert, TLSKey string
+	// MetricsAuth says whether /metrics needs a viewer token: "token",
+	// "open", or "auto" (the default): a token when the API has tokens
+	// and other machines can reach it, open otherwise.
+	MetricsAuth string
+	// InsecureNoAuth lets the API serve without a token on an address
+	// other machines can reach; Run refuses that otherwise.
+	InsecureNoAuth bool
+	Version        string
+	Log            *slog.Logger
 	// StopGrace is the time a replica gets between SIGTERM and SIGKILL.
 	StopGrace time.Duration
 	// Engine is where revisions run: "local" (the default) or
@@ -49,10 +68,22 @@ type Config struct {
 	// Listening, when set, is called with the API's address once it
 	// accepts connections.
 	Listening func(addr string)
+	// Reserve is how many bytes of disk the store keeps preallocated in
+	// the data directory, given up when the disk is full so that a
+	// rollback can still be recorded: 0 means DefaultReserve, a negative
+	// value none.
+	Reserve int64
 }
 
+// DefaultReserve is the store's reserve unless Config says otherwise:
+// about a thousand rollbacks' worth of writes once the disk is full
+// (bench/reserve).
+const DefaultReserve = 8 << 20
+
 // Run serves until ctx ends, then stops everything it started: the API,
-// the routers, the controller and every replica.
+// the routers, the controller and every replica. A configuration Check
+// refuses is an error that errors.Is ErrConfig, returned before anything
+// changes.
 func Run(ctx context.Context, cfg Config) error {
 	if cfg.DataDir == "" {
 		cfg.DataDir = ".lastgood"
@@ -64,19 +95,37 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	cfg.Log = slog.New(redact.Handler(cfg.Log.Handler())) // lastgood's own log shows no secret either
+	sec, err := cfg.security()
+	if err != nil {
+		return err
+	}
 	var kube *kubernetesSetup
 	if cfg.Engine == "kubernetes" {
 		// Before anything is created: a kubeconfig that cannot be used
 		// leaves no data directory behind.
-		var err error
 		if kube, err = loadKubernetes(cfg); err != nil {
 			return err
 		}
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+	// Replicas run in their own work folders: every path lastgood hands
+	// them must be absolute.
+	dir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	st, err := store.Open(filepath.Join(cfg.DataDir, "state.db"))
+	cfg.DataDir = dir
+	reserve := cfg.Reserve
+	switch {
+	case reserve == 0:
+		reserve = DefaultReserve
+	case reserve < 0:
+		reserve = 0
+	}
+	// The start-up checks: the store refuses a state.db that is not this
+	// directory's or that is behind its anchor or an incident bundle's
+	// head, and opens a damaged one read-only.
+	st, err := store.OpenDir(cfg.DataDir, store.DirOptions{Reserve: reserve,
+		Witnesses: incident.Witnesses(filepath.Join(cfg.DataDir, "incidents"))})
 	if err != nil {
 		return err
 	}
@@ -84,17 +133,31 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := privateState(filepath.Join(cfg.DataDir, "state.db")); err != nil {
 		return err
 	}
-	logs := filepath.Join(cfg.DataDir, "logs")
-	pruneAllLogs(ctx, st, logs, cfg.Log)
+	readOnly := st.Health().ReadOnly
+	if readOnly != "" {
+		cfg.Log.Error("the store is damaged: serving read-only what can be proven", "data", cfg.DataDir, "why", readOnly)
+	} else {
+		// Not on a damaged store: what it cannot read is not gone.
+		pruneAllLogs(ctx, st, filepath.Join(cfg.DataDir, "logs"), cfg.Log)
+	}
 	arts, err := artifact.Open(filepath.Join(cfg.DataDir, "artifacts"))
 	if err != nil {
 		return err
+	}
+	key, err := sessionKey(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	gate, err := access.New(access.Config{Tokens: sec.tokens, AllowedHosts: cfg.AllowedHosts, RawPrefix: api.RawPrefix, Key: key})
+	if err != nil {
+		return configError{err}
 	}
 	ln, err := net.Listen("tcp", cfg.API)
 	if err != nil {
 		return fmt.Errorf("api: %w", err)
 	}
 	defer ln.Close()
+	sec.warn(cfg)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -121,9 +184,11 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 		},
 		// A pruned revision takes its logs and its /metrics series along.
-		Pruned:  be.pruned,
-		Samples: be.samples,
-		Log:     cfg.Log,
+		Pruned:         be.pruned,
+		Samples:        be.samples,
+		Log:            cfg.Log,
+		ReadOnly:       readOnly,
+		VerifyArtifact: arts.Verify,
 	})
 	tel := telemetry.New(telemetry.Config{Store: st, Stats: be.stats, Log: cfg.Log,
 		Weights: func(app string) map[int]int {
@@ -137,16 +202,24 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 			return w
 		}})
+	act := func(ctx context.Context, app, verb, by string) error {
+		_, err := api.Act(ctx, ctl, app, verb, api.ActionRequest{}, by)
+		return err
+	}
 	srv := &http.Server{
 		Handler: (&api.Server{
 			Controller: ctl, Store: st, Artifacts: arts, Stats: be.stats,
-			Token: cfg.Token, Version: cfg.Version, Ready: ctl.Recovered,
-			Incidents: filepath.Join(cfg.DataDir, "incidents"), Metrics: tel.Handler(),
+			Gate: gate, Page: dashboard.Deny, Version: cfg.Version, Ready: ctl.Recovered,
+			Incidents: filepath.Join(cfg.DataDir, "incidents"), Metrics: tel.Handler(), MetricsRole: sec.metrics,
+			Degraded: func() string { return degraded(cfg.DataDir, st, ctl) }, BackupDir: cfg.DataDir,
 			Dashboard: dashboard.Handler(dashboard.Source{
-				Apps: ctl.Apps, Events: dashboard.StoreEvents(st), Incidents: filepath.Join(cfg.DataDir, "incidents"),
-			}, cfg.Token),
+				Apps: ctl.Apps, Events: dashboard.StoreEvents(st), Incidents: filepath.Join(cfg.DataDir, "incidents"), Act: act,
+			}, gate),
 		}).Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
+		TLSConfig:         sec.tls,
+		// Failed TLS handshakes and the like: worth a debug line, no more.
+		ErrorLog: slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
 	}
 
 	rec := incident.New(incident.Config{
@@ -155,7 +228,7 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 
 	var wg sync.WaitGroup
-	errs := make(chan error, 8)
+	errs := make(chan error, 16)
 	run := func(name string, f func() error) {
 		wg.Add(1)
 		go func() {
@@ -175,13 +248,31 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		run("engine events", func() error { return st.Follow(ctx, last, be.announce) })
 	}
-	run("api", func() error { return srv.Serve(ln) })
-	run("incidents", func() error { return rec.Run(ctx) })
-	run("telemetry", func() error { return tel.Run(ctx) })
-	if be.sweep != nil {
-		run("logs", func() error { return be.sweep(ctx) })
+	run("api", func() error {
+		if sec.tls != nil {
+			return srv.ServeTLS(ln, "", "")
+		}
+		return srv.Serve(ln)
+	})
+	run("store", func() error { return st.Maintain(ctx) })
+	if readOnly == "" {
+		// The followers of the event log read what the controller wrote;
+		// one that cannot read it (a page damaged while serving) is
+		// started again rather than stopping lastgood and its traffic.
+		run("incidents", func() error { return again(ctx, cfg.Log, "incidents", rec.Run) })
+		run("telemetry", func() error { return again(ctx, cfg.Log, "telemetry", tel.Run) })
+		if be.sweep != nil {
+			run("logs", func() error { return be.sweep(ctx) })
+		}
+		run("notifications", func() error {
+			return again(ctx, cfg.Log, "notifications", func(ctx context.Context) error {
+				return notify.New(notify.Config{Store: st, Log: cfg.Log}).Run(ctx)
+			})
+		})
+		if be.proxyErrors != nil {
+			run("proxy errors", func() error { return be.proxyErrors(ctx, ctl.Record) })
+		}
 	}
-	run("notifications", func() error { return notify.New(notify.Config{Store: st, Log: cfg.Log}).Run(ctx) })
 	if cfg.Listening != nil {
 		cfg.Listening(ln.Addr().String())
 	}
@@ -193,6 +284,44 @@ func Run(ctx context.Context, cfg Config) error {
 	wg.Wait()
 	close(errs)
 	return errors.Join(collect(errs)...)
+}
+
+// degraded says why lastgood is not fully working, "" when it is: a store
+// served read-only, or one that cannot write.
+func degraded(dir string, st *store.Store, ctl *controller.Controller) string {
+	if r := ctl.ReadOnlyReport(); r != "" {
+		return r + fmt.Sprintf("\nto recover, with lastgood stopped: `lastgood audit verify --data %s`, then `lastgood restore --data %s BACKUP.db` (or --fresh)", dir, dir)
+	}
+	h := st.Health()
+	if h.WriteError == "" {
+		return ""
+	}
+	since := ""
+	if h.FailingSince != nil {
+		since = " since " + h.FailingSince.Format(time.RFC3339)
+	}
+	return fmt.Sprintf("the store cannot write%s (%d failed writes): %s; reserve: %s", since, h.FailedWrites, h.WriteError, h.Reserve)
+}
+
+// againAfter is how long a follower of the event log that failed waits
+// before it starts again.
+const againAfter = 5 * time.Second
+
+// again runs f until ctx ends, starting it again after a pause whenever
+// it fails; failures are logged, at most one a pause.
+func again(ctx context.Context, log *slog.Logger, name string, f func(context.Context) error) error {
+	for {
+		err := f(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		log.Error("stopped; starting again", "part", name, "in", againAfter.String(), "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(againAfter):
+		}
+	}
 }
 
 func collect(ch <-chan error) []error {

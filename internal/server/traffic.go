@@ -7,6 +7,7 @@ import (
 
 	"github.com/lastgood/lastgood/internal/controller"
 	"github.com/lastgood/lastgood/internal/judge"
+	"github.com/lastgood/lastgood/internal/manifest"
 	"github.com/lastgood/lastgood/internal/router"
 )
 
@@ -133,7 +134,26 @@ func (t *traffic) Route(key string, ct controller.Table) {
 	for _, m := range ct.Match {
 		tab.Match = append(tab.Match, router.Match{Header: m.Header, Cookie: m.Cookie, Value: m.Value, Revision: m.Revision})
 	}
+	tab.Limits = routerLimits(ct.Router)
 	r.Set(tab)
+}
+
+// routerLimits turns a manifest's router section into the router's
+// limits; nil takes the router's defaults. A responseTimeout of 0 means
+// none.
+func routerLimits(m *manifest.Router) router.Limits {
+	if m == nil {
+		return router.Limits{}
+	}
+	l := router.Limits{
+		ResponseTimeout: m.ResponseTimeout.D(), MaxConnections: m.MaxConnections,
+		HeaderTimeout: m.HeaderTimeout.D(), BodyTimeout: m.BodyTimeout.D(),
+		BodyIdleTimeout: m.BodyIdleTimeout.D(), IdleTimeout: m.IdleTimeout.D(),
+	}
+	if l.ResponseTimeout == 0 {
+		l.ResponseTimeout = -1
+	}
+	return l
 }
 
 func (t *traffic) WaitIdle(ctx context.Context, key, addr string) error {
@@ -151,6 +171,17 @@ func (t *traffic) forget(app string, revs []int) {
 			r.Forget(revs...)
 		}
 	}
+}
+
+// all returns every router, by key.
+func (t *traffic) all() map[string]*router.Router {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make(map[string]*router.Router, len(t.routers))
+	for key, s := range t.routers {
+		out[key] = s.r
+	}
+	return out
 }
 
 // stats returns an app's per-revision router counters.

@@ -65,7 +65,7 @@ func kinds(a Audit) []found {
 
 // swapColumns is SQL that swaps every column but seq between two events.
 func swapColumns(a, b int) []string {
-	cols := "time, app, rollout, revision, type, message, data, prev_hash, hash"
+	cols := "time, app, rollout, revision, type, message, data, actor, prev_hash, hash"
 	return []string{
 		"CREATE TABLE tmp AS SELECT seq, " + cols + " FROM events WHERE seq IN (" + strconv.Itoa(a) + ", " + strconv.Itoa(b) + ")",
 		"UPDATE events SET (" + cols + ") = (SELECT " + cols + " FROM tmp WHERE tmp.seq = " + strconv.Itoa(b) + ") WHERE seq = " + strconv.Itoa(a),
@@ -163,7 +163,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		},
 		{
 			name:    "event appended behind lastgood's back",
-			sql:     []string{"INSERT INTO events SELECT seq + 1, time, app, rollout, revision, type, message, data, hash, hash FROM events WHERE seq = 20"},
+			sql:     []string{"INSERT INTO events SELECT seq + 1, time, app, rollout, revision, type, message, data, hash, hash, actor FROM events WHERE seq = 20"},
 			want:    []found{{21, ProblemEdited}, {21, ProblemHead}},
 			message: "the chain head stops at event 20",
 		},

@@ -24,6 +24,7 @@ type record struct {
 	typ      string
 	message  string
 	data     string // compact JSON, or empty
+	actor    string
 	prevHash string
 	hash     string
 }
@@ -35,11 +36,15 @@ type record struct {
 // its length in bytes in decimal, ':', the bytes, ',' — with numbers in
 // decimal and time as RFC 3339 with nanoseconds in UTC. Netstrings make the
 // encoding unambiguous: no choice of field contents can make two different
-// events encode alike.
+// events encode alike. The actor (schema version 3) follows as a ninth
+// netstring when it is not empty, so events written before it existed keep
+// their hashes, and an actor cannot be added or removed without breaking
+// the chain: a sequence of netstrings parses one way only, so eight fields
+// never encode like nine.
 func chainHash(prevHash string, r record) string {
 	h := sha256.New()
 	h.Write([]byte(prevHash))
-	for _, field := range []string{
+	fields := []string{
 		strconv.FormatInt(r.seq, 10),
 		r.time,
 		r.app,
@@ -48,7 +53,11 @@ func chainHash(prevHash string, r record) string {
 		r.typ,
 		r.message,
 		r.data,
-	} {
+	}
+	if r.actor != "" {
+		fields = append(fields, r.actor)
+	}
+	for _, field := range fields {
 		h.Write([]byte(strconv.Itoa(len(field))))
 		h.Write([]byte{':'})
 		h.Write([]byte(field))
@@ -60,7 +69,7 @@ func chainHash(prevHash string, r record) string {
 func scanRecord(s rowScanner) (record, error) {
 	var r record
 	var data sql.NullString
-	err := s.Scan(&r.seq, &r.time, &r.app, &r.rollout, &r.revision, &r.typ, &r.message, &data, &r.prevHash, &r.hash)
+	err := s.Scan(&r.seq, &r.time, &r.app, &r.rollout, &r.revision, &r.typ, &r.message, &data, &r.actor, &r.prevHash, &r.hash)
 	r.data = data.String
 	return r, err
 }
@@ -72,7 +81,7 @@ func (r record) event() (Event, error) {
 	}
 	e := Event{
 		Seq: r.seq, Time: t, App: r.app, Rollout: r.rollout, Revision: int(r.revision),
-		Type: r.typ, Message: r.message, PrevHash: r.prevHash, Hash: r.hash,
+		Type: r.typ, Message: r.message, Actor: r.actor, PrevHash: r.prevHash, Hash: r.hash,
 	}
 	if r.data != "" {
 		e.Data = json.RawMessage(r.data)

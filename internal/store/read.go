@@ -215,7 +215,7 @@ func scanRollout(s rowScanner) (Rollout, error) {
 	return ro, nil
 }
 
-const eventColumns = `seq, time, app, rollout, revision, type, message, data, prev_hash, hash`
+const eventColumns = `seq, time, app, rollout, revision, type, message, data, actor, prev_hash, hash`
 
 // LastSeq returns the sequence number of the newest event, 0 for an empty
 // log: where a follower that wants no history starts.

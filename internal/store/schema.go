@@ -84,6 +84,8 @@ UPDATE rollouts SET number = (SELECT COUNT(*) FROM rollouts AS earlier
 	WHERE earlier.app = rollouts.app AND earlier.id <= rollouts.id);
 CREATE UNIQUE INDEX rollouts_by_number ON rollouts(app, number);
 `,
+	// 3: who asked for each event (the API token's name), for the audit.
+	`ALTER TABLE events ADD COLUMN actor TEXT NOT NULL DEFAULT '';`,
 }
 
 // migrate runs the migrations the database has not seen yet, each in its

@@ -101,6 +101,10 @@ type Event struct {
 	Type     string          `json:"type"`
 	Message  string          `json:"message"`
 	Data     json.RawMessage `json:"data,omitempty"`
+	// Actor is who asked for what the event records: the name of the API
+	// token of a manual action ("anonymous" when lastgood has no tokens),
+	// "" for what lastgood did by itself.
+	Actor string `json:"actor,omitempty"`
 	// PrevHash is the Hash of the event before; 64 zeros for the first.
 	PrevHash string `json:"prevHash"`
 	Hash     string `json:"hash"`

@@ -271,11 +271,11 @@ func (t *Tx) AppendEvent(e Event) (Event, error) {
 	e.Time = stamp(e.Time)
 	r := record{
 		seq: head.seq + 1, time: timeText(e.Time), app: e.App, rollout: e.Rollout, revision: int64(e.Revision),
-		typ: e.Type, message: e.Message, data: data.String(), prevHash: head.hash,
+		typ: e.Type, message: e.Message, data: data.String(), actor: e.Actor, prevHash: head.hash,
 	}
 	r.hash = chainHash(r.prevHash, r)
-	if _, err := t.tx.ExecContext(t.ctx, `INSERT INTO events (`+eventColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.seq, r.time, r.app, r.rollout, r.revision, r.typ, r.message, nullString(r.data), r.prevHash, r.hash); err != nil {
+	if _, err := t.tx.ExecContext(t.ctx, `INSERT INTO events (`+eventColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.seq, r.time, r.app, r.rollout, r.revision, r.typ, r.message, nullString(r.data), r.actor, r.prevHash, r.hash); err != nil {
 		return Event{}, fmt.Errorf("append event %d: %w", r.seq, err)
 	}
 	if _, err := t.tx.ExecContext(t.ctx, `UPDATE chain_head SET seq = ?, hash = ? WHERE id = 1`, r.seq, r.hash); err != nil {

@@ -45,13 +45,18 @@ type Server struct {
 // only the benchmark, which then stops lastgood after the load) and waits
 // until its API is ready.
 func StartServe(ctx context.Context, bin, data, logPath string) (*Server, error) {
+	return StartServeArgs(ctx, bin, data, logPath)
+}
+
+// StartServeArgs is StartServe with more flags for `lastgood serve`.
+func StartServeArgs(ctx context.Context, bin, data, logPath string, args ...string) (*Server, error) {
 	addrFile := filepath.Join(data, "..", "api-addr")
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, fmt.Errorf("serve log: %w", err)
 	}
 	defer logf.Close() // the child holds its own copy
-	cmd := exec.Command(bin, "serve", "--data", data, "--api", "127.0.0.1:0", "--addr-file", addrFile)
+	cmd := exec.Command(bin, append([]string{"serve", "--data", data, "--api", "127.0.0.1:0", "--addr-file", addrFile}, args...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = os.Environ()
 	// Pdeathsig kills lastgood (and so, by its own Pdeathsig, every

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -43,7 +44,18 @@ func (a *app) routes() http.Handler {
 	mux.HandleFunc("GET /livez", a.livez)
 	mux.HandleFunc("GET /stream", a.delayed(a.stream))
 	mux.HandleFunc("GET /slow", a.delayed(a.slow))
+	mux.HandleFunc("POST /upload", a.delayed(upload))
 	return mux
+}
+
+// upload reads the request body to its end and says how long it was.
+func upload(w http.ResponseWriter, r *http.Request) {
+	n, err := io.Copy(io.Discard, r.Body)
+	if err != nil {
+		http.Error(w, "reading the body: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	fmt.Fprintf(w, "%d bytes\n", n)
 }
 
 // delayed adds FAULT_LATENCY in front of h.

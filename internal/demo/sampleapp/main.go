@@ -9,6 +9,7 @@
 //	GET /livez    200 "alive", 503 once FAULT_UNHEALTHY_AFTER has passed
 //	GET /stream   five chunks, each flushed, 50ms apart
 //	GET /slow     sleeps for ?d= (a Go duration, default 1s, at most 1m), then answers 200
+//	POST /upload  reads the whole request body, then answers 200 "<n> bytes\n"
 //
 // The version is set at build time: go build -ldflags "-X main.version=v2".
 //

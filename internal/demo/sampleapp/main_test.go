@@ -133,6 +133,14 @@ func TestSampleApp(t *testing.T) {
 		if code, body := p.get(t, "/stream"); code != 200 || strings.Count(body, "chunk ") != 5 {
 			t.Errorf("GET /stream = %d %q", code, body)
 		}
+		res, err := http.Post("http://"+p.addr+"/upload", "text/plain", strings.NewReader("twelve bytes"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body, _ := io.ReadAll(res.Body); res.StatusCode != 200 || string(body) != "12 bytes\n" {
+			t.Errorf("POST /upload = %d %q", res.StatusCode, body)
+		}
+		res.Body.Close()
 		begin := time.Now()
 		if code, _ := p.get(t, "/slow?d=200ms"); code != 200 || time.Since(begin) < 200*time.Millisecond {
 			t.Errorf("GET /slow?d=200ms = %d after %s", code, time.Since(begin))
