@@ -77,7 +77,13 @@ func TestUndoToARolledBackRevisionIsRefusedAndJudgedWhenForced(t *testing.T) {
 		t.Fatal("the forced undo's rollout.started event does not record the force")
 	}
 	// --to-revision 0 is not a plain undo.
-	hr, err := http.Post(in.c.Base+"/api/v1/apps/refuse/undo", "application/json", strings.NewReader(`{"toRevision": 0}`))
+	req, err := http.NewRequest(http.MethodPost, in.c.Base+"/api/v1/apps/refuse/undo", strings.NewReader(`{"toRevision": 0}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(api.ClientHeader, "1")
+	hr, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
