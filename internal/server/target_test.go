@@ -290,8 +290,22 @@ func TestRollbackToAFailingTargetSaysSo(t *testing.T) {
 	// Each new replica takes 2 s to start: the update lasts long enough
 	// for its first replica's failures to be seen.
 	checks := "    - name: slo\n      threshold: {metric: errorRate, max: 0.2}\n"
+	// The finding is notified with the default events.
+	var mu sync.Mutex
+	var told []string
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ce struct {
+			Type string `json:"type"`
+		}
+		if json.NewDecoder(r.Body).Decode(&ce) == nil {
+			mu.Lock()
+			told = append(told, ce.Type)
+			mu.Unlock()
+		}
+	}))
+	defer rcv.Close()
 	res, err := in.c.ApplyFile(context.Background(), a.robust(t, 3, "rolling: {maxSurge: 1, maxUnavailable: 0}",
-		"FAULT_ERROR_RATE: '1', FAULT_START_DELAY: 2s", analysisOf(checks)))
+		"FAULT_ERROR_RATE: '1', FAULT_START_DELAY: 2s", analysisOf(checks)+"notifications:\n  - {url: "+rcv.URL+"/hook}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,4 +330,9 @@ func TestRollbackToAFailingTargetSaysSo(t *testing.T) {
 	if len(back) != 1 || !strings.Contains(back[0].Message, "is unhealthy too") {
 		t.Fatalf("rolled-back events %+v", back)
 	}
+	waitFor(t, 30*time.Second, "the target-unhealthy notification", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Contains(told, "dev.lastgood.rollout.target-unhealthy") && slices.Contains(told, "dev.lastgood.rollout.rolled-back")
+	})
 }
