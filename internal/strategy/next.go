@@ -150,7 +150,10 @@ func promote(spec Spec, s State, now time.Time) (State, []Event) {
 	if s.Kind == Rolling || s.Kind == Initial || spec.Window == 0 {
 		s.FromReplicas = 0
 	}
-	if s.FromReplicas > 0 && judged(s) && spec.Holdback > 0 {
+	// An undo holds nothing back: its user asked to leave the revision it
+	// replaces, so no share of the traffic stays there; its compare checks
+	// have no concurrent baseline in the window (the others still judge).
+	if s.FromReplicas > 0 && judged(s) && s.Kind != Undo && spec.Holdback > 0 {
 		s.Holdback = spec.Holdback
 	}
 	msg := fmt.Sprintf("revision %d promoted: all traffic on revision %d", s.To, s.To)
