@@ -23,6 +23,10 @@ type aggregate struct {
 	perSecond    []second
 	latency      [latencyBuckets]int64
 	errors       map[string]int64 // at most maxErrorKinds keys
+	// failedBy counts failures by the Lastgood-Revision that answered
+	// them (0: none did, such as a refused connection); revisions are
+	// few, one per release.
+	failedBy map[int]int64
 }
 
 // second is one second of the schedule.
@@ -31,7 +35,7 @@ type second struct{ Done, Failed int64 }
 const maxErrorKinds = 20
 
 func newAggregate(d time.Duration) *aggregate {
-	return &aggregate{perSecond: make([]second, 0, int(d.Seconds())+60), errors: map[string]int64{}}
+	return &aggregate{perSecond: make([]second, 0, int(d.Seconds())+60), errors: map[string]int64{}, failedBy: map[int]int64{}}
 }
 
 // add is the load's sink.
@@ -52,6 +56,7 @@ func (g *aggregate) add(r harness.Response) {
 	g.latency[b]++
 	if failed {
 		g.perSecond[s].Failed++
+		g.failedBy[r.Revision]++
 		what := r.Err
 		if what == "" {
 			what = fmt.Sprintf("HTTP %d", r.Status)
@@ -70,6 +75,17 @@ func (g *aggregate) seconds() []second {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return append([]second(nil), g.perSecond...)
+}
+
+// failedByRevision returns a copy of the failures by revision.
+func (g *aggregate) failedByRevision() map[int]int64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make(map[int]int64, len(g.failedBy))
+	for k, v := range g.failedBy {
+		out[k] = v
+	}
+	return out
 }
 
 // errorKinds returns a copy of the errors seen, by kind.

@@ -36,7 +36,11 @@ type flatness struct {
 	Tolerance float64
 	Flat      bool
 	Why       string
-	Warnings  []string
+	// Bound is set when the measure was judged by a bound (Tolerance)
+	// on its largest value (Peak) rather than by flatness.
+	Bound    bool
+	Peak     float64
+	Warnings []string
 }
 
 // tolerance is what a measure may move and still be called flat: the
@@ -60,7 +64,7 @@ func judgeFlat(name, unit string, ps []point, total, warmup, span time.Duration,
 	}
 	if span > measured/3 {
 		span = measured / 3
-		f.Warnings = append(f.Warnings, fmt.Sprintf("run too short for the planned stretches: compared %s at each end", span))
+		f.Warnings = append(f.Warnings, fmt.Sprintf("run too short for the planned stretches: compared %s at each end", span.Round(time.Second)))
 	}
 	f.Span = span
 	var early, late []float64
@@ -110,6 +114,35 @@ func judgeFlat(name, unit string, ps []point, total, warmup, span time.Duration,
 		if f.Lo > 0 {
 			f.Warnings = append(f.Warnings, "the slope's interval lies above 0: a slow growth, smaller than the tolerance over this run")
 		}
+	}
+	return f
+}
+
+// judgeBound judges a measure that may grow up to a known limit (log
+// folders up to history + 1) by its largest value after warmup. Early,
+// Late and Slope are filled as by judgeFlat, for the table; Tolerance is
+// the bound.
+func judgeBound(name, unit string, ps []point, warmup time.Duration, bound float64) flatness {
+	f := flatness{Name: name, Unit: unit, Tolerance: bound, Bound: true}
+	var after []float64
+	peak := math.Inf(-1)
+	for _, p := range ps {
+		if p.At >= warmup {
+			after = append(after, p.V)
+			peak = max(peak, p.V)
+		}
+	}
+	if len(after) == 0 {
+		f.Why = "no samples after warm-up"
+		return f
+	}
+	f.Early, f.Late, f.NEarly, f.NLate = after[0], after[len(after)-1], 1, 1
+	f.Peak = peak
+	f.Flat = peak <= bound
+	if f.Flat {
+		f.Why = fmt.Sprintf("at most %s after warm-up, within the bound %s", fmtVal(peak, unit), fmtVal(bound, unit))
+	} else {
+		f.Why = fmt.Sprintf("reached %s after warm-up, beyond the bound %s", fmtVal(peak, unit), fmtVal(bound, unit))
 	}
 	return f
 }

@@ -29,10 +29,14 @@ var kinds = []kind{
 // to len(kinds), every kind has its bad releases.
 const badEvery = 5
 
+// history is the manifest's history: small, so that pruning (revisions,
+// artifacts, log folders, /metrics series) runs from the 6th release on.
+const history = 5
+
 // manifest is release n of the app: the sample app with n in its
 // environment (so each release is a new revision), an error-rate check, a
 // 20 s rollback window and a 15 s progress deadline (so that a release
-// settles well within a minute). The readiness probe forgives 750 ms of
+// settles well within a minute), and history revisions kept. The readiness probe forgives 750 ms of
 // timeouts, as on a busy machine the other benchmarks' do.
 func manifest(a *harness.App, n int, k kind, bad bool) string {
 	env := fmt.Sprintf(`{RELEASE: "%d"}`, n)
@@ -46,6 +50,7 @@ run:
   command: ["./bin/web"]
   artifacts: ["./bin/web"]
   env: %s
+history: %d
 probes:
   readiness: {http: /healthz, period: 250ms, timeout: 250ms, failureThreshold: 3}
 strategy:
@@ -58,7 +63,7 @@ analysis:
 rollback:
   progressDeadline: 15s
   window: 20s
-`, a.Name, a.Listen, env, k.strategy)
+`, a.Name, a.Listen, env, history, k.strategy)
 }
 
 // release is one release applied during the soak and how it ended.
@@ -68,6 +73,8 @@ type release struct {
 	Bad     bool
 	At      time.Duration // applied, since the load started
 	Rollout int64
+	// Revision is the revision the release created.
+	Revision int
 	// Phase and Trigger say how the rollout ended ("" while it had not
 	// when the next release was due); Err is why the apply or the wait
 	// failed.
@@ -190,7 +197,7 @@ func (rel *release) apply(ctx context.Context, b *harness.Bench, a *harness.App,
 		rel.Err = err.Error()
 		return
 	}
-	rel.Rollout = res.Rollout
+	rel.Rollout, rel.Revision = res.Rollout, res.Revision
 	end, err := harness.WaitEnded(ctx, b.Client, a.Name, res.Rollout, max(limit, time.Second))
 	if err != nil {
 		rel.Err = err.Error()

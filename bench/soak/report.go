@@ -38,6 +38,9 @@ type measure struct {
 	name, unit string
 	tol        tolerance
 	get        func(sample) float64
+	// bound, when set, replaces flatness: the measure is judged by its
+	// largest value after warm-up, which must not exceed the bound.
+	bound float64
 }
 
 // measures are the quantities judged for flatness. Tolerances: RSS and
@@ -45,14 +48,19 @@ type measure struct {
 // heap between two collections; 4 fds: a few connections of the load or
 // of a replica opening and closing); children by 2 (a rollout's extra
 // replicas); log folders by 2 (a revision's folder lives until history
-// prunes it).
+// prunes it); /metrics lines by 10 % or 20 lines. Log folders and
+// /metrics revisions are judged by a bound instead: history + 1 (the
+// stable, the one rolling out and the warm previous revision can outlive
+// history until the next apply; docs/decisions.md).
 var measures = []measure{
-	{"RSS (VmRSS)", "bytes", tolerance{0.10, 4 << 20}, func(s sample) float64 { return float64(s.RSS) }},
-	{"open fds", "", tolerance{0.10, 4}, func(s sample) float64 { return float64(s.FDs) }},
-	{"OS threads", "", tolerance{0.10, 2}, func(s sample) float64 { return float64(s.Threads) }},
-	{"goroutines (go_goroutines)", "", tolerance{0.10, 10}, func(s sample) float64 { return float64(s.Goroutines) }},
-	{"child processes", "", tolerance{0, 2}, func(s sample) float64 { return float64(s.Children) }},
-	{"revision log folders", "", tolerance{0, 2}, func(s sample) float64 { return float64(s.LogDirs) }},
+	{"RSS (VmRSS)", "bytes", tolerance{0.10, 4 << 20}, func(s sample) float64 { return float64(s.RSS) }, 0},
+	{"open fds", "", tolerance{0.10, 4}, func(s sample) float64 { return float64(s.FDs) }, 0},
+	{"OS threads", "", tolerance{0.10, 2}, func(s sample) float64 { return float64(s.Threads) }, 0},
+	{"goroutines (go_goroutines)", "", tolerance{0.10, 10}, func(s sample) float64 { return float64(s.Goroutines) }, 0},
+	{"child processes", "", tolerance{0, 2}, func(s sample) float64 { return float64(s.Children) }, 0},
+	{"/metrics sample lines", "", tolerance{0.10, 20}, func(s sample) float64 { return float64(s.Series) }, 0},
+	{"revision log folders", "", tolerance{}, func(s sample) float64 { return float64(s.LogDirs) }, history + 1},
+	{"revisions on /metrics", "", tolerance{}, func(s sample) float64 { return float64(s.Revisions) }, history + 1},
 }
 
 func (r *report) points(get func(sample) float64) []point {
@@ -75,6 +83,10 @@ func (r *report) judge() {
 		ps := r.points(m.get)
 		if len(ps) == 0 {
 			continue // not exposed
+		}
+		if m.bound > 0 {
+			r.flat = append(r.flat, judgeBound(m.name, m.unit, ps, r.cfg.warmup, m.bound))
+			continue
 		}
 		r.flat = append(r.flat, judgeFlat(m.name, m.unit, ps, total, r.cfg.warmup, r.cfg.span, m.tol))
 	}
@@ -149,9 +161,10 @@ type loadStats struct {
 	done, failed            int64
 	rate                    float64 // answers / elapsed
 	p1, p50                 int64   // per-second answers, of the full seconds
-	failedBad, failedOther  int64   // in a bad release's minute, elsewhere
-	otherSeconds            []int   // seconds with failures outside bad releases (first 10)
-	secondsBelow            int     // full seconds with fewer than 95 % of the rate
+	failedBad, failedOther  int64   // answered by a bad release's revision, otherwise
+	otherSeconds            []int   // seconds with failures outside bad releases' minutes (first 10)
+	otherByRevision         []string
+	secondsBelow            int // full seconds with fewer than 95 % of the rate
 	fullSeconds             int
 	latP50, latP99, latP999 time.Duration
 }
@@ -173,16 +186,25 @@ func (r *report) loadStats() loadStats {
 				q.secondsBelow++
 			}
 		}
-		if s.Failed == 0 {
-			continue
+	}
+	bad := map[int]bool{}
+	for _, rel := range rels {
+		if rel.Bad && rel.Revision != 0 {
+			bad[rel.Revision] = true
 		}
-		if inBad(rels, time.Duration(i)*time.Second, r.cfg.every) {
-			q.failedBad += s.Failed
+	}
+	for rev, n := range r.agg.failedByRevision() {
+		if bad[rev] {
+			q.failedBad += n
 		} else {
-			q.failedOther += s.Failed
-			if len(q.otherSeconds) < 10 {
-				q.otherSeconds = append(q.otherSeconds, i)
-			}
+			q.failedOther += n
+			q.otherByRevision = append(q.otherByRevision, fmt.Sprintf("%d from revision %d", n, rev))
+		}
+	}
+	slices.Sort(q.otherByRevision)
+	for i, s := range secs {
+		if s.Failed > 0 && !inBad(rels, time.Duration(i)*time.Second, r.cfg.every) && len(q.otherSeconds) < 10 {
+			q.otherSeconds = append(q.otherSeconds, i)
 		}
 	}
 	q.fullSeconds = len(counts)
@@ -194,15 +216,16 @@ func (r *report) loadStats() loadStats {
 	return q
 }
 
-// inBad reports whether t lies between a bad release's apply and the
-// next release (or every after it, for the last).
+// inBad reports whether the second starting at t overlaps the time
+// between a bad release's apply and the next release (or every after it,
+// for the last).
 func inBad(rels []release, t, every time.Duration) bool {
 	for i, rel := range rels {
 		end := rel.At + every
 		if i+1 < len(rels) {
 			end = rels[i+1].At
 		}
-		if rel.Bad && t >= rel.At && t < end {
+		if rel.Bad && t+time.Second > rel.At && t < end {
 			return true
 		}
 	}
@@ -231,12 +254,18 @@ func (r *report) markdown(w *bytes.Buffer) {
 		"(early) against the median of the last %s (late); flat when they differ by at most the tolerance (the larger of a share of "+
 		"the early median and a floor, listed). A least-squares line through the per-minute medians after warm-up gives a slope per hour "+
 		"with a 95 %% interval (Student's t, n−2 df; it assumes independent residuals, so it is a guide); a measure whose interval lies "+
-		"above 0 and whose lower end alone would grow more than the tolerance over the measured time is called growing too.\n\n",
-		r.cfg.warmup, r.cfg.span, r.cfg.span)
+		"above 0 and whose lower end alone would grow more than the tolerance over the measured time is called growing too. "+
+		"Log folders and revisions on /metrics grow by design until history prunes: they are judged by their largest value after warm-up against history + 1 = %d.\n\n",
+		r.cfg.warmup, r.cfg.span, r.cfg.span, history+1)
 
 	fmt.Fprintf(w, "| measure | early median | late median | late − early | tolerance | slope per hour [95 %% interval] | flat |\n|---|---|---|---|---|---|---|\n")
 	for _, f := range append(slices.Clone(r.flat), r.store) {
 		flat := map[bool]string{true: "yes", false: "**no**"}[f.Flat]
+		if f.Bound {
+			fmt.Fprintf(w, "| %s | %s (first after warm-up) | %s (last) | %s | bound: at most %s (largest seen %s) | — | %s |\n", f.Name,
+				fmtVal(f.Early, f.Unit), fmtVal(f.Late, f.Unit), fmtVal(f.Late-f.Early, f.Unit), fmtVal(f.Tolerance, f.Unit), fmtVal(f.Peak, f.Unit), flat)
+			continue
+		}
 		if f.Name == r.store.Name {
 			flat = "not judged (grows by design: the event log is kept)"
 		}
@@ -273,7 +302,7 @@ func (r *report) markdown(w *bytes.Buffer) {
 	fmt.Fprintf(w, "| offered | %.0f req/s open loop (GET / through lastgood's router), %d workers, for %s |\n", r.cfg.rate, r.cfg.workers, r.Elapsed.Round(time.Second))
 	fmt.Fprintf(w, "| answered | %d, %.1f req/s on average |\n", q.done, q.rate)
 	fmt.Fprintf(w, "| answers per second (by when due) | median %d, 1st percentile %d; %d of %d seconds below 95 %% of the offered rate |\n", q.p50, q.p1, q.secondsBelow, q.fullSeconds)
-	fmt.Fprintf(w, "| failed | %d: %d in the minutes of bad releases (expected: their faults reach clients until the rollback), %d at other times |\n", q.failed, q.failedBad, q.failedOther)
+	fmt.Fprintf(w, "| failed | %d: %d answered by bad releases' revisions (expected: their faults reach clients until the rollback), %d otherwise |\n", q.failed, q.failedBad, q.failedOther)
 	fmt.Fprintf(w, "| latency (due → answer, histogram bucket edges, ≤ 19 %% high) | p50 %s, p99 %s, p99.9 %s |\n",
 		harness.FormatDuration(q.latP50), harness.FormatDuration(q.latP99), harness.FormatDuration(q.latP999))
 	if r.CPU != nil {
@@ -289,7 +318,8 @@ func (r *report) markdown(w *bytes.Buffer) {
 		fmt.Fprintf(w, "**The machine did not sustain the offered rate**: %.1f of %.0f req/s on average (the load is open loop: requests due while every worker waited were sent late, and counted late in the latency).\n\n", q.rate, r.cfg.rate)
 	}
 	if q.failedOther > 0 {
-		fmt.Fprintf(w, "Seconds (since the load started) with failures outside bad releases: %v.\n\n", q.otherSeconds)
+		fmt.Fprintf(w, "Failures not answered by a bad release: %s (revision 0: no revision answered, such as a refused connection or a client timeout). "+
+			"Seconds (since the load started, first 10) with failures outside bad releases' minutes: %v.\n\n", strings.Join(q.otherByRevision, ", "), q.otherSeconds)
 	}
 	if kinds := r.agg.errorKinds(); len(kinds) > 0 {
 		w.WriteString("Failures by kind:\n\n")

@@ -23,6 +23,8 @@ type sample struct {
 	FDs        int           // entries of /proc/PID/fd
 	Threads    int           // Threads in /proc/PID/status (OS threads)
 	Goroutines int           // go_goroutines on /metrics; -1 when not exposed
+	Series     int           // sample lines on /metrics
+	Revisions  int           // distinct revision labels on /metrics
 	Children   int           // live child processes (the replicas)
 	Zombies    int           // children exited and not reaped
 	LogDirs    int           // revision log folders of the app
@@ -71,7 +73,7 @@ func (s *sampler) run(ctx context.Context, every time.Duration, progress io.Writ
 }
 
 func (s *sampler) read(ctx context.Context, hc *http.Client) sample {
-	x := sample{At: time.Since(s.start), RSS: -1, FDs: -1, Threads: -1, Goroutines: -1, Children: -1, LogDirs: -1, StoreBytes: -1}
+	x := sample{At: time.Since(s.start), RSS: -1, FDs: -1, Threads: -1, Goroutines: -1, Series: -1, Revisions: -1, Children: -1, LogDirs: -1, StoreBytes: -1}
 	if m, err := harness.ReadMemory(s.pid); err == nil {
 		x.RSS = m.RSS
 	}
@@ -79,7 +81,7 @@ func (s *sampler) read(ctx context.Context, hc *http.Client) sample {
 		x.FDs = len(ents)
 	}
 	x.Threads = statusInt(s.pid, "Threads")
-	x.Goroutines = goroutines(ctx, hc, s.base)
+	x.Goroutines, x.Series, x.Revisions = scrape(ctx, hc, s.base)
 	if kids, err := harness.Children(s.pid); err == nil {
 		x.Children = len(harness.Alive(kids))
 		x.Zombies = len(kids) - x.Children
@@ -118,33 +120,49 @@ func statusInt(pid int, key string) int {
 	return -1
 }
 
-// goroutines reads go_goroutines from lastgood's /metrics, -1 when the
-// scrape fails or the series is not there (lastgood's registry need not
-// hold the Go collector).
-func goroutines(ctx context.Context, hc *http.Client, base string) int {
+// scrape reads lastgood's /metrics: go_goroutines (-1 when the series is
+// not there: lastgood's registry need not hold the Go collector), the
+// number of sample lines and of distinct revision labels; all -1 when the
+// scrape fails.
+func scrape(ctx context.Context, hc *http.Client, base string) (goroutines, series, revisions int) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
 	if err != nil {
-		return -1
+		return -1, -1, -1
 	}
 	res, err := hc.Do(req)
 	if err != nil {
-		return -1
+		return -1, -1, -1
 	}
 	defer res.Body.Close()
-	return parseGoroutines(res.Body)
+	if res.StatusCode != http.StatusOK {
+		return -1, -1, -1
+	}
+	return parseMetrics(res.Body)
 }
 
-// parseGoroutines finds the go_goroutines sample in Prometheus text.
-func parseGoroutines(r io.Reader) int {
+// parseMetrics reads Prometheus text: the go_goroutines value (-1 when
+// absent), the sample lines and the distinct values of revision labels.
+func parseMetrics(r io.Reader) (goroutines, series, revisions int) {
+	goroutines = -1
+	revs := map[string]bool{}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "go_goroutines "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err == nil {
-				return int(f)
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		series++
+		if v, ok := strings.CutPrefix(line, "go_goroutines "); ok {
+			if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+				goroutines = int(f)
+			}
+		}
+		if _, rest, ok := strings.Cut(line, `revision="`); ok {
+			if v, _, ok := strings.Cut(rest, `"`); ok {
+				revs[v] = true
 			}
 		}
 	}
-	return -1
+	return goroutines, series, len(revs)
 }

@@ -120,3 +120,30 @@ func TestWriteSVGIsWellFormed(t *testing.T) {
 		t.Errorf("%d mark lines and %d polylines, want 4 (2 marks × 2 panels) and 1 (the empty panel has none)", lines, polylines)
 	}
 }
+
+func TestParseMetrics(t *testing.T) {
+	text := `# HELP lastgood_requests_total x
+# TYPE lastgood_requests_total counter
+lastgood_requests_total{app="web",code="2xx",revision="3"} 10
+lastgood_requests_total{app="web",code="5xx",revision="4"} 1
+lastgood_traffic_weight{app="web",revision="4"} 100
+go_goroutines 42
+`
+	g, series, revs := parseMetrics(strings.NewReader(text))
+	if g != 42 || series != 4 || revs != 2 {
+		t.Errorf("parseMetrics = %d goroutines, %d lines, %d revisions; want 42, 4, 2", g, series, revs)
+	}
+	if g, _, _ := parseMetrics(strings.NewReader("lastgood_x 1\n")); g != -1 {
+		t.Errorf("no go_goroutines: got %d, want -1", g)
+	}
+}
+
+func TestJudgeBound(t *testing.T) {
+	ps := series(10*time.Minute, 0, func(d time.Duration) float64 { return min(2+d.Minutes(), 6) })
+	if f := judgeBound("log folders", "", ps, time.Minute, 6); !f.Flat || f.Peak != 6 {
+		t.Errorf("growing to the bound 6: flat %v, peak %g; want flat at 6", f.Flat, f.Peak)
+	}
+	if f := judgeBound("log folders", "", ps, time.Minute, 5); f.Flat {
+		t.Errorf("reaching 6 with a bound of 5 was judged within it: %s", f.Why)
+	}
+}
