@@ -78,6 +78,9 @@ func writeStatus(w io.Writer, st controller.AppStatus) {
 		if d := r.Detail; d.Phase == strategy.Promoted && d.FromReplicas > 0 {
 			fmt.Fprintf(w, "window:   revision %d stays warm until %s%s\n", d.From, d.WarmUntil.Local().Format(time.TimeOnly), holdbackNote(r))
 		}
+		for _, n := range rolloutNotes(r) {
+			fmt.Fprintf(w, "%-9s %s\n", n.key+":", n.text)
+		}
 	}
 	fmt.Fprintf(w, "traffic:  %s\n", describeTraffic(st.Traffic))
 	if u := st.Unrecorded; u != nil {
@@ -141,12 +144,37 @@ func rolloutPhase(r *controller.RolloutStatus) string {
 	switch {
 	case d.Phase == strategy.Paused && d.PauseReason == strategy.PausePromote:
 		s += ", waiting for `lastgood promote`"
+	case d.Phase == strategy.Paused && d.PauseReason == strategy.PauseUnhealthy:
+		s += fmt.Sprintf(", held: revision %d, its baseline, is unhealthy (`lastgood resume` goes on, `lastgood abort` returns)", d.From)
 	case d.Phase == strategy.Paused:
 		s += " by `lastgood pause`"
 	case r.Steps > 0 && !d.Phase.Final():
 		s += fmt.Sprintf(", step %d of %d, %d%% on revision %d", min(d.Step+1, r.Steps), r.Steps, d.Weight, d.To)
 	}
 	return s
+}
+
+// rolloutNotes are what a rollout's state says beyond its phase: the
+// health of the revision a rollback returns to, and a canary step that
+// waits with no traffic to its new revision.
+func rolloutNotes(r *controller.RolloutStatus) []fact {
+	d := r.Detail
+	var out []fact
+	if d.TargetTrouble != "" {
+		text := fmt.Sprintf("revision %d is unhealthy: %s", d.From, d.TargetTrouble)
+		if d.TargetBoth {
+			text = strategy.Both + "; " + text
+		}
+		out = append(out, fact{"target", text})
+	}
+	if d.NoTraffic && !d.Phase.Final() {
+		since := "since the step began"
+		if d.TrafficAt.After(d.StepStarted) {
+			since = "since " + d.TrafficAt.Local().Format(time.TimeOnly)
+		}
+		out = append(out, fact{"waiting", fmt.Sprintf("no traffic to revision %d %s; at the progress deadline rollback.onNoData decides", d.To, since)})
+	}
+	return out
 }
 
 func describeTraffic(rs []controller.Route) string {

@@ -142,7 +142,7 @@ func (c *Controller) apply(ctx context.Context, req ApplyRequest, m *manifest.Ap
 		}
 		if same {
 			a.db = db
-			return c.startRollout(ctx, a, latest.Revision, m.Strategy.Kind(), "apply of an unchanged manifest")
+			return c.startRollout(ctx, a, latest.Revision, m.Strategy.Kind(), rolloutStart{why: "apply of an unchanged manifest"})
 		}
 	} else {
 		if err := c.cfg.Traffic.Listen(m.Name, m.Listen); err != nil {
@@ -399,15 +399,25 @@ func (c *Controller) createAndStart(ctx context.Context, a *appState, rev store.
 	if len(pruned) > 0 && c.cfg.Pruned != nil {
 		c.cfg.Pruned(a.app.Name, pruned)
 	}
-	res, err := c.startRollout(ctx, a, created, kind, "")
+	res, err := c.startRollout(ctx, a, created, kind, rolloutStart{})
 	res.Created = true
 	return res, err
+}
+
+// rolloutStart says more about a rollout being started.
+type rolloutStart struct {
+	why string // said in the rollout.started event
+	// instant marks an undo to the warm previous stable (State.Instant).
+	instant bool
+	// data is stored with the rollout.started event (an undo's --force).
+	data map[string]any
 }
 
 // startRollout persists a new rollout of rev, then reconciles once so that
 // whatever can happen at once (an undo's traffic switch) has happened when
 // it returns.
-func (c *Controller) startRollout(ctx context.Context, a *appState, rev store.Revision, kind, why string) (ApplyResult, error) {
+func (c *Controller) startRollout(ctx context.Context, a *appState, rev store.Revision, kind string, how rolloutStart) (ApplyResult, error) {
+	why := how.why
 	m, err := c.manifest(ctx, a, rev.Number)
 	if err != nil {
 		return ApplyResult{}, err
@@ -429,6 +439,11 @@ func (c *Controller) startRollout(ctx context.Context, a *appState, rev store.Re
 		db = nil
 	}
 	st := strategy.Start(kind, spec, from, rev.Number, fromReplicas, now)
+	st.Instant = how.instant && st.Kind == strategy.Undo
+	replicas := c.cfg.Engine.Replicas(a.app.Name)
+	// restarts before the rollout do not count against either revision (an
+	// undo that adopted warm replicas starts from theirs)
+	st.RestartsSeen, st.FromRestartsBefore = count(replicas, rev.Number).Restarts, count(replicas, from).Restarts
 	raw, _ := json.Marshal(st)
 	r := store.Rollout{App: a.app.Name, From: from, To: rev.Number, Strategy: st.Kind,
 		Phase: string(st.Phase), State: raw, Started: now, Updated: now}
@@ -444,8 +459,11 @@ func (c *Controller) startRollout(ctx context.Context, a *appState, rev store.Re
 		if why != "" {
 			msg += "; " + why
 		}
-		_, err = tx.AppendEvent(store.Event{Time: now, App: a.app.Name, Rollout: r.ID, Revision: rev.Number,
-			Type: "rollout.started", Message: msg, Actor: actorOf(ctx)})
+		ev := store.Event{Time: now, App: a.app.Name, Rollout: r.ID, Revision: rev.Number, Type: "rollout.started", Message: msg, Actor: actorOf(ctx)}
+		if how.data != nil {
+			ev.Data = mustJSON(how.data)
+		}
+		_, err = tx.AppendEvent(ev)
 		if err == nil && db != nil {
 			err = appendEvents(tx, now, r, rev.Number, migrationEvents(db, c.cfg.Database.Where(db.cfg)), actorOf(ctx))
 		}
@@ -455,6 +473,7 @@ func (c *Controller) startRollout(ctx context.Context, a *appState, rev store.Re
 		return ApplyResult{}, fmt.Errorf("store rollout: %w", err)
 	}
 	a.rollout, a.state = r, st
+	c.baseHealth(a)
 	res := ApplyResult{App: a.app.Name, Revision: rev.Number, Rollout: r.ID,
 		Message: fmt.Sprintf("%s: rollout #%d to revision %d started (%s)", a.app.Name, r.ID, rev.Number, st.Kind)}
 	if note := windowNote(m, st); note != "" {

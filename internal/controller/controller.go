@@ -187,8 +187,10 @@ type Controller struct {
 	closing map[string]bool
 	wake    chan struct{}
 	pending eventQueue
-	// recovered is closed once Run has restored every app from the store.
+	// recovered is closed once Run has restored every app from the store;
+	// watching is when that began.
 	recovered chan struct{}
+	watching  time.Time
 	// runCtx is Run's context, which the analysis runners live under; runs
 	// owns their goroutines.
 	runCtx context.Context
@@ -218,6 +220,7 @@ type appState struct {
 	// recorded once.
 	previewFailed string
 	run           *analysisRun // the latest rollout's checks, when they run
+	health        healthBase   // the router's counts when the latest rollout started
 	// analysisFailed is the rollout whose checks could not be started,
 	// recorded once.
 	analysisFailed int64

@@ -36,12 +36,16 @@ func (c *Controller) reconcile(ctx context.Context, name string) error {
 	replicas := c.cfg.Engine.Replicas(name)
 	now := c.cfg.Now()
 	checks, verdicts := c.analyze(ctx, a, spec, now)
+	all := c.samples(name)
 	obs := strategy.Observation{
-		Now:    now,
-		From:   count(replicas, a.state.From),
-		To:     count(replicas, a.state.To),
-		Checks: checks,
+		Now:      now,
+		From:     count(replicas, a.state.From),
+		To:       count(replicas, a.state.To),
+		Checks:   checks,
+		Health:   c.health(ctx, a, spec, all),
+		Watching: c.watching,
 	}
+	obs.From.Requests, obs.To.Requests = all[a.state.From].Requests, all[a.state.To].Requests
 	next, evs := strategy.Next(spec, a.state, obs)
 	evs = append(verdicts, evs...)
 	if err := c.persist(ctx, a, next, evs); err != nil {

@@ -28,6 +28,7 @@ func (c *Controller) recover(ctx context.Context) error {
 		return err
 	}
 	now := c.cfg.Now()
+	c.watching = now
 	for _, app := range apps {
 		a := newAppState(app)
 		c.apps[app.Name] = a
@@ -49,6 +50,9 @@ func (c *Controller) recoverRollout(ctx context.Context, a *appState, now time.T
 	if err := json.Unmarshal(a.rollout.State, &a.state); err != nil {
 		return fmt.Errorf("decode rollout %d: %w", a.rollout.ID, err)
 	}
+	// this engine counts restarts from 0 (the target watch after a
+	// rollback counts them from there)
+	a.state.FromRestartsBefore = 0
 	if err := c.recoverSchema(ctx, a, now); err != nil {
 		return fmt.Errorf("recover the database of rollout %d: %w", a.rollout.ID, err)
 	}

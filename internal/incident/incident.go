@@ -66,6 +66,10 @@ type Incident struct {
 	Kind    string `json:"kind"`
 	Trigger string `json:"trigger"`
 	Reason  string `json:"reason"`
+	// Target holds what lastgood found wrong with the revision a rollback
+	// returns (or returned) to: the messages of the rollout's
+	// rollout.target-unhealthy events ("both revisions degraded together …").
+	Target []string `json:"target,omitempty"`
 	// Manual is true for `lastgood abort` and `undo`, false when lastgood
 	// decided by itself.
 	Manual   bool   `json:"manual"`

@@ -24,6 +24,9 @@ func Markdown(w io.Writer, in *Incident) error {
 	fmt.Fprintf(&b, "Rollout #%d of **%s**, revision %s (%s), ended **%s** at %s: %s.\n\n",
 		in.Rollout, in.App, in.Arrow(), in.Strategy, in.Kind, stamp(in.Decided.Time), who)
 	fmt.Fprintf(&b, "**Why** (%s): %s\n\n", in.Trigger, in.Reason)
+	for _, t := range in.Target {
+		fmt.Fprintf(&b, "**Target unhealthy**: %s\n\n", t)
+	}
 
 	b.WriteString("## Figures\n\n| figure | value |\n|---|---|\n")
 	f := in.figureTexts()

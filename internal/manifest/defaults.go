@@ -48,7 +48,9 @@ const (
 // defaultEvents are the event types a notification is sent for when it
 // lists none: the rollout went wrong, or the rollback was slower than its
 // SLO.
-var defaultEvents = []string{"rollout.rolled-back", "rollout.aborted", "rollout.slo-breached"}
+// rollout.target-unhealthy: the revision a rollback returns to, or
+// returned to, is failing too (internal/strategy/target.go).
+var defaultEvents = []string{"rollout.rolled-back", "rollout.aborted", "rollout.slo-breached", "rollout.target-unhealthy"}
 
 // written reports whether the field at a path (as in FieldError.Field) was
 // given in the source.

@@ -263,12 +263,18 @@ func TestFailureInsideTheWindowSwitchesBackToTheWarmRevision(t *testing.T) {
 	// the window, so the same two-sample test goes on comparing both
 	// revisions at the same moments and fails the new one; the warm
 	// revision takes the traffic back.
-	res, err := in.c.ApplyFile(context.Background(), a.manifestWith(t, 2, "blueGreen: {}", "FAULT_ERROR_RATE: '0.3'", analysisOf(errorsCheck)))
+	// The probe forgives a second of timeouts: on a busy machine the
+	// package's 100 ms probes can time the new revision out, and the
+	// window's readiness rule would roll back first.
+	p := a.manifestWith(t, 2, "blueGreen: {}", "FAULT_ERROR_RATE: '0.3'", analysisOf(errorsCheck))
+	rewrite(t, p, "readiness: {http: /healthz, period: 100ms, failureThreshold: 2}",
+		"readiness: {http: /healthz, period: 250ms, timeout: 250ms, failureThreshold: 4}")
+	res, err := in.c.ApplyFile(context.Background(), p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var st controller.AppStatus
-	waitFor(t, 30*time.Second, "a rollback inside the window", func() bool {
+	waitFor(t, 90*time.Second, "a rollback inside the window", func() bool {
 		st, err = in.c.App(context.Background(), a.name)
 		if err != nil {
 			t.Fatal(err)

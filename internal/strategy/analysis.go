@@ -79,7 +79,7 @@ func InWindow(s State, now time.Time) bool {
 // while a rollout with something to return to is in progress, and through
 // its rollback window after promotion.
 func Analyzing(spec Spec, s State, now time.Time) bool {
-	if spec.Checks == 0 || s.From == 0 || s.Kind == Initial || s.Kind == Undo {
+	if spec.Checks == 0 || s.From == 0 || s.Kind == Initial {
 		return false
 	}
 	return !s.Phase.Final() || InWindow(s, now)
@@ -159,26 +159,36 @@ func analyze(spec Spec, s State, obs Observation, for_, maxWait time.Duration) (
 		s.NoDataWait = false
 		return s, []Event{{Type: "analysis.passed", Message: fmt.Sprintf("step %d: %s", s.Step+1, passedWhat(obs.Checks))}}, true
 	}
+	s, ev := noTraffic(s, obs, for_, missing)
 	if maxWait < for_ {
 		maxWait = 3 * for_
 	}
-	if obs.Now.Before(s.StepStarted.Add(maxWait)) {
-		return s, nil, false
-	}
-	what := fmt.Sprintf("step %d: after %s, not enough data from %s", s.Step+1, maxWait, strings.Join(missing, ", "))
-	switch spec.OnNoData {
-	case NoDataPass:
-		s.NoDataWait = false
-		return s, []Event{{Type: "analysis.no-data", Message: what + "; onNoData: pass, going on"}}, true
-	case NoDataFail:
-		s, ev := RollBack(spec, s, obs.Now, TriggerNoData, what+" (onNoData: fail)")
+	deadline := quietTooLong(spec, s, obs)
+	if obs.Now.Before(s.StepStarted.Add(maxWait)) && !deadline {
 		return s, ev, false
 	}
+	what := fmt.Sprintf("step %d: after %s, not enough data from %s", s.Step+1, maxWait, strings.Join(missing, ", "))
+	if deadline {
+		what = fmt.Sprintf("step %d: no traffic to revision %d for %s (the progress deadline), not enough data from %s",
+			s.Step+1, s.To, spec.ProgressDeadline, strings.Join(missing, ", "))
+	}
+	switch {
+	case spec.OnNoData == NoDataPass:
+		s.NoDataWait = false
+		return s, append(ev, Event{Type: "analysis.no-data", Message: what + "; onNoData: pass, going on"}), true
+	case spec.OnNoData == NoDataFail:
+		s, rb := RollBack(spec, s, obs.Now, TriggerNoData, what+" (onNoData: fail)")
+		return s, append(ev, rb...), false
+	case deadline:
+		// waiting for data that no request brings would wait forever
+		s, rb := RollBack(spec, s, obs.Now, TriggerProgressDeadline, what+" (onNoData: wait ends at the progress deadline when the new revision takes no traffic)")
+		return s, append(ev, rb...), false
+	}
 	if s.NoDataWait {
-		return s, nil, false
+		return s, ev, false
 	}
 	s.NoDataWait = true
-	return s, []Event{{Type: "analysis.no-data", Message: what + "; onNoData: wait, analyzing until there is"}}, false
+	return s, append(ev, Event{Type: "analysis.no-data", Message: what + "; onNoData: wait, analyzing until there is"}), false
 }
 
 // checked reports whether every check has been looked at since since (the

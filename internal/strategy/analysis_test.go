@@ -71,16 +71,15 @@ func TestFailedCheckRollsBackAPausedRollout(t *testing.T) {
 	}
 }
 
-func TestInitialAndUndoAreNotJudged(t *testing.T) {
+func TestInitialIsNotJudged(t *testing.T) {
 	spec := canaryWithAnalysis(manifest.Step{SetWeight: ptr(10)})
-	for _, s := range []State{Start(Canary, spec, 0, 1, 0, t0), Start(Undo, spec, 1, 3, 2, t0)} {
-		obs := Observation{Now: t0, To: Count{Running: 2, Ready: 0, Restarts: 9}, Checks: looks(t0, Fail, Fail, true)}
-		if next, _ := Next(spec, s, obs); next.Phase.Final() {
-			t.Errorf("%s rollout ended: %+v", s.Kind, next)
-		}
-		if Analyzing(spec, s, t0) {
-			t.Errorf("%s rollout is analyzed", s.Kind)
-		}
+	s := Start(Canary, spec, 0, 1, 0, t0)
+	obs := Observation{Now: t0, To: Count{Running: 2, Ready: 0, Restarts: 9}, Checks: looks(t0, Fail, Fail, true)}
+	if next, _ := Next(spec, s, obs); next.Phase.Final() {
+		t.Errorf("%s rollout ended: %+v", s.Kind, next)
+	}
+	if Analyzing(spec, s, t0) {
+		t.Errorf("%s rollout is analyzed", s.Kind)
 	}
 }
 
@@ -137,6 +136,7 @@ func TestAnalyzeStepWaitsForDataThenGoesOn(t *testing.T) {
 	}
 	// After it, one check without enough data holds the step …
 	obs.Now = t0.Add(31 * time.Second)
+	obs.To.Requests = 50 // the canary takes traffic
 	obs.Checks[1].Data = false
 	if s2, ev := Next(spec, s, obs); s2.Step != 1 || len(ev) != 0 {
 		t.Fatalf("left the analyze step without data: step %d, %v", s2.Step, types(ev))
@@ -176,6 +176,7 @@ func TestAnalyzeStepOnNoData(t *testing.T) {
 			s, obs := canaryAt(t, spec)
 			obs.Checks = []Check{{Name: "errors", Verdict: Inconclusive, Data: true}, {Name: "latency", Verdict: Inconclusive}}
 			obs.Now = t0.Add(89 * time.Second)
+			obs.To.Requests = 50 // the canary takes traffic
 			if s2, ev := Next(spec, s, obs); s2.Step != 1 || s2.Phase != Progressing || len(ev) != 0 {
 				t.Fatalf("decided before maxWait: %+v", s2)
 			}

@@ -32,6 +32,9 @@
 //	FAULT_MEMORY_GROWTH  bytes per second allocated and kept (an integer with an
 //	                     optional Ki, Mi or Gi suffix).
 //	FAULT_EXIT_ON_START=1 exit with status 3 before doing anything else.
+//	FAULT_DEPENDENCY     a path; while a file is there, GET / answers 503
+//	                     "dependency down": a shared dependency that fails every
+//	                     revision reading the same path at once.
 //
 // A malformed fault variable is a usage error: the process exits with status 2.
 // On SIGTERM or SIGINT the server shuts down gracefully (in-flight requests
