@@ -99,7 +99,7 @@ func (a *app) robust(t *testing.T, replicas int, strategy, env, extra string) st
 	}
 	text := strings.Replace(string(b), "readiness: {http: /healthz, period: 100ms, failureThreshold: 2}",
 		"readiness: {http: /healthz, period: 200ms, timeout: 200ms, failureThreshold: 10}", 1)
-	text = strings.Replace(text, "progressDeadline: 3s", "progressDeadline: 1m", 1)
+	text = strings.Replace(text, "progressDeadline: 20s", "progressDeadline: 1m", 1)
 	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
