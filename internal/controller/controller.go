@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lastgood/lastgood/internal/judge"
+	"github.com/lastgood/lastgood/internal/signal/otlp"
 	"github.com/lastgood/lastgood/internal/manifest"
 	"github.com/lastgood/lastgood/internal/store"
 	"github.com/lastgood/lastgood/internal/strategy"
@@ -153,6 +154,9 @@ type Config struct {
 	// Samples returns an app's cumulative router counts per revision, the
 	// signal of compare and threshold checks.
 	Samples func(app string) map[int]judge.Sample
+	// Traces returns what the OTLP receiver aggregated of an app's
+	// revision's spans, the signal of the agent metrics; nil without one.
+	Traces func(app string, revision int) (otlp.Aggregate, bool)
 	Now     func() time.Time // default time.Now
 	Log     *slog.Logger
 	// Interval between reconciliations when nothing wakes the loop.
