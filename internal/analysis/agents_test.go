@@ -37,7 +37,9 @@ func toolSpans(r *otlp.Receiver, rev, n, k int, seq *int) {
 func traceRunner(t *testing.T, recv *otlp.Receiver, metric string) checker {
 	t.Helper()
 	c := manifest.Check{Name: "tools", Compare: &manifest.Compare{Metric: metric, MaxIncrease: "0.02"}}
-	src := Sources{Traces: func(app string, rev int) (otlp.Aggregate, bool) { return recv.Aggregate(otlp.Key{App: app, Revision: rev}) }}
+	src := Sources{Traces: func(app string, rev int) (otlp.Aggregate, bool) {
+		return recv.Aggregate(otlp.Key{App: app, Revision: rev})
+	}}
 	ch, err := compile(Target{App: "agent", Stable: 1, Canary: 2}, src, c, judge.DefaultAlpha, time.Time{})
 	if err != nil {
 		t.Fatal(err)
