@@ -95,3 +95,70 @@ func TestUnknownCompareMetricListsTheAgentMetrics(t *testing.T) {
 		t.Fatalf("problems %v", ps)
 	}
 }
+
+// tasks sends n invoke_agent spans of a revision, each with tokens(i)
+// tokens and calls(i) execute_tool spans in its trace.
+func tasks(r *otlp.Receiver, rev, n int, seq *int, tokens, calls func(i int) int) {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr(otlp.AttrApp, "agent")
+	rs.Resource().Attributes().PutInt(otlp.AttrRevision, int64(rev))
+	spans := rs.ScopeSpans().AppendEmpty().Spans()
+	for range n {
+		*seq++
+		id := pcommon.TraceID([16]byte{byte(*seq), byte(*seq >> 8), byte(*seq >> 16), byte(rev)})
+		for range calls(*seq) {
+			s := spans.AppendEmpty()
+			s.SetTraceID(id)
+			s.SetName("execute_tool search")
+		}
+		s := spans.AppendEmpty()
+		s.SetTraceID(id)
+		s.SetName("invoke_agent helper")
+		s.Attributes().PutInt("gen_ai.usage.input_tokens", int64(tokens(*seq)))
+	}
+	r.Ingest(td)
+}
+
+func TestPerTaskMetrics(t *testing.T) {
+	base := func(i int) int { return 100 + i%50 }
+	three := func(int) int { return 3 }
+	for _, c := range []struct {
+		name, metric, maxIncrease string
+		tokens, calls             func(int) int
+		want                      judge.Verdict
+	}{
+		{"tokens ×2", "tokensPerTask", "30", func(i int) int { return 2 * base(i) }, three, judge.Fail},
+		{"tokens A/A", "tokensPerTask", "30", base, three, judge.Pass},
+		{"a loop in 30% of tasks", "toolCallsPerTask", "1", base, func(i int) int {
+			if i%10 < 3 {
+				return 9
+			}
+			return 3
+		}, judge.Fail},
+		{"calls A/A", "toolCallsPerTask", "1", base, three, judge.Pass},
+	} {
+		recv := otlp.New(otlp.Config{})
+		mc := manifest.Check{Name: "cost", Compare: &manifest.Compare{Metric: c.metric, MaxIncrease: c.maxIncrease}}
+		src := Sources{Traces: func(app string, rev int) (otlp.Aggregate, bool) {
+			return recv.Aggregate(otlp.Key{App: app, Revision: rev})
+		}}
+		ch, err := compile(Target{App: "agent", Stable: 1, Canary: 2}, src, mc, judge.DefaultAlpha, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seq := 0
+		var res Result
+		for look := range 300 {
+			tasks(recv, 1, 20, &seq, base, three)
+			tasks(recv, 2, 20, &seq, c.tokens, c.calls)
+			res = ch.look(context.Background(), time.Unix(int64(look), 0))
+			if res.Verdict != judge.Inconclusive {
+				break
+			}
+		}
+		if res.Verdict != c.want || !strings.HasPrefix(res.Reason, c.metric+": canary") {
+			t.Errorf("%s: %s %q", c.name, res.Verdict, res.Reason)
+		}
+	}
+}

@@ -21,6 +21,7 @@ const (
 	fraction  unit = iota // a share of requests, 0..1
 	latency               // a duration
 	perSecond             // requests per second
+	perTask               // a count per task (tokens, tool calls)
 )
 
 // metrics are the router metrics that compare and threshold checks use.
@@ -35,9 +36,11 @@ var metrics = map[string]unit{
 // traceMetrics are the agent metrics, read from the spans replicas send
 // lastgood's OTLP receiver; compare checks only (docs/agents.md).
 var traceMetrics = map[string]unit{
-	"toolErrorRate":  fraction,
-	"taskErrorRate":  fraction,
-	"truncationRate": fraction,
+	"toolErrorRate":    fraction,
+	"taskErrorRate":    fraction,
+	"truncationRate":   fraction,
+	"tokensPerTask":    perTask,
+	"toolCallsPerTask": perTask,
 }
 
 func (v *validator) analysis(an *Analysis) {
