@@ -145,6 +145,8 @@ analysis:
     - {name: tools,   compare: {metric: toolErrorRate, maxIncrease: 0.02}}
     - {name: tasks,   compare: {metric: taskErrorRate, maxIncrease: 0.01}}
     - {name: cut-off, compare: {metric: truncationRate, maxIncrease: 0.01}}
+    - {name: cost,    compare: {metric: tokensPerTask, maxIncrease: 200}}
+    - {name: steps,   compare: {metric: toolCallsPerTask, maxIncrease: 1}}
 `, w.listen, name, name, release, analyzeFor)
 	file := filepath.Join(w.dir, name+".yaml")
 	os.WriteFile(file, []byte(m), 0o644)
@@ -203,6 +205,22 @@ func TestAToolFailureIsRolledBackByTheToolsCheck(t *testing.T) {
 	if code != 3 || !strings.Contains(out, "check tools: fail: toolErrorRate (execute_tool spans that failed)") ||
 		!strings.Contains(out, "rolled back to revision 1: check tools failed") {
 		t.Fatalf("a failing tool: exit %d\n%s", code, out)
+	}
+}
+
+func TestALoopingPromptIsRolledBackByTheStepsCheck(t *testing.T) {
+	w := start(t)
+	if code, out := w.apply(w.manifest("v1", goodConfig, "1", "5s")); code != 0 {
+		t.Fatalf("first release: exit %d\n%s", code, out)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	wait := w.load(ctx)
+	defer func() { cancel(); wait() }()
+	loops := `{"prompt": "think step by step, again", "tools": ["search", "lookup", "summarize"], "faults": {"loopRate": 0.3, "loopCalls": 6}}`
+	code, out := w.apply(w.manifest("v2", loops, "2", "5m"))
+	if code != 3 || !strings.Contains(out, "check steps: fail: toolCallsPerTask: canary") ||
+		!strings.Contains(out, "rolled back to revision 1: check steps failed") {
+		t.Fatalf("a looping prompt: exit %d\n%s", code, out)
 	}
 }
 
