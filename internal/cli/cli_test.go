@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -92,6 +94,7 @@ func TestScripts(t *testing.T) {
 			"waitstatus":   cmdWaitStatus,
 			"waitincident": cmdWaitIncident,
 			"httpget":      cmdHTTPGet,
+			"httpgets":     cmdHTTPGets,
 			"exits":        cmdExits,
 			"start":        cmdStart,
 			"waitout":      cmdWaitOut,
@@ -412,6 +415,38 @@ func cmdHTTPGet(ts *testscript.TestScript, neg bool, args []string) {
 	fmt.Fprintf(ts.Stdout(), "Lastgood-Revision: %s\n%s", res.Header.Get("Lastgood-Revision"), body)
 	if res.StatusCode != want {
 		ts.Fatalf("GET %s: %s, want %d", url, res.Status, want)
+	}
+}
+
+// httpgets URL N: GET URL (default scheme http) N times, one after the
+// other, without cookies; every answer must be 200. Stdout has one line
+// per revision that answered, "revision R: COUNT", by revision.
+func cmdHTTPGets(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: httpgets URL N")
+	}
+	url := args[0]
+	if !strings.Contains(url, "://") {
+		url = "http://" + url
+	}
+	n, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	hc := &http.Client{Timeout: 10 * time.Second}
+	defer hc.CloseIdleConnections()
+	counts := map[string]int{}
+	for range n {
+		res, err := hc.Get(url)
+		ts.Check(err)
+		_, err = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		ts.Check(err)
+		if res.StatusCode != http.StatusOK {
+			ts.Fatalf("GET %s: %s", url, res.Status)
+		}
+		counts[res.Header.Get("Lastgood-Revision")]++
+	}
+	for _, rev := range slices.Sorted(maps.Keys(counts)) {
+		fmt.Fprintf(ts.Stdout(), "revision %s: %d\n", rev, counts[rev])
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/lastgood/lastgood/internal/api"
 	"github.com/lastgood/lastgood/internal/controller"
+	"github.com/lastgood/lastgood/internal/judge"
 	"github.com/lastgood/lastgood/internal/store"
 	"github.com/lastgood/lastgood/internal/strategy"
 )
@@ -74,7 +76,7 @@ func writeStatus(w io.Writer, st controller.AppStatus) {
 			fmt.Fprintf(w, "incident: %s (`lastgood postmortem %s`)\n", r.Incident, r.Incident)
 		}
 		if d := r.Detail; d.Phase == strategy.Promoted && d.FromReplicas > 0 {
-			fmt.Fprintf(w, "window:   revision %d stays warm until %s\n", d.From, d.WarmUntil.Local().Format(time.TimeOnly))
+			fmt.Fprintf(w, "window:   revision %d stays warm until %s%s\n", d.From, d.WarmUntil.Local().Format(time.TimeOnly), holdbackNote(r))
 		}
 	}
 	fmt.Fprintf(w, "traffic:  %s\n", describeTraffic(st.Traffic))
@@ -95,6 +97,9 @@ func writeStatus(w io.Writer, st controller.AppStatus) {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for _, c := range r.Checks {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\n", c.Check, c.Verdict, c.Reason)
+			if ev := evidenceLine(c.Result.Evidence, c.At); ev != "" {
+				fmt.Fprintf(tw, "  \t\t%s\n", ev)
+			}
 		}
 		tw.Flush()
 	}
@@ -159,7 +164,11 @@ func describeTraffic(rs []controller.Route) string {
 		if len(r.Backends) == 0 || r.Weight == 0 {
 			continue
 		}
-		parts = append(parts, fmt.Sprintf("revision %d %d%% (%d ready)", r.Revision, (r.Weight*100+total/2)/total, len(r.Backends)))
+		part := fmt.Sprintf("revision %d %d%% (%d ready)", r.Revision, (r.Weight*100+total/2)/total, len(r.Backends))
+		if r.Holdback {
+			part += " held back"
+		}
+		parts = append(parts, part)
 	}
 	return strings.Join(parts, ", ")
 }
@@ -355,4 +364,54 @@ func runVersion(ctx context.Context, e *Env, o *options) error {
 		fmt.Fprintf(e.Stdout, "server   %s\n", server)
 	}
 	return nil
+}
+
+// holdbackNote says what the window keeps on the warm revision: the
+// holdback that the compare checks go on judging against, or, without
+// one, that they have no concurrent baseline.
+func holdbackNote(r *controller.RolloutStatus) string {
+	d := r.Detail
+	if d.Holdback > 0 {
+		return fmt.Sprintf(", with %d%% of traffic held back on it (compare checks keep judging both)", d.Holdback)
+	}
+	for _, c := range r.Checks {
+		if c.Evidence.StableSamples > 0 || strings.HasPrefix(c.Evidence.Method.Name, "two-sample") {
+			return "; no holdback (rollback.holdback 0): compare checks gather no evidence in the window"
+		}
+	}
+	return ""
+}
+
+// evidenceLine prints the figures a statistical verdict rests on, as of
+// the look it was taken at: samples per revision, the effect, the e-value
+// against the 1/α it needs and the check's share of α. They change at
+// every look (compare and threshold checks look every
+// analysis.routerInterval); empty for checks that are not tests.
+func evidenceLine(ev judge.Evidence, at time.Time) string {
+	if ev.Alpha == 0 || ev.Method.Name == "" {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "canary %d", ev.CanarySamples)
+	if ev.StableSamples > 0 || strings.HasPrefix(ev.Method.Name, "two-sample") {
+		fmt.Fprintf(&b, ", stable %d", ev.StableSamples)
+	}
+	b.WriteString(" samples; effect ")
+	b.WriteString(formatEffect(ev))
+	if strings.HasPrefix(ev.Method.Name, "two-sample") {
+		fmt.Fprintf(&b, "; e-value %.3g of %.3g to fail", math.Exp(ev.LogEValue), 1/ev.Alpha)
+	}
+	fmt.Fprintf(&b, "; α share %.3g; at %s", ev.Alpha, at.Local().Format("15:04:05.0"))
+	return b.String()
+}
+
+// formatEffect prints an effect in the metric's unit.
+func formatEffect(ev judge.Evidence) string {
+	switch ev.Unit {
+	case "fraction":
+		return fmt.Sprintf("%+.3g pp", 100*ev.Effect)
+	case "s":
+		return fmt.Sprintf("%+v", time.Duration(ev.Effect*float64(time.Second)).Round(10*time.Microsecond))
+	}
+	return fmt.Sprintf("%+.3g %s", ev.Effect, ev.Unit)
 }

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"net"
 	"slices"
+	"strings"
 
 	"github.com/lastgood/lastgood/internal/analysis"
 	"github.com/lastgood/lastgood/internal/manifest"
@@ -425,6 +426,9 @@ func (c *Controller) startRollout(ctx context.Context, a *appState, rev store.Re
 	a.rollout, a.state = r, st
 	res := ApplyResult{App: a.app.Name, Revision: rev.Number, Rollout: r.ID,
 		Message: fmt.Sprintf("%s: rollout #%d to revision %d started (%s)", a.app.Name, r.ID, rev.Number, st.Kind)}
+	if note := windowNote(m, st); note != "" {
+		res.Message += "\n" + note
+	}
 	if err := c.reconcile(ctx, a.app.Name); err != nil {
 		return res, err
 	}
@@ -476,4 +480,28 @@ func (c *Controller) prune(ctx context.Context, tx *store.Tx, a *appState, newes
 		return nil, nil, err
 	}
 	return unused, drop, nil
+}
+
+// windowNote says what the rollback window will judge the promoted
+// revision against: the holdback its compare checks keep comparing with,
+// or — with rollback.holdback 0 — what is lost.
+func windowNote(m *manifest.App, st strategy.State) string {
+	if st.From == 0 || st.Kind == strategy.Rolling || st.Kind == strategy.Undo || m.Rollback.Window == 0 || m.Analysis == nil {
+		return ""
+	}
+	var compares []string
+	for _, c := range m.Analysis.Checks {
+		if c.Compare != nil {
+			compares = append(compares, c.Name)
+		}
+	}
+	if len(compares) == 0 {
+		return ""
+	}
+	if h := m.Rollback.HoldbackPercent(); h > 0 {
+		return fmt.Sprintf("after promotion %d%% of traffic stays on revision %d for the %s rollback window, so compare checks keep judging both revisions at the same moments (rollback.holdback)",
+			h, st.From, m.Rollback.Window)
+	}
+	return fmt.Sprintf("rollback.holdback is 0: after promotion revision %d takes no traffic, so compare checks (%s) gather no evidence in the %s window; threshold checks, probes, crash loops and the other checks still judge it",
+		st.From, strings.Join(compares, ", "), m.Rollback.Window)
 }

@@ -94,6 +94,10 @@ type Route struct {
 	Revision int      `json:"revision"`
 	Weight   int      `json:"weight"`
 	Backends []string `json:"backends"`
+	// Holdback marks the warm previous revision's share inside the
+	// rollback window (rollback.holdback): it takes requests by weight
+	// alone, whatever their affinity cookie, and pins no client to it.
+	Holdback bool `json:"holdback,omitempty"`
 }
 
 // Table is all of one traffic key's routing.
@@ -218,6 +222,10 @@ type appState struct {
 	// analysisFailed is the rollout whose checks could not be started,
 	// recorded once.
 	analysisFailed int64
+	// windowRestarted is the promoted rollout whose rollback window was
+	// open when lastgood started: its statistical checks are not re-armed
+	// (strategy.Recover).
+	windowRestarted int64
 	// holdUntil is when a listener bound at a restart starts accepting even
 	// without a ready replica (holdFor after the restart); zero once it
 	// accepts.

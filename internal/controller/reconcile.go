@@ -233,7 +233,7 @@ func routes(plan strategy.Plan, replicas []Replica) []Route {
 			w = len(backends[rev])
 		}
 		if w > 0 || len(backends[rev]) > 0 {
-			out = append(out, Route{Revision: rev, Weight: w, Backends: backends[rev]})
+			out = append(out, Route{Revision: rev, Weight: w, Backends: backends[rev], Holdback: rev == plan.Holdback})
 		}
 	}
 	return out
@@ -248,7 +248,7 @@ func (c *Controller) route(a *appState, key string, t Table) {
 }
 
 func routeEqual(x, y Route) bool {
-	return x.Revision == y.Revision && x.Weight == y.Weight && slices.Equal(x.Backends, y.Backends)
+	return x.Revision == y.Revision && x.Weight == y.Weight && x.Holdback == y.Holdback && slices.Equal(x.Backends, y.Backends)
 }
 
 // preview serves a blue-green rollout's new revision on its preview

@@ -57,6 +57,10 @@ func (c *Controller) recoverRollout(ctx context.Context, a *appState, now time.T
 		return err
 	}
 	next, evs := strategy.Recover(spec, a.state, now)
+	if a.state.Phase.Final() {
+		// its statistical checks are not armed again (strategy.Recover)
+		a.windowRestarted = a.rollout.ID
+	}
 	if strategy.InWindow(next, now) {
 		// the window of this promotion outlives a later rollout, as it
 		// did before the restart

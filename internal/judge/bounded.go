@@ -48,8 +48,10 @@ var boundedMethod = Method{
 // report, unit their unit.
 func JudgeMeans(check, metric, unit string, st MeanState, canary, stable Means, cap, delta, canaryMean, stableMean, alpha float64) (MeanState, Result) {
 	d := delta / cap
+	// Counts that went backwards (the receiver forgot them) keep the
+	// evidence so far, as the error rate does (rebase, history.go).
 	if canary.N < st.Canary.N || stable.N < st.Stable.N || canary.Sum < st.Canary.Sum || stable.Sum < st.Stable.Sum {
-		st = MeanState{Canary: canary, Stable: stable, Rate: st.Rate.restart()}
+		st = MeanState{Canary: canary, Stable: stable, Rate: st.Rate.rebase()}
 	} else {
 		b := rateBlock{nc: canary.N - st.Canary.N, xc: canary.Sum - st.Canary.Sum, ns: stable.N - st.Stable.N, xs: stable.Sum - st.Stable.Sum, delta: d}
 		var fail [1 + len(betRatios)]float64

@@ -258,13 +258,11 @@ func TestFailureInsideTheWindowSwitchesBackToTheWarmRevision(t *testing.T) {
 	in.applyWait(t, a.manifest(t, 2, "blueGreen: {}", ""))
 	c := startClients(t, a.listen, 4)
 	// A blue-green switch takes no canary traffic before it: the error
-	// check can only see the new revision fail after promotion. The look
-	// whose block straddles the switch holds the stable's last requests
-	// and the canary's first, and usually decides (its bets are aimed by
-	// the stable's rate); failing that, after 3 s the canary is judged
-	// against the idle stable's last figures (unit-tested in
-	// internal/analysis). Either way the warm revision takes the traffic
-	// back.
+	// check can only see the new revision fail after promotion. The
+	// previous revision keeps the default holdback of the traffic through
+	// the window, so the same two-sample test goes on comparing both
+	// revisions at the same moments and fails the new one; the warm
+	// revision takes the traffic back.
 	res, err := in.c.ApplyFile(context.Background(), a.manifestWith(t, 2, "blueGreen: {}", "FAULT_ERROR_RATE: '0.3'", analysisOf(errorsCheck)))
 	if err != nil {
 		t.Fatal(err)
@@ -289,6 +287,12 @@ func TestFailureInsideTheWindowSwitchesBackToTheWarmRevision(t *testing.T) {
 	if !hasEvent(evs, "rollout.promoted") {
 		t.Fatal("no promotion before the rollback")
 	}
+	for _, e := range evs {
+		if e.Type == "rollout.promoted" && e.Rollout == res.Rollout && !strings.Contains(e.Message, "held back") {
+			t.Fatalf("promotion %q does not say what is held back", e.Message)
+		}
+	}
+
 	// The warm revision answered at once: its replicas never restarted.
 	for _, r := range st.Replicas {
 		if r.Revision == 1 && r.Restarts != 0 {

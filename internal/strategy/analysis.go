@@ -157,7 +157,7 @@ func analyze(spec Spec, s State, obs Observation, for_, maxWait time.Duration) (
 	missing := lacking(spec, obs)
 	if len(missing) == 0 {
 		s.NoDataWait = false
-		return s, []Event{{Type: "analysis.passed", Message: fmt.Sprintf("step %d: every check had enough data and none failed", s.Step+1)}}, true
+		return s, []Event{{Type: "analysis.passed", Message: fmt.Sprintf("step %d: %s", s.Step+1, passedWhat(obs.Checks))}}, true
 	}
 	if maxWait < for_ {
 		maxWait = 3 * for_
@@ -192,4 +192,27 @@ func checked(spec Spec, obs Observation, since time.Time) bool {
 		}
 	}
 	return n >= spec.Checks
+}
+
+// passedWhat says what an analyze step that ends has shown: which checks
+// passed and which are still inconclusive. An inconclusive check has seen
+// no evidence of harm on a real sample, which is not evidence of none:
+// its test goes on through the later steps and the rollback window.
+func passedWhat(checks []Check) string {
+	var passed, open []string
+	for _, c := range checks {
+		if c.Verdict == Pass {
+			passed = append(passed, c.Name)
+		} else {
+			open = append(open, c.Name)
+		}
+	}
+	if len(open) == 0 {
+		return "every check passed"
+	}
+	msg := "no check failed"
+	if len(passed) > 0 {
+		msg += "; passed: " + strings.Join(passed, ", ")
+	}
+	return msg + "; not shown within tolerance yet, judging on (through the rollback window): " + strings.Join(open, ", ")
 }

@@ -48,7 +48,11 @@ func Next(spec Spec, s State, obs Observation) (State, []Event) {
 		}
 		if s.Phase == Promoted && s.FromReplicas > 0 && !obs.Now.Before(s.WarmUntil) {
 			s.FromReplicas = 0
-			ev = append(ev, Event{Type: "rollout.window-ended", Message: fmt.Sprintf("rollback window ended: revision %d stopped", s.From)})
+			msg := fmt.Sprintf("rollback window ended: revision %d stopped", s.From)
+			if s.Holdback > 0 {
+				msg += fmt.Sprintf("; the %d%% held back on it moves to revision %d", s.Holdback, s.To)
+			}
+			ev = append(ev, Event{Type: "rollout.window-ended", Message: msg})
 		}
 		return s, ev
 	}
@@ -117,7 +121,9 @@ func nextBlueGreen(spec Spec, s State, obs Observation) (State, []Event) {
 	return promote(spec, s, obs.Now)
 }
 
-// promote switches all traffic to To and keeps From warm for the window.
+// promote switches the traffic to To and keeps From warm for the window,
+// with spec.Holdback percent of the traffic still on it when the rollout
+// is judged: the concurrent baseline of its compare checks.
 func promote(spec Spec, s State, now time.Time) (State, []Event) {
 	s.Weight = 100
 	s.ToReplicas = spec.Replicas
@@ -128,8 +134,15 @@ func promote(spec Spec, s State, now time.Time) (State, []Event) {
 	if s.Kind == Rolling || s.Kind == Initial || spec.Window == 0 {
 		s.FromReplicas = 0
 	}
+	if s.FromReplicas > 0 && judged(s) && spec.Holdback > 0 {
+		s.Holdback = spec.Holdback
+	}
 	msg := fmt.Sprintf("revision %d promoted: all traffic on revision %d", s.To, s.To)
-	if s.FromReplicas > 0 {
+	switch {
+	case s.Holdback > 0:
+		msg = fmt.Sprintf("revision %d promoted: %d%% of traffic on revision %d; revision %d stays warm with %d%% held back until %s (rollback.holdback: the checks keep comparing both)",
+			s.To, 100-s.Holdback, s.To, s.From, s.Holdback, s.WarmUntil.UTC().Format(time.RFC3339))
+	case s.FromReplicas > 0:
 		msg += fmt.Sprintf("; revision %d stays warm until %s", s.From, s.WarmUntil.UTC().Format(time.RFC3339))
 	}
 	return s, []Event{{Type: "rollout.promoted", Message: msg}}

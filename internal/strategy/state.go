@@ -93,6 +93,9 @@ type Spec struct {
 	// Checks is the number of analysis checks; OnNoData is rollback.onNoData.
 	Checks   int
 	OnNoData string
+	// Holdback is rollback.holdback: the percent of traffic kept on the
+	// warm previous revision through the window after a promotion.
+	Holdback int
 	// ReadinessGrace is how long the promoted revision's replicas may take
 	// to become ready again after a restart of lastgood inside the rollback
 	// window before the window's readiness rule applies; SpecOf takes it
@@ -109,6 +112,7 @@ func SpecOf(a *manifest.App) Spec {
 		Window:           a.Rollback.Window.D(),
 		Checks:           checks(a),
 		OnNoData:         a.Rollback.OnNoData,
+		Holdback:         a.Rollback.HoldbackPercent(),
 		ReadinessGrace:   ReadinessGrace(a),
 	}
 }
@@ -167,8 +171,12 @@ type State struct {
 	Ended     time.Time `json:"ended,omitempty"`
 	// WarmUntil is when the previous revision stops after promotion.
 	WarmUntil time.Time `json:"warmUntil,omitempty"`
-	Trigger   string    `json:"trigger,omitempty"`
-	Reason    string    `json:"reason,omitempty"`
+	// Holdback is the percent of traffic that stays on the warm previous
+	// revision through the window after a promotion (rollback.holdback),
+	// set at promotion; 0 for none.
+	Holdback int    `json:"holdback,omitempty"`
+	Trigger  string `json:"trigger,omitempty"`
+	Reason   string `json:"reason,omitempty"`
 	// NoDataWait is set while an analyze step waits past its maxWait for
 	// checks that lack data (onNoData: wait).
 	NoDataWait bool `json:"noDataWait,omitempty"`
@@ -252,6 +260,12 @@ type Plan struct {
 	// Preview is the revision served on the blue-green preview address, 0
 	// for none.
 	Preview int
+	// Holdback is the revision that keeps a holdback share of the traffic
+	// through the window after a promotion, 0 for none. Its share is a
+	// sample of requests, not of clients: the router sends it requests
+	// by weight alone, whatever their affinity cookie, and pins no client
+	// to it.
+	Holdback int
 }
 
 // Desired returns the world that s asks for.
@@ -270,6 +284,10 @@ func Desired(s State) Plan {
 		} else if s.From > 0 {
 			p.Weights = map[int]int{s.From: 100}
 		}
+	case s.Phase == Promoted && s.Holdback > 0 && s.From > 0 && s.FromReplicas > 0:
+		// Inside the window: a concurrent baseline for the checks.
+		p.Weights = map[int]int{s.To: 100 - s.Holdback, s.From: s.Holdback}
+		p.Holdback = s.From
 	case s.Phase == Promoted:
 		p.Weights = map[int]int{s.To: 100}
 	case s.Kind == Rolling || s.Kind == Initial:
