@@ -19,6 +19,7 @@ type exchange struct {
 	// that leaves after that has waited on the revision, and its 499
 	// counts as the revision's failure.
 	sent  bool
+	slot  int // the request's route slot (see paths)
 	start time.Time
 	hatch *hatchState // the net/http path's; nil on the fast path
 }
@@ -49,7 +50,7 @@ func (ex *exchange) finish() {
 		status = 502
 	}
 	failed := !ex.completed || status == 499 && ex.sent
-	ex.route.stats.record(status, failed, time.Since(ex.start))
+	ex.route.stats.recordAt(ex.slot, status, failed, time.Since(ex.start))
 	ex.route.stats.inFlight.Add(-1)
 	ex.backend.inFlight.Add(-1)
 }

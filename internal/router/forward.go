@@ -32,7 +32,7 @@ func (c *clientConn) serveRequest() bool {
 		return c.answer(503, "", "", c.r.noRoute)
 	}
 	ex := &c.ex
-	*ex = exchange{route: rt, backend: b, setCookie: setCookie, start: start}
+	*ex = exchange{route: rt, backend: b, setCookie: setCookie, slot: c.r.paths.slot(c.req.target), start: start}
 	rt.stats.inFlight.Add(1)
 	defer ex.finish()
 	return c.forward(ex, start)
