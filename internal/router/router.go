@@ -53,7 +53,7 @@ type Router struct {
 	mu        sync.Mutex // guards the fields below, and serialises Set
 	backends  map[string]*backend
 	revisions map[int]*revisionStats
-	paths     *paths // route slots, shared by every revision
+	paths     *paths  // route slots, shared by every revision
 	serving   *server // the running Serve, if any
 }
 
