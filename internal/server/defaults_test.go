@@ -1,0 +1,151 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lastgood/lastgood/internal/controller"
+	"github.com/lastgood/lastgood/internal/strategy"
+)
+
+// The default checks, end to end: a manifest without an analysis section,
+// the real sample app, real clients whose traffic has two routes.
+
+// defaultsCanary is a canary whose analyze step gives the default checks
+// time to see the rare route (0.5% of traffic) on both revisions.
+const defaultsCanary = "canary: {steps: [{setWeight: 50}, {analyze: {for: 20s, maxWait: 2m}}]}"
+
+// routeClients sends GET / and, for one request in every 200, GET
+// /items/N, until stopped; it counts the answers per status.
+type routeClients struct {
+	stop   func()
+	mu     sync.Mutex
+	status map[int]int
+	items  atomic.Int64
+}
+
+func startRouteClients(t *testing.T, addr string, workers int) *routeClients {
+	t.Helper()
+	c := &routeClients{status: map[int]int{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var n atomic.Int64
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
+	for range workers {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				path := "/"
+				if i := n.Add(1); i%200 == 0 {
+					path = fmt.Sprintf("/items/%d", i)
+					c.items.Add(1)
+				}
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
+				res, err := hc.Do(req)
+				if ctx.Err() != nil {
+					return
+				}
+				if err == nil {
+					io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+					c.mu.Lock()
+					c.status[res.StatusCode]++
+					c.mu.Unlock()
+				}
+			}
+		})
+	}
+	var once sync.Once
+	c.stop = func() { once.Do(func() { cancel(); wg.Wait(); hc.CloseIdleConnections() }) }
+	t.Cleanup(c.stop)
+	return c
+}
+
+// defaultsRelease releases v1, then v2 with env and no analysis section
+// under route traffic, and waits for v2's rollout to end.
+func defaultsRelease(t *testing.T, name, env string) (controller.AppStatus, *routeClients) {
+	t.Helper()
+	in := start(t, t.TempDir())
+	a := newApp(t, name)
+	in.applyWait(t, a.manifest(t, 1, "blueGreen: {}", ""))
+	c := startRouteClients(t, a.listen, 4)
+	// A patient progress deadline: four clients keep a busy machine
+	// busier while the canary starts.
+	file := a.manifest(t, 1, defaultsCanary, env)
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, []byte(strings.Replace(string(b), "progressDeadline: 3s", "progressDeadline: 1m", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := in.c.ApplyFile(context.Background(), file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(res.Message, "lastgood's default checks (errors, status-mix, latency, routes") || !strings.Contains(res.Message, "analysis: {checks: []}") {
+		t.Errorf("apply said %q; want it to name the default checks and how to turn them off", res.Message)
+	}
+	var st controller.AppStatus
+	shown := false
+	// Generous: the analyze step waits for data on a busy machine.
+	waitFor(t, 3*time.Minute, fmt.Sprintf("rollout #%d to end", res.Rollout), func() bool {
+		var err error
+		if st, err = in.c.App(context.Background(), name); err != nil {
+			t.Fatal(err)
+		}
+		if st.Rollout == nil || st.Rollout.ID != res.Rollout {
+			return false
+		}
+		shown = shown || strings.Join(st.Rollout.DefaultChecks, ",") == "errors,status-mix,latency,routes"
+		return strategy.Phase(st.Rollout.Phase).Final()
+	})
+	c.stop()
+	if !shown {
+		t.Errorf("status never named the default checks: %+v", st.Rollout)
+	}
+	return st, c
+}
+
+func TestDefaultChecksRollBackAFailingRareRoute(t *testing.T) {
+	st, c := defaultsRelease(t, "rare", "FAULT_FAIL_PATH: /items/")
+	wantRollBack(t, st, strategy.TriggerAnalysis, "check routes failed")
+	if !strings.Contains(st.Rollout.Detail.Reason, "route /items/:id") {
+		t.Errorf("reason %q does not name the route", st.Rollout.Detail.Reason)
+	}
+	if c.items.Load() == 0 {
+		t.Fatal("no request reached /items/")
+	}
+}
+
+func TestDefaultChecksRollBackA404Release(t *testing.T) {
+	st, c := defaultsRelease(t, "notfound", "FAULT_NOT_FOUND: '1'")
+	wantRollBack(t, st, strategy.TriggerAnalysis, "check status-mix failed")
+	if !strings.Contains(st.Rollout.Detail.Reason, "4xx share") {
+		t.Errorf("reason %q does not name the 4xx share", st.Rollout.Detail.Reason)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.status[404] == 0 {
+		t.Fatalf("answers %v: the canary's 404s were never seen", c.status)
+	}
+}
+
+func TestDefaultChecksPromoteAnIdenticalRelease(t *testing.T) {
+	st, c := defaultsRelease(t, "same", "GREETING: hello")
+	if d := st.Rollout.Detail; d.Phase != strategy.Promoted {
+		t.Fatalf("rollout ended %s (%s: %s); want promoted", d.Phase, d.Trigger, d.Reason)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.status[200] == 0 || c.items.Load() == 0 {
+		t.Fatalf("answers %v, %d item requests: want both routes served", c.status, c.items.Load())
+	}
+}
