@@ -106,7 +106,7 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	ctx, cancel := context.WithCancelCause(req.Context())
 	defer cancel(nil)
 	st := &hatchState{cancel: cancel, cut: &r.cut, method: req.Method, path: req.URL.Path}
-	ex := &exchange{Context: ctx, route: rt, backend: b, setCookie: setCookie, slot: r.paths.slot([]byte(req.URL.EscapedPath())), start: start, hatch: st}
+	ex := &exchange{Context: ctx, route: rt, backend: b, setCookie: setCookie, slot: r.paths.slot([]byte(req.URL.EscapedPath())), session: r.sessionOf((*netRequest)(req), rt, setCookie), start: start, hatch: st}
 	rt.stats.inFlight.Add(1)
 	defer ex.finish()
 	defer st.end(ex)

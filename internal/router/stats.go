@@ -32,6 +32,9 @@ type RevisionStats struct {
 	// (see PathTemplate); OtherRoute counts the requests of every template
 	// without counters of its own.
 	Routes []RouteStats `json:",omitempty"`
+	// Sessions are the counts per session bucket, with session affinity
+	// (see SessionBuckets); buckets without requests are left out.
+	Sessions []SessionStats `json:",omitempty"`
 	// ProxyErrors counts the requests that the router failed itself (see
 	// ProxyError), a subset of Errors.
 	ProxyErrors uint64
@@ -75,6 +78,10 @@ type revisionStats struct {
 	revision int
 	counts
 	inFlight atomic.Int64
+	// sessions count requests per session bucket (sessions.go);
+	// nextSession gives new sessions their buckets in turn.
+	sessions    [SessionBuckets]sessionCounts
+	nextSession atomic.Uint64
 	// routes are the per-route counts by slot (see paths), allocated as
 	// slots first take this revision's requests.
 	routes atomic.Pointer[[]*counts]
@@ -172,6 +179,7 @@ func (s *revisionStats) snapshot(names []string) RevisionStats {
 		InFlight:    s.inFlight.Load(),
 		Latency:     s.latency.snapshot(),
 		ProxyErrors: s.proxyErrors.Load(),
+		Sessions:    s.snapshotSessions(),
 	}
 	for i := range s.status {
 		out.Status[i] = s.status[i].Load()

@@ -57,10 +57,13 @@ type route struct {
 	revision  int
 	header    []string // Lastgood-Revision value
 	setCookie []string // Set-Cookie value, nil when affinity is off
-	stats     *revisionStats
-	backends  []*backend
-	next      atomic.Uint64
-	limits    *limits // the table's
+	// sessionCookies are the Set-Cookie values per session bucket, nil
+	// when affinity is off.
+	sessionCookies [][]string
+	stats          *revisionStats
+	backends       []*backend
+	next           atomic.Uint64
+	limits         *limits // the table's
 }
 
 // backend is the router's state for one replica address. The same value is
@@ -166,6 +169,7 @@ func (r *Router) newRoute(c *table, m Route, affinity *Affinity) *route {
 	}
 	if affinity != nil {
 		rt.setCookie = fullSlice(affinityCookie(c.cookie, m.Revision, affinity.MaxAge))
+		rt.sessionCookies = sessionCookies(c.cookie, m.Revision, affinity.MaxAge)
 	}
 	for _, addr := range m.Backends {
 		rt.backends = append(rt.backends, r.backendFor(addr))
