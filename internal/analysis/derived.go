@@ -77,6 +77,18 @@ func classShare(c int) func(judge.Sample) judge.Sample {
 	}
 }
 
+// withSessions applies f to s and to each of its session buckets.
+func withSessions(f func(judge.Sample) judge.Sample, s judge.Sample) judge.Sample {
+	out := f(s)
+	if len(s.Sessions) > 0 {
+		out.Sessions = make([]judge.Sample, len(s.Sessions))
+		for i, b := range s.Sessions {
+			out.Sessions[i] = f(b)
+		}
+	}
+	return out
+}
+
 // part is one comparison inside a derived check, named for what it
 // compares ("4xx", "route /users/:id").
 type part struct {
@@ -121,6 +133,9 @@ func route(name string, then func(judge.Sample) judge.Sample) func(judge.Sample)
 		if !ok {
 			r = judge.Sample{Latency: judge.Histogram{Bounds: s.Latency.Bounds, Counts: make([]uint64, len(s.Latency.Counts))}}
 		}
+		// The session buckets are the revision's, not the route's: the
+		// route's counts are corrected by the revision's design effect.
+		r.Sessions = s.Sessions
 		return then(r)
 	}
 }
@@ -224,21 +239,28 @@ func compileCompare(t Target, src Sources, c manifest.Check, share float64) (che
 		return nil, err
 	}
 	plain := errs == nil && cm.Metric != "statusMix" && !cm.PerRoute
+	// mk makes one comparison, corrected for session affinity when the
+	// router counts sessions.
+	mk := func(src Sources, alpha float64) checker {
+		return affinityCorrected(src, t, m, func(src Sources) checker {
+			return &compareCheck{src: src, target: t, judge: j, alpha: alpha}
+		})
+	}
 	if plain {
-		return &compareCheck{src: src, target: t, judge: j, alpha: share}, nil
+		return mk(src, share), nil
 	}
 	d := &derivedCheck{name: c.Name, src: src, target: t}
 	// parts returns the comparisons of one sample projection: one per
 	// status class for statusMix, else one.
 	parts := func(d *derivedCheck, alpha float64, on func(judge.Sample) judge.Sample) []part {
 		if cm.Metric != "statusMix" {
-			return []part{{name: string(m), check: &compareCheck{src: d.derive(func(s judge.Sample) judge.Sample { return errs.count(on(s)) }), target: t, judge: j, alpha: alpha}}}
+			return []part{{name: string(m), check: mk(d.derive(func(s judge.Sample) judge.Sample { return withSessions(errs.count, on(s)) }), alpha)}}
 		}
 		var out []part
 		for _, class := range statusClasses {
 			share := classShare(class)
 			out = append(out, part{name: fmt.Sprintf("%dxx share", class),
-				check: &compareCheck{src: d.derive(func(s judge.Sample) judge.Sample { return share(on(s)) }), target: t, judge: j, alpha: alpha / float64(len(statusClasses))}})
+				check: mk(d.derive(func(s judge.Sample) judge.Sample { return withSessions(share, on(s)) }), alpha/float64(len(statusClasses)))})
 		}
 		return out
 	}

@@ -48,6 +48,9 @@ type Sample struct {
 	Status [6]uint64
 	Codes  map[int]uint64
 	Routes map[string]Sample
+	// Sessions are the counts per session bucket with session affinity
+	// (Requests, Errors, Status), for DesignEffect.
+	Sessions []Sample
 }
 
 // Observation is one look at a rollout: cumulative samples of both

@@ -210,6 +210,9 @@ func (t *traffic) samples(app string) map[int]judge.Sample {
 				s.Routes[rs.Route] = judge.Sample{Requests: rs.Requests, Errors: rs.Errors, Latency: judge.Histogram(rs.Latency), Status: rs.Status, Codes: rs.Codes}
 			}
 		}
+		for _, b := range st.Sessions {
+			s.Sessions = append(s.Sessions, judge.Sample{Requests: b.Requests, Errors: b.Errors, Status: b.Status})
+		}
 		out[st.Revision] = s
 	}
 	return out
