@@ -21,7 +21,7 @@ import (
 
 // defaultsCanary is a canary whose analyze step gives the default checks
 // time to see the rare route (0.5% of traffic) on both revisions.
-const defaultsCanary = "canary: {steps: [{setWeight: 50}, {analyze: {for: 20s, maxWait: 2m}}]}"
+const defaultsCanary = "canary: {steps: [{setWeight: 50}, {analyze: {for: 30s, maxWait: 2m}}]}"
 
 // routeClients sends GET / and, for one request in every 200, GET
 // /items/N, until stopped; it counts the answers per status.
@@ -69,7 +69,10 @@ func startRouteClients(t *testing.T, addr string, workers int) *routeClients {
 }
 
 // defaultsRelease releases v1, then v2 with env and no analysis section
-// under route traffic, and waits for v2's rollout to end.
+// under route traffic, and waits for v2's rollout to end and, once
+// promoted, for its rollback window (1m) to pass: a rare route's
+// failures may be caught either side of the promotion, and an identical
+// release must not be rolled back on either.
 func defaultsRelease(t *testing.T, name, env string) (controller.AppStatus, *routeClients) {
 	t.Helper()
 	in := start(t, t.TempDir())
@@ -96,7 +99,7 @@ func defaultsRelease(t *testing.T, name, env string) (controller.AppStatus, *rou
 	var st controller.AppStatus
 	shown := false
 	// Generous: the analyze step waits for data on a busy machine.
-	waitFor(t, 3*time.Minute, fmt.Sprintf("rollout #%d to end", res.Rollout), func() bool {
+	waitFor(t, 4*time.Minute, fmt.Sprintf("rollout #%d to end", res.Rollout), func() bool {
 		var err error
 		if st, err = in.c.App(context.Background(), name); err != nil {
 			t.Fatal(err)
@@ -105,7 +108,8 @@ func defaultsRelease(t *testing.T, name, env string) (controller.AppStatus, *rou
 			return false
 		}
 		shown = shown || strings.Join(st.Rollout.DefaultChecks, ",") == "errors,status-mix,latency,routes"
-		return strategy.Phase(st.Rollout.Phase).Final()
+		d := st.Rollout.Detail
+		return d.Phase.Final() && (d.Phase != strategy.Promoted || time.Now().After(d.WarmUntil.Add(time.Second)))
 	})
 	c.stop()
 	if !shown {
