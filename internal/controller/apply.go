@@ -424,7 +424,10 @@ func (c *Controller) startRollout(ctx context.Context, a *appState, rev store.Re
 	}
 	a.rollout, a.state = r, st
 	res := ApplyResult{App: a.app.Name, Revision: rev.Number, Rollout: r.ID,
-		Message: fmt.Sprintf("%s: rollout #%d to revision %d started (%s)", a.app.Name, r.ID, rev.Number, st.Kind) + defaultChecksNote(m)}
+		Message: fmt.Sprintf("%s: rollout #%d to revision %d started (%s)", a.app.Name, r.ID, rev.Number, st.Kind)}
+	if from > 0 && (st.Kind == strategy.Canary || st.Kind == strategy.BlueGreen) {
+		res.Message += defaultChecksNote(m) // only these rollouts are judged
+	}
 	if err := c.reconcile(ctx, a.app.Name); err != nil {
 		return res, err
 	}

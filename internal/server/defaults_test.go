@@ -86,7 +86,11 @@ func defaultsRelease(t *testing.T, name, env string) (controller.AppStatus, *rou
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(file, []byte(strings.Replace(string(b), "progressDeadline: 3s", "progressDeadline: 1m", 1)), 0o644); err != nil {
+	// And patient probes: a 100ms probe timeout fails under -race load
+	// and would roll the release back by readiness inside the window.
+	text := strings.Replace(string(b), "progressDeadline: 3s", "progressDeadline: 1m", 1)
+	text = strings.Replace(text, "readiness: {http: /healthz, period: 100ms, failureThreshold: 2}", "readiness: {http: /healthz, period: 1s, timeout: 1s, failureThreshold: 5}", 1)
+	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	res, err := in.c.ApplyFile(context.Background(), file)
