@@ -105,9 +105,27 @@ func (c *Client) send(ctx context.Context, method, path, ctype string, body io.R
 }
 
 func (c *Client) once(ctx context.Context, method, path, ctype string, body io.Reader, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.Base, "/")+path, body)
+	res, err := c.request(ctx, method, path, ctype, body)
 	if err != nil {
 		return err
+	}
+	defer res.Body.Close()
+	if out == nil {
+		return nil
+	}
+	if raw, ok := out.(*json.RawMessage); ok {
+		*raw, err = io.ReadAll(res.Body)
+		return err
+	}
+	return json.NewDecoder(res.Body).Decode(out)
+}
+
+// request makes one request and returns its response when it succeeded;
+// a failed call is a *StatusError with the server's explanation.
+func (c *Client) request(ctx context.Context, method, path, ctype string, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.Base, "/")+path, body)
+	if err != nil {
+		return nil, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", ctype)
@@ -119,30 +137,23 @@ func (c *Client) once(ctx context.Context, method, path, ctype string, body io.R
 	}
 	res, err := hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("cannot reach lastgood at %s (is `lastgood serve` running? set --server or LASTGOOD_SERVER): %w", c.Base, err)
+		return nil, fmt.Errorf("cannot reach lastgood at %s (is `lastgood serve` running? set --server or LASTGOOD_SERVER): %w", c.Base, err)
+	}
+	if res.StatusCode < 300 {
+		return res, nil
 	}
 	defer res.Body.Close()
-	if res.StatusCode >= 300 {
-		se := &StatusError{Code: res.StatusCode}
-		b, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
-		if json.Unmarshal(b, &se.Body) != nil || se.Body.Error == "" {
-			se.Body.Error = fmt.Sprintf("%s %s: %s: %s", method, path, res.Status, strings.TrimSpace(string(b)))
-		}
-		if method == http.MethodHead && res.StatusCode == http.StatusServiceUnavailable {
-			// A HEAD answer has no body to say why; while lastgood
-			// restores its state that is the reason, and do waits.
-			se.Body.Kind = "unavailable"
-		}
-		return se
+	se := &StatusError{Code: res.StatusCode}
+	b, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if json.Unmarshal(b, &se.Body) != nil || se.Body.Error == "" {
+		se.Body.Error = fmt.Sprintf("%s %s: %s: %s", method, path, res.Status, strings.TrimSpace(string(b)))
 	}
-	if out == nil {
-		return nil
+	if method == http.MethodHead && res.StatusCode == http.StatusServiceUnavailable {
+		// A HEAD answer has no body to say why; while lastgood
+		// restores its state that is the reason, and do waits.
+		se.Body.Kind = "unavailable"
 	}
-	if raw, ok := out.(*json.RawMessage); ok {
-		*raw, err = io.ReadAll(res.Body)
-		return err
-	}
-	return json.NewDecoder(res.Body).Decode(out)
+	return nil, se
 }
 
 func (c *Client) getJSON(ctx context.Context, path string, out any) error {
@@ -311,30 +322,11 @@ func (c *Client) Backup(ctx context.Context, out string) error {
 	if _, err := os.Lstat(out); err == nil {
 		return fmt.Errorf("backup: %s: %w", out, fs.ErrExist)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(c.Base, "/")+"/api/v1/backup", nil)
+	res, err := c.request(ctx, http.MethodGet, "/api/v1/backup", "", nil)
 	if err != nil {
 		return err
 	}
-	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
-	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	res, err := hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach lastgood at %s (is `lastgood serve` running? set --server or LASTGOOD_SERVER): %w", c.Base, err)
-	}
 	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		se := &StatusError{Code: res.StatusCode}
-		b, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
-		if json.Unmarshal(b, &se.Body) != nil || se.Body.Error == "" {
-			se.Body.Error = fmt.Sprintf("GET /api/v1/backup: %s", res.Status)
-		}
-		return se
-	}
 	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*.tmp")
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)

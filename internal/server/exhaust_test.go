@@ -45,7 +45,7 @@ func TestSlowClientsOfOneAppDoNotStarveAnother(t *testing.T) {
 	// a machine this busy, which is not what this test is about.
 	for _, a := range []*app{attacked, other} {
 		path := a.manifest(t, 1, "blueGreen: {}", "")
-		relaxed(t, path, "period: 100ms, failureThreshold: 2", "period: 1s, failureThreshold: 3")
+		rewrite(t, path, "period: 100ms, failureThreshold: 2", "period: 1s, failureThreshold: 3")
 		in.applyWait(t, path)
 	}
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 )
@@ -70,14 +71,24 @@ func readAnchor(path string) (Anchor, error) {
 // may name an older event than the database holds, which is never an
 // error; it is never newer, because it is written after the commit.
 func writeAnchor(path string, a Anchor) error {
-	b, err := json.Marshal(a)
+	if err := writeJSONFile(path, a, false); err != nil {
+		return fmt.Errorf("write anchor %s: %w", path, err)
+	}
+	return nil
+}
+
+// writeJSONFile writes v as one line of JSON to path whole: a temporary
+// file, synced, renamed over path, and when durable the directory synced
+// too. On an error path is as it was and the temporary file is gone.
+func writeJSONFile(path string, v any, durable bool) error {
+	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
-		return fmt.Errorf("write anchor: %w", err)
+		return err
 	}
 	_, err = f.Write(append(b, '\n'))
 	if err == nil {
@@ -89,11 +100,13 @@ func writeAnchor(path string, a Anchor) error {
 	if err == nil {
 		err = os.Rename(tmp, path)
 	}
+	if err == nil && durable {
+		err = syncDir(filepath.Dir(path))
+	}
 	if err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("write anchor %s: %w", path, err)
 	}
-	return nil
+	return err
 }
 
 // compareWitness reports how the log in r disagrees with a witness: nil

@@ -384,31 +384,8 @@ func readMarker(dir string) (Marker, error) {
 // writeMarker writes store.id whole (temporary file, sync, rename, and the
 // directory synced: the marker is written once and must survive).
 func writeMarker(dir string, m Marker) error {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
 	path := filepath.Join(dir, MarkerFile)
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	_, err = f.Write(append(b, '\n'))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err == nil {
-		err = syncDir(dir)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := writeJSONFile(path, m, true); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil

@@ -53,18 +53,13 @@ func Restore(ctx context.Context, dir, backup string) (Recovered, error) {
 		return Recovered{}, fmt.Errorf("restore: %w: %s does not verify (%d problems; first: %s); see `lastgood audit verify --data %s`",
 			ErrDamaged, backup, len(a.Problems), a.Problems[0].Message, backup)
 	}
-	m, err := readMarker(dir)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		m = Marker{ID: id, Created: now()}
-		if id == "" {
-			m.ID = newID()
-		}
-	case err != nil:
-		return Recovered{}, fmt.Errorf("restore: %w", err)
-	case id != "" && id != m.ID:
+	m, err := markerFor(dir, id)
+	if errors.Is(err, ErrMismatch) {
 		return Recovered{}, fmt.Errorf("restore: %w: %s is a backup of data directory %s, but %s is %s",
 			ErrMismatch, backup, id, dir, m.ID)
+	}
+	if err != nil {
+		return Recovered{}, fmt.Errorf("restore: %w", err)
 	}
 	kept, err := setAside(dir, "before-restore")
 	if err != nil {
@@ -163,18 +158,13 @@ func Accept(ctx context.Context, dir string) (Recovered, error) {
 	if err != nil {
 		return Recovered{}, fmt.Errorf("accept: %w", err)
 	}
-	m, err := readMarker(dir)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		m = Marker{ID: id, Created: now()}
-		if id == "" {
-			m.ID = newID()
-		}
-	case err != nil:
-		return Recovered{}, fmt.Errorf("accept: %w", err)
-	case id != "" && id != m.ID:
+	m, err := markerFor(dir, id)
+	if errors.Is(err, ErrMismatch) {
 		return Recovered{}, fmt.Errorf("accept: %w: state.db belongs to data directory %s, but %s is %s; restore a backup or start --fresh",
 			ErrMismatch, id, dir, m.ID)
+	}
+	if err != nil {
+		return Recovered{}, fmt.Errorf("accept: %w", err)
 	}
 	return finishRecovery(ctx, dir, m, id == "", "", "store.accepted", "state.db accepted as it is")
 }
@@ -312,4 +302,24 @@ func fileIdentity(ctx context.Context, path string) (string, error) {
 		return "", fmt.Errorf("%s is not a lastgood state database: %w", path, err)
 	}
 	return id, err
+}
+
+// markerFor is the identity dir keeps for a store whose own identity is id
+// ("" for a store from before identities): dir's marker, or a new one when
+// dir has none. It is ErrMismatch, with dir's marker, when the two differ.
+func markerFor(dir, id string) (Marker, error) {
+	m, err := readMarker(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		m = Marker{ID: id, Created: now()}
+		if id == "" {
+			m.ID = newID()
+		}
+		return m, nil
+	case err != nil:
+		return m, err
+	case id != "" && id != m.ID:
+		return m, ErrMismatch
+	}
+	return m, nil
 }
