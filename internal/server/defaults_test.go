@@ -19,9 +19,15 @@ import (
 // The default checks, end to end: a manifest without an analysis section,
 // the real sample app, real clients whose traffic has two routes.
 
-// defaultsCanary is a canary whose analyze step gives the default checks
-// time to see the rare route (0.5% of traffic) on both revisions.
+// defaultsCanary is a canary whose analyze step lets an identical
+// release be promoted by the default checks' data.
 const defaultsCanary = "canary: {steps: [{setWeight: 50}, {analyze: {for: 30s, maxWait: 2m}}]}"
+
+// heldCanary holds a bad release at 50% until its checks roll it back:
+// how soon the rare route's evidence suffices depends on how many
+// requests a busy machine serves, not on a clock, so the test waits for
+// the outcome rather than giving the checks a fixed time.
+const heldCanary = "canary: {steps: [{setWeight: 50}, {pause: {}}]}"
 
 // routeClients sends GET / and, for one request in every 200, GET
 // /items/N, until stopped; it counts the answers per status.
@@ -73,7 +79,7 @@ func startRouteClients(t *testing.T, addr string, workers int) *routeClients {
 // promoted, for its rollback window (1m) to pass: a rare route's
 // failures may be caught either side of the promotion, and an identical
 // release must not be rolled back on either.
-func defaultsRelease(t *testing.T, name, env string) (controller.AppStatus, *routeClients) {
+func defaultsRelease(t *testing.T, name, strat, env string) (controller.AppStatus, *routeClients) {
 	t.Helper()
 	in := start(t, t.TempDir())
 	a := newApp(t, name)
@@ -81,7 +87,7 @@ func defaultsRelease(t *testing.T, name, env string) (controller.AppStatus, *rou
 	c := startRouteClients(t, a.listen, 4)
 	// A patient progress deadline: four clients keep a busy machine
 	// busier while the canary starts.
-	file := a.manifest(t, 1, defaultsCanary, env)
+	file := a.manifest(t, 1, strat, env)
 	b, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +109,7 @@ func defaultsRelease(t *testing.T, name, env string) (controller.AppStatus, *rou
 	var st controller.AppStatus
 	shown := false
 	// Generous: the analyze step waits for data on a busy machine.
-	waitFor(t, 4*time.Minute, fmt.Sprintf("rollout #%d to end", res.Rollout), func() bool {
+	waitFor(t, 5*time.Minute, fmt.Sprintf("rollout #%d to end", res.Rollout), func() bool {
 		var err error
 		if st, err = in.c.App(context.Background(), name); err != nil {
 			t.Fatal(err)
@@ -123,7 +129,7 @@ func defaultsRelease(t *testing.T, name, env string) (controller.AppStatus, *rou
 }
 
 func TestDefaultChecksRollBackAFailingRareRoute(t *testing.T) {
-	st, c := defaultsRelease(t, "rare", "FAULT_FAIL_PATH: /items/")
+	st, c := defaultsRelease(t, "rare", heldCanary, "FAULT_FAIL_PATH: /items/")
 	wantRollBack(t, st, strategy.TriggerAnalysis, "check routes failed")
 	if !strings.Contains(st.Rollout.Detail.Reason, "route /items/:id") {
 		t.Errorf("reason %q does not name the route", st.Rollout.Detail.Reason)
@@ -134,7 +140,7 @@ func TestDefaultChecksRollBackAFailingRareRoute(t *testing.T) {
 }
 
 func TestDefaultChecksRollBackA404Release(t *testing.T) {
-	st, c := defaultsRelease(t, "notfound", "FAULT_NOT_FOUND: '1'")
+	st, c := defaultsRelease(t, "notfound", heldCanary, "FAULT_NOT_FOUND: '1'")
 	wantRollBack(t, st, strategy.TriggerAnalysis, "check status-mix failed")
 	if !strings.Contains(st.Rollout.Detail.Reason, "4xx share") {
 		t.Errorf("reason %q does not name the 4xx share", st.Rollout.Detail.Reason)
@@ -147,7 +153,7 @@ func TestDefaultChecksRollBackA404Release(t *testing.T) {
 }
 
 func TestDefaultChecksPromoteAnIdenticalRelease(t *testing.T) {
-	st, c := defaultsRelease(t, "same", "GREETING: hello")
+	st, c := defaultsRelease(t, "same", defaultsCanary, "GREETING: hello")
 	if d := st.Rollout.Detail; d.Phase != strategy.Promoted {
 		t.Fatalf("rollout ended %s (%s: %s); want promoted", d.Phase, d.Trigger, d.Reason)
 	}
