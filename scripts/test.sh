@@ -23,6 +23,14 @@ chromium --version 2>/dev/null | head -1
 # Debian's docker-registry: a real OCI registry that the image tests start
 # on 127.0.0.1 and push to.
 scripts/need.sh docker-registry docker-registry
+# Debian's PostgreSQL server: the database tests (internal/database, the
+# CLI's data-postgres story) start throwaway clusters with its initdb on
+# 127.0.0.1. Its programs are not in PATH (/usr/lib/postgresql/N/bin).
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
+if ! command -v initdb >/dev/null && [ -z "$(pg_bin)" ]; then
+  PATH="$PATH:/usr/lib/postgresql/15/bin" scripts/need.sh initdb postgresql
+fi
+"$( command -v initdb >/dev/null && dirname "$(command -v initdb)" || pg_bin )/postgres" --version
 
 # The Kubernetes engine's tests run on a control plane of their own
 # (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok),

@@ -1,6 +1,9 @@
 package main
 
-import "math"
+import (
+	"math"
+	"math/rand/v2"
+)
 
 // sprtSamples is Wald's approximation of the SPRT's expected sample size
 // under H1 for Bernoulli(p0) against Bernoulli(p1) with errors α and β:
@@ -61,4 +64,30 @@ func normalQuantile(p float64) float64 {
 // stable's true p99 when the canary's latencies are scaled by factor.
 func slowShare(sigma, factor float64) float64 {
 	return 0.5 * math.Erfc((z99-math.Log(factor)/sigma)/math.Sqrt2)
+}
+
+// sprtRuns simulates Wald's SPRT of Bernoulli(p0) against Bernoulli(p1)
+// with errors α and β, n times under H1 (requests fail with p1), and
+// returns each run's stopping time: the requests until the log likelihood
+// ratio crossed ln((1−β)/α) (reject p0) or ln(β/(1−α)) (accept it). Its
+// median is the SPRT's median sample size, which Wald's E[N] (a mean,
+// ignoring the overshoot) does not give.
+func sprtRuns(p0, p1, alpha, beta float64, n int, seed uint64) []float64 {
+	rng := rand.New(rand.NewPCG(seed, 0x73707274))
+	up, down := math.Log((1-beta)/alpha), math.Log(beta/(1-alpha))
+	fail, pass := math.Log(p1/p0), math.Log((1-p1)/(1-p0))
+	out := make([]float64, n)
+	for i := range out {
+		llr, k := 0.0, 0
+		for llr < up && llr > down {
+			k++
+			if rng.Float64() < p1 {
+				llr += fail
+			} else {
+				llr += pass
+			}
+		}
+		out[i] = float64(k)
+	}
+	return out
 }

@@ -8,7 +8,7 @@
 // two-sample growth-optimal figure, a fixed-horizon z-test and a
 // Flagger-style threshold check on the same simulated traffic.
 //
-//	go run ./bench/detect [-rollouts 2000] [-aa-rollouts 4000] [-canary 5,20] [-look 100ms] [-history 1m] [-seed 1] [-out bench/detect/RESULTS.md]
+//	go run ./bench/detect [-rollouts 2000] [-aa-rollouts 4000] [-canary 5,20] [-look 100ms] [-history 1m] [-seed 2] [-out bench/detect/RESULTS.md]
 package main
 
 import (
@@ -35,7 +35,7 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("detect", flag.ContinueOnError)
 	rollouts := fs.Int("rollouts", 2000, "simulated rollouts per scenario")
 	aaRollouts := fs.Int("aa-rollouts", 4000, "simulated rollouts of the A/A scenario (its false-rollback rate needs a narrow interval)")
-	seed := fs.Uint64("seed", 1, "random seed")
+	seed := fs.Uint64("seed", 2, "random seed (the judge's parameters were chosen on seed 1; reports use seed 2)")
 	horizon := fs.Duration("horizon", 30*time.Minute, "longest a rollout is watched")
 	aaHorizon := fs.Duration("aa-horizon", 10*time.Minute, "how long an A/A rollout is watched")
 	out := fs.String("out", "", "write the Markdown report here as well as to stdout")
@@ -146,12 +146,14 @@ func (cfg config) measure(sc scenario, tr traffic, index uint64) row {
 		p0, p1 := sc.stable.errRate, sc.canary.errRate
 		r.sprt20 = sprtSamples(p0, p1, cfg.alpha, 0.2)
 		r.sprt01 = sprtSamples(p0, p1, cfg.alpha, 0.01)
+		r.sprtSim = sprtRuns(p0, p1, cfg.alpha, 0.01, 20000, cfg.seed<<40|index)
 		r.gro = groSamples(p0, p1, k, cfg.alpha/2)
 		s.fixedN = uint64(fixedSamples(p0, p1, k, cfg.alpha/2, 0.8))
 	case "latency":
 		p0, p1 := 0.01, slowShare(sc.stable.sigma, sc.canary.factor)
 		r.sprt20 = sprtSamples(p0, p1, cfg.alpha, 0.2)
 		r.sprt01 = sprtSamples(p0, p1, cfg.alpha, 0.01)
+		r.sprtSim = sprtRuns(p0, p1, cfg.alpha, 0.01, 20000, cfg.seed<<40|index)
 		r.gro = groSamples(p0, p1, k, cfg.alpha/2)
 		s.fixedN = uint64(fixedSamples(p0, p1, k, cfg.alpha/2, 0.8))
 	}

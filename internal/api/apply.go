@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/lastgood/lastgood/internal/artifact"
 	"github.com/lastgood/lastgood/internal/controller"
 	"github.com/lastgood/lastgood/internal/manifest"
+	"github.com/lastgood/lastgood/internal/migrate"
 )
 
 // ApplyFile applies a manifest file: it reads and validates it, hashes its
@@ -39,11 +42,14 @@ func prepare(file string) (controller.ApplyRequest, map[string]string, error) {
 	}
 	req := controller.ApplyRequest{File: file, Manifest: string(data), Artifacts: map[string]string{}}
 	paths := map[string]string{}
+	dir := filepath.Dir(file)
+	errs := migrations(file, data, m, dir, req.Artifacts, paths)
 	if m.Run == nil {
+		if len(errs) > 0 {
+			return req, nil, errs
+		}
 		return req, paths, nil
 	}
-	dir := filepath.Dir(file)
-	var errs manifest.Errors
 	for i, written := range m.Run.Artifacts {
 		field := fmt.Sprintf("run.artifacts[%d]", i)
 		path := m.ArtifactPath(dir, written)
@@ -74,4 +80,53 @@ func prepare(file string) (controller.ApplyRequest, map[string]string, error) {
 		return req, nil, errs
 	}
 	return req, paths, nil
+}
+
+// migrations hashes the .sql files of the manifest's migrations folder into
+// artifacts (keyed by migrate.FilePath) and checks the folder's layout:
+// a missing folder, a gap or a duplicate in the numbering, a down file
+// without its up file are refused here, each naming its file.
+func migrations(file string, data []byte, m *manifest.App, dir string, artifacts, paths map[string]string) manifest.Errors {
+	if m.Database == nil {
+		return nil
+	}
+	written := m.Database.Migrations
+	folder := m.ArtifactPath(dir, written)
+	if abs, err := filepath.Abs(folder); err == nil {
+		folder = abs
+	}
+	fail := func(format string, args ...any) manifest.Errors {
+		return manifest.Errors{manifest.At(file, data, "database.migrations", fmt.Sprintf(format, args...))}
+	}
+	entries, err := os.ReadDir(folder)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fail("%s: no such folder (looked at %s)", written, folder)
+	case err != nil:
+		if st, serr := os.Stat(folder); serr == nil && !st.IsDir() {
+			return fail("%s is a file, not the folder of migration files", written)
+		}
+		return fail("%s: %v", written, err)
+	}
+	found := map[string]string{}
+	var errs manifest.Errors
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), ".sql") {
+			continue // a README beside the migrations is no migration
+		}
+		key := migrate.FilePath(written, e.Name())
+		path := filepath.Join(folder, e.Name())
+		d, err := artifact.Digest(path)
+		if err != nil {
+			errs = append(errs, fail("%s: %v", key, err)...)
+			continue
+		}
+		found[key], paths[key] = d, path
+	}
+	_, problems := migrate.Layout(written, found)
+	for _, p := range problems {
+		errs = append(errs, fail("%s", p.Error())...)
+	}
+	maps.Copy(artifacts, found)
+	return errs
 }

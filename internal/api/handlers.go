@@ -178,7 +178,9 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 type ActionRequest struct {
 	Full       bool `json:"full,omitempty"`       // promote: skip every remaining step
 	ToRevision int  `json:"toRevision,omitempty"` // undo: the revision to return to
-	Force      bool `json:"force,omitempty"`      // delete: abort a rollout in progress first
+	// Force, for delete: abort a rollout in progress first; for undo: go
+	// to a revision that was rolled back or aborted anyway.
+	Force bool `json:"force,omitempty"`
 }
 
 var actions = []string{"promote", "abort", "pause", "resume", "undo", "delete"}
@@ -189,9 +191,25 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not-found", fmt.Errorf("no action %q; actions are %v", verb, actions))
 		return
 	}
-	var req ActionRequest
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
+	var body json.RawMessage
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&body); err != nil && !errors.Is(err, io.EOF) {
 		badRequest(w, "%s request: %v", verb, err)
+		return
+	}
+	var req ActionRequest
+	var given struct {
+		ToRevision *int `json:"toRevision"`
+	}
+	if len(body) > 0 {
+		if err := json.Unmarshal(body, &req); err != nil {
+			badRequest(w, "%s request: %v", verb, err)
+			return
+		}
+		json.Unmarshal(body, &given) // cannot fail where the line above did not
+	}
+	if verb == "undo" && given.ToRevision != nil && *given.ToRevision < 1 {
+		// 0 is not "the previous stable": that is toRevision left out
+		fail(w, fmt.Errorf("%w: toRevision: want a revision number from 1, got %d", controller.ErrInvalid, *given.ToRevision))
 		return
 	}
 	if verb == "delete" {
@@ -227,7 +245,7 @@ func Act(ctx context.Context, c *controller.Controller, name, verb string, req A
 	case "resume":
 		err = c.Resume(ctx, name, by)
 	case "undo":
-		res, err = c.Undo(ctx, name, req.ToRevision, by)
+		res, err = c.Undo(ctx, name, req.ToRevision, req.Force, by)
 	default:
 		return res, fmt.Errorf("no action %q; actions are %v: %w", verb, actions, store.ErrNotFound)
 	}

@@ -62,6 +62,7 @@ type options struct {
 	kubeconfig, namespace                 string
 	wait, waitWindow, watch, follow, full bool
 	toRevision                            int
+	toRevisionSet                         bool
 	fast, force                           bool
 	format                                string
 	reserve                               string

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,11 +24,14 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, for the psql command
 	"github.com/rogpeppe/go-internal/testscript"
 	_ "modernc.org/sqlite" // the "sqlite" driver, for the sqlite command
 
 	"github.com/lastgood/lastgood/internal/api"
 	"github.com/lastgood/lastgood/internal/cli"
+	"github.com/lastgood/lastgood/internal/postgrestest"
+	"github.com/lastgood/lastgood/internal/store"
 	"github.com/lastgood/lastgood/internal/strategy"
 	"github.com/lastgood/lastgood/internal/tlstest"
 )
@@ -91,7 +96,9 @@ func TestScripts(t *testing.T) {
 			"waitfor":      cmdWaitFor,
 			"waitstatus":   cmdWaitStatus,
 			"waitincident": cmdWaitIncident,
+			"waitevent":    cmdWaitEvent,
 			"httpget":      cmdHTTPGet,
+			"httpgets":     cmdHTTPGets,
 			"exits":        cmdExits,
 			"start":        cmdStart,
 			"waitout":      cmdWaitOut,
@@ -101,6 +108,10 @@ func TestScripts(t *testing.T) {
 			"tolatin1":     cmdToLatin1,
 			"json":         cmdJSON,
 			"sqlite":       cmdSQLite,
+			"sqlquery":     cmdSQLQuery,
+			"postgres":     cmdPostgres,
+			"psql":         cmdPSQL,
+			"psqlwait":     cmdPSQLWait,
 			"portfree":     cmdPortFree,
 			"procsin":      cmdProcsIn,
 			"damage":       cmdDamage,
@@ -298,23 +309,67 @@ func cmdWaitFor(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Fatalf("%s did not reach %s within %v: %s", app, want, patience, last)
 }
 
-// waitstatus APP PATH WANT: wait until `lastgood status APP -o json`
-// has WANT at PATH (as the json command reads it).
-// cmdWaitIncident waits until the server has written incident ID.
+// waitincident ID [PATH WANT]: wait until the server has written incident
+// ID (with WANT at PATH of its incident.json, as the json command reads
+// it).
 func cmdWaitIncident(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 1 {
-		ts.Fatalf("usage: waitincident ID")
+	if neg || (len(args) != 1 && len(args) != 3) {
+		ts.Fatalf("usage: waitincident ID [PATH WANT]")
 	}
 	c := client(ts)
 	var err error
 	for deadline := time.Now().Add(patience); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if _, err = c.Incident(context.Background(), args[0]); err == nil {
+		var inc any
+		if inc, err = c.Incident(context.Background(), args[0]); err != nil {
+			continue
+		}
+		if len(args) == 1 {
 			return
 		}
+		var v any
+		if err = roundTrip(inc, &v); err != nil {
+			continue
+		}
+		got, _ := jsonAt(v, args[1])
+		if got == args[2] {
+			return
+		}
+		err = fmt.Errorf("%s is %s, want %s", args[1], got, args[2])
 	}
 	ts.Fatalf("incident %s: %v", args[0], err)
 }
 
+// waitevent APP TYPE [PATTERN]: wait until the app has an event of TYPE
+// (whose message matches the regular expression PATTERN), and print the
+// last one's message to stdout.
+func cmdWaitEvent(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 || len(args) > 3 {
+		ts.Fatalf("usage: waitevent APP TYPE [PATTERN]")
+	}
+	match := regexp.MustCompile("")
+	if len(args) == 3 {
+		match = regexp.MustCompile(args[2])
+	}
+	c := client(ts)
+	var err error
+	for deadline := time.Now().Add(patience); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		var evs []store.Event
+		if evs, err = c.Events(context.Background(), args[0], 0); err != nil {
+			continue
+		}
+		for i := len(evs) - 1; i >= 0; i-- {
+			if evs[i].Type == args[1] && match.MatchString(evs[i].Message) {
+				fmt.Fprintln(ts.Stdout(), evs[i].Message)
+				return
+			}
+		}
+		err = fmt.Errorf("no such event yet")
+	}
+	ts.Fatalf("waitevent %s: %v", strings.Join(args, " "), err)
+}
+
+// waitstatus APP PATH WANT: wait until `lastgood status APP -o json`
+// has WANT at PATH (as the json command reads it).
 func cmdWaitStatus(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 3 {
 		ts.Fatalf("usage: waitstatus APP PATH WANT")
@@ -412,6 +467,38 @@ func cmdHTTPGet(ts *testscript.TestScript, neg bool, args []string) {
 	fmt.Fprintf(ts.Stdout(), "Lastgood-Revision: %s\n%s", res.Header.Get("Lastgood-Revision"), body)
 	if res.StatusCode != want {
 		ts.Fatalf("GET %s: %s, want %d", url, res.Status, want)
+	}
+}
+
+// httpgets URL N: GET URL (default scheme http) N times, one after the
+// other, without cookies; every answer must be 200. Stdout has one line
+// per revision that answered, "revision R: COUNT", by revision.
+func cmdHTTPGets(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: httpgets URL N")
+	}
+	url := args[0]
+	if !strings.Contains(url, "://") {
+		url = "http://" + url
+	}
+	n, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	hc := &http.Client{Timeout: 10 * time.Second}
+	defer hc.CloseIdleConnections()
+	counts := map[string]int{}
+	for range n {
+		res, err := hc.Get(url)
+		ts.Check(err)
+		_, err = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		ts.Check(err)
+		if res.StatusCode != http.StatusOK {
+			ts.Fatalf("GET %s: %s", url, res.Status)
+		}
+		counts[res.Header.Get("Lastgood-Revision")]++
+	}
+	for _, rev := range slices.Sorted(maps.Keys(counts)) {
+		fmt.Fprintf(ts.Stdout(), "revision %s: %d\n", rev, counts[rev])
 	}
 }
 
@@ -765,6 +852,92 @@ func cmdSQLite(ts *testscript.TestScript, neg bool, args []string) {
 	n, err := res.RowsAffected()
 	ts.Check(err)
 	fmt.Fprintf(ts.Stdout(), "%d rows affected\n", n)
+}
+
+// sqlquery DB QUERY: print the rows of a query on a SQLite file, one a
+// line, columns separated by spaces (NULL prints as NULL).
+func cmdSQLQuery(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: sqlquery DB QUERY")
+	}
+	db, err := sql.Open("sqlite", ts.MkAbs(args[0]))
+	ts.Check(err)
+	defer db.Close()
+	printRows(ts, db, args[1])
+}
+
+// printRows prints a query's rows, one a line, columns separated by
+// spaces.
+func printRows(ts *testscript.TestScript, db *sql.DB, query string) {
+	rows, err := db.Query(query)
+	ts.Check(err)
+	defer rows.Close()
+	cols, err := rows.Columns()
+	ts.Check(err)
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		ts.Check(rows.Scan(ptrs...))
+		out := make([]string, len(cols))
+		for i, v := range vals {
+			out[i] = "NULL"
+			if v.Valid {
+				out[i] = v.String
+			}
+		}
+		fmt.Fprintln(ts.Stdout(), strings.Join(out, " "))
+	}
+	ts.Check(rows.Err())
+}
+
+// postgres: start a throwaway PostgreSQL server on 127.0.0.1 for the
+// script (stopped when it ends) with a database "app", and set
+// DATABASE_URL (with the password), PGHOSTPORT and PGPASSWORD.
+func cmdPostgres(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: postgres")
+	}
+	s, err := postgrestest.StartServer()
+	ts.Check(err)
+	ts.Defer(s.Stop)
+	u, err := s.NewDatabase("app")
+	ts.Check(err)
+	ts.Setenv("DATABASE_URL", u)
+	ts.Setenv("PGHOSTPORT", net.JoinHostPort(s.Host, strconv.Itoa(s.Port)))
+	ts.Setenv("PGPASSWORD", postgrestest.Password)
+}
+
+// psql QUERY: run a statement on $DATABASE_URL and print the rows it
+// returns, like sqlquery.
+func cmdPSQL(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: psql QUERY")
+	}
+	db, err := sql.Open("pgx", ts.Getenv("DATABASE_URL"))
+	ts.Check(err)
+	defer db.Close()
+	printRows(ts, db, args[0])
+}
+
+// psqlwait QUERY VALUE: poll a one-value query on $DATABASE_URL until it
+// returns VALUE.
+func cmdPSQLWait(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: psqlwait QUERY VALUE")
+	}
+	db, err := sql.Open("pgx", ts.Getenv("DATABASE_URL"))
+	ts.Check(err)
+	defer db.Close()
+	var got string
+	for deadline := time.Now().Add(patience); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if err = db.QueryRow(args[0]).Scan(&got); err == nil && got == args[1] {
+			return
+		}
+	}
+	ts.Fatalf("psqlwait: last got %q, %v", got, err)
 }
 
 // portfree ADDR: nothing listens on ADDR, and it can be listened on.

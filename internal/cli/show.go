@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/lastgood/lastgood/internal/api"
 	"github.com/lastgood/lastgood/internal/controller"
+	"github.com/lastgood/lastgood/internal/judge"
 	"github.com/lastgood/lastgood/internal/store"
 	"github.com/lastgood/lastgood/internal/strategy"
 )
@@ -74,7 +76,10 @@ func writeStatus(w io.Writer, st controller.AppStatus) {
 			fmt.Fprintf(w, "incident: %s (`lastgood postmortem %s`)\n", r.Incident, r.Incident)
 		}
 		if d := r.Detail; d.Phase == strategy.Promoted && d.FromReplicas > 0 {
-			fmt.Fprintf(w, "window:   revision %d stays warm until %s\n", d.From, d.WarmUntil.Local().Format(time.TimeOnly))
+			fmt.Fprintf(w, "window:   revision %d stays warm until %s%s\n", d.From, d.WarmUntil.Local().Format(time.TimeOnly), holdbackNote(r))
+		}
+		for _, n := range rolloutNotes(r) {
+			fmt.Fprintf(w, "%-9s %s\n", n.key+":", n.text)
 		}
 	}
 	fmt.Fprintf(w, "traffic:  %s\n", describeTraffic(st.Traffic))
@@ -95,6 +100,9 @@ func writeStatus(w io.Writer, st controller.AppStatus) {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for _, c := range r.Checks {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\n", c.Check, c.Verdict, c.Reason)
+			if ev := evidenceLine(c.Result.Evidence, c.At); ev != "" {
+				fmt.Fprintf(tw, "  \t\t%s\n", ev)
+			}
 		}
 		tw.Flush()
 	}
@@ -140,12 +148,37 @@ func rolloutPhase(r *controller.RolloutStatus) string {
 	switch {
 	case d.Phase == strategy.Paused && d.PauseReason == strategy.PausePromote:
 		s += ", waiting for `lastgood promote`"
+	case d.Phase == strategy.Paused && d.PauseReason == strategy.PauseUnhealthy:
+		s += fmt.Sprintf(", held: revision %d, its baseline, is unhealthy (`lastgood resume` goes on, `lastgood abort` returns)", d.From)
 	case d.Phase == strategy.Paused:
 		s += " by `lastgood pause`"
 	case r.Steps > 0 && !d.Phase.Final():
 		s += fmt.Sprintf(", step %d of %d, %d%% on revision %d", min(d.Step+1, r.Steps), r.Steps, d.Weight, d.To)
 	}
 	return s
+}
+
+// rolloutNotes are what a rollout's state says beyond its phase: the
+// health of the revision a rollback returns to, and a canary step that
+// waits with no traffic to its new revision.
+func rolloutNotes(r *controller.RolloutStatus) []fact {
+	d := r.Detail
+	var out []fact
+	if d.TargetTrouble != "" {
+		text := fmt.Sprintf("revision %d is unhealthy: %s", d.From, d.TargetTrouble)
+		if d.TargetBoth {
+			text = strategy.Both + "; " + text
+		}
+		out = append(out, fact{"target", text})
+	}
+	if d.NoTraffic && !d.Phase.Final() {
+		since := "since the step began"
+		if d.TrafficAt.After(d.StepStarted) {
+			since = "since " + d.TrafficAt.Local().Format(time.TimeOnly)
+		}
+		out = append(out, fact{"waiting", fmt.Sprintf("no traffic to revision %d %s; at the progress deadline rollback.onNoData decides", d.To, since)})
+	}
+	return out
 }
 
 func describeTraffic(rs []controller.Route) string {
@@ -163,7 +196,11 @@ func describeTraffic(rs []controller.Route) string {
 		if len(r.Backends) == 0 || r.Weight == 0 {
 			continue
 		}
-		parts = append(parts, fmt.Sprintf("revision %d %d%% (%d ready)", r.Revision, (r.Weight*100+total/2)/total, len(r.Backends)))
+		part := fmt.Sprintf("revision %d %d%% (%d ready)", r.Revision, (r.Weight*100+total/2)/total, len(r.Backends))
+		if r.Holdback {
+			part += " held back"
+		}
+		parts = append(parts, part)
 	}
 	return strings.Join(parts, ", ")
 }
@@ -359,4 +396,54 @@ func runVersion(ctx context.Context, e *Env, o *options) error {
 		fmt.Fprintf(e.Stdout, "server   %s\n", server)
 	}
 	return nil
+}
+
+// holdbackNote says what the window keeps on the warm revision: the
+// holdback that the compare checks go on judging against, or, without
+// one, that they have no concurrent baseline.
+func holdbackNote(r *controller.RolloutStatus) string {
+	d := r.Detail
+	if d.Holdback > 0 {
+		return fmt.Sprintf(", with %d%% of traffic held back on it (compare checks keep judging both)", d.Holdback)
+	}
+	for _, c := range r.Checks {
+		if c.Evidence.StableSamples > 0 || strings.HasPrefix(c.Evidence.Method.Name, "two-sample") {
+			return "; no holdback (rollback.holdback 0): compare checks gather no evidence in the window"
+		}
+	}
+	return ""
+}
+
+// evidenceLine prints the figures a statistical verdict rests on, as of
+// the look it was taken at: samples per revision, the effect, the e-value
+// against the 1/α it needs and the check's share of α. They change at
+// every look (compare and threshold checks look every
+// analysis.routerInterval); empty for checks that are not tests.
+func evidenceLine(ev judge.Evidence, at time.Time) string {
+	if ev.Alpha == 0 || ev.Method.Name == "" {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "canary %d", ev.CanarySamples)
+	if ev.StableSamples > 0 || strings.HasPrefix(ev.Method.Name, "two-sample") {
+		fmt.Fprintf(&b, ", stable %d", ev.StableSamples)
+	}
+	b.WriteString(" samples; effect ")
+	b.WriteString(formatEffect(ev))
+	if strings.HasPrefix(ev.Method.Name, "two-sample") {
+		fmt.Fprintf(&b, "; e-value %.3g of %.3g to fail", math.Exp(ev.LogEValue), 1/ev.Alpha)
+	}
+	fmt.Fprintf(&b, "; α share %.3g; at %s", ev.Alpha, at.Local().Format("15:04:05.0"))
+	return b.String()
+}
+
+// formatEffect prints an effect in the metric's unit.
+func formatEffect(ev judge.Evidence) string {
+	switch ev.Unit {
+	case "fraction":
+		return fmt.Sprintf("%+.3g pp", 100*ev.Effect)
+	case "s":
+		return fmt.Sprintf("%+v", time.Duration(ev.Effect*float64(time.Second)).Round(10*time.Microsecond))
+	}
+	return fmt.Sprintf("%+.3g %s", ev.Effect, ev.Unit)
 }

@@ -142,6 +142,7 @@ func facts(st controller.AppStatus) []fact {
 		if d := r.Detail; d.Phase == strategy.Promoted && d.FromReplicas > 0 {
 			add("window", "revision %d stays warm until %s", d.From, d.WarmUntil.Local().Format(time.TimeOnly))
 		}
+		out = append(out, rolloutNotes(r)...)
 		for _, c := range r.Checks {
 			add("check "+c.Check, "%s %s", c.Verdict, c.Reason)
 		}

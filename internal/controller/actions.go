@@ -34,6 +34,9 @@ func (c *Controller) act(ctx context.Context, name, verb, by string, f action) e
 	if a.rollout.ID == 0 || a.state.Phase.Final() {
 		return fmt.Errorf("%w: %s has no rollout in progress to %s", ErrConflict, name, verb)
 	}
+	if a.migrating == a.rollout.ID {
+		return fmt.Errorf("%w: %s: rollout #%d is running its migrations; %s it once they are done", ErrConflict, name, a.rollout.ID, verb)
+	}
 	spec, err := c.spec(ctx, a, a.state.To)
 	if err != nil {
 		return err
@@ -89,10 +92,20 @@ func (c *Controller) Resume(ctx context.Context, app, by string) error {
 
 // Undo returns an app to earlier content by making a new revision equal to
 // revision to (0: the revision that was stable before the current one) and
-// rolling it out with an immediate switch. When that content still runs
-// warm — inside the rollback window — the switch happens before Undo
-// returns; otherwise the stored artifacts start again first.
-func (c *Controller) Undo(ctx context.Context, name string, to int, by string) (ApplyResult, error) {
+// rolling it out as a blue-green switch that is judged like any promotion:
+// a failure before the switch keeps what serves, one inside the window
+// after it switches back. Undo to the warm previous stable is the classic
+// return to the last known good: the switch happens before Undo returns,
+// and its checks judge it in the window after. Any other undo switches
+// once it is ready (warm replicas are handed over; otherwise the stored
+// artifacts start again) and every check has looked at it. Content that
+// was rolled back or aborted is refused, naming the incident, unless
+// force is set (recorded in the rollout.started event).
+// by is who asks (recorded in the events).
+func (c *Controller) Undo(ctx context.Context, name string, to int, force bool, by string) (ApplyResult, error) {
+	if to < 0 {
+		return ApplyResult{}, fmt.Errorf("%w: --to-revision: want a revision number from 1, got %d", ErrInvalid, to)
+	}
 	if err := c.writable(); err != nil {
 		return ApplyResult{}, err
 	}
@@ -119,17 +132,76 @@ func (c *Controller) Undo(ctx context.Context, name string, to int, by string) (
 		return ApplyResult{App: name, Revision: stable.Number,
 			Message: fmt.Sprintf("%s: revision %d already serves the content of revision %d; nothing to undo", name, stable.Number, target.Number)}, nil
 	}
+	bad, err := c.failedWith(ctx, a, target.Digest)
+	if err != nil {
+		return ApplyResult{}, err
+	}
+	var how rolloutStart
+	if bad != nil {
+		why := failedHow(a.app.Name, target.Number, *bad)
+		if !force {
+			return ApplyResult{}, fmt.Errorf("%w: %s: %s; use --force to undo to it anyway", ErrInvalid, name, why)
+		}
+		how.why = "forced with --force although " + why
+		how.data = map[string]any{"force": true, "incident": incident.ID(a.app.Name, bad.Number), "rollout": bad.ID}
+	}
 	rev := target.Revision
 	rev.Number, rev.Origin, rev.CopyOf = 0, "undo", target.Number
 	if target.Origin == "undo" {
 		rev.CopyOf = target.CopyOf
 	}
-	return c.createAndStartUndo(ctx, a, rev)
+	return c.createAndStartUndo(ctx, a, rev, how)
+}
+
+// failedWith returns the latest rollout of content with digest when it
+// ended rolled back or aborted, nil when that content last went out well
+// (or never did).
+func (c *Controller) failedWith(ctx context.Context, a *appState, digest string) (*store.Rollout, error) {
+	rollouts, err := c.cfg.Store.Rollouts(ctx, a.app.Name, 0)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rollouts {
+		rev, err := c.revision(ctx, a, r.To)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // pruned
+		}
+		if err != nil {
+			return nil, err
+		}
+		if rev.Digest != digest || !r.Done() {
+			continue
+		}
+		if r.Phase == store.PhaseRolledBack || r.Phase == store.PhaseAborted {
+			return &r, nil
+		}
+		return nil, nil
+	}
+	return nil, nil
+}
+
+// failedHow says how rollout r of revision n's content ended, naming its
+// incident: "revision 3 was rolled back in incident web-4 (check errors
+// failed: …)".
+func failedHow(app string, n int, r store.Rollout) string {
+	verb := "rolled back"
+	if r.Phase == store.PhaseAborted {
+		verb = "aborted"
+	}
+	who := fmt.Sprintf("revision %d", n)
+	if r.To != n {
+		who = fmt.Sprintf("revision %d's content (as revision %d)", n, r.To)
+	}
+	msg := fmt.Sprintf("%s was %s in incident %s", who, verb, incident.ID(app, r.Number))
+	if r.Reason != "" {
+		msg += " (" + r.Reason + ")"
+	}
+	return msg
 }
 
 // createAndStartUndo creates the undo revision and, when replicas with the
 // same content are running, hands them to it before the rollout starts.
-func (c *Controller) createAndStartUndo(ctx context.Context, a *appState, rev store.Revision) (ApplyResult, error) {
+func (c *Controller) createAndStartUndo(ctx context.Context, a *appState, rev store.Revision, how rolloutStart) (ApplyResult, error) {
 	warm := c.warmRevision(ctx, a, rev.Digest)
 	now := c.cfg.Now()
 	var created store.Revision
@@ -150,16 +222,24 @@ func (c *Controller) createAndStartUndo(ctx context.Context, a *appState, rev st
 	if a.app, err = c.cfg.Store.App(ctx, a.app.Name); err != nil {
 		return ApplyResult{}, err
 	}
-	why := fmt.Sprintf("undo to the content of revision %d; starting it again", rev.CopyOf)
+	why := fmt.Sprintf("undo to the content of revision %d; starting it again, switched once it is ready and every check has looked at it", rev.CopyOf)
 	if warm > 0 {
 		if err := c.cfg.Engine.Adopt(a.app.Name, warm, created.Number); err != nil {
 			return ApplyResult{}, fmt.Errorf("hand warm replicas of revision %d to %d: %w", warm, created.Number, err)
 		}
 		a.scaled[created.Number] = a.scaled[warm]
 		delete(a.scaled, warm)
-		why = fmt.Sprintf("undo to the content of revision %d, still warm: traffic switch only", rev.CopyOf)
+		how.instant = warm == a.warm && now.Before(a.warmUntil)
+		why = fmt.Sprintf("undo to the content of revision %d, still warm: switched once every check has looked at it", rev.CopyOf)
+		if how.instant {
+			why = fmt.Sprintf("undo to the content of revision %d, the previous stable, still warm: traffic switch only; judged in the window after it", rev.CopyOf)
+		}
 	}
-	res, err := c.startRollout(ctx, a, created, strategy.Undo, why)
+	if how.why != "" {
+		why += "; " + how.why
+	}
+	how.why = why
+	res, err := c.startRollout(ctx, a, created, strategy.Undo, how)
 	res.Created = true
 	if err == nil {
 		// an undo is a manual rollback: its incident is written once it is promoted
@@ -187,7 +267,7 @@ func (c *Controller) warmRevision(ctx context.Context, a *appState, digest strin
 
 // undoTarget finds the revision an undo returns to.
 func (c *Controller) undoTarget(ctx context.Context, a *appState, to int) (*revision, error) {
-	if to > 0 {
+	if to != 0 {
 		r, err := c.revision(ctx, a, to)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, fmt.Errorf("%w: %s has no revision %d (its revisions are 1 to %d, older ones pruned by `history`)",

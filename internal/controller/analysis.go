@@ -3,11 +3,13 @@ package controller
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/lastgood/lastgood/internal/analysis"
 	"github.com/lastgood/lastgood/internal/judge"
+	"github.com/lastgood/lastgood/internal/manifest"
 	"github.com/lastgood/lastgood/internal/strategy"
 )
 
@@ -91,7 +93,14 @@ func (c *Controller) startAnalysis(ctx context.Context, a *appState) {
 	if err != nil || m.Analysis == nil {
 		return
 	}
-	t := analysis.Target{App: a.app.Name, Rollout: a.rollout.ID, Stable: a.state.From, Canary: a.state.To, Analysis: *m.Analysis}
+	an := *m.Analysis
+	if a.windowRestarted == a.rollout.ID {
+		an.Checks = slices.DeleteFunc(slices.Clone(an.Checks), func(ch manifest.Check) bool { return ch.Compare != nil || ch.Threshold != nil })
+		if len(an.Checks) == 0 {
+			return
+		}
+	}
+	t := analysis.Target{App: a.app.Name, Rollout: a.rollout.ID, Stable: a.state.From, Canary: a.state.To, Analysis: an}
 	t.Routes = m.RouteLimit()
 	if a.analysisFailed == a.rollout.ID {
 		return // recorded once; Apply validates checks, so this is rare
@@ -103,7 +112,7 @@ func (c *Controller) startAnalysis(ctx context.Context, a *appState) {
 		return
 	}
 	run := &analysisRun{rollout: a.rollout.ID, latest: map[string]analysis.Result{}, recorded: map[string]judge.Verdict{}}
-	for _, ch := range m.Analysis.Checks {
+	for _, ch := range an.Checks {
 		run.order = append(run.order, ch.Name)
 	}
 	rctx, cancel := context.WithCancel(c.runCtx)

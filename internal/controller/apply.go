@@ -10,9 +10,11 @@ import (
 	"maps"
 	"net"
 	"slices"
+	"strings"
 
 	"github.com/lastgood/lastgood/internal/analysis"
 	"github.com/lastgood/lastgood/internal/manifest"
+	"github.com/lastgood/lastgood/internal/migrate"
 	"github.com/lastgood/lastgood/internal/store"
 	"github.com/lastgood/lastgood/internal/strategy"
 )
@@ -69,6 +71,34 @@ func (c *Controller) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, 
 	if err != nil {
 		return ApplyResult{}, err
 	}
+	db, err := c.lintDatabase(ctx, req, m, Digest(m, withPins(req.Artifacts, pins))) // waits on the database: before the lock too
+	if err != nil {
+		return ApplyResult{}, err
+	}
+	res, err := c.apply(ctx, req, m, pins, db)
+	if err != nil || db == nil || db.rollout == 0 {
+		return res, err
+	}
+	return c.runMigrations(ctx, res, db)
+}
+
+// withPins is a request's artifacts with the engine's pins.
+func withPins(artifacts, pins map[string]string) map[string]string {
+	if len(pins) == 0 {
+		return artifacts
+	}
+	out := maps.Clone(artifacts)
+	if out == nil {
+		out = map[string]string{}
+	}
+	maps.Copy(out, pins)
+	return out
+}
+
+// apply is Apply under the lock; db, when not nil, is the lint of the
+// revision's migrations, which run (after the lock) before the rollout it
+// starts moves any traffic.
+func (c *Controller) apply(ctx context.Context, req ApplyRequest, m *manifest.App, pins map[string]string, db *dbPlan) (ApplyResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closing[m.Name] {
@@ -78,14 +108,7 @@ func (c *Controller) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, 
 	if errs := c.check(ctx, req, m, a); len(errs) > 0 {
 		return ApplyResult{}, errs
 	}
-	artifacts := req.Artifacts
-	if len(pins) > 0 {
-		artifacts = maps.Clone(req.Artifacts)
-		if artifacts == nil {
-			artifacts = map[string]string{}
-		}
-		maps.Copy(artifacts, pins)
-	}
+	artifacts := withPins(req.Artifacts, pins)
 	digest := Digest(m, artifacts)
 	res := ApplyResult{App: m.Name}
 	if a != nil {
@@ -118,7 +141,8 @@ func (c *Controller) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, 
 			return res, nil
 		}
 		if same {
-			return c.startRollout(ctx, a, latest.Revision, m.Strategy.Kind(), "apply of an unchanged manifest")
+			a.db = db
+			return c.startRollout(ctx, a, latest.Revision, m.Strategy.Kind(), rolloutStart{why: "apply of an unchanged manifest"})
 		}
 	} else {
 		if err := c.cfg.Traffic.Listen(m.Name, m.Listen); err != nil {
@@ -137,7 +161,8 @@ func (c *Controller) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, 
 		App: m.Name, Digest: digest, Manifest: m.Canonical(), Source: req.File,
 		Artifacts: artifacts, Origin: "apply",
 	}
-	res, err = c.createAndStart(ctx, a, rev, m.Strategy.Kind())
+	a.db = db
+	res, err := c.createAndStart(ctx, a, rev, m.Strategy.Kind())
 	if err != nil {
 		if stored := c.apps[m.Name]; stored == nil || stored.preview == "" {
 			c.cfg.Traffic.Close(PreviewKey(m.Name))
@@ -217,7 +242,7 @@ func (c *Controller) check(ctx context.Context, req ApplyRequest, m *manifest.Ap
 		}
 	}
 	for p := range req.Artifacts {
-		if !slices.Contains(written, p) {
+		if !slices.Contains(written, p) && (m.Database == nil || !migrate.InDir(m.Database.Migrations, p)) {
 			add("run.artifacts", "%s was uploaded but the manifest does not list it", p)
 		}
 	}
@@ -374,15 +399,25 @@ func (c *Controller) createAndStart(ctx context.Context, a *appState, rev store.
 	if len(pruned) > 0 && c.cfg.Pruned != nil {
 		c.cfg.Pruned(a.app.Name, pruned)
 	}
-	res, err := c.startRollout(ctx, a, created, kind, "")
+	res, err := c.startRollout(ctx, a, created, kind, rolloutStart{})
 	res.Created = true
 	return res, err
+}
+
+// rolloutStart says more about a rollout being started.
+type rolloutStart struct {
+	why string // said in the rollout.started event
+	// instant marks an undo to the warm previous stable (State.Instant).
+	instant bool
+	// data is stored with the rollout.started event (an undo's --force).
+	data map[string]any
 }
 
 // startRollout persists a new rollout of rev, then reconciles once so that
 // whatever can happen at once (an undo's traffic switch) has happened when
 // it returns.
-func (c *Controller) startRollout(ctx context.Context, a *appState, rev store.Revision, kind, why string) (ApplyResult, error) {
+func (c *Controller) startRollout(ctx context.Context, a *appState, rev store.Revision, kind string, how rolloutStart) (ApplyResult, error) {
+	why := how.why
 	m, err := c.manifest(ctx, a, rev.Number)
 	if err != nil {
 		return ApplyResult{}, err
@@ -399,7 +434,16 @@ func (c *Controller) startRollout(ctx context.Context, a *appState, rev store.Re
 		}
 	}
 	now := c.cfg.Now()
+	db := a.db
+	if a.db = nil; !db.pending() {
+		db = nil
+	}
 	st := strategy.Start(kind, spec, from, rev.Number, fromReplicas, now)
+	st.Instant = how.instant && st.Kind == strategy.Undo
+	replicas := c.cfg.Engine.Replicas(a.app.Name)
+	// restarts before the rollout do not count against either revision (an
+	// undo that adopted warm replicas starts from theirs)
+	st.RestartsSeen, st.FromRestartsBefore = count(replicas, rev.Number).Restarts, count(replicas, from).Restarts
 	raw, _ := json.Marshal(st)
 	r := store.Rollout{App: a.app.Name, From: from, To: rev.Number, Strategy: st.Kind,
 		Phase: string(st.Phase), State: raw, Started: now, Updated: now}
@@ -415,18 +459,33 @@ func (c *Controller) startRollout(ctx context.Context, a *appState, rev store.Re
 		if why != "" {
 			msg += "; " + why
 		}
-		_, err = tx.AppendEvent(store.Event{Time: now, App: a.app.Name, Rollout: r.ID, Revision: rev.Number,
-			Type: "rollout.started", Message: msg, Actor: actorOf(ctx)})
+		ev := store.Event{Time: now, App: a.app.Name, Rollout: r.ID, Revision: rev.Number, Type: "rollout.started", Message: msg, Actor: actorOf(ctx)}
+		if how.data != nil {
+			ev.Data = mustJSON(how.data)
+		}
+		_, err = tx.AppendEvent(ev)
+		if err == nil && db != nil {
+			err = appendEvents(tx, now, r, rev.Number, migrationEvents(db, c.cfg.Database.Where(db.cfg)), actorOf(ctx))
+		}
 		return err
 	})
 	if err != nil {
 		return ApplyResult{}, fmt.Errorf("store rollout: %w", err)
 	}
 	a.rollout, a.state = r, st
+	c.baseHealth(a)
 	res := ApplyResult{App: a.app.Name, Revision: rev.Number, Rollout: r.ID,
 		Message: fmt.Sprintf("%s: rollout #%d to revision %d started (%s)", a.app.Name, r.ID, rev.Number, st.Kind)}
 	if from > 0 && (st.Kind == strategy.Canary || st.Kind == strategy.BlueGreen) {
 		res.Message += defaultChecksNote(m) // only these rollouts are judged
+	}
+	if note := windowNote(m, st); note != "" {
+		res.Message += "\n" + note
+	}
+	if db != nil {
+		// the migrations run first (runMigrations); nothing moves meanwhile
+		db.rollout, a.migrating = r.ID, r.ID
+		return res, nil
 	}
 	if err := c.reconcile(ctx, a.app.Name); err != nil {
 		return res, err
@@ -479,4 +538,28 @@ func (c *Controller) prune(ctx context.Context, tx *store.Tx, a *appState, newes
 		return nil, nil, err
 	}
 	return unused, drop, nil
+}
+
+// windowNote says what the rollback window will judge the promoted
+// revision against: the holdback its compare checks keep comparing with,
+// or — with rollback.holdback 0 — what is lost.
+func windowNote(m *manifest.App, st strategy.State) string {
+	if st.From == 0 || st.Kind == strategy.Rolling || st.Kind == strategy.Undo || m.Rollback.Window == 0 || m.Analysis == nil {
+		return ""
+	}
+	var compares []string
+	for _, c := range m.Analysis.Checks {
+		if c.Compare != nil {
+			compares = append(compares, c.Name)
+		}
+	}
+	if len(compares) == 0 {
+		return ""
+	}
+	if h := m.Rollback.HoldbackPercent(); h > 0 {
+		return fmt.Sprintf("after promotion %d%% of traffic stays on revision %d for the %s rollback window, so compare checks keep judging both revisions at the same moments (rollback.holdback)",
+			h, st.From, m.Rollback.Window)
+	}
+	return fmt.Sprintf("rollback.holdback is 0: after promotion revision %d takes no traffic, so compare checks (%s) gather no evidence in the %s window; threshold checks, probes, crash loops and the other checks still judge it",
+		st.From, strings.Join(compares, ", "), m.Rollback.Window)
 }

@@ -93,6 +93,10 @@ type Route struct {
 	Revision int      `json:"revision"`
 	Weight   int      `json:"weight"`
 	Backends []string `json:"backends"`
+	// Holdback marks the warm previous revision's share inside the
+	// rollback window (rollback.holdback): it takes requests by weight
+	// alone, whatever their affinity cookie, and pins no client to it.
+	Holdback bool `json:"holdback,omitempty"`
 }
 
 // Table is all of one traffic key's routing.
@@ -160,6 +164,9 @@ type Config struct {
 	// DrainTimeout bounds how long a stopping replica waits for its
 	// in-flight requests (default 30s).
 	DrainTimeout time.Duration
+	// Database lints and runs the migrations of apps with a database
+	// section; nil refuses them.
+	Database Database
 	// ReadOnly, when set, says why the store cannot be trusted (it failed
 	// its integrity check): the controller then serves each app's stable
 	// revision that it can prove intact, runs no rollout, records nothing
@@ -180,8 +187,10 @@ type Controller struct {
 	closing map[string]bool
 	wake    chan struct{}
 	pending eventQueue
-	// recovered is closed once Run has restored every app from the store.
+	// recovered is closed once Run has restored every app from the store;
+	// watching is when that began.
 	recovered chan struct{}
+	watching  time.Time
 	// runCtx is Run's context, which the analysis runners live under; runs
 	// owns their goroutines.
 	runCtx context.Context
@@ -211,9 +220,22 @@ type appState struct {
 	// recorded once.
 	previewFailed string
 	run           *analysisRun // the latest rollout's checks, when they run
+	health        healthBase   // the router's counts when the latest rollout started
 	// analysisFailed is the rollout whose checks could not be started,
 	// recorded once.
 	analysisFailed int64
+	// db is the lint of the revision Apply is about to roll out, whose
+	// migrations run before its traffic moves; migrating is the rollout
+	// whose migrations run now (nothing of it is reconciled meanwhile);
+	// applied is what the latest rollout migrated, for the rollback
+	// policy (database.go).
+	db        *dbPlan
+	migrating int64
+	applied   *appliedMigrations
+	// windowRestarted is the promoted rollout whose rollback window was
+	// open when lastgood started: its statistical checks are not re-armed
+	// (strategy.Recover).
+	windowRestarted int64
 	// holdUntil is when a listener bound at a restart starts accepting even
 	// without a ready replica (holdFor after the restart); zero once it
 	// accepts.

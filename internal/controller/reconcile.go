@@ -24,6 +24,8 @@ func (c *Controller) reconcile(ctx context.Context, name string) error {
 		return c.serveFrozen(ctx, a)
 	case a.rollout.ID == 0:
 		return nil
+	case a.migrating == a.rollout.ID:
+		return nil // migrations run first: nothing moves until they are done
 	case a.unrecorded != nil:
 		return c.recordLate(ctx, a)
 	}
@@ -34,12 +36,16 @@ func (c *Controller) reconcile(ctx context.Context, name string) error {
 	replicas := c.cfg.Engine.Replicas(name)
 	now := c.cfg.Now()
 	checks, verdicts := c.analyze(ctx, a, spec, now)
+	all := c.samples(name)
 	obs := strategy.Observation{
-		Now:    now,
-		From:   count(replicas, a.state.From),
-		To:     count(replicas, a.state.To),
-		Checks: checks,
+		Now:      now,
+		From:     count(replicas, a.state.From),
+		To:       count(replicas, a.state.To),
+		Checks:   checks,
+		Health:   c.health(ctx, a, spec, all),
+		Watching: c.watching,
 	}
+	obs.From.Requests, obs.To.Requests = all[a.state.From].Requests, all[a.state.To].Requests
 	next, evs := strategy.Next(spec, a.state, obs)
 	evs = append(verdicts, evs...)
 	if err := c.persist(ctx, a, next, evs); err != nil {
@@ -55,7 +61,11 @@ func (c *Controller) reconcile(ctx context.Context, name string) error {
 		a.run.cancel() // decided: stop looking at once
 		a.run = nil
 	}
-	return c.execute(ctx, a, replicas)
+	if err := c.execute(ctx, a, replicas); err != nil {
+		return err
+	}
+	c.settleSchema(ctx, a) // after execute: traffic is back on the stable revision
+	return nil
 }
 
 func count(rs []Replica, rev int) strategy.Count {
@@ -233,7 +243,7 @@ func routes(plan strategy.Plan, replicas []Replica) []Route {
 			w = len(backends[rev])
 		}
 		if w > 0 || len(backends[rev]) > 0 {
-			out = append(out, Route{Revision: rev, Weight: w, Backends: backends[rev]})
+			out = append(out, Route{Revision: rev, Weight: w, Backends: backends[rev], Holdback: rev == plan.Holdback})
 		}
 	}
 	return out
@@ -248,7 +258,7 @@ func (c *Controller) route(a *appState, key string, t Table) {
 }
 
 func routeEqual(x, y Route) bool {
-	return x.Revision == y.Revision && x.Weight == y.Weight && slices.Equal(x.Backends, y.Backends)
+	return x.Revision == y.Revision && x.Weight == y.Weight && x.Holdback == y.Holdback && slices.Equal(x.Backends, y.Backends)
 }
 
 // preview serves a blue-green rollout's new revision on its preview

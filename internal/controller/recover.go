@@ -28,6 +28,7 @@ func (c *Controller) recover(ctx context.Context) error {
 		return err
 	}
 	now := c.cfg.Now()
+	c.watching = now
 	for _, app := range apps {
 		a := newAppState(app)
 		c.apps[app.Name] = a
@@ -49,6 +50,12 @@ func (c *Controller) recoverRollout(ctx context.Context, a *appState, now time.T
 	if err := json.Unmarshal(a.rollout.State, &a.state); err != nil {
 		return fmt.Errorf("decode rollout %d: %w", a.rollout.ID, err)
 	}
+	// this engine counts restarts from 0 (the target watch after a
+	// rollback counts them from there)
+	a.state.FromRestartsBefore = 0
+	if err := c.recoverSchema(ctx, a, now); err != nil {
+		return fmt.Errorf("recover the database of rollout %d: %w", a.rollout.ID, err)
+	}
 	if a.state.Phase.Final() && !strategy.InWindow(a.state, now) {
 		return nil
 	}
@@ -57,6 +64,10 @@ func (c *Controller) recoverRollout(ctx context.Context, a *appState, now time.T
 		return err
 	}
 	next, evs := strategy.Recover(spec, a.state, now)
+	if a.state.Phase.Final() {
+		// its statistical checks are not armed again (strategy.Recover)
+		a.windowRestarted = a.rollout.ID
+	}
 	if strategy.InWindow(next, now) {
 		// the window of this promotion outlives a later rollout, as it
 		// did before the restart

@@ -22,6 +22,8 @@ const (
 	typeVerdict    = "analysis.verdict"
 	typeRolledBack = "rollout.rolled-back"
 	typeAborted    = "rollout.aborted"
+	// typeTargetUnhealthy: the revision a rollback returns to is unhealthy.
+	typeTargetUnhealthy = "rollout.target-unhealthy"
 	// typeRecordedLate follows a rollback whose traffic moved before the
 	// store could record it (controller.TypeRecordedLate).
 	typeRecordedLate = "rollout.recorded-late"
@@ -112,6 +114,8 @@ func (r *Recorder) build(ctx context.Context, end store.Event, s *series, watche
 			Type: e.Type, Revision: e.Revision, Message: redact.Text(e.Message),
 		})
 		switch e.Type {
+		case typeTargetUnhealthy:
+			inc.Target = append(inc.Target, redact.Text(e.Message))
 		case typeWeight, typePromoted:
 			if inc.Figures.FirstTraffic == nil && e.Revision == ro.To && !undo {
 				t := ms(e.Time)
@@ -140,6 +144,7 @@ func (r *Recorder) build(ctx context.Context, end store.Event, s *series, watche
 	r.blastRadius(inc, watched)
 	r.diff(ctx, inc)
 	r.logs(inc)
+	inc.Database = schemaOf(evs)
 	return inc, nil
 }
 

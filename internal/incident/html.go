@@ -112,7 +112,8 @@ svg polyline.failed{fill:none}svg .label{font-size:11px}figure{margin:1em 0}figc
 <h1>Incident {{.ID}}</h1>
 <p>Rollout #{{.Rollout}} of <b>{{.App}}</b>, revision {{.Revisions}} ({{.Strategy}}), ended <b>{{.Kind}}</b> at {{stamp .Decided}}{{if .Manual}}, by hand{{else}}, decided by lastgood{{end}}.</p>
 <p><b>Why</b> ({{.Trigger}}): {{.Reason}}</p>
-<h2>Figures</h2>
+{{range .Target}}<p><b>Target unhealthy</b>: {{.}}</p>
+{{end}}<h2>Figures</h2>
 <table class="figs">
 <tr><td>time to detect (first traffic → decision)</td><td>{{.Detect}}</td></tr>
 <tr><td>time to roll back (decision → traffic on revision {{.From}})</td><td>{{.Back}}</td></tr>

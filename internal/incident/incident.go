@@ -66,6 +66,10 @@ type Incident struct {
 	Kind    string `json:"kind"`
 	Trigger string `json:"trigger"`
 	Reason  string `json:"reason"`
+	// Target holds what lastgood found wrong with the revision a rollback
+	// returns (or returned) to: the messages of the rollout's
+	// rollout.target-unhealthy events ("both revisions degraded together …").
+	Target []string `json:"target,omitempty"`
 	// Manual is true for `lastgood abort` and `undo`, false when lastgood
 	// decided by itself.
 	Manual   bool   `json:"manual"`
@@ -92,6 +96,9 @@ type Incident struct {
 	// client that gave up waiting), for the two revisions.
 	ProxyErrors []ProxyErrors `json:"proxyErrors,omitempty"`
 	Warnings    []string      `json:"warnings,omitempty"`
+	// Database is what the rollout did to the app's schema, when it ran
+	// migrations.
+	Database *Schema `json:"database,omitempty"`
 	// Chain is the event log's head when the bundle was written: a
 	// witness, outside the database, that `lastgood audit verify` checks
 	// the log against (a log cut back before it no longer holds it).

@@ -24,6 +24,9 @@ func Markdown(w io.Writer, in *Incident) error {
 	fmt.Fprintf(&b, "Rollout #%d of **%s**, revision %s (%s), ended **%s** at %s: %s.\n\n",
 		in.Rollout, in.App, in.Arrow(), in.Strategy, in.Kind, stamp(in.Decided.Time), who)
 	fmt.Fprintf(&b, "**Why** (%s): %s\n\n", in.Trigger, in.Reason)
+	for _, t := range in.Target {
+		fmt.Fprintf(&b, "**Target unhealthy**: %s\n\n", t)
+	}
 
 	b.WriteString("## Figures\n\n| figure | value |\n|---|---|\n")
 	f := in.figureTexts()
@@ -47,6 +50,10 @@ func Markdown(w io.Writer, in *Incident) error {
 		for _, v := range in.Verdicts {
 			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", stamp(v.At.Time), v.Check, v.Verdict, cell(v.Reason))
 		}
+	}
+
+	if d := in.Database; d != nil {
+		writeSchema(&b, d)
 	}
 
 	b.WriteString("\n## Timeline\n\n| +ms | time | event | message |\n|---|---|---|---|\n")
@@ -205,4 +212,62 @@ func indentJSON(raw []byte) string {
 		return string(raw)
 	}
 	return b.String()
+}
+
+// writeSchema is the Database section: the schema version before and
+// after, the rollback policy's decision, the migrations and each run's
+// statements with their outcomes.
+func writeSchema(b *strings.Builder, d *Schema) {
+	fmt.Fprintf(b, "\n## Database: %s\n\n", d.Database)
+	fmt.Fprintf(b, "Schema version **%d** before the release's migrations, **%d** now.\n", d.Before, d.After)
+	switch {
+	case d.Policy != "":
+		fmt.Fprintf(b, "\n**Rollback policy**: %s\n", d.Policy)
+	default:
+		b.WriteString("\n**Rollback policy**: not applied yet when this bundle was written.\n")
+	}
+	if d.Frozen {
+		b.WriteString("\n**The schema is frozen.** To be done by hand:\n\n")
+		for _, m := range d.Manual {
+			fmt.Fprintf(b, "- %s\n", m)
+		}
+	}
+	for _, a := range d.Acknowledged {
+		fmt.Fprintf(b, "\n- %s\n", a)
+	}
+	if len(d.Migrations) > 0 {
+		b.WriteString("\n| migration | class | change | down file |\n|---|---|---|---|\n")
+		for _, m := range d.Migrations {
+			down := "none"
+			if m.Migration.Down != nil {
+				down = m.Migration.Down.Path
+				if m.Down != "" {
+					down += " (" + string(m.Down) + ")"
+				}
+			}
+			fmt.Fprintf(b, "| %s | %s | %s | %s |\n", m.Migration, m.Class, cell(m.Change), cell(down))
+		}
+	}
+	for _, run := range d.Runs {
+		fmt.Fprintf(b, "\n### %s: schema version %d → %d\n\n", run.Direction, run.Before, run.After)
+		if run.Error != "" {
+			fmt.Fprintf(b, "Failed: %s\n\n", run.Error)
+		}
+		if len(run.Migrations) == 0 {
+			continue
+		}
+		b.WriteString("| statement | SQL | outcome |\n|---|---|---|\n")
+		for _, m := range run.Migrations {
+			for _, st := range m.Statements {
+				out := st.Outcome
+				if st.Alone {
+					out += " (alone, outside the transaction)"
+				}
+				if st.Error != "" {
+					out += ": " + st.Error
+				}
+				fmt.Fprintf(b, "| %s:%d | %s | %s |\n", m.File, st.Line, cell(st.SQL), cell(out))
+			}
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/lastgood/lastgood/internal/redact"
@@ -232,6 +233,10 @@ func (r *Recorder) handle(ctx context.Context, e store.Event) {
 		t := r.app(e.App)
 		t.active, t.endedAt = false, e.Time
 		r.record(ctx, e)
+	default:
+		if schemaEvent(e.Type) {
+			r.schemaDecided(ctx, e)
+		}
 	}
 }
 
@@ -263,6 +268,10 @@ func (r *Recorder) record(ctx context.Context, end store.Event) {
 		return
 	}
 	r.cfg.Log.Info("incident written", "id", inc.ID, "app", inc.App, "rollout", inc.Rollout)
+	// An undo rolled back inside its window ends twice: the bundle of its
+	// rollback replaces the one of its promotion, so that one's recovery
+	// rewrite must not bring it back.
+	r.pending = slices.DeleteFunc(r.pending, func(p pendingRewrite) bool { return p.inc.ID == inc.ID })
 	if r.cfg.Recovery > 0 {
 		r.pending = append(r.pending, pendingRewrite{inc: inc, end: end, due: due})
 	}
@@ -356,8 +365,12 @@ func (r *Recorder) addRecovery(ctx context.Context, p pendingRewrite, now time.T
 		for _, e := range after {
 			inc.Timeline = append(inc.Timeline, Entry{Seq: e.Seq, At: ms(e.Time), OffsetMs: e.Time.Sub(inc.Started.Time).Milliseconds(),
 				Type: e.Type, Revision: e.Revision, Message: redact.Text(e.Message)})
+			if e.Type == typeTargetUnhealthy {
+				inc.Target = append(inc.Target, redact.Text(e.Message))
+			}
 		}
 	}
+	r.schema(ctx, inc)
 	r.blastRadius(inc, false)
 	if br := inc.Figures.BlastRadius; inc.Figures.TimeToRecoverMs == nil && !servedAfter && br != nil && br.Requests == 0 {
 		var zero int64 // it never served, so nothing had to recover

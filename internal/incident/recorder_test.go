@@ -480,3 +480,59 @@ func TestStartWritesMissedBundles(t *testing.T) {
 		t.Errorf("missed incident = %+v", inc.Summary())
 	}
 }
+
+// The target of a rollback that was itself unhealthy is in the bundle, as
+// found during the rollout and after the decision.
+func TestUnhealthyTargetIsRecorded(t *testing.T) {
+	f := newFixture(t)
+	f.start(t, Config{Recovery: time.Second})
+	f.event(t, time.Second, "traffic.weight", "step 1: 10% of traffic on revision 2", nil)
+	f.event(t, 2*time.Second, "rollout.target-unhealthy", "both revisions degraded together: likely an environment or dependency failure, not this release: revision 2's error rate 50%", nil)
+	f.end(t, store.PhaseAborted, "abort", "aborted by `lastgood abort`")
+	f.set(3 * time.Second)
+	f.event(t, 3*time.Second, "rollout.aborted", "aborted: all traffic back on revision 1", nil)
+	loadWhen(t, f.dir, ID("web", f.rollout.Number), func(in *Incident) bool { return len(in.Target) == 1 })
+	f.event(t, 3500*time.Millisecond, "rollout.target-unhealthy", "revision 1, back in service, is unhealthy: no replica of revision 1 is ready", nil)
+	f.set(5 * time.Second) // the recovery rewrite is due
+	inc := loadWhen(t, f.dir, ID("web", f.rollout.Number), func(in *Incident) bool { return in.Complete })
+	if len(inc.Target) != 2 || !strings.HasPrefix(inc.Target[0], "both revisions degraded together") || !strings.Contains(inc.Target[1], "back in service") {
+		t.Fatalf("target findings %q", inc.Target)
+	}
+	var md strings.Builder
+	if err := Markdown(&md, inc); err != nil || !strings.Contains(md.String(), "**Target unhealthy**: both revisions degraded together") {
+		t.Fatalf("markdown (%v):\n%s", err, md.String())
+	}
+}
+
+// An undo rolled back inside its window ends twice: the bundle of the
+// rollback replaces the one of the promotion, and the promotion's
+// recovery rewrite does not bring that back.
+func TestUndoRolledBackInItsWindowKeepsTheRollback(t *testing.T) {
+	f := newFixture(t)
+	f.end(t, store.PhaseAborted, "abort", "aborted") // the fixture's canary rollout, before the recorder runs
+	f.update(t, func(tx *store.Tx) error {
+		var err error
+		f.rollout, err = tx.CreateRollout(store.Rollout{App: "web", From: 1, To: 2, Strategy: "undo",
+			Phase: store.PhaseProgressing, Started: f.base})
+		return err
+	})
+	f.event(t, 0, "rollout.started", "rollout #2 started: revision 1 → 2 (undo)", nil)
+	f.start(t, Config{Recovery: time.Second})
+	f.set(time.Second)
+	f.update(t, func(tx *store.Tx) error {
+		f.rollout.Phase = store.PhasePromoted
+		return tx.UpdateRollout(f.rollout)
+	})
+	f.event(t, time.Second, "rollout.promoted", "revision 2 promoted", nil)
+	id := ID("web", f.rollout.Number)
+	loadWhen(t, f.dir, id, func(in *Incident) bool { return in.Kind == KindUndone })
+	f.set(1500 * time.Millisecond)
+	f.end(t, store.PhaseRolledBack, "analysis", "check errors failed: all 500 (inside the rollback window)")
+	f.event(t, 1500*time.Millisecond, "rollout.rolled-back", "rolled back to revision 1: check errors failed", nil)
+	loadWhen(t, f.dir, id, func(in *Incident) bool { return in.Kind == KindRolledBack })
+	f.set(5 * time.Second) // both recovery rewrites would be due
+	inc := loadWhen(t, f.dir, id, func(in *Incident) bool { return in.Complete })
+	if inc.Kind != KindRolledBack || !strings.Contains(inc.Reason, "inside the rollback window") {
+		t.Fatalf("after the rewrites the bundle is %s: %s", inc.Kind, inc.Reason)
+	}
+}

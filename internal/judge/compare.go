@@ -101,7 +101,7 @@ func (c Compare) errorRate(state RateState, obs Observation, alpha float64) (Rat
 	ev.Interval = [2]float64{clo - shi, chi - slo}
 	ev.Warnings = sampleWarnings(canary.Requests, stable.Requests)
 	if state.Restarts > restarts {
-		ev.Warnings = append(ev.Warnings, "a revision's counters went backwards (restarted?); the test started again")
+		ev.Warnings = append(ev.Warnings, "a revision's counters went backwards (restarted?); the requests since the last look were not scored, the evidence so far stands")
 	}
 	if canary.Errors+stable.Errors == 0 {
 		ev.Warnings = append(ev.Warnings, "no errors on either revision yet")

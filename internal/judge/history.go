@@ -73,10 +73,18 @@ func (st RateState) prime(h Sample) RateState {
 	return st
 }
 
-// restart returns the state a test starts again from when a revision's
-// counts went backwards: nothing but the history and the restart count.
-func (st RateState) restart() RateState {
-	return RateState{History: st.History, Primed: st.Primed, Restarts: st.Restarts + 1}
+// rebase returns the state a test goes on from when a revision's counts
+// went backwards (its counters were reset): the evidence so far stands and
+// the e-processes keep multiplying from where they are, so a reset never
+// starts a fresh test with a fresh α. The requests between the last look
+// and the reset are never scored (a block with e-value 1, a bet not
+// made); the counts, and the latency test's cut-offs, start again from the
+// counts of this look.
+func (st RateState) rebase() RateState {
+	st.Canary, st.Stable = Counts{}, Counts{}
+	st.Latency = LatencyCut{}
+	st.Restarts++
+	return st
 }
 
 // merged returns the stable's histogram since the first look with its

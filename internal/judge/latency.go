@@ -120,7 +120,7 @@ func (c Compare) latency(state RateState, obs Observation, q, alpha float64, fir
 	restarts := state.Restarts
 	state = latencyStep(state, can, stab, q, c.MaxIncrease, first)
 	if state.Restarts > restarts {
-		ev.Warnings = append(ev.Warnings, "a revision's histogram went backwards or changed its layout (restarted?); the test started again")
+		ev.Warnings = append(ev.Warnings, "a revision's histogram went backwards or changed its layout (restarted?); the requests since the last look were not scored, the evidence so far stands")
 	}
 	ev.LogEValue = state.LogEFail
 	ev.PValue = pValue(state.MaxLogEFail)
@@ -175,7 +175,7 @@ func latencyStep(st RateState, can, stab Histogram, q, delta float64, first bool
 		cf, okF := atOrAbove(can, cut.FailCut, nowC)
 		cp, okP := atOrAbove(can, cut.PassCut, nowC)
 		if !okS || !okF || !okP || !cut.Stable.before(s) || !cut.CanaryFail.before(cf) || !cut.CanaryPass.before(cp) {
-			st = st.restart()
+			st = st.rebase()
 		} else {
 			var fail [1 + len(betRatios)]float64
 			var pass float64

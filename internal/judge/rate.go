@@ -93,7 +93,8 @@ type RateState struct {
 	// plug-in bet, then one per entry of betRatios.
 	FailBets [1 + len(betRatios)]float64 `json:"failBets"`
 	// Restarts counts looks at which a count went backwards (a revision's
-	// counters were reset) and the test started again.
+	// counters were reset): the test went on from the new counts with the
+	// evidence it had (rebase, history.go).
 	Restarts int `json:"restarts,omitempty"`
 	// Latency is the latency test's cut-offs and counts (latency.go).
 	Latency LatencyCut `json:"latency,omitzero"`
@@ -149,7 +150,7 @@ func logMeanExp(xs []float64) float64 {
 // e-processes.
 func rateStep(st RateState, canary, stable Counts, delta float64) RateState {
 	if !st.Canary.before(canary) || !st.Stable.before(stable) {
-		st = st.restart()
+		st = st.rebase()
 		st.Canary, st.Stable = canary, stable
 		return st
 	}

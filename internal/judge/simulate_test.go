@@ -235,3 +235,93 @@ func TestHistoryLetsTheFirstLookDecide(t *testing.T) {
 		})
 	}
 }
+
+// A reset of the counters (the router was recreated) does not start a
+// fresh test: the e-processes go on multiplying, so however many resets
+// there are, a good canary is failed with probability at most α over the
+// whole rollout. Starting afresh at each of ten resets would give it ten
+// chances at α.
+func TestCounterResetsDoNotSpendAlphaAgain(t *testing.T) {
+	const alpha = 0.05
+	bounds := testBounds()
+	same := arm{errRate: 0.05, median: 50 * time.Millisecond, sigma: 0.5}
+	for _, m := range []Metric{ErrorRate, LatencyP99} {
+		t.Run(string(m), func(t *testing.T) {
+			t.Parallel()
+			check := Compare{Check: "c", Metric: m}
+			const rollouts = 400
+			fails := 0
+			for r := range rollouts {
+				rng := rand.New(rand.NewPCG(10, uint64(r)))
+				fresh := func() Observation {
+					return Observation{
+						Canary: Sample{Latency: Histogram{Bounds: bounds, Counts: make([]uint64, len(bounds))}},
+						Stable: Sample{Latency: Histogram{Bounds: bounds, Counts: make([]uint64, len(bounds))}},
+					}
+				}
+				obs := fresh()
+				var st RateState
+				failed := false
+				for look := range 200 {
+					if look%20 == 19 {
+						obs = fresh() // both routers' counters start from zero
+					}
+					same.serve(rng, &obs.Canary, 20)
+					same.serve(rng, &obs.Stable, 80)
+					var res Result
+					if st, res = check.Judge(st, obs, alpha); res.Verdict == Fail {
+						fails, failed = fails+1, true
+						break
+					}
+				}
+				if !failed && st.Restarts != 10 {
+					t.Fatalf("rollout %d: %d restarts seen, want 10", r, st.Restarts)
+				}
+			}
+			assertWithinAlpha(t, fails, rollouts, alpha)
+		})
+	}
+}
+
+// Inside the rollback window the previous revision keeps a small
+// holdback of the traffic, and load changes (a surge, CPU contention, a
+// neighbour) hit both revisions at the same moments: error rates and
+// latencies move, together. Each block's e-value is a valid bet under
+// every null point whatever the common rate is at that moment, so a good
+// canary still fails with probability at most α — also at a 19:1 split.
+func TestCommonShiftsDoNotFailAGoodCanary(t *testing.T) {
+	const alpha = 0.05
+	bounds := testBounds()
+	calm := arm{errRate: 0.01, median: 50 * time.Millisecond, sigma: 0.5}
+	shifted := arm{errRate: 0.04, median: 110 * time.Millisecond, sigma: 0.6, shift: 20 * time.Millisecond}
+	for _, m := range []Metric{ErrorRate, LatencyP99} {
+		t.Run(string(m), func(t *testing.T) {
+			t.Parallel()
+			check := Compare{Check: "c", Metric: m}
+			const rollouts = 500
+			fails := 0
+			for r := range rollouts {
+				rng := rand.New(rand.NewPCG(12, uint64(r)))
+				obs := Observation{
+					Canary: Sample{Latency: Histogram{Bounds: bounds, Counts: make([]uint64, len(bounds))}},
+					Stable: Sample{Latency: Histogram{Bounds: bounds, Counts: make([]uint64, len(bounds))}},
+				}
+				var st RateState
+				for look := range 120 {
+					now := calm
+					if look%30 >= 20 { // a third of the time, both are hit
+						now = shifted
+					}
+					now.serve(rng, &obs.Canary, 95)
+					now.serve(rng, &obs.Stable, 5)
+					var res Result
+					if st, res = check.Judge(st, obs, alpha); res.Verdict == Fail {
+						fails++
+						break
+					}
+				}
+			}
+			assertWithinAlpha(t, fails, rollouts, alpha)
+		})
+	}
+}

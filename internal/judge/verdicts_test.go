@@ -210,12 +210,17 @@ func TestLatencyStateSurvivesJSONAndRestarts(t *testing.T) {
 	if a.Verdict != Fail || b.Verdict != Fail || a.Evidence.LogEValue != b.Evidence.LogEValue {
 		t.Fatalf("direct %s (log e %v), through JSON %s (log e %v): want the same failure", a.Verdict, a.Evidence.LogEValue, b.Verdict, b.Evidence.LogEValue)
 	}
-	// A new stable replica set starts its histogram from zero.
+	// A new stable replica set starts its histogram from zero: the
+	// evidence so far stands, and the test goes on from the new counts.
+	before := direct.MaxLogEFail
 	obs.Stable.Latency = histogramOf(bounds, stable[:100]...)
 	st, res := check.Judge(direct, obs, 0.01)
-	if st.Restarts != 1 || !hasWarning(res, "went backwards") || st.MaxLogEFail != 0 || res.Verdict != Inconclusive {
-		t.Errorf("after the stable's histogram went backwards: restarts %d, max log e %v, verdict %s, warnings %q",
-			st.Restarts, st.MaxLogEFail, res.Verdict, res.Evidence.Warnings)
+	if st.Restarts != 1 || !hasWarning(res, "went backwards") || st.MaxLogEFail != before || res.Verdict != Fail {
+		t.Errorf("after the stable's histogram went backwards: restarts %d, max log e %v (was %v), verdict %s, warnings %q",
+			st.Restarts, st.MaxLogEFail, before, res.Verdict, res.Evidence.Warnings)
+	}
+	if st.Latency.Cut == 0 || st.Latency.Stable.Requests != 100 {
+		t.Errorf("after the reset the cut-offs were not fixed again from the new counts: %+v", st.Latency)
 	}
 }
 

@@ -31,8 +31,11 @@ const (
 	defaultProgressDeadline = Duration(2 * time.Minute)
 	defaultWindow           = Duration(10 * time.Minute)
 	defaultOnNoData         = "wait"
-	defaultHistory          = 10
-	defaultFormat           = FormatCloudEvents // notifications[].format
+	// DefaultHoldback is rollback.holdback when the manifest has compare
+	// checks and does not set it (bench/window measured the choice).
+	DefaultHoldback = Share(10)
+	defaultHistory  = 10
+	defaultFormat   = FormatCloudEvents // notifications[].format
 	// router.*: the same as internal/router's Default* constants.
 	defaultResponseTimeout = Duration(30 * time.Second)
 	defaultMaxConnections  = 4096
@@ -45,7 +48,9 @@ const (
 // defaultEvents are the event types a notification is sent for when it
 // lists none: the rollout went wrong, or the rollback was slower than its
 // SLO.
-var defaultEvents = []string{"rollout.rolled-back", "rollout.aborted", "rollout.slo-breached"}
+// rollout.target-unhealthy: the revision a rollback returns to, or
+// returned to, is failing too (internal/strategy/target.go).
+var defaultEvents = []string{"rollout.rolled-back", "rollout.aborted", "rollout.slo-breached", "rollout.target-unhealthy"}
 
 // written reports whether the field at a path (as in FieldError.Field) was
 // given in the source.
@@ -107,7 +112,11 @@ func (a *App) setDefaults(w written) {
 	if !w("rollback.onNoData") {
 		a.Rollback.OnNoData = defaultOnNoData
 	}
+	a.setHoldbackDefault(w)
 	setInt(w, "history", &a.History, defaultHistory)
+	if a.Database != nil {
+		a.Database.setDefaults(w)
+	}
 	if len(a.Notifications) == 0 {
 		a.Notifications = nil
 	}
@@ -227,5 +236,31 @@ func setJourneyStepDefaults(s *journey.Step) {
 	}
 	if len(s.Headers) == 0 {
 		s.Headers = nil
+	}
+}
+
+// setHoldbackDefault keeps DefaultHoldback of the traffic on the warm
+// previous revision through the window when compare checks would judge
+// it: a canary or blue-green rollout with a window and a compare check.
+// Where nothing would use it (no compare check) an unwritten or zero
+// holdback is left out, so that such manifests' canonical form does not
+// carry it.
+func (a *App) setHoldbackDefault(w written) {
+	compares := false
+	if a.Analysis != nil {
+		for _, c := range a.Analysis.Checks {
+			compares = compares || c.Compare != nil
+		}
+	}
+	switch {
+	case w("rollback.holdback") && (compares || a.Rollback.HoldbackPercent() != 0):
+	case !compares:
+		a.Rollback.Holdback = nil
+	case a.Strategy.Rolling != nil || a.Rollback.Window == 0:
+		zero := Share(0) // nothing stays warm to hold traffic back on
+		a.Rollback.Holdback = &zero
+	default:
+		h := DefaultHoldback
+		a.Rollback.Holdback = &h
 	}
 }

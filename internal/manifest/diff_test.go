@@ -71,6 +71,7 @@ history: 10}`, nil},
 			{"strategy.rolling", "", `{"maxSurge":"25%","maxUnavailable":0}`},
 			{"analysis.interval", "1s", "2s"},
 			{"analysis.routerInterval", "100ms", "50ms"},
+			{"rollback.holdback", "10%", "0%"}, // a rolling rollout keeps nothing warm to hold back on
 			{"history", "10", "20"},
 		}},
 	}

@@ -29,6 +29,8 @@ type App struct {
 	History         int              `json:"history"`
 	// Notifications are the receivers told about the rollout's events.
 	Notifications []Notification `json:"notifications,omitempty"`
+	// Database is the app's database, whose migrations ride the rollout.
+	Database *Database `json:"database,omitempty"`
 }
 
 // Run says how the local engine starts one replica.
@@ -312,10 +314,27 @@ type Rollback struct {
 	ProgressDeadline Duration `json:"progressDeadline"`
 	Window           Duration `json:"window"`
 	OnNoData         string   `json:"onNoData"` // wait | pass | fail
+	// Holdback is the share of traffic kept on the warm previous revision
+	// through the window after a promotion, so that compare checks go on
+	// measuring both revisions at the same moments. nil when it does not
+	// apply (no compare check and none written); defaulted to
+	// DefaultHoldback when compare checks exist. See HoldbackPercent.
+	Holdback *Share `json:"holdback,omitempty"`
 	// SLO bounds how long detecting and undoing a bad revision may take;
 	// nil means no objective.
 	SLO *SLO `json:"slo,omitempty"`
 }
+
+// HoldbackPercent is rollback.holdback in percent of traffic, 0 for none.
+func (r Rollback) HoldbackPercent() int {
+	if r.Holdback == nil {
+		return 0
+	}
+	return int(*r.Holdback)
+}
+
+// Share is a whole percentage of traffic, written "2%" (or 0 for none).
+type Share int
 
 // SLO is the objective for a rollback: a failure is to be detected within
 // TimeToDetect of the new revision taking traffic, and traffic back on the

@@ -121,8 +121,12 @@ func (v *validator) app(a *App) {
 	if a.Rollback.SLO != nil {
 		v.slo(a.Rollback.SLO)
 	}
+	v.holdback(a)
 	v.between("history", a.History, 1, maxHistory)
 	v.notifications(a.Notifications)
+	if a.Database != nil {
+		v.database(a.Database)
+	}
 }
 
 // maxConnections bounds router.maxConnections.
@@ -253,4 +257,21 @@ func list(names []string) string {
 		return strings.Join(names, "")
 	}
 	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
+
+// maxHoldback is the largest rollback.holdback: beyond half the traffic
+// the "previous" revision would still be the main one.
+const maxHoldback = 50
+
+func (v *validator) holdback(a *App) {
+	h := a.Rollback.HoldbackPercent()
+	switch {
+	case h == 0:
+	case h < 0 || h > maxHoldback:
+		v.fail("rollback.holdback", "must be between 0%% and %d%% of traffic, got %d%%", maxHoldback, h)
+	case a.Strategy.Rolling != nil:
+		v.fail("rollback.holdback", "a rolling rollout replaces replicas and keeps no previous revision warm to hold traffic back on; remove it or use canary or blueGreen")
+	case a.Rollback.Window == 0:
+		v.fail("rollback.holdback", "needs a rollback window: traffic is held back on the previous revision only while it stays warm (rollback.window is 0)")
+	}
 }

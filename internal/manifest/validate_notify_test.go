@@ -41,7 +41,7 @@ func TestValidationRulesForNotifications(t *testing.T) {
 			"      - notification.failed",
 			"      - ''"),
 			[]string{
-				"app.yaml:7: notifications[0].events: must list at least one event type, like [rollout.rolled-back]; leave it out for the default (rollout.rolled-back, rollout.aborted, rollout.slo-breached)",
+				"app.yaml:7: notifications[0].events: must list at least one event type, like [rollout.rolled-back]; leave it out for the default (rollout.rolled-back, rollout.aborted, rollout.slo-breached, rollout.target-unhealthy)",
 				`app.yaml:10: notifications[1].events[0]: must be an event type: lowercase words joined by '.', like rollout.rolled-back, got "Rollout.Promoted"`,
 				`app.yaml:12: notifications[1].events[2]: "rollout.promoted" is listed twice (also events[1])`,
 				`app.yaml:13: notifications[1].events[3]: "notification.failed" cannot be sent: lastgood never notifies about its own notifications`,
@@ -82,7 +82,7 @@ func TestValidationRulesForNotifications(t *testing.T) {
 func TestNotificationDefaults(t *testing.T) {
 	app := mustParse(t, doc("notifications:", "  - url: http://127.0.0.1:9000/hook", "  - {url: http://127.0.0.1:9000/s, format: slack, events: [rollout.promoted]}"))
 	n := app.Notifications
-	if want := []string{"rollout.rolled-back", "rollout.aborted", "rollout.slo-breached"}; !slices.Equal(n[0].Events, want) {
+	if want := []string{"rollout.rolled-back", "rollout.aborted", "rollout.slo-breached", "rollout.target-unhealthy"}; !slices.Equal(n[0].Events, want) {
 		t.Errorf("events = %v, want %v", n[0].Events, want)
 	}
 	if n[0].Format != FormatCloudEvents || n[0].Secret != "" {
@@ -130,7 +130,7 @@ func TestNotificationsCanonical(t *testing.T) {
 		`"probes":{"readiness":{"tcp":true,"period":"1s","timeout":"1s","failureThreshold":3,"successThreshold":1}},` +
 		`"strategy":{"rolling":{"maxSurge":1,"maxUnavailable":0}},` +
 		`"rollback":{"progressDeadline":"2m0s","window":"10m0s","onNoData":"wait","slo":{"timeToDetect":"30s","timeToRollback":"1s"}},"history":10,` +
-		`"notifications":[{"url":"http://127.0.0.1:9000/hook","events":["rollout.rolled-back","rollout.aborted","rollout.slo-breached"],"format":"cloudevents","secret":"s3cret"},` +
+		`"notifications":[{"url":"http://127.0.0.1:9000/hook","events":["rollout.rolled-back","rollout.aborted","rollout.slo-breached","rollout.target-unhealthy"],"format":"cloudevents","secret":"s3cret"},` +
 		`{"url":"https://hooks.slack.example/x","events":["rollout.promoted","rollout.rolled-back"],"format":"slack"}]}`
 	if got := string(a.Canonical()); got != want {
 		t.Errorf("Canonical =\n%s\nwant\n%s", got, want)
@@ -144,7 +144,7 @@ func TestNotificationsCanonical(t *testing.T) {
 	}
 	b := mustParse(t, doc(
 		"notifications: [{secret: s3cret, format: cloudevents, url: 'http://127.0.0.1:9000/hook',",
-		"  events: [rollout.rolled-back, rollout.aborted, rollout.slo-breached]},",
+		"  events: [rollout.rolled-back, rollout.aborted, rollout.slo-breached, rollout.target-unhealthy]},",
 		"  {events: [rollout.promoted, rollout.rolled-back], format: slack, url: 'https://hooks.slack.example/x'}]",
 		"rollback: {slo: {timeToRollback: 1000ms, timeToDetect: 0.5m}}",
 	))
@@ -159,6 +159,7 @@ func TestNotificationsCanonical(t *testing.T) {
 		{Field: "rollback.slo.timeToDetect", Old: "30s", New: "1m0s"},
 		{Field: "notifications[0].events[1]", Old: "rollout.aborted", New: ""},
 		{Field: "notifications[0].events[2]", Old: "rollout.slo-breached", New: ""},
+		{Field: "notifications[0].events[3]", Old: "rollout.target-unhealthy", New: ""},
 		{Field: "notifications[1]", Old: `{"url":"https://hooks.slack.example/x","events":["rollout.promoted","rollout.rolled-back"],"format":"slack"}`, New: ""},
 	}
 	if got := Diff(a, c); !slices.Equal(got, wantDiff) {

@@ -234,3 +234,60 @@ func parseInt(value string) (int, error) {
 	}
 	return int(n), nil
 }
+
+// shareWant is what a Share is written as.
+const shareWant = `a whole percentage of traffic like "2%", or 0`
+
+// String formats s as "2%".
+func (s Share) String() string { return strconv.Itoa(int(s)) + "%" }
+
+// parseShare reads "2%".
+func parseShare(value string) (Share, error) {
+	digits, ok := strings.CutSuffix(value, "%")
+	if !ok || digits == "" || strings.Trim(strings.TrimPrefix(digits, "-"), "0123456789") != "" {
+		return 0, &mismatch{shareWant}
+	}
+	n, err := strconv.Atoi(digits)
+	if err != nil || n > 100 || n < -100 {
+		return 0, fmt.Errorf("%s is %w", value, errOutOfRange)
+	}
+	return Share(n), nil
+}
+
+func (s *Share) setScalar(tag, value string) error {
+	switch {
+	case tag == "!!int" && value == "0":
+		*s = 0
+		return nil
+	case tag == "!!str":
+		v, err := parseShare(value)
+		if err != nil {
+			return err
+		}
+		*s = v
+		return nil
+	}
+	return &mismatch{shareWant}
+}
+
+// MarshalJSON writes s as a string like "2%".
+func (s Share) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
+
+// UnmarshalJSON reads a string like "2%", or the number 0.
+func (s *Share) UnmarshalJSON(b []byte) error {
+	var str string
+	if json.Unmarshal(b, &str) == nil {
+		v, err := parseShare(str)
+		if err != nil {
+			return fmt.Errorf("share: %w", err)
+		}
+		*s = v
+		return nil
+	}
+	var n int
+	if err := json.Unmarshal(b, &n); err != nil || n != 0 {
+		return fmt.Errorf("share: expected a percentage like \"2%%\" or 0")
+	}
+	*s = 0
+	return nil
+}

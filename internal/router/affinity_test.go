@@ -116,3 +116,54 @@ func TestCookieRevision(t *testing.T) {
 		}
 	}
 }
+
+// A holdback route (the warm previous revision inside the rollback window)
+// is a sample of requests, not of clients: it takes exactly its weighted
+// share of every request, whatever the cookie says, and never sets a
+// cookie; a client pinned to it before the promotion is moved to the
+// promoted revision like one without a cookie.
+func TestHoldbackIsASampleOfRequestsNotOfClients(t *testing.T) {
+	forEachPath(t, func(t *testing.T, serve serveFunc) {
+		old, promoted := startBackend(t, "old"), startBackend(t, "new")
+		r := New("web")
+		r.Set(Table{
+			Routes: []Route{
+				{Revision: 2, Weight: 95, Backends: []string{hostport(promoted)}},
+				{Revision: 1, Weight: 5, Backends: []string{hostport(old)}, Holdback: true},
+			},
+			Affinity: &Affinity{Cookie: "lg"},
+		})
+		url, c := serve(t, r), newClient(t)
+		with := func(cookie string) response {
+			req, _ := http.NewRequest(http.MethodGet, url, nil)
+			if cookie != "" {
+				req.Header.Set("Cookie", "lg="+cookie)
+			}
+			return do(t, c, req)
+		}
+		counts := map[string]map[string]int{}
+		for _, cookie := range []string{"", "1", "2"} {
+			counts[cookie] = map[string]int{}
+			for range 200 {
+				res := with(cookie)
+				counts[cookie][res.body]++
+				set := res.header.Get("Set-Cookie")
+				switch {
+				case res.body == "old" && set != "":
+					t.Fatalf("cookie %q: the holdback set a cookie %q", cookie, set)
+				case res.body == "new" && cookie == "2" && set != "":
+					t.Fatalf("a valid cookie for revision 2 was set again: %q", set)
+				case res.body == "new" && cookie != "2" && !strings.HasPrefix(set, "lg=2;"):
+					t.Fatalf("cookie %q: moved to revision 2 without being told (Set-Cookie %q)", cookie, set)
+				}
+			}
+		}
+		// The schedule is deterministic: 5 in every 100 requests, whatever
+		// the cookie.
+		for cookie, n := range counts {
+			if n["old"] != 10 || n["new"] != 190 {
+				t.Errorf("cookie %q: %v, want 10 of 200 held back", cookie, n)
+			}
+		}
+	})
+}

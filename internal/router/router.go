@@ -8,6 +8,9 @@
 // of the table that the request satisfies (a header or cookie with an exact
 // value; this reaches a revision even at weight 0, and sets no affinity
 // cookie), then the client's affinity cookie, then the weighted schedule.
+// A holdback route (Route.Holdback) is the exception: it takes its weighted
+// share of every request that no Match rule takes, before cookies are read,
+// and sets no cookie.
 // A table without Match rules costs nothing for them: no header is
 // scanned and no cookie parsed for their sake.
 //
@@ -134,13 +137,24 @@ func (r *Router) pick(req requestView) (rt *route, b *backend, setCookie bool) {
 			if len(t.routes) == 0 {
 				return nil, nil, false
 			}
-			if t.cookie != "" {
+			var weighted *route
+			if t.holdback {
+				// A holdback route takes its share of every request,
+				// cookie or not: the weighted choice comes first.
+				if weighted = t.pickRoute(); weighted.holdback {
+					rt = weighted
+				}
+			}
+			if rt == nil && t.cookie != "" {
 				if rev, ok := req.revision(t.cookie); ok {
-					rt = t.routeFor(rev)
+					rt = t.stickyRoute(rev)
 				}
 			}
 			if rt == nil {
-				rt = t.pickRoute()
+				if weighted == nil {
+					weighted = t.pickRoute()
+				}
+				rt = weighted
 				setCookie = rt.setCookie != nil
 			}
 		}

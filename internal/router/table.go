@@ -18,6 +18,13 @@ type Route struct {
 	// Backends are host:port addresses of the revision's ready replicas.
 	// A route without backends takes no traffic.
 	Backends []string
+	// Holdback makes the route a sample of requests rather than of
+	// clients: it takes its weighted share of every request, whatever the
+	// request's affinity cookie says, and sets no cookie. A cookie naming
+	// it is ignored (and replaced by the weighted choice's). It is how
+	// the warm previous revision keeps a small share through the rollback
+	// window without keeping the clients that were pinned to it.
+	Holdback bool
 }
 
 // Affinity keeps a client on one revision with a cookie whose value is the
@@ -49,6 +56,7 @@ type table struct {
 	next     atomic.Uint64
 	cookie   string // affinity cookie name; "" when affinity is off
 	matches  []matchRule
+	holdback bool // some route is a holdback route (Route.Holdback)
 	limits   *limits
 }
 
@@ -56,10 +64,11 @@ type table struct {
 type route struct {
 	revision  int
 	header    []string // Lastgood-Revision value
-	setCookie []string // Set-Cookie value, nil when affinity is off
+	setCookie []string // Set-Cookie value, nil when affinity is off or for a holdback route
 	// sessionCookies are the Set-Cookie values per session bucket, nil
-	// when affinity is off.
+	// when affinity is off or for a holdback route.
 	sessionCookies [][]string
+	holdback       bool // Route.Holdback
 	stats          *revisionStats
 	backends       []*backend
 	next           atomic.Uint64
@@ -87,6 +96,15 @@ func (t *table) routeFor(rev int) *route {
 		if rt.revision == rev {
 			return rt
 		}
+	}
+	return nil
+}
+
+// stickyRoute returns the route an affinity cookie naming rev keeps a
+// client on: rev's route unless it is a holdback route, nil otherwise.
+func (t *table) stickyRoute(rev int) *route {
+	if rt := t.routeFor(rev); rt != nil && !rt.holdback {
+		return rt
 	}
 	return nil
 }
@@ -133,6 +151,7 @@ func (r *Router) compile(t Table) *table {
 		}
 		c.routes = append(c.routes, r.newRoute(c, m, t.Affinity))
 		weights = append(weights, m.Weight)
+		c.holdback = c.holdback || m.Holdback
 	}
 	if len(c.routes) > 0 {
 		c.schedule = schedule(weights)
@@ -164,10 +183,11 @@ func (r *Router) newRoute(c *table, m Route, affinity *Affinity) *route {
 	rt := &route{
 		revision: m.Revision,
 		header:   fullSlice(strconv.Itoa(m.Revision)),
+		holdback: m.Holdback,
 		stats:    r.revisionStats(m.Revision),
 		limits:   c.limits,
 	}
-	if affinity != nil {
+	if affinity != nil && !m.Holdback {
 		rt.setCookie = fullSlice(affinityCookie(c.cookie, m.Revision, affinity.MaxAge))
 		rt.sessionCookies = sessionCookies(c.cookie, m.Revision, affinity.MaxAge)
 	}
@@ -186,10 +206,11 @@ func mergeRoutes(routes []Route) []Route {
 		i, ok := index[rt.Revision]
 		if !ok {
 			index[rt.Revision] = len(out)
-			out = append(out, Route{Revision: rt.Revision, Weight: max(rt.Weight, 0), Backends: rt.Backends})
+			out = append(out, Route{Revision: rt.Revision, Weight: max(rt.Weight, 0), Backends: rt.Backends, Holdback: rt.Holdback})
 			continue
 		}
 		out[i].Weight += max(rt.Weight, 0)
+		out[i].Holdback = out[i].Holdback || rt.Holdback
 		out[i].Backends = append(out[i].Backends[:len(out[i].Backends):len(out[i].Backends)], rt.Backends...)
 	}
 	return out

@@ -34,7 +34,7 @@ func (a *app) patientManifest(t *testing.T, strategy, env string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := strings.NewReplacer("progressDeadline: 3s", "progressDeadline: 90s", "window: 1m", "window: 10m",
+	text := strings.NewReplacer("progressDeadline: 20s", "progressDeadline: 90s", "window: 1m", "window: 10m",
 		"readiness: {http: /healthz, period: 100ms, failureThreshold: 2}", "readiness: {http: /healthz, period: 1s, timeout: 1s, failureThreshold: 20}").Replace(string(b))
 	if !strings.Contains(text, "timeout: 1s") {
 		t.Fatalf("the manifest changed shape:\n%s", text)

@@ -155,7 +155,9 @@ func newApp(t *testing.T, name string) *app {
 }
 
 // manifest writes the manifest with the given replicas, strategy and extra
-// environment, and returns its path.
+// environment, and returns its path. Its progress deadline, 20 s, is what
+// a revision that never becomes ready costs a test; shorter ones (3 s)
+// rolled good releases back on a machine at load 40.
 func (a *app) manifest(t *testing.T, replicas int, strategy, env string) string {
 	t.Helper()
 	return a.manifestWith(t, replicas, strategy, env, "")
@@ -176,7 +178,7 @@ probes:
 strategy:
   %s
 rollback:
-  progressDeadline: 3s
+  progressDeadline: 20s
   window: 1m
 %s`, a.name, a.listen, replicas, env, strategy, extra)
 	p := filepath.Join(a.dir, "app.yaml")

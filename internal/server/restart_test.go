@@ -76,7 +76,7 @@ func restartManifest(t *testing.T, a *app, strategy, env string) string {
 	p := a.manifest(t, 2, strategy, env)
 	rewrite(t, p, "readiness: {http: /healthz, period: 100ms, failureThreshold: 2}",
 		"readiness: {http: /healthz, period: 250ms, timeout: 250ms, failureThreshold: 4}")
-	rewrite(t, p, "progressDeadline: 3s", "progressDeadline: 30s")
+	rewrite(t, p, "progressDeadline: 20s", "progressDeadline: 30s")
 	rewrite(t, p, "window: 1m", "window: 5m")
 	return p
 }

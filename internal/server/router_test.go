@@ -102,7 +102,7 @@ func TestHangingReleaseIsRolledBack(t *testing.T) {
 			// A busy machine may take more than the helper's 3s to start
 			// the canary; this test is about what happens after.
 			path := a.manifestWith(t, 2, strat, "FAULT_LATENCY: 60s", analysisOf(errorsCheck)+tt.router)
-			rewrite(t, path, "progressDeadline: 3s", "progressDeadline: 1m")
+			rewrite(t, path, "progressDeadline: 20s", "progressDeadline: 1m")
 			res, err := in.c.ApplyFile(context.Background(), path)
 			if err != nil {
 				t.Fatal(err)

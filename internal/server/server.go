@@ -21,6 +21,7 @@ import (
 	"github.com/lastgood/lastgood/internal/artifact"
 	"github.com/lastgood/lastgood/internal/controller"
 	"github.com/lastgood/lastgood/internal/dashboard"
+	"github.com/lastgood/lastgood/internal/database"
 	"github.com/lastgood/lastgood/internal/incident"
 	"github.com/lastgood/lastgood/internal/notify"
 	"github.com/lastgood/lastgood/internal/redact"
@@ -189,6 +190,13 @@ func Run(ctx context.Context, cfg Config) error {
 		Log:            cfg.Log,
 		ReadOnly:       readOnly,
 		VerifyArtifact: arts.Verify,
+		Database: database.New(database.Config{Read: func(digest string) ([]byte, error) {
+			p, err := arts.Path(digest)
+			if err != nil {
+				return nil, err
+			}
+			return os.ReadFile(p)
+		}}),
 	})
 	tel := telemetry.New(telemetry.Config{Store: st, Stats: be.stats, Log: cfg.Log,
 		Weights: func(app string) map[int]int {

@@ -375,3 +375,65 @@ func TestCanaryMatchRulesReachTheCanaryOnPurpose(t *testing.T) {
 		t.Fatalf("after the abort a matching request reached revision %d", rev)
 	}
 }
+
+// A restart inside a rollback window starts the warm revision again and
+// re-arms the checks that spend no α, but not the statistical ones: their
+// evidence was in memory, and a fresh test would give the same release a
+// second α. The holdback, which only served them, ends.
+func TestRestartInsideTheWindowDoesNotSpendAlphaAgain(t *testing.T) {
+	data := t.TempDir()
+	in := start(t, data)
+	a := newApp(t, "again")
+	in.applyWait(t, a.manifest(t, 2, blueGreen, "V: one"))
+	checks := "analysis:\n  checks:\n" + errorsCheck + "    - {name: panics, logs: {match: panic}}\n"
+	st := in.applyWait(t, a.manifestWith(t, 2, blueGreen, "V: two", checks))
+	if d := st.Rollout.Detail; d.Phase != strategy.Promoted || d.Holdback != 10 || d.FromReplicas == 0 {
+		t.Fatalf("after promotion: %+v, want promoted with 10%% held back on a warm revision 1", d)
+	}
+	in.stop()
+
+	in2 := start(t, data)
+	var last controller.AppStatus
+	defer func() {
+		if t.Failed() {
+			t.Logf("last status: %+v rollout %+v", last, last.Rollout)
+		}
+	}()
+	waitFor(t, 30*time.Second, "the warm revision and the logs check back, the holdback gone", func() bool {
+		var err error
+		if last, err = in2.c.App(context.Background(), "again"); err != nil {
+			t.Fatal(err)
+		}
+		ready := 0
+		for _, r := range last.Replicas {
+			if r.Revision == 1 && r.Ready {
+				ready++
+			}
+		}
+		return ready == 2 && len(last.Rollout.Checks) > 0
+	})
+	d := last.Rollout.Detail
+	if d.Phase != strategy.Promoted || d.Holdback != 0 || d.FromReplicas == 0 {
+		t.Fatalf("after the restart: %+v, want promoted, revision 1 warm, nothing held back", d)
+	}
+	for _, r := range last.Traffic {
+		if r.Revision == 1 && r.Weight > 0 {
+			t.Fatalf("traffic after the restart %+v: revision 1 still takes a share", last.Traffic)
+		}
+	}
+	for _, c := range last.Rollout.Checks {
+		if c.Check != "panics" {
+			t.Fatalf("check %s re-armed after the restart (checks %+v)", c.Check, last.Rollout.Checks)
+		}
+	}
+	evs, err := in2.c.Events(context.Background(), "again", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(evs, func(e store.Event) bool {
+		return e.Type == "controller.recovered" && strings.Contains(e.Message, "compare and threshold checks, if any, are not re-armed") &&
+			strings.Contains(e.Message, "the 10% held back on revision 1 moves to revision 2")
+	}) {
+		t.Fatalf("no controller.recovered event saying what the restart did to the window")
+	}
+}

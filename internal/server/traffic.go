@@ -126,7 +126,7 @@ func (t *traffic) Route(key string, ct controller.Table) {
 	}
 	tab := router.Table{Routes: make([]router.Route, len(ct.Routes))}
 	for i, rt := range ct.Routes {
-		tab.Routes[i] = router.Route{Revision: rt.Revision, Weight: rt.Weight, Backends: rt.Backends}
+		tab.Routes[i] = router.Route{Revision: rt.Revision, Weight: rt.Weight, Backends: rt.Backends, Holdback: rt.Holdback}
 	}
 	if aff := ct.Affinity; aff != nil {
 		tab.Affinity = &router.Affinity{Cookie: aff.CookieName, MaxAge: aff.MaxAge.D()}

@@ -56,7 +56,10 @@ func Promote(spec Spec, s State, now time.Time, full bool) (State, []Event, erro
 		return s, nil, ErrFinished
 	}
 	ev := []Event{{Type: "rollout.promote", Message: "promote requested"}}
-	if s.Phase == Paused && s.PauseReason == PauseManual {
+	if s.Phase == Paused && s.PauseReason == PauseUnhealthy {
+		s.HoldOverridden = true // a person decided: lastgood does not hold it again
+	}
+	if s.Phase == Paused && (s.PauseReason == PauseManual || s.PauseReason == PauseUnhealthy) {
 		s = resume(s, now)
 	}
 	switch s.Kind {
@@ -92,16 +95,22 @@ func Pause(s State, now time.Time) (State, []Event, error) {
 	return s, []Event{{Type: "rollout.paused", Message: "paused by `lastgood pause`"}}, nil
 }
 
-// Resume continues a rollout paused by Pause; the time spent paused does
-// not count against a timed step or the progress deadline.
+// Resume continues a rollout paused by Pause, or held for an unhealthy
+// target (which is then not held again); the time spent paused does not
+// count against a timed step or the progress deadline.
 func Resume(s State, now time.Time) (State, []Event, error) {
 	if s.Phase.Final() {
 		return s, nil, ErrFinished
 	}
-	if s.Phase != Paused || s.PauseReason != PauseManual {
+	if s.Phase != Paused || s.PauseReason != PauseManual && s.PauseReason != PauseUnhealthy {
 		return s, nil, ErrNotPaused
 	}
-	return resume(s, now), []Event{{Type: "rollout.resumed", Message: "resumed by `lastgood resume`"}}, nil
+	msg := "resumed by `lastgood resume`"
+	if s.PauseReason == PauseUnhealthy {
+		s.HoldOverridden = true
+		msg += fmt.Sprintf(" although revision %d is unhealthy (%s); it is not held again", s.From, s.TargetTrouble)
+	}
+	return resume(s, now), []Event{{Type: "rollout.resumed", Message: msg}}, nil
 }
 
 func resume(s State, now time.Time) State {

@@ -79,7 +79,7 @@ func InWindow(s State, now time.Time) bool {
 // while a rollout with something to return to is in progress, and through
 // its rollback window after promotion.
 func Analyzing(spec Spec, s State, now time.Time) bool {
-	if spec.Checks == 0 || s.From == 0 || s.Kind == Initial || s.Kind == Undo {
+	if spec.Checks == 0 || s.From == 0 || s.Kind == Initial {
 		return false
 	}
 	return !s.Phase.Final() || InWindow(s, now)
@@ -157,28 +157,38 @@ func analyze(spec Spec, s State, obs Observation, for_, maxWait time.Duration) (
 	missing := lacking(spec, obs)
 	if len(missing) == 0 {
 		s.NoDataWait = false
-		return s, []Event{{Type: "analysis.passed", Message: fmt.Sprintf("step %d: every check had enough data and none failed", s.Step+1)}}, true
+		return s, []Event{{Type: "analysis.passed", Message: fmt.Sprintf("step %d: %s", s.Step+1, passedWhat(obs.Checks))}}, true
 	}
+	s, ev := noTraffic(s, obs, for_, missing)
 	if maxWait < for_ {
 		maxWait = 3 * for_
 	}
-	if obs.Now.Before(s.StepStarted.Add(maxWait)) {
-		return s, nil, false
-	}
-	what := fmt.Sprintf("step %d: after %s, not enough data from %s", s.Step+1, maxWait, strings.Join(missing, ", "))
-	switch spec.OnNoData {
-	case NoDataPass:
-		s.NoDataWait = false
-		return s, []Event{{Type: "analysis.no-data", Message: what + "; onNoData: pass, going on"}}, true
-	case NoDataFail:
-		s, ev := RollBack(spec, s, obs.Now, TriggerNoData, what+" (onNoData: fail)")
+	deadline := quietTooLong(spec, s, obs)
+	if obs.Now.Before(s.StepStarted.Add(maxWait)) && !deadline {
 		return s, ev, false
 	}
+	what := fmt.Sprintf("step %d: after %s, not enough data from %s", s.Step+1, maxWait, strings.Join(missing, ", "))
+	if deadline {
+		what = fmt.Sprintf("step %d: no traffic to revision %d for %s (the progress deadline), not enough data from %s",
+			s.Step+1, s.To, spec.ProgressDeadline, strings.Join(missing, ", "))
+	}
+	switch {
+	case spec.OnNoData == NoDataPass:
+		s.NoDataWait = false
+		return s, append(ev, Event{Type: "analysis.no-data", Message: what + "; onNoData: pass, going on"}), true
+	case spec.OnNoData == NoDataFail:
+		s, rb := RollBack(spec, s, obs.Now, TriggerNoData, what+" (onNoData: fail)")
+		return s, append(ev, rb...), false
+	case deadline:
+		// waiting for data that no request brings would wait forever
+		s, rb := RollBack(spec, s, obs.Now, TriggerProgressDeadline, what+" (onNoData: wait ends at the progress deadline when the new revision takes no traffic)")
+		return s, append(ev, rb...), false
+	}
 	if s.NoDataWait {
-		return s, nil, false
+		return s, ev, false
 	}
 	s.NoDataWait = true
-	return s, []Event{{Type: "analysis.no-data", Message: what + "; onNoData: wait, analyzing until there is"}}, false
+	return s, append(ev, Event{Type: "analysis.no-data", Message: what + "; onNoData: wait, analyzing until there is"}), false
 }
 
 // checked reports whether every check has been looked at since since (the
@@ -192,4 +202,27 @@ func checked(spec Spec, obs Observation, since time.Time) bool {
 		}
 	}
 	return n >= spec.Checks
+}
+
+// passedWhat says what an analyze step that ends has shown: which checks
+// passed and which are still inconclusive. An inconclusive check has seen
+// no evidence of harm on a real sample, which is not evidence of none:
+// its test goes on through the later steps and the rollback window.
+func passedWhat(checks []Check) string {
+	var passed, open []string
+	for _, c := range checks {
+		if c.Verdict == Pass {
+			passed = append(passed, c.Name)
+		} else {
+			open = append(open, c.Name)
+		}
+	}
+	if len(open) == 0 {
+		return "every check passed"
+	}
+	msg := "no check failed"
+	if len(passed) > 0 {
+		msg += "; passed: " + strings.Join(passed, ", ")
+	}
+	return msg + "; not shown within tolerance yet, judging on (through the rollback window): " + strings.Join(open, ", ")
 }

@@ -71,16 +71,15 @@ func TestFailedCheckRollsBackAPausedRollout(t *testing.T) {
 	}
 }
 
-func TestInitialAndUndoAreNotJudged(t *testing.T) {
+func TestInitialIsNotJudged(t *testing.T) {
 	spec := canaryWithAnalysis(manifest.Step{SetWeight: ptr(10)})
-	for _, s := range []State{Start(Canary, spec, 0, 1, 0, t0), Start(Undo, spec, 1, 3, 2, t0)} {
-		obs := Observation{Now: t0, To: Count{Running: 2, Ready: 0, Restarts: 9}, Checks: looks(t0, Fail, Fail, true)}
-		if next, _ := Next(spec, s, obs); next.Phase.Final() {
-			t.Errorf("%s rollout ended: %+v", s.Kind, next)
-		}
-		if Analyzing(spec, s, t0) {
-			t.Errorf("%s rollout is analyzed", s.Kind)
-		}
+	s := Start(Canary, spec, 0, 1, 0, t0)
+	obs := Observation{Now: t0, To: Count{Running: 2, Ready: 0, Restarts: 9}, Checks: looks(t0, Fail, Fail, true)}
+	if next, _ := Next(spec, s, obs); next.Phase.Final() {
+		t.Errorf("%s rollout ended: %+v", s.Kind, next)
+	}
+	if Analyzing(spec, s, t0) {
+		t.Errorf("%s rollout is analyzed", s.Kind)
 	}
 }
 
@@ -137,6 +136,7 @@ func TestAnalyzeStepWaitsForDataThenGoesOn(t *testing.T) {
 	}
 	// After it, one check without enough data holds the step …
 	obs.Now = t0.Add(31 * time.Second)
+	obs.To.Requests = 50 // the canary takes traffic
 	obs.Checks[1].Data = false
 	if s2, ev := Next(spec, s, obs); s2.Step != 1 || len(ev) != 0 {
 		t.Fatalf("left the analyze step without data: step %d, %v", s2.Step, types(ev))
@@ -176,6 +176,7 @@ func TestAnalyzeStepOnNoData(t *testing.T) {
 			s, obs := canaryAt(t, spec)
 			obs.Checks = []Check{{Name: "errors", Verdict: Inconclusive, Data: true}, {Name: "latency", Verdict: Inconclusive}}
 			obs.Now = t0.Add(89 * time.Second)
+			obs.To.Requests = 50 // the canary takes traffic
 			if s2, ev := Next(spec, s, obs); s2.Step != 1 || s2.Phase != Progressing || len(ev) != 0 {
 				t.Fatalf("decided before maxWait: %+v", s2)
 			}
@@ -257,5 +258,82 @@ func TestFailureInsideTheWindowReturnsToTheWarmRevision(t *testing.T) {
 	late := Observation{Now: promoted.WarmUntil, Checks: []Check{{Name: "errors", Verdict: Fail}}}
 	if s, _ := Next(spec, promoted, late); s.Phase != Promoted || Analyzing(spec, s, late.Now) {
 		t.Fatalf("judged after the window: %+v", s)
+	}
+}
+
+// A promotion of a judged rollout keeps rollback.holdback percent of the
+// traffic on the warm previous revision until the window ends: the
+// concurrent baseline its compare checks go on judging against. An undo,
+// a rolling rollout and a window of 0 keep nothing back.
+func TestPromotionHoldsBackTrafficThroughTheWindow(t *testing.T) {
+	ready := Count{Running: 2, Ready: 2}
+	for _, tc := range []struct {
+		name     string
+		kind     string
+		spec     func() Spec
+		holdback int
+	}{
+		{"blue-green", BlueGreen, func() Spec { s := blueGreen(true); s.Holdback = 5; return s }, 5},
+		{"canary", Canary, func() Spec {
+			s := canaryWithAnalysis(manifest.Step{SetWeight: ptr(10)})
+			s.Holdback, s.Checks = 2, 0
+			return s
+		}, 2},
+		{"no holdback", BlueGreen, func() Spec { return blueGreen(true) }, 0},
+		{"no window", BlueGreen, func() Spec { s := blueGreen(true); s.Holdback, s.Window = 5, 0; return s }, 0},
+		{"undo", Undo, func() Spec { s := blueGreen(true); s.Holdback = 5; return s }, 0},
+		{"rolling", Rolling, func() Spec {
+			return Spec{Replicas: 2, ProgressDeadline: time.Minute, Window: time.Minute, Holdback: 5,
+				Strategy: manifest.Strategy{Rolling: &manifest.Rolling{MaxSurge: manifest.IntOrPercent{Value: 2}}}}
+		}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := tc.spec()
+			s := Start(tc.kind, spec, 1, 2, 2, t0)
+			var ev []Event
+			for i := range 5 {
+				from := ready
+				if tc.kind == Rolling {
+					from = Count{Running: s.FromReplicas, Ready: s.FromReplicas}
+				}
+				var more []Event
+				s, more = Next(spec, s, Observation{Now: t0.Add(time.Duration(i) * time.Second), From: from, To: ready})
+				ev = append(ev, more...)
+			}
+			if s.Phase != Promoted {
+				t.Fatalf("not promoted: %+v", s)
+			}
+			p := Desired(s)
+			if s.Holdback != tc.holdback {
+				t.Fatalf("holdback %d, want %d", s.Holdback, tc.holdback)
+			}
+			if tc.holdback == 0 {
+				if p.Weights[2] != 100 || p.Weights[1] != 0 || p.Holdback != 0 {
+					t.Fatalf("plan without a holdback %+v", p)
+				}
+				return
+			}
+			if p.Weights[2] != 100-tc.holdback || p.Weights[1] != tc.holdback || p.Holdback != 1 || p.Replicas[1] != 2 {
+				t.Fatalf("plan inside the window %+v, want %d%% held back on revision 1", p, tc.holdback)
+			}
+			if msg := ev[len(ev)-1].Message; !strings.Contains(msg, "held back") {
+				t.Fatalf("promotion event %q does not say what is held back", msg)
+			}
+			// The window ends: the previous revision stops and takes
+			// nothing any more.
+			end, wev := Next(spec, s, Observation{Now: s.WarmUntil, From: ready, To: ready})
+			if p := Desired(end); p.Weights[2] != 100 || p.Weights[1] != 0 || p.Holdback != 0 || p.Replicas[1] != 0 {
+				t.Fatalf("plan after the window %+v", p)
+			}
+			if len(wev) != 1 || !strings.Contains(wev[0].Message, "held back on it moves to revision 2") {
+				t.Fatalf("window-ended events %+v", wev)
+			}
+			// A failure inside the window takes all traffic back.
+			rb, _ := Next(spec, s, Observation{Now: s.Ended.Add(time.Second), From: ready, To: ready,
+				Checks: []Check{{Name: "errors", Verdict: Fail, Reason: "up"}}})
+			if p := Desired(rb); rb.Phase != RolledBack || p.Weights[1] != 100 || p.Weights[2] != 0 || p.Holdback != 0 {
+				t.Fatalf("rolled back in the window: %+v, plan %+v", rb, p)
+			}
+		})
 	}
 }

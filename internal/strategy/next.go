@@ -35,6 +35,14 @@ func Start(kind string, spec Spec, from, to, fromReplicas int, now time.Time) St
 // and after every replica change; calling it again with the same
 // observation changes nothing.
 func Next(spec Spec, s State, obs Observation) (State, []Event) {
+	next, ev := step(spec, s, obs)
+	if next.Phase == RolledBack && s.Phase != RolledBack {
+		next, ev = returnTo(spec, s, next, obs, ev) // every rollback checks where it returns to
+	}
+	return next, ev
+}
+
+func step(spec Spec, s State, obs Observation) (State, []Event) {
 	var ev []Event
 	if s.Phase.Final() {
 		if InWindow(s, obs.Now) && judged(s) {
@@ -48,9 +56,13 @@ func Next(spec Spec, s State, obs Observation) (State, []Event) {
 		}
 		if s.Phase == Promoted && s.FromReplicas > 0 && !obs.Now.Before(s.WarmUntil) {
 			s.FromReplicas = 0
-			ev = append(ev, Event{Type: "rollout.window-ended", Message: fmt.Sprintf("rollback window ended: revision %d stopped", s.From)})
+			msg := fmt.Sprintf("rollback window ended: revision %d stopped", s.From)
+			if s.Holdback > 0 {
+				msg += fmt.Sprintf("; the %d%% held back on it moves to revision %d", s.Holdback, s.To)
+			}
+			ev = append(ev, Event{Type: "rollout.window-ended", Message: msg})
 		}
-		return s, ev
+		return watchTarget(spec, s, obs, ev)
 	}
 	if judged(s) {
 		s = countRestarts(s, obs.To)
@@ -59,6 +71,9 @@ func Next(spec Spec, s State, obs Observation) (State, []Event) {
 			ev[0].Data = data
 			return s, ev
 		}
+	}
+	if held, hev := hold(s, obs); len(hev) > 0 {
+		return held, hev
 	}
 	if s.Phase == Paused {
 		return s, nil
@@ -73,7 +88,10 @@ func Next(spec Spec, s State, obs Observation) (State, []Event) {
 	case BlueGreen, Undo:
 		s, ev = nextBlueGreen(spec, s, obs)
 	case Canary:
-		s, ev = nextCanary(spec, s, obs)
+		s, ev = seeTraffic(s, obs)
+		var cev []Event
+		s, cev = nextCanary(spec, s, obs)
+		ev = append(ev, cev...)
 	}
 	if !s.Phase.Final() && s.Phase != Paused && awaitingReplicas(spec, s, obs) &&
 		obs.Now.Sub(s.Progressed) > spec.ProgressDeadline {
@@ -96,17 +114,19 @@ func awaitingReplicas(spec Spec, s State, obs Observation) bool {
 }
 
 // judged reports whether a rollout's new revision is judged by its checks
-// and its replicas' health: a first release and an undo have nothing
-// (better) to return to.
+// and its replicas' health: a first release has nothing to return to. An
+// undo is judged like any promotion: a failure returns to the revision
+// that served before it.
 func judged(s State) bool {
-	return s.From > 0 && s.Kind != Initial && s.Kind != Undo
+	return s.From > 0 && s.Kind != Initial
 }
 
 func nextBlueGreen(spec Spec, s State, obs Observation) (State, []Event) {
 	if obs.To.Ready < spec.Replicas {
 		return s, nil
 	}
-	if s.Kind == BlueGreen && !s.PromoteRequested && !checked(spec, obs, s.Progressed) {
+	gated := s.Kind == BlueGreen || s.Kind == Undo && !s.Instant
+	if gated && !s.PromoteRequested && !checked(spec, obs, s.Progressed) {
 		return s, nil // every check looks at the ready revision once before the switch
 	}
 	auto := s.Kind == Undo || spec.Strategy.BlueGreen == nil || spec.Strategy.BlueGreen.AutoPromotes()
@@ -117,7 +137,9 @@ func nextBlueGreen(spec Spec, s State, obs Observation) (State, []Event) {
 	return promote(spec, s, obs.Now)
 }
 
-// promote switches all traffic to To and keeps From warm for the window.
+// promote switches the traffic to To and keeps From warm for the window,
+// with spec.Holdback percent of the traffic still on it when the rollout
+// is judged: the concurrent baseline of its compare checks.
 func promote(spec Spec, s State, now time.Time) (State, []Event) {
 	s.Weight = 100
 	s.ToReplicas = spec.Replicas
@@ -128,8 +150,18 @@ func promote(spec Spec, s State, now time.Time) (State, []Event) {
 	if s.Kind == Rolling || s.Kind == Initial || spec.Window == 0 {
 		s.FromReplicas = 0
 	}
+	// An undo holds nothing back: its user asked to leave the revision it
+	// replaces, so no share of the traffic stays there; its compare checks
+	// have no concurrent baseline in the window (the others still judge).
+	if s.FromReplicas > 0 && judged(s) && s.Kind != Undo && spec.Holdback > 0 {
+		s.Holdback = spec.Holdback
+	}
 	msg := fmt.Sprintf("revision %d promoted: all traffic on revision %d", s.To, s.To)
-	if s.FromReplicas > 0 {
+	switch {
+	case s.Holdback > 0:
+		msg = fmt.Sprintf("revision %d promoted: %d%% of traffic on revision %d; revision %d stays warm with %d%% held back until %s (rollback.holdback: the checks keep comparing both)",
+			s.To, 100-s.Holdback, s.To, s.From, s.Holdback, s.WarmUntil.UTC().Format(time.RFC3339))
+	case s.FromReplicas > 0:
 		msg += fmt.Sprintf("; revision %d stays warm until %s", s.From, s.WarmUntil.UTC().Format(time.RFC3339))
 	}
 	return s, []Event{{Type: "rollout.promoted", Message: msg}}

@@ -24,7 +24,11 @@ const EventRecovered = "controller.recovered"
 //     full window after now, if that is later): the promoted revision runs
 //     new processes, and a release that fails after some time up must be
 //     caught after a restart as after its promotion. Restarts counted
-//     before the restart still count.
+//     before the restart still count. Its statistical checks (compare,
+//     threshold) are not armed again (the controller leaves them out): their
+//     evidence was in memory, and a fresh test would spend a second α on
+//     the same release. Without them the holdback has nothing to serve,
+//     so it ends: all traffic goes to the promoted revision.
 //   - Any other ended rollout needs no decision.
 //
 // Every decision comes with an EventRecovered event first.
@@ -40,6 +44,13 @@ func Recover(spec Spec, s State, now time.Time) (State, []Event) {
 			now.Sub(s.Ended).Round(time.Millisecond), s.To, s.From, s.WarmUntil.UTC().Format(time.RFC3339))
 		if judged(s) {
 			msg += fmt.Sprintf("; its replicas start again and have %s (readiness grace) to become ready", spec.ReadinessGrace)
+			if spec.Checks > 0 {
+				msg += "; its compare and threshold checks, if any, are not re-armed (their evidence was not kept, and a fresh test would spend α again)"
+			}
+		}
+		if s.Holdback > 0 {
+			msg += fmt.Sprintf("; the %d%% held back on revision %d moves to revision %d", s.Holdback, s.From, s.To)
+			s.Holdback = 0
 		}
 		return s, []Event{{Type: EventRecovered, Message: msg}}
 	case s.Phase.Final():

@@ -92,6 +92,18 @@ func TestRecoverDecidesEveryRollout(t *testing.T) {
 	if s, _ := Recover(spec, promoted, restart); s.WarmUntil != restart.Add(spec.Window) || !InWindow(s, restart.Add(spec.Window-time.Millisecond)) {
 		t.Fatalf("window after a restart ends at %s, want %s", s.WarmUntil, restart.Add(spec.Window))
 	}
+	// A holdback ends at the restart: the compare checks it served are not
+	// armed again, so all traffic goes to the promoted revision, and the
+	// event says so.
+	held := promoted
+	held.Holdback = 10
+	s, ev := Recover(spec, held, restart)
+	if p := Desired(s); s.Holdback != 0 || p.Holdback != 0 || p.Weights[2] != 100 || p.Weights[1] != 0 || p.Replicas[1] == 0 {
+		t.Fatalf("holdback after a restart: state %d, plan %+v; want none, revision 1 warm without traffic", s.Holdback, p)
+	}
+	if !strings.Contains(ev[0].Message, "the 10% held back on revision 1 moves to revision 2") || !strings.Contains(ev[0].Message, "not re-armed") {
+		t.Fatalf("recovered event %q does not say the holdback ends and the checks are not re-armed", ev[0].Message)
+	}
 	// After the window has ended, a promoted rollout needs no decision.
 	if s, ev := Recover(spec, promoted, promoted.WarmUntil); s != promoted || ev != nil {
 		t.Fatalf("recovered after the window: %+v %v", s, types(ev))

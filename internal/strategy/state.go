@@ -27,8 +27,8 @@ const (
 func (p Phase) Final() bool { return p == Promoted || p == RolledBack || p == Aborted }
 
 // Kinds of rollout. Initial is the first release of an app (nothing to
-// return to); Undo is a return to earlier content, always switched like an
-// auto-promoting blue-green.
+// return to); Undo is a return to earlier content, switched like an
+// auto-promoting blue-green and judged like one (see State.Instant).
 const (
 	Initial   = "initial"
 	BlueGreen = "blueGreen"
@@ -41,6 +41,9 @@ const (
 const (
 	PauseManual  = "manual"  // lastgood pause
 	PausePromote = "promote" // waiting for lastgood promote
+	// PauseUnhealthy holds a rollout whose stable revision, the one a
+	// rollback would return to, is itself unhealthy (target.go).
+	PauseUnhealthy = "target-unhealthy"
 )
 
 // Triggers of a rollback or abort.
@@ -93,6 +96,9 @@ type Spec struct {
 	// Checks is the number of analysis checks; OnNoData is rollback.onNoData.
 	Checks   int
 	OnNoData string
+	// Holdback is rollback.holdback: the percent of traffic kept on the
+	// warm previous revision through the window after a promotion.
+	Holdback int
 	// ReadinessGrace is how long the promoted revision's replicas may take
 	// to become ready again after a restart of lastgood inside the rollback
 	// window before the window's readiness rule applies; SpecOf takes it
@@ -109,6 +115,7 @@ func SpecOf(a *manifest.App) Spec {
 		Window:           a.Rollback.Window.D(),
 		Checks:           checks(a),
 		OnNoData:         a.Rollback.OnNoData,
+		Holdback:         a.Rollback.HoldbackPercent(),
 		ReadinessGrace:   ReadinessGrace(a),
 	}
 }
@@ -167,8 +174,12 @@ type State struct {
 	Ended     time.Time `json:"ended,omitempty"`
 	// WarmUntil is when the previous revision stops after promotion.
 	WarmUntil time.Time `json:"warmUntil,omitempty"`
-	Trigger   string    `json:"trigger,omitempty"`
-	Reason    string    `json:"reason,omitempty"`
+	// Holdback is the percent of traffic that stays on the warm previous
+	// revision through the window after a promotion (rollback.holdback),
+	// set at promotion; 0 for none.
+	Holdback int    `json:"holdback,omitempty"`
+	Trigger  string `json:"trigger,omitempty"`
+	Reason   string `json:"reason,omitempty"`
 	// NoDataWait is set while an analyze step waits past its maxWait for
 	// checks that lack data (onNoData: wait).
 	NoDataWait bool `json:"noDataWait,omitempty"`
@@ -187,6 +198,32 @@ type State struct {
 	// window, until a replica of To is ready again: until then, and for at
 	// most Spec.ReadinessGrace, no ready replica is not a failure.
 	Recovered time.Time `json:"recovered,omitempty"`
+
+	// Instant marks an undo to the warm previous stable revision: the
+	// classic return to the last known good, switched at once; its checks
+	// judge it in the window after the switch. Any other undo waits, like
+	// a blue-green switch, for every check to look at the ready revision.
+	Instant bool `json:"instant,omitempty"`
+	// FromRestartsBefore is the restarts of From's replicas when the
+	// rollout started: only restarts since count against it. (An undo
+	// that adopts running replicas starts RestartsSeen at theirs.)
+	FromRestartsBefore int `json:"fromRestartsBefore,omitempty"`
+	// TargetTrouble is what was found wrong with From, the revision a
+	// rollback returns to, when a rollout.target-unhealthy event was
+	// raised (once per rollout).
+	TargetTrouble string `json:"targetTrouble,omitempty"`
+	// TargetBoth says the new revision was found degraded too: both
+	// revisions degraded together.
+	TargetBoth bool `json:"targetBoth,omitempty"`
+	// HoldOverridden is set when a person resumed or promoted a rollout
+	// held for an unhealthy target: it is not held again.
+	HoldOverridden bool `json:"holdOverridden,omitempty"`
+	// TrafficSeen is To's router request count at TrafficAt, the last
+	// look at which it had grown; NoTraffic is set while an analyze step
+	// waits with no request to To (reported once).
+	TrafficSeen uint64    `json:"trafficSeen,omitempty"`
+	TrafficAt   time.Time `json:"trafficAt,omitzero"`
+	NoTraffic   bool      `json:"noTraffic,omitempty"`
 }
 
 // Count is what the controller observed of one revision's replicas.
@@ -202,6 +239,9 @@ type Count struct {
 	// Unrunnable, when set, says why a replica of the revision can never
 	// start ("ImagePullBackOff: …"); it rolls the rollout back at once.
 	Unrunnable string
+	// Requests is the router's request count of the revision since it
+	// first took traffic (0 when not known).
+	Requests uint64
 }
 
 // Observation is what the controller saw at Now.
@@ -212,6 +252,21 @@ type Observation struct {
 	// Checks are the latest verdicts of the rollout's analysis checks, one
 	// per check that has been looked at (none before the first look).
 	Checks []Check
+	// Health is what the error rates of both revisions say against the
+	// stable's own history.
+	Health Health
+	// Watching is when the controller began to observe (its last start):
+	// after a restart every replica starts again, so a wait for readiness
+	// counts from then at the earliest.
+	Watching time.Time
+}
+
+// Health is the outcome of the one-sample tests of both revisions' error
+// rates since the rollout began against the stable revision's rate before
+// it (internal/analysis.Degraded). Each is empty when the revision is not
+// shown degraded, and says why in words when it is.
+type Health struct {
+	From, To string
 }
 
 // Check is the latest verdict of one analysis check.
@@ -252,6 +307,12 @@ type Plan struct {
 	// Preview is the revision served on the blue-green preview address, 0
 	// for none.
 	Preview int
+	// Holdback is the revision that keeps a holdback share of the traffic
+	// through the window after a promotion, 0 for none. Its share is a
+	// sample of requests, not of clients: the router sends it requests
+	// by weight alone, whatever their affinity cookie, and pins no client
+	// to it.
+	Holdback int
 }
 
 // Desired returns the world that s asks for.
@@ -270,6 +331,10 @@ func Desired(s State) Plan {
 		} else if s.From > 0 {
 			p.Weights = map[int]int{s.From: 100}
 		}
+	case s.Phase == Promoted && s.Holdback > 0 && s.From > 0 && s.FromReplicas > 0:
+		// Inside the window: a concurrent baseline for the checks.
+		p.Weights = map[int]int{s.To: 100 - s.Holdback, s.From: s.Holdback}
+		p.Holdback = s.From
 	case s.Phase == Promoted:
 		p.Weights = map[int]int{s.To: 100}
 	case s.Kind == Rolling || s.Kind == Initial:

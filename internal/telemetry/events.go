@@ -20,6 +20,9 @@ const (
 	typeAborted    = "rollout.aborted"
 	typeVerdict    = "analysis.verdict"
 	typeSLOBreach  = "rollout.slo-breached"
+	// typeTargetUnhealthy: the revision a rollback returns (or returned)
+	// to was found unhealthy.
+	typeTargetUnhealthy = "rollout.target-unhealthy"
 )
 
 // triggerAnalysis is the trigger of a rollback decided by a failed check.
@@ -41,6 +44,7 @@ type eventMetrics struct {
 	toDetect   *prometheus.HistogramVec
 	toRollback *prometheus.HistogramVec
 	breaches   *prometheus.CounterVec
+	unhealthy  *prometheus.CounterVec
 }
 
 func newEventMetrics() *eventMetrics {
@@ -74,11 +78,16 @@ func newEventMetrics() *eventMetrics {
 			Name: "lastgood_rollback_slo_breaches_total",
 			Help: "Rollbacks slower than the app's rollback.slo, by app and figure (timeToDetect, timeToRollback).",
 		}, []string{"app", "slo"}),
+		unhealthy: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lastgood_target_unhealthy_total",
+			Help: "rollout.target-unhealthy events, by app: the revision a rollback returns to was found unhealthy " +
+				"(no ready replica, restarting, or its error rate above its own history) during a rollout, at a rollback or after it.",
+		}, []string{"app"}),
 	}
 }
 
 func (m *eventMetrics) register(r *prometheus.Registry) {
-	r.MustRegister(m.started, m.ended, m.rollbacks, m.toDetect, m.toRollback, m.breaches)
+	r.MustRegister(m.started, m.ended, m.rollbacks, m.toDetect, m.toRollback, m.breaches, m.unhealthy)
 }
 
 // tracked is what the metrics remember of an app's latest rollout.
@@ -155,6 +164,8 @@ func (t *Telemetry) count(ctx context.Context, e store.Event) {
 				t.events.breaches.WithLabelValues(e.App, slo).Inc()
 			}
 		}
+	case typeTargetUnhealthy:
+		t.events.unhealthy.WithLabelValues(e.App).Inc()
 	case typeAborted:
 		t.events.ended.WithLabelValues(e.App, store.PhaseAborted).Inc()
 		t.events.rollbacks.WithLabelValues(e.App, t.trigger(ctx, e)).Inc()

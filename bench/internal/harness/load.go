@@ -58,12 +58,14 @@ func (r Response) Latency() time.Duration { return r.Done - r.Due }
 // Load offers an open-loop stream of GET / to one address: request i is
 // due at start + i/rate and is sent then by whichever worker is free,
 // however slow earlier answers are. Every worker keeps its own records;
-// Stop merges them.
+// Stop merges them. A load started with StartLoadTo keeps nothing and hands
+// every response to its sink instead.
 type Load struct {
 	rate    float64
 	url     string
 	hc      *http.Client
 	phase   *Phase
+	sink    func(Response)
 	start   time.Time
 	next    atomic.Int64
 	quit    chan struct{}
@@ -82,6 +84,7 @@ type LoadRun struct {
 	Elapsed time.Duration
 	// Responses are every request sent, in the order they were due.
 	// Requests cut off by the end of the benchmark's context are left out.
+	// Empty for a load started with StartLoadTo.
 	Responses []Response
 }
 
@@ -91,7 +94,16 @@ func (r LoadRun) Time(d time.Duration) time.Time { return r.Start.Add(d) }
 // StartLoad starts offering rate requests per second to addr from workers
 // concurrent senders (and at most as many keep-alive connections).
 func StartLoad(ctx context.Context, addr string, rate float64, workers int, ph *Phase) *Load {
+	return StartLoadTo(ctx, addr, rate, workers, ph, nil)
+}
+
+// StartLoadTo is StartLoad for long runs: every response goes to sink, as
+// it arrives and from several workers at once (sink must be safe for
+// concurrent use and quick), and none is kept. A nil sink keeps them, as
+// StartLoad does.
+func StartLoadTo(ctx context.Context, addr string, rate float64, workers int, ph *Phase, sink func(Response)) *Load {
 	l := &Load{
+		sink:  sink,
 		rate:  rate,
 		url:   "http://" + addr + "/",
 		phase: ph,
@@ -152,7 +164,7 @@ func (l *Load) send(ctx context.Context, w *loadWorker, due time.Time) {
 	}
 	if err != nil {
 		r.Done, r.Err, r.Phase = time.Since(l.start), err.Error(), l.phase.String()
-		w.responses = append(w.responses, r)
+		l.record(w, r)
 		return
 	}
 	_, err = io.Copy(io.Discard, res.Body)
@@ -161,6 +173,15 @@ func (l *Load) send(ctx context.Context, w *loadWorker, due time.Time) {
 	r.Revision, _ = strconv.Atoi(res.Header.Get("Lastgood-Revision"))
 	if err != nil {
 		r.Err = "body: " + err.Error()
+	}
+	l.record(w, r)
+}
+
+// record hands r to the sink, or keeps it with the worker's others.
+func (l *Load) record(w *loadWorker, r Response) {
+	if l.sink != nil {
+		l.sink(r)
+		return
 	}
 	w.responses = append(w.responses, r)
 }

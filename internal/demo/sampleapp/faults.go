@@ -21,6 +21,8 @@ type faults struct {
 	memoryGrowth int64 // bytes per second
 	// unhealthyAfter makes /livez fail once the process has run this long.
 	unhealthyAfter time.Duration
+	// dependency is a path: while a file is there, GET / fails.
+	dependency string
 }
 
 // parseFaults reads every FAULT_* variable and reports each malformed one.
@@ -60,6 +62,7 @@ func parseFaults(getenv func(string) string) (faults, error) {
 	}
 	f.neverReady = getenv("FAULT_NEVER_READY") == "1"
 	f.unreadyFile = getenv("FAULT_UNREADY_FILE")
+	f.dependency = getenv("FAULT_DEPENDENCY")
 	if v := getenv("FAULT_MEMORY_GROWTH"); v != "" {
 		if f.memoryGrowth, err = parseSize(v); err != nil {
 			return f, fmt.Errorf("FAULT_MEMORY_GROWTH=%q: %w", v, err)

@@ -73,6 +73,12 @@ func (a *app) delayed(h http.HandlerFunc) http.HandlerFunc {
 }
 
 func (a *app) hello(w http.ResponseWriter, r *http.Request) {
+	if a.faults.dependency != "" {
+		if _, err := os.Stat(a.faults.dependency); err == nil {
+			http.Error(w, "dependency down (FAULT_DEPENDENCY)", http.StatusServiceUnavailable)
+			return
+		}
+	}
 	if a.faults.errorRate > 0 && a.rng.float64() < a.faults.errorRate {
 		http.Error(w, "simulated failure (FAULT_ERROR_RATE)", http.StatusInternalServerError)
 		return

@@ -32,6 +32,9 @@
 //	FAULT_MEMORY_GROWTH  bytes per second allocated and kept (an integer with an
 //	                     optional Ki, Mi or Gi suffix).
 //	FAULT_EXIT_ON_START=1 exit with status 3 before doing anything else.
+//	FAULT_DEPENDENCY     a path; while a file is there, GET / answers 503
+//	                     "dependency down": a shared dependency that fails every
+//	                     revision reading the same path at once.
 //	FAULT_FAIL_PATH      a path prefix: every request whose path starts with it
 //	                     answers 500 (the probes' paths excepted).
 //	FAULT_NOT_FOUND=1    every page answers 404 (the probes' paths excepted).

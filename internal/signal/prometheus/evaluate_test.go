@@ -140,7 +140,7 @@ func TestHangingPrometheusTimesOut(t *testing.T) {
 	out := c.Evaluate(context.Background(), TemplateData{App: "web", Revision: 2})
 	took := time.Since(start)
 	assertInconclusive(t, out, ErrTimeout, "no answer within 300ms")
-	if took > 10*time.Second {
+	if took > time.Minute { // generous: a busy machine delays timers, it does not stop them
 		t.Errorf("took %s with a 300ms timeout", took)
 	}
 

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -18,6 +20,7 @@ const (
 	helperEnv = "RESOURCES_TEST_HELPER"
 	mibEnv    = "RESOURCES_TEST_MIB"   // MiB to allocate and touch
 	filesEnv  = "RESOURCES_TEST_FILES" // extra files to hold open
+	burnEnv   = "RESOURCES_TEST_BURN"  // a holder burns a core too
 )
 
 // sampleApp is the demo sample app, built once for the engine test.
@@ -49,11 +52,15 @@ func runTests(m *testing.M) int {
 // helperMain runs one helper:
 //
 //	hog    allocates and holds memory and files, starts a "holder"
-//	       grandchild in its own process group, burns one core, prints
-//	       "ready" once all is in place and, when its stdin closes, kills
-//	       and reaps the grandchild and exits.
-//	holder allocates and holds memory and files, prints "ready", and exits
-//	       when its stdin closes.
+//	       grandchild in its own process group that burns a core too,
+//	       burns one core, prints "ready" once all is in place and, when
+//	       its stdin closes, kills and reaps the grandchild and exits. To a
+//	       line "cpu" on stdin it answers its own CPU time and its
+//	       grandchild's, in nanoseconds, each as the process itself
+//	       reports it (getrusage).
+//	holder allocates and holds memory and files, prints "ready", answers
+//	       "cpu" with its own CPU time, and exits when its stdin closes.
+//	       With burnEnv set it burns a core.
 //	exit   exits at once.
 func helperMain(mode string) int {
 	switch mode {
@@ -70,17 +77,38 @@ func helperMain(mode string) int {
 		return 1
 	}
 	var grandchild *exec.Cmd
-	var grandchildStdin io.Closer
+	var grandchildStdin io.WriteCloser
+	var grandchildOut *bufio.Reader
 	if mode == "hog" {
-		if grandchild, grandchildStdin, err = startHolder(); err != nil {
+		if grandchild, grandchildStdin, grandchildOut, err = startHolder(); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
 		go burn()
 	}
+	if mode == "holder" && os.Getenv(burnEnv) != "" {
+		go burn()
+	}
 	fmt.Println("ready")
 	// Stdin closes when the test is done with this helper (or dies).
-	bufio.NewReader(os.Stdin).ReadString('\n')
+	in := bufio.NewReader(os.Stdin)
+	for {
+		line, err := in.ReadString('\n')
+		if err != nil || line != "cpu\n" {
+			break
+		}
+		answer := strconv.FormatInt(ownCPU().Nanoseconds(), 10)
+		if grandchild != nil {
+			fmt.Fprintln(grandchildStdin, "cpu")
+			theirs, err := grandchildOut.ReadString('\n')
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "grandchild's CPU:", err)
+				return 1
+			}
+			answer += " " + strings.TrimSpace(theirs)
+		}
+		fmt.Println(answer)
+	}
 	if grandchild != nil {
 		grandchildStdin.Close()
 		grandchild.Wait()
@@ -115,33 +143,45 @@ func hold() ([]byte, []*os.File, error) {
 	return mem, files, nil
 }
 
-// startHolder starts the grandchild; it inherits this process's group. It
-// exits when the returned stdin is closed or this process dies.
-func startHolder() (*exec.Cmd, io.Closer, error) {
+// startHolder starts the grandchild, burning a core; it inherits this
+// process's group. It exits when the returned stdin is closed or this
+// process dies; out is where it answers.
+func startHolder() (*exec.Cmd, io.WriteCloser, *bufio.Reader, error) {
 	self, err := os.Executable()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), helperEnv+"=holder", mibEnv+"=16", filesEnv+"=10")
+	cmd.Env = append(os.Environ(), helperEnv+"=holder", mibEnv+"=16", filesEnv+"=10", burnEnv+"=1")
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	out, err := cmd.StdoutPipe()
+	pipe, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "ready\n" {
+	out := bufio.NewReader(pipe)
+	if line, err := out.ReadString('\n'); err != nil || line != "ready\n" {
 		cmd.Process.Kill()
 		cmd.Wait()
-		return nil, nil, fmt.Errorf("holder did not start: %q %v", line, err)
+		return nil, nil, nil, fmt.Errorf("holder did not start: %q %v", line, err)
 	}
-	return cmd, stdin, nil
+	return cmd, stdin, out, nil
+}
+
+// ownCPU is this process's user + system time, all threads, as the kernel
+// reports it to the process itself.
+func ownCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return -1
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // burn keeps one core busy until the process exits.

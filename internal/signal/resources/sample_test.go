@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 type helper struct {
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
+	out   *bufio.Reader // its answers, after "ready"
 	pgid  int
 	done  chan error
 }
@@ -44,11 +46,11 @@ func startHelper(t *testing.T, mode string, mib, files int) *helper {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	h := &helper{cmd: cmd, stdin: stdin, pgid: cmd.Process.Pid, done: make(chan error, 1)}
+	h := &helper{cmd: cmd, stdin: stdin, out: bufio.NewReader(out), pgid: cmd.Process.Pid, done: make(chan error, 1)}
 	t.Cleanup(func() { h.stop(t) })
 	ready := make(chan string, 1)
 	go func() {
-		line, _ := bufio.NewReader(out).ReadString('\n')
+		line, _ := h.out.ReadString('\n')
 		ready <- line
 	}()
 	select {
@@ -108,36 +110,53 @@ func TestSampleSumsTheGroup(t *testing.T) {
 		t.Errorf("FDs = %d, want >= %d", u.FDs, files+10)
 	}
 
-	// One goroutine spins. The machine is shared, so a second may give it
-	// much less than a core: look at up to 15 one-second windows for one
-	// near 1 core; none may exceed what one spinning thread (plus the Go
-	// runtime) can use.
+	// CPU: the hog and its grandchild each spin a core, and each reports
+	// the CPU time the kernel has given it. Two samples of the group are
+	// taken between those reports, so the group's CPU growth between them
+	// must lie between the reports' sums inside and around them — however
+	// little of a core a busy machine gives either process. Reading only
+	// the hog would fall short of the lower sum, which holds the
+	// grandchild's time too.
 	var m Meter
 	if first := m.Observe(time.Now(), u); first.Interval != 0 || first.CPU != 0 {
 		t.Errorf("first observation = %+v, want no rate", first)
 	}
-	var seen []string
-	for near := false; !near; {
-		if len(seen) == 15 {
-			t.Fatalf("no one-second window near 1 core; rates %v", seen)
+	before := h.cpu(t)
+	s1, at1 := sampleNow(t, h.pgid)
+	inner := h.cpu(t)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		c := h.cpu(t)
+		if c.hog-inner.hog >= 300*time.Millisecond && c.grandchild-inner.grandchild >= 300*time.Millisecond {
+			break
 		}
-		time.Sleep(time.Second)
-		u2, err := Sample(h.pgid)
-		if err != nil {
-			t.Fatal(err)
+		if time.Now().After(deadline) {
+			t.Fatalf("in 2 minutes the hog got %v of CPU and its grandchild %v", c.hog-inner.hog, c.grandchild-inner.grandchild)
 		}
-		r := m.Observe(time.Now(), u2)
-		seen = append(seen, fmt.Sprintf("%.2f", r.CPU))
-		if r.Interval < time.Second {
-			t.Errorf("Interval = %v, want >= 1s", r.Interval)
-		}
-		if r.CPU > 1.6 {
-			t.Fatalf("CPU = %.2f cores over %v, more than one spinning thread can use", r.CPU, r.Interval)
-		}
-		if r.RSS != u2.RSS || r.FDs != u2.FDs {
-			t.Errorf("rates %+v do not carry the sample %+v", r, u2)
-		}
-		near = r.CPU >= 0.6
+		time.Sleep(100 * time.Millisecond)
+	}
+	innerEnd := h.cpu(t)
+	s2, at2 := sampleNow(t, h.pgid)
+	after := h.cpu(t)
+
+	// /proc counts in clock ticks: each of a process's user and system
+	// times is truncated, so a difference of two samples is off by less
+	// than two ticks per process.
+	const slack = 2 * 2 * clockTick
+	got := s2.CPU - s1.CPU
+	lower := innerEnd.sum() - inner.sum()
+	upper := after.sum() - before.sum()
+	if got < lower-slack || got > upper+slack {
+		t.Errorf("group CPU grew by %v between two samples; its processes report %v between the samples' inner reports and %v between the outer ones",
+			got, lower, upper)
+	}
+	m.Observe(at1, s1)
+	r := m.Observe(at2, s2)
+	if r.Interval != at2.Sub(at1) || math.Abs(r.CPU*r.Interval.Seconds()-got.Seconds()) > 1e-9 {
+		t.Errorf("rates %+v: want the CPU growth %v over %v", r, got, at2.Sub(at1))
+	}
+	if r.RSS != s2.RSS || r.FDs != s2.FDs {
+		t.Errorf("rates %+v do not carry the sample %+v", r, s2)
 	}
 
 	h.stop(t)
@@ -221,4 +240,35 @@ func TestParseStat(t *testing.T) {
 			t.Errorf("parseStat(%q) succeeded", bad)
 		}
 	}
+}
+
+// selfCPU is what the hog and its grandchild report of their CPU time.
+type selfCPU struct{ hog, grandchild time.Duration }
+
+func (c selfCPU) sum() time.Duration { return c.hog + c.grandchild }
+
+// cpu asks the hog for its and its grandchild's own CPU time.
+func (h *helper) cpu(t *testing.T) selfCPU {
+	t.Helper()
+	if _, err := io.WriteString(h.stdin, "cpu\n"); err != nil {
+		t.Fatal(err)
+	}
+	line, err := h.out.ReadString('\n')
+	if err != nil {
+		t.Fatalf("hog's CPU report: %v", err)
+	}
+	var hog, gc int64
+	if _, err := fmt.Sscan(line, &hog, &gc); err != nil || hog < 0 || gc < 0 {
+		t.Fatalf("hog's CPU report %q: %v", line, err)
+	}
+	return selfCPU{time.Duration(hog), time.Duration(gc)}
+}
+
+func sampleNow(t *testing.T, pgid int) (Usage, time.Time) {
+	t.Helper()
+	u, err := Sample(pgid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u, time.Now()
 }

@@ -139,7 +139,10 @@ func TestHangingReceiverTimesOut(t *testing.T) {
 	out := newWebhook(t, srv.URL, 200*time.Millisecond).Judge(context.Background(), req)
 	took := time.Since(start)
 	assertInconclusive(t, out, ErrTimeout, "no answer within 200ms")
-	if took > 5*time.Second {
+	// The server never answers until the test ends: any return is the
+	// timeout's doing; the bound only catches a timeout that is ignored
+	// (generous, for a busy machine).
+	if took > time.Minute {
 		t.Errorf("took %s with a 200ms timeout", took)
 	}
 
