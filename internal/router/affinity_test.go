@@ -153,7 +153,7 @@ func TestHoldbackIsASampleOfRequestsNotOfClients(t *testing.T) {
 					t.Fatalf("cookie %q: the holdback set a cookie %q", cookie, set)
 				case res.body == "new" && cookie == "2" && set != "":
 					t.Fatalf("a valid cookie for revision 2 was set again: %q", set)
-				case res.body == "new" && cookie != "2" && !strings.HasPrefix(set, "lg=2;"):
+				case res.body == "new" && cookie != "2" && !strings.HasPrefix(set, "lg=2."):
 					t.Fatalf("cookie %q: moved to revision 2 without being told (Set-Cookie %q)", cookie, set)
 				}
 			}
