@@ -56,6 +56,9 @@ type Target struct {
 	Stable   int
 	Canary   int
 	Analysis manifest.Analysis
+	// Routes is how many path templates the router counts apart
+	// (router.routes): perRoute checks split their α over Routes+1.
+	Routes int
 }
 
 // Result is one check's verdict at one look.

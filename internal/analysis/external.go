@@ -124,23 +124,25 @@ func compile(t Target, src Sources, c manifest.Check, share float64, start time.
 	case c.Compare != nil && TraceMetric(c.Compare.Metric):
 		return compileTrace(t, src, c.Name, c.Compare.Metric, c.Compare.MaxIncrease, share)
 	case c.Compare != nil:
-		m, err := judge.ParseMetric(c.Compare.Metric)
-		if err != nil {
-			return nil, err
-		}
-		inc, err := judge.ParseValue(m, c.Compare.MaxIncrease)
-		if err != nil {
-			return nil, err
-		}
-		j := judge.Compare{Check: c.Name, Metric: m, MaxIncrease: inc}
-		if err := j.Validate(); err != nil {
-			return nil, err
-		}
-		return &compareCheck{src: src, target: t, judge: j, alpha: share}, nil
+		return compileCompare(t, src, c, share)
 	case c.Threshold != nil:
 		j, err := thresholdOf(c.Name, c.Threshold)
 		if err != nil {
 			return nil, err
+		}
+		errs, err := compileErrorStatuses(c.Threshold.Errors)
+		if err != nil {
+			return nil, err
+		}
+		if errs != nil {
+			all := src.Samples
+			src.Samples = func(app string) map[int]judge.Sample {
+				out := all(app)
+				for rev, s := range out {
+					out[rev] = errs.count(s)
+				}
+				return out
+			}
 		}
 		return &thresholdCheck{src: src, target: t, judge: j, alpha: share}, nil
 	case c.Prometheus != nil:

@@ -106,6 +106,10 @@ func writeStatus(w io.Writer, st controller.AppStatus) {
 		}
 		tw.Flush()
 	}
+	if r := st.Rollout; r != nil && len(r.DefaultChecks) > 0 {
+		fmt.Fprintf(w, "defaults: no analysis section: lastgood's default checks judge this rollout (%s, one α); `analysis: {checks: []}` turns them off\n",
+			strings.Join(r.DefaultChecks, ", "))
+	}
 	if st.Preview != "" {
 		fmt.Fprintf(w, "preview:  %s\n", st.Preview)
 	}

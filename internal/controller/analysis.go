@@ -102,6 +102,7 @@ func (c *Controller) startAnalysis(ctx context.Context, a *appState) {
 		}
 	}
 	t := analysis.Target{App: a.app.Name, Rollout: a.rollout.ID, Stable: a.state.From, Canary: a.state.To, Analysis: an}
+	t.Routes = m.RouteLimit()
 	if a.analysisFailed == a.rollout.ID {
 		return // recorded once; Apply validates checks, so this is rare
 	}

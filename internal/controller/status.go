@@ -34,6 +34,9 @@ type RolloutStatus struct {
 	// Checks are the latest verdicts of the rollout's analysis while it
 	// runs (during the rollout and its rollback window).
 	Checks []analysis.Result `json:"checks,omitempty"`
+	// DefaultChecks names the checks when they are lastgood's defaults
+	// (the manifest of the revision rolling out has no analysis section).
+	DefaultChecks []string `json:"defaultChecks,omitempty"`
 	// Incident is the id of the rollout's incident once it ended in a
 	// rollback or abort, or was an undo (written a moment after).
 	Incident string `json:"incident,omitempty"`
@@ -81,8 +84,11 @@ func (c *Controller) Status(ctx context.Context, name string) (AppStatus, error)
 			}
 			rs.Checks[i] = r
 		}
-		if m, err := c.manifest(ctx, a, a.state.To); err == nil && m.Strategy.Canary != nil && a.state.Kind == strategy.Canary {
-			rs.Steps = len(m.Strategy.Canary.Steps)
+		if m, err := c.manifest(ctx, a, a.state.To); err == nil {
+			if m.Strategy.Canary != nil && a.state.Kind == strategy.Canary {
+				rs.Steps = len(m.Strategy.Canary.Steps)
+			}
+			rs.DefaultChecks = defaultChecks(m)
 		}
 		st.Rollout = rs
 	}

@@ -17,8 +17,19 @@ const (
 	LatencyP50  Metric = "latencyP50"
 	LatencyP90  Metric = "latencyP90"
 	LatencyP99  Metric = "latencyP99"
+	LatencyP999 Metric = "latencyP999"
 	RequestRate Metric = "requestRate"
 )
+
+// quantilePrefix starts the name of a latency quantile metric given by
+// its quantile (LatencyQuantile).
+const quantilePrefix = "latencyQuantile="
+
+// LatencyQuantile returns the metric of the request duration's
+// q-quantile, 0 < q < 1, as a manifest's `latencyQuantile: 0.999` asks.
+func LatencyQuantile(q float64) Metric {
+	return Metric(quantilePrefix + strconv.FormatFloat(q, 'g', -1, 64))
+}
 
 // DefaultAlpha is the false-rollback budget of a rollout when the manifest
 // does not set one: at most a 1% chance that a canary as good as the stable
@@ -33,11 +44,15 @@ var ErrBadValue = errors.New("bad value")
 
 // ParseMetric checks a metric name from a manifest.
 func ParseMetric(s string) (Metric, error) {
-	switch m := Metric(s); m {
-	case ErrorRate, LatencyP50, LatencyP90, LatencyP99, RequestRate:
+	m := Metric(s)
+	switch m {
+	case ErrorRate, LatencyP50, LatencyP90, LatencyP99, LatencyP999, RequestRate:
 		return m, nil
 	}
-	return "", fmt.Errorf("%w %q (want errorRate, latencyP50, latencyP90, latencyP99 or requestRate)", ErrUnknownMetric, s)
+	if _, ok := m.Quantile(); ok {
+		return m, nil
+	}
+	return "", fmt.Errorf("%w %q (want errorRate, latencyP50, latencyP90, latencyP99, latencyP999 or requestRate)", ErrUnknownMetric, s)
 }
 
 // Quantile returns the quantile a latency metric reads, and false for the
@@ -50,6 +65,14 @@ func (m Metric) Quantile() (float64, bool) {
 		return 0.9, true
 	case LatencyP99:
 		return 0.99, true
+	case LatencyP999:
+		return 0.999, true
+	}
+	if rest, ok := strings.CutPrefix(string(m), quantilePrefix); ok {
+		q, err := strconv.ParseFloat(rest, 64)
+		if err == nil && q > 0 && q < 1 {
+			return q, true
+		}
 	}
 	return 0, false
 }

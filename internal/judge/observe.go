@@ -39,6 +39,18 @@ type Sample struct {
 	Requests uint64
 	Errors   uint64
 	Latency  Histogram
+	// Status counts responses by class (index status/100) and Codes by
+	// status code; Routes are the same counts per path template (the
+	// router's RouteStats). The tests here read Requests, Errors and
+	// Latency only; internal/analysis derives those from these for the
+	// status-mix and per-route checks and for a check's own error
+	// statuses.
+	Status [6]uint64
+	Codes  map[int]uint64
+	Routes map[string]Sample
+	// Sessions are the counts per session bucket with session affinity
+	// (Requests, Errors, Status), for DesignEffect.
+	Sessions []Sample
 }
 
 // Observation is one look at a rollout: cumulative samples of both

@@ -103,6 +103,7 @@ func (a *App) setDefaults(w written) {
 		setDuration(w, "router.idleTimeout", &r.IdleTimeout, defaultIdleTimeout)
 	}
 	a.Strategy.setDefaults(w)
+	a.setDefaultChecks(w)
 	if a.Analysis != nil {
 		a.Analysis.setDefaults(w)
 	}

@@ -51,8 +51,9 @@ func TestHoldbackDefaults(t *testing.T) {
 		{"written as 0", withCompare("strategy: {blueGreen: {}}", "rollback: {holdback: 0}"), ptr(Share(0))},
 		{"rolling keeps nothing warm", withCompare("strategy: {rolling: {}}"), ptr(Share(0))},
 		{"no window", withCompare("strategy: {blueGreen: {}}", "rollback: {window: 0s}"), ptr(Share(0))},
-		{"no compare check", doc("strategy: {canary: {steps: [{setWeight: 10}]}}"), nil},
-		{"no compare check, 0 written", doc("strategy: {blueGreen: {}}", "rollback: {holdback: 0%}"), nil},
+		{"no analysis section: the default checks compare", doc("strategy: {canary: {steps: [{setWeight: 10}]}}"), ptr(DefaultHoldback)},
+		{"no compare check", doc("strategy: {canary: {steps: [{setWeight: 10}]}}", "analysis: {checks: []}"), nil},
+		{"no compare check, 0 written", doc("strategy: {blueGreen: {}}", "rollback: {holdback: 0%}", "analysis: {checks: []}"), nil},
 		{"no analysis at all", base, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,6 +4,7 @@
 package manifest
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/lastgood/lastgood/internal/signal/journey"
@@ -87,6 +88,20 @@ type Router struct {
 	BodyTimeout     Duration `json:"bodyTimeout"`
 	BodyIdleTimeout Duration `json:"bodyIdleTimeout"`
 	IdleTimeout     Duration `json:"idleTimeout"`
+	// Routes is how many path templates the router counts apart (the
+	// busiest ones; the rest count as "other"), for perRoute compare
+	// checks. 0 counts none apart; nil (not written) is DefaultRoutes,
+	// and leaves the canonical form as it was before the field existed.
+	// At most MaxRoutes.
+	Routes *int `json:"routes,omitempty"`
+}
+
+// RouteLimit is router.routes, or its default when it is not written.
+func (a *App) RouteLimit() int {
+	if a.Router == nil || a.Router.Routes == nil {
+		return DefaultRoutes
+	}
+	return *a.Router.Routes
 }
 
 // Strategy holds exactly one of its fields after defaulting.
@@ -191,6 +206,10 @@ type Analysis struct {
 	// back anyway. In (0, 0.5]; default 0.01.
 	Alpha  float64 `json:"alpha"`
 	Checks []Check `json:"checks"`
+	// Default marks lastgood's default checks (DefaultChecks), filled in
+	// for a canary or blue-green manifest of the local engine that has no
+	// analysis section, or that sets `default: true` and no checks.
+	Default bool `json:"default,omitempty"`
 }
 
 // Check is one rule over a signal; exactly one source field is set.
@@ -209,10 +228,38 @@ type Check struct {
 
 // Compare compares canary with stable on a router metric.
 type Compare struct {
-	Metric string `json:"metric"`
+	// Metric is a router metric, or statusMix: the shares of 3xx, 4xx
+	// and 5xx responses, each compared on its own. Empty when
+	// LatencyQuantile is set.
+	Metric string `json:"metric,omitempty"`
+	// LatencyQuantile compares this quantile of the latency (0.999 for
+	// p99.9), in place of Metric.
+	LatencyQuantile float64 `json:"latencyQuantile,omitempty"`
 	// MaxIncrease is a number for rates ("0.01") or a duration for
 	// latencies ("50ms"), kept as written.
 	MaxIncrease string `json:"maxIncrease"`
+	// PerRoute runs the comparison on each path template the router
+	// counts apart (router.routes) and on the rest, sharing the check's α.
+	PerRoute bool `json:"perRoute,omitempty"`
+	// Errors names the statuses errorRate counts; nil counts 5xx (and
+	// requests that got no whole answer).
+	Errors *ErrorStatuses `json:"errors,omitempty"`
+}
+
+// MetricName is the metric as Evidence names it: Metric, or
+// latencyQuantile=Q.
+func (c *Compare) MetricName() string {
+	if c.LatencyQuantile != 0 {
+		return "latencyQuantile=" + strconv.FormatFloat(c.LatencyQuantile, 'g', -1, 64)
+	}
+	return c.Metric
+}
+
+// ErrorStatuses are the response statuses an error rate counts: classes
+// ("5xx") and codes ("404"). Requests that got no whole answer (the
+// replica could not be reached, its answer was cut short) always count.
+type ErrorStatuses struct {
+	Status []string `json:"status"`
 }
 
 // Threshold compares a metric of the new revision with bounds.
@@ -220,6 +267,8 @@ type Threshold struct {
 	Metric string `json:"metric"`
 	Max    string `json:"max,omitempty"`
 	Min    string `json:"min,omitempty"`
+	// Errors names the statuses errorRate counts, as in Compare.
+	Errors *ErrorStatuses `json:"errors,omitempty"`
 }
 
 // Prometheus runs a PromQL query; FailIf/PassIf on the check judge result.

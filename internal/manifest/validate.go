@@ -109,6 +109,7 @@ func (v *validator) app(a *App) {
 	v.strategy(a)
 	if a.Analysis != nil {
 		v.analysis(a.Analysis)
+		v.perRoute(a)
 	}
 	v.positive("rollback.progressDeadline", a.Rollback.ProgressDeadline)
 	v.notNegative("rollback.window", a.Rollback.Window)
@@ -138,6 +139,9 @@ func (v *validator) router(r *Router) {
 	v.positive("router.bodyTimeout", r.BodyTimeout)
 	v.positive("router.bodyIdleTimeout", r.BodyIdleTimeout)
 	v.positive("router.idleTimeout", r.IdleTimeout)
+	if r.Routes != nil {
+		v.between("router.routes", *r.Routes, 0, MaxRoutes)
+	}
 }
 
 // hostPort checks an address the router listens on: an IP address or

@@ -30,6 +30,7 @@ var metrics = map[string]unit{
 	"latencyP50":  latency,
 	"latencyP90":  latency,
 	"latencyP99":  latency,
+	"latencyP999": latency,
 	"requestRate": perSecond,
 }
 
@@ -79,15 +80,11 @@ func (v *validator) check(path string, c *Check) {
 		v.fail(path, "set only one of %s in a check; got %s", list(checkSources), list(set))
 	}
 	if c.Compare != nil {
-		u, ok := v.compareMetric(path+".compare.metric", c.Compare.Metric)
-		if c.Compare.MaxIncrease == "" {
-			v.fail(path+".compare.maxIncrease", "is required: how much worse than stable the new revision may be")
-		} else if ok {
-			v.amount(path+".compare.maxIncrease", c.Compare.Metric, u, c.Compare.MaxIncrease)
-		}
+		v.compare(path+".compare", c.Compare)
 	}
 	if t := c.Threshold; t != nil {
 		u, ok := v.metric(path+".threshold.metric", t.Metric)
+		v.errorStatuses(path+".threshold", t.Metric, t.Errors)
 		if t.Max == "" && t.Min == "" {
 			v.fail(path+".threshold", "set max, min or both")
 		}
@@ -131,7 +128,7 @@ func (v *validator) compareMetric(path, name string) (unit, bool) {
 	}
 	u, ok := metrics[name]
 	if !ok {
-		names := slices.Sorted(maps.Keys(metrics))
+		names := slices.Sorted(slices.Values(append(slices.Collect(maps.Keys(metrics)), statusMix)))
 		names = append(names, slices.Sorted(maps.Keys(traceMetrics))...)
 		v.fail(path, "must be one of %s, got %q", strings.Join(names, ", "), name)
 	}

@@ -24,7 +24,8 @@ func TestAffinitySticksAndRepicks(t *testing.T) {
 		first := get(t, c, url)
 		setCookie := first.header.Get("Set-Cookie")
 		rev := first.header.Get(RevisionHeader)
-		if want := "lg=" + rev + "; Path=/; Max-Age=60; HttpOnly"; setCookie != want {
+		// The first session gets bucket 0 (sessions.go).
+		if want := "lg=" + rev + ".0; Path=/; Max-Age=60; HttpOnly"; setCookie != want {
 			t.Fatalf("Set-Cookie = %q, want %q", setCookie, want)
 		}
 		withCookie := func(value string) response {
@@ -48,7 +49,7 @@ func TestAffinitySticksAndRepicks(t *testing.T) {
 		r.Set(Table{Routes: []Route{other}, Affinity: both.Affinity})
 		res := withCookie(rev)
 		otherRev := res.header.Get(RevisionHeader)
-		if otherRev == rev || !strings.HasPrefix(res.header.Get("Set-Cookie"), "lg="+otherRev+";") {
+		if otherRev == rev || !strings.HasPrefix(res.header.Get("Set-Cookie"), "lg="+otherRev+".") {
 			t.Errorf("after revision %s left: served by %s with Set-Cookie %q", rev, otherRev, res.header.Get("Set-Cookie"))
 		}
 
@@ -152,7 +153,7 @@ func TestHoldbackIsASampleOfRequestsNotOfClients(t *testing.T) {
 					t.Fatalf("cookie %q: the holdback set a cookie %q", cookie, set)
 				case res.body == "new" && cookie == "2" && set != "":
 					t.Fatalf("a valid cookie for revision 2 was set again: %q", set)
-				case res.body == "new" && cookie != "2" && !strings.HasPrefix(set, "lg=2;"):
+				case res.body == "new" && cookie != "2" && !strings.HasPrefix(set, "lg=2."):
 					t.Fatalf("cookie %q: moved to revision 2 without being told (Set-Cookie %q)", cookie, set)
 				}
 			}

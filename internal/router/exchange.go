@@ -18,9 +18,11 @@ type exchange struct {
 	// sent reports that the request reached the backend whole: a client
 	// that leaves after that has waited on the revision, and its 499
 	// counts as the revision's failure.
-	sent  bool
-	start time.Time
-	hatch *hatchState // the net/http path's; nil on the fast path
+	sent    bool
+	slot    int // the request's route slot (see paths)
+	session int // the request's session bucket, -1 for none (see sessions.go)
+	start   time.Time
+	hatch   *hatchState // the net/http path's; nil on the fast path
 }
 
 type exchangeKey struct{}
@@ -49,7 +51,8 @@ func (ex *exchange) finish() {
 		status = 502
 	}
 	failed := !ex.completed || status == 499 && ex.sent
-	ex.route.stats.record(status, failed, time.Since(ex.start))
+	ex.route.stats.recordAt(ex.slot, status, failed, time.Since(ex.start))
+	ex.route.stats.recordSession(ex.session, status, failed)
 	ex.route.stats.inFlight.Add(-1)
 	ex.backend.inFlight.Add(-1)
 }

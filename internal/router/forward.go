@@ -32,7 +32,7 @@ func (c *clientConn) serveRequest() bool {
 		return c.answer(503, "", "", c.r.noRoute)
 	}
 	ex := &c.ex
-	*ex = exchange{route: rt, backend: b, setCookie: setCookie, start: start}
+	*ex = exchange{route: rt, backend: b, setCookie: setCookie, slot: c.r.paths.slot(c.req.target), session: c.r.sessionOf(&c.req, rt, setCookie), start: start}
 	rt.stats.inFlight.Add(1)
 	defer ex.finish()
 	return c.forward(ex, start)
@@ -244,7 +244,7 @@ func (c *clientConn) relayResponse(ex *exchange, bc *backendConn) bool {
 	ex.status = res.status
 	setCookie := ""
 	if ex.setCookie {
-		setCookie = ex.route.setCookie[0]
+		setCookie = ex.cookie()[0]
 	}
 	res.writeRelayed(c.bw, method, ex.route.header[0], setCookie, closing)
 	rl := relay{dst: c.bw, src: bc.br, buffers: c.r.buffers}
@@ -317,7 +317,7 @@ func (c *clientConn) failed(ex *exchange, err error) bool {
 	method, target := string(c.req.method), c.req.target
 	setCookie := ""
 	if ex.setCookie {
-		setCookie = ex.route.setCookie[0]
+		setCookie = ex.cookie()[0]
 	}
 	switch {
 	case killed:

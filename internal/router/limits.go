@@ -27,6 +27,11 @@ type Limits struct {
 	// IdleTimeout is how long a keep-alive connection may wait for its
 	// next request.
 	IdleTimeout time.Duration
+	// Routes is how many path templates get counters of their own (see
+	// PathTemplate); 0 takes DefaultRoutes, a negative value none, and
+	// at most MaxRoutes. Slots are router-wide and kept once given: a
+	// table with a smaller value gives no more.
+	Routes int
 }
 
 // The defaults of Limits. manifest's router section has the same ones.

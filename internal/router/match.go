@@ -44,6 +44,8 @@ type matchRule struct {
 type requestView interface {
 	// revision returns the revision in the affinity cookie called name.
 	revision(name string) (int, bool)
+	// session returns the session bucket in that cookie, -1 for none.
+	session(name string) int
 	// matches reports whether the request satisfies m.
 	matches(m *matchRule) bool
 }

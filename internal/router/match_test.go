@@ -174,7 +174,7 @@ func TestMatchTakesPrecedenceOverAffinity(t *testing.T) {
 		}
 		// Without a match or a cookie, the client is picked by weight and
 		// told so.
-		if res := send("", ""); !strings.HasPrefix(res.header.Get("Set-Cookie"), "lg="+res.header.Get(RevisionHeader)+";") {
+		if res := send("", ""); !strings.HasPrefix(res.header.Get("Set-Cookie"), "lg="+res.header.Get(RevisionHeader)+".") {
 			t.Errorf("new client: Set-Cookie %q for revision %s", res.header.Get("Set-Cookie"), res.header.Get(RevisionHeader))
 		}
 	})

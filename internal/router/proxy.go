@@ -140,7 +140,7 @@ func modifyResponse(res *http.Response) error {
 	ex.status = res.StatusCode
 	res.Header[RevisionHeader] = ex.route.header
 	if ex.setCookie {
-		res.Header["Set-Cookie"] = append(res.Header["Set-Cookie"], ex.route.setCookie...)
+		res.Header["Set-Cookie"] = append(res.Header["Set-Cookie"], ex.cookie()...)
 	}
 	if res.Body != nil && res.Body != http.NoBody && res.StatusCode != http.StatusSwitchingProtocols {
 		res.Body = &watchedBody{ReadCloser: res.Body, ex: ex}
@@ -203,7 +203,7 @@ func (ex *exchange) answer(w http.ResponseWriter, status int, body string) {
 	h := w.Header()
 	h[RevisionHeader] = ex.route.header
 	if ex.setCookie {
-		h["Set-Cookie"] = ex.route.setCookie
+		h["Set-Cookie"] = ex.cookie()
 	}
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(status)

@@ -56,6 +56,7 @@ type Router struct {
 	mu        sync.Mutex // guards the fields below, and serialises Set
 	backends  map[string]*backend
 	revisions map[int]*revisionStats
+	paths     *paths  // route slots, shared by every revision
 	serving   *server // the running Serve, if any
 }
 
@@ -68,6 +69,7 @@ func New(app string) *Router {
 		tooMany:   tooManyResponse(app),
 		backends:  map[string]*backend{},
 		revisions: map[int]*revisionStats{},
+		paths:     newPaths(0),
 	}
 	r.table.Store(&table{limits: compileLimits(Limits{})})
 	r.transport = newTransport()
@@ -82,6 +84,7 @@ func (r *Router) Set(t Table) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c := r.compile(t)
+	r.paths.setLimit(t.Limits.Routes)
 	r.table.Store(c)
 	r.prune(c)
 	if r.serving != nil {
@@ -106,7 +109,7 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	ctx, cancel := context.WithCancelCause(req.Context())
 	defer cancel(nil)
 	st := &hatchState{cancel: cancel, cut: &r.cut, method: req.Method, path: req.URL.Path}
-	ex := &exchange{Context: ctx, route: rt, backend: b, setCookie: setCookie, start: start, hatch: st}
+	ex := &exchange{Context: ctx, route: rt, backend: b, setCookie: setCookie, slot: r.paths.slot([]byte(req.URL.EscapedPath())), session: r.sessionOf((*netRequest)(req), rt, setCookie), start: start, hatch: st}
 	rt.stats.inFlight.Add(1)
 	defer ex.finish()
 	defer st.end(ex)
@@ -212,9 +215,10 @@ func (r *Router) Stats() []RevisionStats {
 		live = append(live, s)
 	}
 	r.mu.Unlock()
+	names := r.paths.names()
 	out := make([]RevisionStats, len(live))
 	for i, s := range live {
-		out[i] = s.snapshot()
+		out[i] = s.snapshot(names)
 	}
 	slices.SortFunc(out, func(a, b RevisionStats) int { return a.Revision - b.Revision })
 	return out

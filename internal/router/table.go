@@ -65,11 +65,14 @@ type route struct {
 	revision  int
 	header    []string // Lastgood-Revision value
 	setCookie []string // Set-Cookie value, nil when affinity is off or for a holdback route
-	holdback  bool     // Route.Holdback
-	stats     *revisionStats
-	backends  []*backend
-	next      atomic.Uint64
-	limits    *limits // the table's
+	// sessionCookies are the Set-Cookie values per session bucket, nil
+	// when affinity is off or for a holdback route.
+	sessionCookies [][]string
+	holdback       bool // Route.Holdback
+	stats          *revisionStats
+	backends       []*backend
+	next           atomic.Uint64
+	limits         *limits // the table's
 }
 
 // backend is the router's state for one replica address. The same value is
@@ -186,6 +189,7 @@ func (r *Router) newRoute(c *table, m Route, affinity *Affinity) *route {
 	}
 	if affinity != nil && !m.Holdback {
 		rt.setCookie = fullSlice(affinityCookie(c.cookie, m.Revision, affinity.MaxAge))
+		rt.sessionCookies = sessionCookies(c.cookie, m.Revision, affinity.MaxAge)
 	}
 	for _, addr := range m.Backends {
 		rt.backends = append(rt.backends, r.backendFor(addr))

@@ -150,6 +150,12 @@ func routerLimits(m *manifest.Router) router.Limits {
 		HeaderTimeout: m.HeaderTimeout.D(), BodyTimeout: m.BodyTimeout.D(),
 		BodyIdleTimeout: m.BodyIdleTimeout.D(), IdleTimeout: m.IdleTimeout.D(),
 	}
+	if m.Routes != nil {
+		l.Routes = *m.Routes
+		if l.Routes == 0 {
+			l.Routes = -1 // router.routes: 0 counts no route apart
+		}
+	}
 	if l.ResponseTimeout == 0 {
 		l.ResponseTimeout = -1
 	}
@@ -197,7 +203,17 @@ func (t *traffic) stats(app string) []router.RevisionStats {
 func (t *traffic) samples(app string) map[int]judge.Sample {
 	out := map[int]judge.Sample{}
 	for _, st := range t.stats(app) {
-		out[st.Revision] = judge.Sample{Requests: st.Requests, Errors: st.Errors, Latency: judge.Histogram(st.Latency)}
+		s := judge.Sample{Requests: st.Requests, Errors: st.Errors, Latency: judge.Histogram(st.Latency), Status: st.Status, Codes: st.Codes}
+		if len(st.Routes) > 0 {
+			s.Routes = make(map[string]judge.Sample, len(st.Routes))
+			for _, rs := range st.Routes {
+				s.Routes[rs.Route] = judge.Sample{Requests: rs.Requests, Errors: rs.Errors, Latency: judge.Histogram(rs.Latency), Status: rs.Status, Codes: rs.Codes}
+			}
+		}
+		for _, b := range st.Sessions {
+			s.Sessions = append(s.Sessions, judge.Sample{Requests: b.Requests, Errors: b.Errors, Status: b.Status})
+		}
+		out[st.Revision] = s
 	}
 	return out
 }

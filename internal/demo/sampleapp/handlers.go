@@ -44,6 +44,7 @@ func (a *app) routes() http.Handler {
 	mux.HandleFunc("GET /livez", a.livez)
 	mux.HandleFunc("GET /stream", a.delayed(a.stream))
 	mux.HandleFunc("GET /slow", a.delayed(a.slow))
+	mux.HandleFunc("GET /items/{id}", a.delayed(item))
 	mux.HandleFunc("POST /upload", a.delayed(upload))
 	return mux
 }

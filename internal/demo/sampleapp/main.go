@@ -35,6 +35,9 @@
 //	FAULT_DEPENDENCY     a path; while a file is there, GET / answers 503
 //	                     "dependency down": a shared dependency that fails every
 //	                     revision reading the same path at once.
+//	FAULT_FAIL_PATH      a path prefix: every request whose path starts with it
+//	                     answers 500 (the probes' paths excepted).
+//	FAULT_NOT_FOUND=1    every page answers 404 (the probes' paths excepted).
 //
 // A malformed fault variable is a usage error: the process exits with status 2.
 // On SIGTERM or SIGINT the server shuts down gracefully (in-flight requests
@@ -117,7 +120,7 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 		rng:      newDrawer(f.seed),
 		started:  time.Now(),
 	}
-	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: parsePathFaults(getenv).wrap(a.routes()), ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	ready.Store(true)

@@ -334,3 +334,33 @@ func rss(t *testing.T, pid int) int64 {
 	t.Fatal("no VmRSS")
 	return 0
 }
+
+func TestSampleAppPathFaults(t *testing.T) {
+	bin := build(t)
+	t.Run("one path fails", func(t *testing.T) {
+		p := start(t, bin, "FAULT_FAIL_PATH=/items/")
+		if code, body := p.get(t, "/items/42"); code != 500 || !strings.Contains(body, "FAULT_FAIL_PATH") {
+			t.Errorf("GET /items/42 = %d %q, want 500", code, body)
+		}
+		if code, _ := p.get(t, "/"); code != 200 {
+			t.Errorf("GET / = %d, want 200", code)
+		}
+	})
+	t.Run("every page 404", func(t *testing.T) {
+		p := start(t, bin, "FAULT_NOT_FOUND=1")
+		for _, path := range []string{"/", "/items/1"} {
+			if code, _ := p.get(t, path); code != 404 {
+				t.Errorf("GET %s = %d, want 404", path, code)
+			}
+		}
+		if code, _ := p.get(t, "/healthz"); code != 200 {
+			t.Errorf("GET /healthz = %d, want 200 (probes are spared)", code)
+		}
+	})
+	t.Run("items", func(t *testing.T) {
+		p := start(t, bin)
+		if code, body := p.get(t, "/items/7"); code != 200 || body != "item 7\n" {
+			t.Errorf("GET /items/7 = %d %q", code, body)
+		}
+	})
+}
