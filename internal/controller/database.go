@@ -57,15 +57,17 @@ func (c *Controller) schemaBlame(a *appState) (why string, reverts bool) {
 	return fmt.Sprintf("revision %d degraded after migration %s: the schema change is not backward-compatible", a.state.From, m.Digits), len(d.Revert) > 0
 }
 
-// degradedSchema decides a rollout whose stable revision degraded after
-// its migrations ran (obs.Health.From says so): the verdict names the
-// migration. While the rollout runs and the policy can revert the
+// degradedSchema decides a rollout whose stable revision, and not the new
+// one, degraded after its migrations ran (obs.Health says so): the verdict
+// names the migration. While the rollout runs and the policy can revert the
 // migration, it is rolled back, so that the stable gets its schema back;
 // otherwise strategy.Next decides as for any unhealthy target (a canary
 // is held) with the words added. ok is false when nothing ran. c.mu is
 // held.
 func (c *Controller) degradedSchema(a *appState, spec strategy.Spec, obs *strategy.Observation) (strategy.State, []strategy.Event, bool) {
-	if obs.Health.From == "" {
+	if obs.Health.From == "" || obs.Health.To != "" {
+		// Both degraded together: the environment, not the schema
+		// (strategy.Both), as the new revision is written for it.
 		return strategy.State{}, nil, false
 	}
 	why, reverts := c.schemaBlame(a)
