@@ -53,7 +53,7 @@ func openStore(getenv func(string) string) (*store, error) {
 		}
 		s.columns = append(s.columns, c)
 	}
-	driver, dsn := "sqlite", url+"?_pragma=busy_timeout(10000)"
+	driver, dsn := "sqlite", url+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
 	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
 		driver, dsn, s.mark = "pgx", url, "$"
 	} else if strings.Contains(url, "://") {

@@ -42,8 +42,9 @@
 // under it) answers 500 "database: …" with the database's error.
 //
 //	DATABASE_URL  postgres://user:pass@host:port/db (pgx), or the path of a
-//	              SQLite file (modernc.org/sqlite). Not connected at start:
-//	              the first request connects.
+//	              SQLite file (modernc.org/sqlite; the app switches it to
+//	              WAL, so that lastgood reads it while the app writes). Not
+//	              connected at start: the first request connects.
 //	DB_TABLE      the table (default greetings).
 //	DB_COLUMNS    the columns, separated by commas (default message); each
 //	              is written "revision <LASTGOOD_REVISION>" and read back.
