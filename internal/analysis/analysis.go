@@ -24,6 +24,7 @@ import (
 
 	"github.com/lastgood/lastgood/internal/judge"
 	"github.com/lastgood/lastgood/internal/manifest"
+	"github.com/lastgood/lastgood/internal/signal/otlp"
 )
 
 // Replica is what a check needs to know of one running replica.
@@ -40,6 +41,9 @@ type Replica struct {
 type Sources struct {
 	// Samples returns an app's cumulative router counts per revision.
 	Samples func(app string) map[int]judge.Sample
+	// Traces returns what the OTLP receiver aggregated of an app's
+	// revision's spans (agents.go); nil or false: none.
+	Traces func(app string, revision int) (otlp.Aggregate, bool)
 	// Replicas returns an app's running replicas (all revisions).
 	Replicas func(app string) []Replica
 }

@@ -18,6 +18,7 @@ import (
 // serveFlags are the flags only serve takes.
 type serveFlags struct {
 	tokensFile, tlsCert, tlsKey, metricsAuth string
+	otlp                                     string
 	allowedHosts                             hostList
 	insecureNoAuth                           bool
 }
@@ -54,6 +55,7 @@ func init() {
 			fs.StringVar(&o.serve.tlsCert, "tls-cert", "", "serve the API and dashboard over HTTPS with the PEM certificate `FILE` (with --tls-key)")
 			fs.StringVar(&o.serve.tlsKey, "tls-key", "", "the PEM private key `FILE` of --tls-cert")
 			fs.StringVar(&o.serve.metricsAuth, "metrics-auth", "auto", "whether /metrics needs a viewer token: auto (when other machines can reach the API and tokens are set), token, or open")
+			fs.StringVar(&o.serve.otlp, "otlp", "", "listen `ADDR` of the OTLP/HTTP trace receiver replicas export to (default "+server.DefaultOTLP+", or an ephemeral loopback port when that is taken; off: none)")
 			fs.BoolVar(&o.serve.insecureNoAuth, "insecure-no-auth", false, "serve an API reachable from other machines without any token (anyone reaching it can run commands as this user)")
 		},
 		run: runServe,
@@ -83,6 +85,10 @@ func runServe(ctx context.Context, e *Env, o *options) error {
 		AllowedHosts: o.serve.allowedHosts, TLSCert: o.serve.tlsCert, TLSKey: o.serve.tlsKey,
 		MetricsAuth: o.serve.metricsAuth, InsecureNoAuth: o.serve.insecureNoAuth,
 		Engine: o.engine, Kubeconfig: o.kubeconfig, Namespace: o.namespace, Reserve: int64(reserve),
+		OTLP: o.serve.otlp,
+	}
+	if cfg.OTLP == "" {
+		cfg.OTLP, cfg.OTLPFallback = server.DefaultOTLP, true
 	}
 	if env := e.Getenv("LASTGOOD_ALLOWED_HOSTS"); env != "" {
 		for _, h := range strings.Split(env, ",") {

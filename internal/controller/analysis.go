@@ -10,6 +10,7 @@ import (
 	"github.com/lastgood/lastgood/internal/analysis"
 	"github.com/lastgood/lastgood/internal/judge"
 	"github.com/lastgood/lastgood/internal/manifest"
+	"github.com/lastgood/lastgood/internal/signal/otlp"
 	"github.com/lastgood/lastgood/internal/strategy"
 )
 
@@ -132,6 +133,12 @@ func (c *Controller) sources() analysis.Sources {
 				return nil
 			}
 			return c.cfg.Samples(app)
+		},
+		Traces: func(app string, rev int) (otlp.Aggregate, bool) {
+			if c.cfg.Traces == nil {
+				return otlp.Aggregate{}, false
+			}
+			return c.cfg.Traces(app, rev)
 		},
 		Replicas: func(app string) []analysis.Replica {
 			var out []analysis.Replica

@@ -15,6 +15,7 @@ import (
 
 	"github.com/lastgood/lastgood/internal/judge"
 	"github.com/lastgood/lastgood/internal/manifest"
+	"github.com/lastgood/lastgood/internal/signal/otlp"
 	"github.com/lastgood/lastgood/internal/store"
 	"github.com/lastgood/lastgood/internal/strategy"
 )
@@ -157,8 +158,11 @@ type Config struct {
 	// Samples returns an app's cumulative router counts per revision, the
 	// signal of compare and threshold checks.
 	Samples func(app string) map[int]judge.Sample
-	Now     func() time.Time // default time.Now
-	Log     *slog.Logger
+	// Traces returns what the OTLP receiver aggregated of an app's
+	// revision's spans, the signal of the agent metrics; nil without one.
+	Traces func(app string, revision int) (otlp.Aggregate, bool)
+	Now    func() time.Time // default time.Now
+	Log    *slog.Logger
 	// Interval between reconciliations when nothing wakes the loop.
 	Interval time.Duration
 	// DrainTimeout bounds how long a stopping replica waits for its

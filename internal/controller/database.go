@@ -32,6 +32,63 @@ type Database interface {
 // traffic ever moved.
 const TriggerMigration = "migration"
 
+// TriggerSchema rolls a rollout back whose migrations broke the stable
+// revision: it degraded on the new schema, and the rollback policy gives
+// it its schema back.
+const TriggerSchema = "schema"
+
+// schemaBlame names, once the stable revision is found degraded in a
+// rollout that ran migrations, the migration to blame: the first that is
+// not compatible, else the last. "" when the rollout ran none. It also
+// says whether the rollback policy would revert it. c.mu is held.
+func (c *Controller) schemaBlame(a *appState) (why string, reverts bool) {
+	ap := a.applied
+	if ap == nil || ap.rollout != a.rollout.ID || len(ap.list) == 0 {
+		return "", false
+	}
+	m := ap.list[len(ap.list)-1].Migration
+	for _, x := range ap.list {
+		if x.Class != migrate.Compatible {
+			m = x.Migration
+			break
+		}
+	}
+	d := migrate.OnRollback(ap.from, ap.list, a.state.From)
+	return fmt.Sprintf("revision %d degraded after migration %s: the schema change is not backward-compatible", a.state.From, m.Digits), len(d.Revert) > 0
+}
+
+// degradedSchema decides a rollout whose stable revision, and not the new
+// one, degraded after its migrations ran (obs.Health says so): the verdict
+// names the migration. While the rollout runs and the policy can revert the
+// migration, it is rolled back, so that the stable gets its schema back;
+// otherwise strategy.Next decides as for any unhealthy target (a canary
+// is held) with the words added. ok is false when nothing ran. c.mu is
+// held.
+func (c *Controller) degradedSchema(a *appState, spec strategy.Spec, obs *strategy.Observation) (strategy.State, []strategy.Event, bool) {
+	if obs.Health.From == "" || obs.Health.To != "" {
+		// Both degraded together: the environment, not the schema
+		// (strategy.Both), as the new revision is written for it.
+		return strategy.State{}, nil, false
+	}
+	why, reverts := c.schemaBlame(a)
+	if why == "" {
+		return strategy.State{}, nil, false
+	}
+	rate := obs.Health.From
+	obs.Health.From = rate + "; " + why
+	s := a.state
+	if !reverts || s.Phase.Final() || s.HoldOverridden {
+		return strategy.State{}, nil, false
+	}
+	trouble := fmt.Sprintf("revision %d's %s", s.From, rate)
+	next, evs := strategy.RollBack(spec, s, obs.Now, TriggerSchema, why+": "+trouble)
+	next.TargetTrouble = trouble
+	found := strategy.Event{Type: "rollout.target-unhealthy",
+		Message: fmt.Sprintf("%s: %s; rolled back so that the rollback policy reverts it", why, trouble),
+		Data:    strategy.TargetReport{Revision: s.From, Trouble: trouble, When: "rollout"}}
+	return next, append([]strategy.Event{found}, evs...), true // the finding, then the decision
+}
+
 // dbPlan is what the apply-time lint decided of a revision's migrations.
 type dbPlan struct {
 	cfg      *manifest.Database

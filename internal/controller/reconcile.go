@@ -46,7 +46,10 @@ func (c *Controller) reconcile(ctx context.Context, name string) error {
 		Watching: c.watching,
 	}
 	obs.From.Requests, obs.To.Requests = all[a.state.From].Requests, all[a.state.To].Requests
-	next, evs := strategy.Next(spec, a.state, obs)
+	next, evs, ok := c.degradedSchema(a, spec, &obs)
+	if !ok {
+		next, evs = strategy.Next(spec, a.state, obs)
+	}
 	evs = append(verdicts, evs...)
 	if err := c.persist(ctx, a, next, evs); err != nil {
 		if backToStable(a.state, next) {

@@ -21,6 +21,7 @@ const (
 	fraction  unit = iota // a share of requests, 0..1
 	latency               // a duration
 	perSecond             // requests per second
+	perTask               // a count per task (tokens, tool calls)
 )
 
 // metrics are the router metrics that compare and threshold checks use.
@@ -31,6 +32,16 @@ var metrics = map[string]unit{
 	"latencyP99":  latency,
 	"latencyP999": latency,
 	"requestRate": perSecond,
+}
+
+// traceMetrics are the agent metrics, read from the spans replicas send
+// lastgood's OTLP receiver; compare checks only (docs/agents.md).
+var traceMetrics = map[string]unit{
+	"toolErrorRate":    fraction,
+	"taskErrorRate":    fraction,
+	"truncationRate":   fraction,
+	"tokensPerTask":    perTask,
+	"toolCallsPerTask": perTask,
 }
 
 func (v *validator) analysis(an *Analysis) {
@@ -109,8 +120,27 @@ func (v *validator) check(path string, c *Check) {
 	}
 }
 
+// compareMetric checks the metric of a compare check, a router or an
+// agent metric, and returns its unit.
+func (v *validator) compareMetric(path, name string) (unit, bool) {
+	if u, ok := traceMetrics[name]; ok {
+		return u, true
+	}
+	u, ok := metrics[name]
+	if !ok {
+		names := slices.Sorted(slices.Values(append(slices.Collect(maps.Keys(metrics)), statusMix)))
+		names = append(names, slices.Sorted(maps.Keys(traceMetrics))...)
+		v.fail(path, "must be one of %s, got %q", strings.Join(names, ", "), name)
+	}
+	return u, ok
+}
+
 // metric checks a router metric name and returns its unit.
 func (v *validator) metric(path, name string) (unit, bool) {
+	if _, ok := traceMetrics[name]; ok {
+		v.fail(path, "%s is an agent metric, judged canary against stable: use compare, not threshold", name)
+		return 0, false
+	}
 	u, ok := metrics[name]
 	if !ok {
 		names := slices.Sorted(maps.Keys(metrics))

@@ -31,9 +31,7 @@ func (v *validator) compare(path string, c *Compare) {
 		v.fail(path+".metric", "is required: errorRate, latencyP50, latencyP90, latencyP99, latencyP999 or statusMix (or latencyQuantile: 0.999 in its place)")
 		ok = false
 	default:
-		if u, ok = metrics[c.Metric]; !ok {
-			v.fail(path+".metric", "must be one of errorRate, latencyP50, latencyP90, latencyP99, latencyP999, requestRate, statusMix, got %q", c.Metric)
-		}
+		u, ok = v.compareMetric(path+".metric", c.Metric)
 	}
 	if c.MaxIncrease == "" {
 		v.fail(path+".maxIncrease", "is required: how much worse than stable the new revision may be")

@@ -184,7 +184,7 @@ func TestValidationRules(t *testing.T) {
 			}},
 		{"compare", doc("analysis:", "  checks:", "    - name: a", "      compare: {metric: cpu, maxIncrease: 1}", "    - name: b", "      compare: {metric: errorRate}", "    - name: c", "      compare: {metric: errorRate, maxIncrease: 50ms}", "    - name: d", "      compare: {metric: latencyP99, maxIncrease: 0.1}", "    - name: e", "      compare: {metric: latencyP50, maxIncrease: -1ms}", "    - name: f", "      compare: {metric: requestRate, maxIncrease: 20}"),
 			[]string{
-				`app.yaml:8: analysis.checks[0].compare.metric: must be one of errorRate, latencyP50, latencyP90, latencyP99, latencyP999, requestRate, statusMix, got "cpu"`,
+				`app.yaml:8: analysis.checks[0].compare.metric: must be one of errorRate, latencyP50, latencyP90, latencyP99, latencyP999, requestRate, statusMix, taskErrorRate, tokensPerTask, toolCallsPerTask, toolErrorRate, truncationRate, got "cpu"`,
 				"app.yaml:10: analysis.checks[1].compare.maxIncrease: is required: how much worse than stable the new revision may be",
 				`app.yaml:12: analysis.checks[2].compare.maxIncrease: errorRate is a number: expected a number like 0.01, got "50ms"`,
 				`app.yaml:14: analysis.checks[3].compare.maxIncrease: latencyP99 is a latency: expected a duration like "50ms", got "0.1"`,

@@ -44,6 +44,9 @@ func assignments(s string) []span {
 			if before != "" && open == "" || strings.HasPrefix(s[m[1]:], "//") {
 				continue // "x : y", or a URL's scheme
 			}
+			if open == "" && after != "" && proseKey(s, m[0], key) {
+				continue // "check errors: pass: error rate …"
+			}
 		}
 		if !Name(key) {
 			continue
@@ -53,6 +56,23 @@ func assignments(s string) []span {
 		}
 	}
 	return out
+}
+
+// proseKey reports whether key, unquoted at k and followed by ": ", is a
+// word of prose rather than a key: a single word that is secret only as a
+// last word (pass, auth, session, …; not the headers Authorization and
+// Cookie), in the middle of a line and
+// not in a YAML flow map ({pass: x} and "a, pass: x" stay keys).
+func proseKey(s string, k int, key string) bool {
+	ws := words(key)
+	if len(ws) != 1 || !lastWords[ws[0]] || ws[0] == "authorization" || ws[0] == "cookie" || strings.ContainsAny(key, "_-.") {
+		return false
+	}
+	if _, startsLine := lineIndent(s, k); startsLine {
+		return false
+	}
+	before := strings.TrimRight(s[:k], " \t")
+	return before != "" && !strings.HasSuffix(before, "{") && !strings.HasSuffix(before, ",")
 }
 
 // value returns the span of the value that starts at v, for the key whose

@@ -57,7 +57,9 @@ var Rules = []Rule{
 			"A quoted value is hidden between its quotes; an unquoted one ends at white space or one of `& ; , ) ] } < > \" '`. " +
 			"A key that starts a line followed by `:` (YAML, an HTTP header) hides the rest of the line up to a ` #` comment, " +
 			"and a YAML block scalar (`key: |`) the lines indented below it; an `Authorization` or `Cookie` header hides the rest of its line wherever it stands. " +
-			"Empty values and references (`$VAR`, `${VAR}`, which name a secret without holding it) are kept.",
+			"Empty values and references (`$VAR`, `${VAR}`, which name a secret without holding it) are kept, " +
+			"and so is prose: a single word secret only as a last word (`pass`, `auth`, `session`) followed by `: ` in the middle of a line, " +
+			"not after `{` or `,` (`check errors: pass: error rate …`).",
 		Redacted: []Example{
 			{`{"password": "a b", "user": "bob"}`, `{"password": "[redacted]", "user": "bob"}`},
 			{`{'api_key': 'k1'}`, `{'api_key': '[redacted]'}`},
@@ -75,6 +77,8 @@ var Rules = []Rule{
 			`password= user=bob`,
 			"if token == expected",
 			"passwords must be rotated",
+			"check errors: pass: error rate 0.4% vs 0.5%",
+			"login: auth: ok (session: new)",
 		},
 	},
 	{

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/lastgood/lastgood/internal/artifact"
@@ -21,6 +22,9 @@ type localEngine struct {
 	*local.Engine
 	artifacts *artifact.Store
 	workRoot  string // <data>/work: each app runs in <data>/work/<app>
+	// otlp is the URL of lastgood's OTLP/HTTP receiver, given to every
+	// replica (otelEnv); empty when the receiver is off.
+	otlp string
 }
 
 func (e *localEngine) Scale(ctx context.Context, w controller.Workload, n int) error {
@@ -125,7 +129,7 @@ func (e *localEngine) spec(w controller.Workload) (local.Spec, error) {
 		return local.Spec{}, err
 	}
 	return local.Spec{
-		App: w.App, Revision: w.Revision, Command: args, Env: m.Run.Env, Dir: dir,
+		App: w.App, Revision: w.Revision, Command: args, Env: otelEnv(m.Run.Env, e.otlp, w.App, w.Revision), Dir: dir,
 		Readiness: m.Probes.Readiness, Liveness: m.Probes.Liveness,
 	}, nil
 }
@@ -145,4 +149,41 @@ func artifactOf(w controller.Workload, arg string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// otelEnv adds to a replica's environment what an OpenTelemetry SDK needs
+// to send lastgood its traces with no code change: the receiver's address
+// and resource attributes naming the app and revision. What run.env sets
+// itself wins — OTEL_EXPORTER_OTLP_ENDPOINT pointing at the user's own
+// collector, which forwards to lastgood — except lastgood.app,
+// lastgood.revision and service.version, which are lastgood's to say. With
+// no receiver (endpoint empty) the environment is returned as it is.
+func otelEnv(env map[string]string, endpoint, app string, revision int) map[string]string {
+	if endpoint == "" {
+		return env
+	}
+	out := make(map[string]string, len(env)+4)
+	for k, v := range env {
+		out[k] = v
+	}
+	set := func(k, v string) {
+		if _, ok := out[k]; !ok {
+			out[k] = v
+		}
+	}
+	set("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+	set("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+	set("OTEL_SERVICE_NAME", app)
+	rev := strconv.Itoa(revision)
+	ours := map[string]string{"lastgood.app": app, "lastgood.revision": rev, "service.version": rev}
+	var attrs []string
+	for _, kv := range strings.Split(env["OTEL_RESOURCE_ATTRIBUTES"], ",") {
+		k, _, _ := strings.Cut(kv, "=")
+		if _, mine := ours[strings.TrimSpace(k)]; strings.TrimSpace(kv) != "" && !mine {
+			attrs = append(attrs, kv)
+		}
+	}
+	attrs = append(attrs, "lastgood.app="+app, "lastgood.revision="+rev, "service.version="+rev)
+	out["OTEL_RESOURCE_ATTRIBUTES"] = strings.Join(attrs, ",")
+	return out
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/lastgood/lastgood/internal/incident"
 	"github.com/lastgood/lastgood/internal/notify"
 	"github.com/lastgood/lastgood/internal/redact"
+	"github.com/lastgood/lastgood/internal/signal/otlp"
 	"github.com/lastgood/lastgood/internal/store"
 	"github.com/lastgood/lastgood/internal/telemetry"
 )
@@ -74,6 +75,12 @@ type Config struct {
 	// rollback can still be recorded: 0 means DefaultReserve, a negative
 	// value none.
 	Reserve int64
+	// OTLP is the listen address of the OTLP/HTTP trace receiver
+	// (--otlp); empty or "off" runs none. OTLPFallback, set when OTLP is
+	// the default rather than asked for, listens on an ephemeral loopback
+	// port when that address is taken.
+	OTLP         string
+	OTLPFallback bool
 }
 
 // DefaultReserve is the store's reserve unless Config says otherwise:
@@ -162,6 +169,13 @@ func Run(ctx context.Context, cfg Config) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	tr, err := listenOTLP(cfg.OTLP, cfg.OTLPFallback, cfg.Log)
+	if err != nil {
+		return err
+	}
+	if tr != nil {
+		defer tr.ln.Close()
+	}
 	var ctl *controller.Controller
 	var be *backend
 	if cfg.Engine == "kubernetes" {
@@ -171,6 +185,19 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if err != nil {
 		return err
+	}
+	if tr != nil {
+		tr.recv = otlp.New(otlp.Config{Known: running(be.engine)})
+		if le, ok := be.engine.(*localEngine); ok {
+			le.otlp = tr.url
+		}
+		pruned := be.pruned
+		be.pruned = func(app string, revs []int) {
+			tr.recv.Forget(app, revs)
+			if pruned != nil {
+				pruned(app, revs)
+			}
+		}
 	}
 	ctl = controller.New(controller.Config{
 		Store:       st,
@@ -187,6 +214,7 @@ func Run(ctx context.Context, cfg Config) error {
 		// A pruned revision takes its logs and its /metrics series along.
 		Pruned:         be.pruned,
 		Samples:        be.samples,
+		Traces:         tr.aggregate,
 		Log:            cfg.Log,
 		ReadOnly:       readOnly,
 		VerifyArtifact: arts.Verify,
@@ -248,6 +276,9 @@ func Run(ctx context.Context, cfg Config) error {
 		}()
 	}
 	run("engine", func() error { return be.run(ctx) })
+	if tr != nil {
+		run("otlp", func() error { return tr.serve(ctx, cfg.Log) })
+	}
 	run("controller", func() error { return ctl.Run(ctx, be.changed) })
 	if be.announce != nil {
 		last, err := st.LastSeq(ctx)

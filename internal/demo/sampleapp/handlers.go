@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,8 @@ type app struct {
 	greeting string
 	rng      *drawer
 	started  time.Time
+	store    *store // nil unless DATABASE_URL is set
+	revision string
 }
 
 // drawer is a seeded random source shared by concurrent requests.
@@ -81,6 +84,15 @@ func (a *app) hello(w http.ResponseWriter, r *http.Request) {
 	}
 	if a.faults.errorRate > 0 && a.rng.float64() < a.faults.errorRate {
 		http.Error(w, "simulated failure (FAULT_ERROR_RATE)", http.StatusInternalServerError)
+		return
+	}
+	if a.store != nil {
+		row, err := a.store.roundTrip(r.Context(), "revision "+a.revision)
+		if err != nil {
+			http.Error(w, "database: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintf(w, "%srow: %s\n", a.greeting, strings.Join(row, " "))
 		return
 	}
 	fmt.Fprint(w, a.greeting)

@@ -39,7 +39,22 @@
 //	                     answers 500 (the probes' paths excepted).
 //	FAULT_NOT_FOUND=1    every page answers 404 (the probes' paths excepted).
 //
-// A malformed fault variable is a usage error: the process exits with status 2.
+// Database mode, when DATABASE_URL is set: GET / inserts a row into a table
+// and reads one back through the columns this release expects, so that a
+// release running on a schema it cannot use (a column renamed or dropped
+// under it) answers 500 "database: …" with the database's error.
+//
+//	DATABASE_URL  postgres://user:pass@host:port/db (pgx), or the path of a
+//	              SQLite file (modernc.org/sqlite; the app switches it to
+//	              WAL, so that lastgood reads it while the app writes). Not
+//	              connected at start: the first request connects.
+//	DB_TABLE      the table (default greetings).
+//	DB_COLUMNS    the columns, separated by commas (default message); each
+//	              is written "revision <LASTGOOD_REVISION>" and read back.
+//	              GET / then answers 200 with the greeting and a line
+//	              "row: <column>=<value> …".
+//
+// A malformed fault variable, table or column name is a usage error: the process exits with status 2.
 // On SIGTERM or SIGINT the server shuts down gracefully (in-flight requests
 // finish) and the process exits 0.
 package main
@@ -97,6 +112,13 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	if err != nil {
 		return usageError{err}
 	}
+	st, err := openStore(getenv)
+	if err != nil {
+		return usageError{err}
+	}
+	if st != nil {
+		defer st.db.Close()
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	startBackground(ctx, f, stderr, cancel)
@@ -119,6 +141,8 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 		greeting: fmt.Sprintf("hello from %s revision %s version %s\n", getenv("LASTGOOD_APP"), getenv("LASTGOOD_REVISION"), version),
 		rng:      newDrawer(f.seed),
 		started:  time.Now(),
+		store:    st,
+		revision: getenv("LASTGOOD_REVISION"),
 	}
 	srv := &http.Server{Handler: parsePathFaults(getenv).wrap(a.routes()), ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)

@@ -1,0 +1,239 @@
+package main
+
+// End-to-end: the real lastgood binary runs the example agent, the agent
+// exports its traces with the OpenTelemetry SDK to lastgood's receiver
+// (found through OTEL_EXPORTER_OTLP_ENDPOINT), and the agent checks judge
+// a config-only release.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var bins struct {
+	once            sync.Once
+	lastgood, agent string
+	err             error
+}
+
+// build builds lastgood and the agent once per test binary.
+func build(t *testing.T) (lastgood, agent string) {
+	t.Helper()
+	bins.once.Do(func() {
+		dir, err := os.MkdirTemp("", "lastgood-agent-e2e-")
+		if err != nil {
+			bins.err = err
+			return
+		}
+		bins.lastgood, bins.agent = filepath.Join(dir, "lastgood"), filepath.Join(dir, "agent")
+		for _, b := range [][2]string{{bins.lastgood, "github.com/lastgood/lastgood/cmd/lastgood"}, {bins.agent, "github.com/lastgood/lastgood/examples/agent"}} {
+			out, err := exec.Command("go", "build", "-o", b[0], b[1]).CombinedOutput()
+			if err != nil {
+				bins.err = fmt.Errorf("build %s: %v\n%s", b[1], err, out)
+				return
+			}
+		}
+	})
+	if bins.err != nil {
+		t.Fatal(bins.err)
+	}
+	return bins.lastgood, bins.agent
+}
+
+// world is one `lastgood serve` with the agent's files in a work folder.
+type world struct {
+	t        *testing.T
+	lastgood string
+	dir      string
+	server   string
+	listen   string
+}
+
+func freePort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func start(t *testing.T) *world {
+	lastgood, agent := build(t)
+	dir := t.TempDir()
+	w := &world{t: t, lastgood: lastgood, dir: dir, listen: freePort(t)}
+	os.MkdirAll(filepath.Join(dir, "bin"), 0o755)
+	b, err := os.ReadFile(agent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "bin", "agent"), b, 0o755)
+	addrFile := filepath.Join(dir, "addr")
+	serve := exec.Command(lastgood, "serve", "--data", filepath.Join(dir, "data"), "--api", "127.0.0.1:0",
+		"--addr-file", addrFile, "--otlp", "127.0.0.1:0")
+	serve.Dir = dir
+	var log bytes.Buffer
+	serve.Stdout, serve.Stderr = &log, &log
+	serve.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- serve.Wait() }()
+	t.Cleanup(func() {
+		serve.Process.Signal(syscall.SIGINT)
+		select {
+		case <-done:
+		case <-time.After(time.Minute):
+			syscall.Kill(-serve.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("lastgood serve:\n%s", log.String())
+		}
+	})
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		if b, err := os.ReadFile(addrFile); err == nil {
+			addr := strings.TrimSpace(string(b))
+			if res, err := http.Get("http://" + addr + "/readyz"); err == nil {
+				res.Body.Close()
+				if res.StatusCode == 200 {
+					w.server = addr
+					break
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lastgood serve did not become ready:\n%s", log.String())
+		}
+	}
+	return w
+}
+
+// manifest writes a revision of the agent with config cfg (JSON) and
+// returns its file name.
+func (w *world) manifest(name, cfg, release, analyzeFor string) string {
+	os.WriteFile(filepath.Join(w.dir, name+".json"), []byte(cfg), 0o644)
+	m := fmt.Sprintf(`name: helper
+listen: %s
+replicas: 2
+run:
+  command: ["./bin/agent", "--config=./%s.json"]
+  artifacts: ["./bin/agent", "./%s.json"]
+  env: {RELEASE: "%s"}
+probes:
+  readiness: {http: /healthz, period: 100ms, failureThreshold: 2}
+strategy:
+  canary:
+    steps: [{setWeight: 50}, {analyze: {for: %s}}]
+rollback:
+  progressDeadline: 1m
+analysis:
+  checks:
+    - {name: tools,   compare: {metric: toolErrorRate, maxIncrease: 0.02}}
+    - {name: tasks,   compare: {metric: taskErrorRate, maxIncrease: 0.01}}
+    - {name: cut-off, compare: {metric: truncationRate, maxIncrease: 0.01}}
+    - {name: cost,    compare: {metric: tokensPerTask, maxIncrease: 200}}
+    - {name: steps,   compare: {metric: toolCallsPerTask, maxIncrease: 1}}
+`, w.listen, name, name, release, analyzeFor)
+	file := filepath.Join(w.dir, name+".yaml")
+	os.WriteFile(file, []byte(m), 0o644)
+	return file
+}
+
+// apply runs `lastgood apply -f file --wait` and returns its exit code
+// and output.
+func (w *world) apply(file string) (int, string) {
+	cmd := exec.Command(w.lastgood, "apply", "-f", file, "--wait")
+	cmd.Dir = w.dir
+	cmd.Env = append(os.Environ(), "LASTGOOD_SERVER="+w.server)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode(), string(out)
+	}
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return 0, string(out)
+}
+
+// load sends tasks to the app's address until ctx ends (at most a
+// bounded number), from a few clients.
+func (w *world) load(ctx context.Context) func() {
+	var wg sync.WaitGroup
+	for c := range 4 {
+		wg.Go(func() {
+			hc := &http.Client{Timeout: 10 * time.Second}
+			for i := 0; i < 500_000 && ctx.Err() == nil; i++ {
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/task?q=c%d-%d", w.listen, c, i), nil)
+				if res, err := hc.Do(req); err == nil {
+					res.Body.Close()
+				} else {
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+		})
+	}
+	return wg.Wait
+}
+
+const goodConfig = `{"prompt": "answer briefly", "tools": ["search", "lookup", "summarize"]}`
+
+func TestAToolFailureIsRolledBackByTheToolsCheck(t *testing.T) {
+	w := start(t)
+	if code, out := w.apply(w.manifest("v1", goodConfig, "1", "5s")); code != 0 {
+		t.Fatalf("first release: exit %d\n%s", code, out)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	wait := w.load(ctx)
+	defer func() { cancel(); wait() }()
+	bad := `{"prompt": "answer briefly", "tools": ["search", "lookup", "summarize"], "faults": {"failTool": "search", "toolFailRate": 0.1}}`
+	code, out := w.apply(w.manifest("v2", bad, "2", "5m"))
+	if code != 3 || !strings.Contains(out, "check tools: fail: toolErrorRate (execute_tool spans that failed)") ||
+		!strings.Contains(out, "rolled back to revision 1: check tools failed") {
+		t.Fatalf("a failing tool: exit %d\n%s", code, out)
+	}
+}
+
+func TestALoopingPromptIsRolledBackByTheStepsCheck(t *testing.T) {
+	w := start(t)
+	if code, out := w.apply(w.manifest("v1", goodConfig, "1", "5s")); code != 0 {
+		t.Fatalf("first release: exit %d\n%s", code, out)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	wait := w.load(ctx)
+	defer func() { cancel(); wait() }()
+	loops := `{"prompt": "think step by step, again", "tools": ["search", "lookup", "summarize"], "faults": {"loopRate": 0.3, "loopCalls": 6}}`
+	code, out := w.apply(w.manifest("v2", loops, "2", "5m"))
+	if code != 3 || !strings.Contains(out, "check steps: fail: toolCallsPerTask: canary") ||
+		!strings.Contains(out, "rolled back to revision 1: check steps failed") {
+		t.Fatalf("a looping prompt: exit %d\n%s", code, out)
+	}
+}
+
+func TestAnIdenticalConfigIsPromoted(t *testing.T) {
+	w := start(t)
+	if code, out := w.apply(w.manifest("v1", goodConfig, "1", "5s")); code != 0 {
+		t.Fatalf("first release: exit %d\n%s", code, out)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	wait := w.load(ctx)
+	defer func() { cancel(); wait() }()
+	code, out := w.apply(w.manifest("v2", goodConfig, "2", "20s"))
+	if code != 0 || strings.Contains(out, ": fail:") || !strings.Contains(out, "rollout #2 promoted") {
+		t.Fatalf("A/A: exit %d\n%s", code, out)
+	}
+}
