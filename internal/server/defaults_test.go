@@ -129,6 +129,7 @@ func defaultsRelease(t *testing.T, name, strat, env string) (controller.AppStatu
 }
 
 func TestDefaultChecksRollBackAFailingRareRoute(t *testing.T) {
+	t.Parallel() // each waits minutes on its own app; together they take the longest one's time
 	st, c := defaultsRelease(t, "rare", heldCanary, "FAULT_FAIL_PATH: /items/")
 	wantRollBack(t, st, strategy.TriggerAnalysis, "check routes failed")
 	if !strings.Contains(st.Rollout.Detail.Reason, "route /items/:id") {
@@ -140,6 +141,7 @@ func TestDefaultChecksRollBackAFailingRareRoute(t *testing.T) {
 }
 
 func TestDefaultChecksRollBackA404Release(t *testing.T) {
+	t.Parallel() // each waits minutes on its own app; together they take the longest one's time
 	st, c := defaultsRelease(t, "notfound", heldCanary, "FAULT_NOT_FOUND: '1'")
 	wantRollBack(t, st, strategy.TriggerAnalysis, "check status-mix failed")
 	if !strings.Contains(st.Rollout.Detail.Reason, "4xx share") {
@@ -153,6 +155,7 @@ func TestDefaultChecksRollBackA404Release(t *testing.T) {
 }
 
 func TestDefaultChecksPromoteAnIdenticalRelease(t *testing.T) {
+	t.Parallel() // each waits minutes on its own app; together they take the longest one's time
 	st, c := defaultsRelease(t, "same", defaultsCanary, "GREETING: hello")
 	if d := st.Rollout.Detail; d.Phase != strategy.Promoted {
 		t.Fatalf("rollout ended %s (%s: %s); want promoted", d.Phase, d.Trigger, d.Reason)
