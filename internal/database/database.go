@@ -78,19 +78,57 @@ var ErrDirty = errors.New("database is dirty")
 var ErrMoved = errors.New("database version moved")
 
 func (d *Databases) connect(ctx context.Context, cfg *manifest.Database) (driver, *sql.DB, string, error) {
-	drv, err := driverFor(cfg.Driver)
+	drv, url, err := d.resolve(cfg)
 	if err != nil {
 		return nil, nil, "", err
-	}
-	url, err := cfg.ExpandURL(d.cfg.Getenv)
-	if err != nil {
-		return nil, nil, "", &URLError{err}
 	}
 	db, err := drv.open(ctx, url)
 	if err != nil {
 		return nil, nil, "", &URLError{err}
 	}
 	return drv, db, url, nil
+}
+
+// readOnly is a driver that can open the live database without changing
+// it, where opening would create it (a SQLite file that does not exist
+// yet reads as an empty scratch database): for lint.
+type readOnly interface {
+	openToRead(ctx context.Context, url string) (*sql.DB, func(), error)
+}
+
+// connectToRead is connect for lint, which only reads the live database:
+// a refused apply leaves nothing behind. closeIt closes the database (and
+// removes a scratch one).
+func (d *Databases) connectToRead(ctx context.Context, cfg *manifest.Database) (drv driver, db *sql.DB, url string, closeIt func(), err error) {
+	drv, url, err = d.resolve(cfg)
+	if err != nil {
+		return nil, nil, "", nil, err
+	}
+	ro, ok := drv.(readOnly)
+	if !ok {
+		if db, err = drv.open(ctx, url); err != nil {
+			return nil, nil, "", nil, &URLError{err}
+		}
+		return drv, db, url, func() { db.Close() }, nil
+	}
+	db, closeIt, err = ro.openToRead(ctx, url)
+	if err != nil {
+		return nil, nil, "", nil, &URLError{err}
+	}
+	return drv, db, url, closeIt, nil
+}
+
+// resolve is the driver of cfg and its URL with ${VAR} expanded.
+func (d *Databases) resolve(cfg *manifest.Database) (driver, string, error) {
+	drv, err := driverFor(cfg.Driver)
+	if err != nil {
+		return nil, "", err
+	}
+	url, err := cfg.ExpandURL(d.cfg.Getenv)
+	if err != nil {
+		return nil, "", &URLError{err}
+	}
+	return drv, url, nil
 }
 
 // Where names an app's database for people: the host and port, or the
@@ -166,11 +204,11 @@ func (d *Databases) script(drv driver, s migrate.Script) ([]stmt, error) {
 // classified by how the catalog changed; then their down files run in
 // reverse. The live database is only read.
 func (d *Databases) Lint(ctx context.Context, cfg *manifest.Database, set migrate.Set) (migrate.Lint, error) {
-	drv, live, url, err := d.connect(ctx, cfg)
+	drv, live, url, closeLive, err := d.connectToRead(ctx, cfg)
 	if err != nil {
 		return migrate.Lint{}, err
 	}
-	defer live.Close()
+	defer closeLive()
 	where := drv.where(url)
 	from, err := version(ctx, drv, live, where)
 	if errors.Is(err, ErrDirty) {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -196,6 +197,39 @@ func TestLintClassifies(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// A SQLite file that does not exist yet is linted as an empty database,
+// and lint leaves no file behind: a refused apply changes nothing.
+func TestLintDoesNotCreateAMissingSQLiteFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "new.db")
+	cfg := &manifest.Database{Driver: manifest.DriverSQLite, URL: path}
+	b := blobs{}
+	d := New(Config{Read: b.read})
+	set := b.folder(t, map[string]string{
+		"001_init.up.sql":   initSQL,
+		"002_rename.up.sql": "ALTER TABLE users RENAME COLUMN name TO full_name;",
+	})
+	lint, err := d.Lint(ctx(t), cfg, set)
+	if err != nil {
+		t.Fatalf("lint: %v", err)
+	}
+	if lint.From != 0 || lint.To != 2 {
+		t.Fatalf("lint from %d to %d, want 0 to 2", lint.From, lint.To)
+	}
+	// Both are new in this release, so the rename touches a table no
+	// running revision knows: compatible, as on any empty database.
+	if f := worstFinding(t, lint, 2); f.Class != migrate.Compatible || !strings.Contains(f.Change, "created in this release") {
+		t.Fatalf("the rename of a table created in this release: %s %q", f.Class, f.Change)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("lint left %s behind: %v", path, err)
+	}
+	// A folder that does not exist is still an error that names it.
+	cfg.URL = filepath.Join(t.TempDir(), "no", "such", "app.db")
+	if _, err := d.Lint(ctx(t), cfg, set); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("lint in a missing folder: %v", err)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -39,6 +40,23 @@ func (s sqlite) open(ctx context.Context, path string) (*sql.DB, error) {
 		return nil, fmt.Errorf("%w: cannot open %s: %v", ErrUnreachable, s.where(path), err)
 	}
 	return db, nil
+}
+
+// openToRead opens the live file for lint; one that does not exist yet is
+// read as an empty database, a scratch file that close removes, so lint
+// never creates the live file.
+func (s sqlite) openToRead(ctx context.Context, path string) (*sql.DB, func(), error) {
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		db, err := s.open(ctx, path)
+		if err != nil {
+			return nil, nil, err
+		}
+		return db, func() { db.Close() }, nil
+	}
+	if st, err := os.Stat(filepath.Dir(path)); err != nil || !st.IsDir() {
+		return nil, nil, fmt.Errorf("%w: cannot open %s: its folder %s does not exist", ErrUnreachable, s.where(path), filepath.Dir(path))
+	}
+	return s.empty(ctx, nil, "")
 }
 
 func (sqlite) split(file, sql string) ([]stmt, error) { return splitSQLite(file, sql) }

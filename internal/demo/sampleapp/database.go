@@ -28,16 +28,17 @@ type store struct {
 var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // openStore reads DATABASE_URL, DB_TABLE and DB_COLUMNS; it returns nil
-// when DATABASE_URL is not set. It does not connect: the first request
-// does, and a database that cannot be reached answers 500.
+// unless DB_TABLE is set (a release whose migrations lastgood runs has
+// DATABASE_URL without asking the app to query). It does not connect: the
+// first request does, and a database that cannot be reached answers 500.
 func openStore(getenv func(string) string) (*store, error) {
-	url := getenv("DATABASE_URL")
-	if url == "" {
-		return nil, nil
-	}
 	s := &store{table: getenv("DB_TABLE"), mark: "?"}
 	if s.table == "" {
-		s.table = "greetings"
+		return nil, nil
+	}
+	url := getenv("DATABASE_URL")
+	if url == "" {
+		return nil, errors.New("DB_TABLE is set but DATABASE_URL is not: want postgres://… or the path of a SQLite file")
 	}
 	if !identifier.MatchString(s.table) {
 		return nil, fmt.Errorf("DB_TABLE %q: want a plain SQL name (letters, digits, _)", s.table)

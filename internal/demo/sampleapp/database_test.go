@@ -60,8 +60,9 @@ func TestDatabaseMode(t *testing.T) {
 	t.Run("bad names are usage errors", func(t *testing.T) {
 		for _, env := range [][]string{
 			{"DATABASE_URL=/tmp/x.db", "DB_TABLE=notes; DROP TABLE x"},
-			{"DATABASE_URL=/tmp/x.db", "DB_COLUMNS=body,"},
-			{"DATABASE_URL=mysql://h/db"},
+			{"DATABASE_URL=/tmp/x.db", "DB_TABLE=notes", "DB_COLUMNS=body,"},
+			{"DATABASE_URL=mysql://h/db", "DB_TABLE=notes"},
+			{"DB_TABLE=notes"},
 		} {
 			p := start(t, bin, env...)
 			if code := p.exitCode(t); code != 2 {

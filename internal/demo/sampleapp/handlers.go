@@ -19,7 +19,7 @@ type app struct {
 	greeting string
 	rng      *drawer
 	started  time.Time
-	store    *store // nil unless DATABASE_URL is set
+	store    *store // nil unless DB_TABLE is set
 	revision string
 }
 

@@ -39,7 +39,7 @@
 //	                     answers 500 (the probes' paths excepted).
 //	FAULT_NOT_FOUND=1    every page answers 404 (the probes' paths excepted).
 //
-// Database mode, when DATABASE_URL is set: GET / inserts a row into a table
+// Database mode, when DB_TABLE is set: GET / inserts a row into a table
 // and reads one back through the columns this release expects, so that a
 // release running on a schema it cannot use (a column renamed or dropped
 // under it) answers 500 "database: …" with the database's error.
@@ -48,7 +48,8 @@
 //	              SQLite file (modernc.org/sqlite; the app switches it to
 //	              WAL, so that lastgood reads it while the app writes). Not
 //	              connected at start: the first request connects.
-//	DB_TABLE      the table (default greetings).
+//	DB_TABLE      the table; without it DATABASE_URL alone changes nothing
+//	              (lastgood runs a release's migrations with it).
 //	DB_COLUMNS    the columns, separated by commas (default message); each
 //	              is written "revision <LASTGOOD_REVISION>" and read back.
 //	              GET / then answers 200 with the greeting and a line
