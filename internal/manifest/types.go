@@ -236,8 +236,14 @@ type Compare struct {
 	// p99.9), in place of Metric.
 	LatencyQuantile float64 `json:"latencyQuantile,omitempty"`
 	// MaxIncrease is a number for rates ("0.01") or a duration for
-	// latencies ("50ms"), kept as written.
+	// latencies ("50ms"), kept as written. For the agent metrics it may
+	// be relative to the stable's value: "20%" (docs/agents.md).
 	MaxIncrease string `json:"maxIncrease"`
+	// MaxDecrease is evalScore's tolerance, how much lower than the
+	// stable's the canary's score may be: "0.05" or "5%".
+	MaxDecrease string `json:"maxDecrease,omitempty"`
+	// Name is the evaluation evalScore compares (gen_ai.evaluation.name).
+	Name string `json:"name,omitempty"`
 	// PerRoute runs the comparison on each path template the router
 	// counts apart (router.routes) and on the rest, sharing the check's α.
 	PerRoute bool `json:"perRoute,omitempty"`

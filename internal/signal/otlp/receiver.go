@@ -445,7 +445,11 @@ func (r *Receiver) note(tk traceKey, s ptrace.Span, op string) {
 		r.order = append(r.order, tk)
 	}
 	if op == OpExecuteTool {
-		t.toolCalls++
+		name := otherTool
+		if v, ok := s.Attributes().Get(attrToolName); ok {
+			name = v.AsString()
+		}
+		t.add(uint64(s.StartTimestamp()), name)
 	}
 	t.tokens += toks
 }
