@@ -125,6 +125,19 @@ func start(t *testing.T) *world {
 // manifest writes a revision of the agent with config cfg (JSON) and
 // returns its file name.
 func (w *world) manifest(name, cfg, release, analyzeFor string) string {
+	return w.manifestWith(name, cfg, release, analyzeFor, defaultChecks)
+}
+
+// defaultChecks are the agent checks most tests use.
+const defaultChecks = `    - {name: tools,   compare: {metric: toolErrorRate, maxIncrease: 0.02}}
+    - {name: tasks,   compare: {metric: taskErrorRate, maxIncrease: 0.01}}
+    - {name: cut-off, compare: {metric: truncationRate, maxIncrease: 0.01}}
+    - {name: cost,    compare: {metric: tokensPerTask, maxIncrease: 200}}
+    - {name: steps,   compare: {metric: toolCallsPerTask, maxIncrease: 1}}
+`
+
+// manifestWith is manifest with the given analysis.checks entries.
+func (w *world) manifestWith(name, cfg, release, analyzeFor, checks string) string {
 	os.WriteFile(filepath.Join(w.dir, name+".json"), []byte(cfg), 0o644)
 	m := fmt.Sprintf(`name: helper
 listen: %s
@@ -142,12 +155,7 @@ rollback:
   progressDeadline: 1m
 analysis:
   checks:
-    - {name: tools,   compare: {metric: toolErrorRate, maxIncrease: 0.02}}
-    - {name: tasks,   compare: {metric: taskErrorRate, maxIncrease: 0.01}}
-    - {name: cut-off, compare: {metric: truncationRate, maxIncrease: 0.01}}
-    - {name: cost,    compare: {metric: tokensPerTask, maxIncrease: 200}}
-    - {name: steps,   compare: {metric: toolCallsPerTask, maxIncrease: 1}}
-`, w.listen, name, name, release, analyzeFor)
+%s`, w.listen, name, name, release, analyzeFor, checks)
 	file := filepath.Join(w.dir, name+".yaml")
 	os.WriteFile(file, []byte(m), 0o644)
 	return file
@@ -235,5 +243,60 @@ func TestAnIdenticalConfigIsPromoted(t *testing.T) {
 	code, out := w.apply(w.manifest("v2", goodConfig, "2", "20s"))
 	if code != 0 || strings.Contains(out, ": fail:") || !strings.Contains(out, "rollout #2 promoted") {
 		t.Fatalf("A/A: exit %d\n%s", code, out)
+	}
+}
+
+// behaviourChecks are the checks of issue 12's example: relative
+// tolerances, the evaluation score and the shape of the traces.
+const behaviourChecks = `    - {name: tools,   compare: {metric: toolErrorRate, maxIncrease: 0.02}}
+    - {name: cost,    compare: {metric: tokensPerTask, maxIncrease: 20%}}
+    - {name: steps,   compare: {metric: toolCallsPerTask, maxIncrease: 30%}}
+    - {name: quality, compare: {metric: evalScore, name: helpfulness, maxDecrease: 0.05}}
+    - {name: shape,   compare: {metric: traceShape}}
+`
+
+// release applies v1 with a good config, then v2 with cfg under load,
+// and returns v2's exit code and output.
+func release(t *testing.T, cfg, analyzeFor string) (int, string) {
+	w := start(t)
+	if code, out := w.apply(w.manifestWith("v1", goodConfig, "1", "5s", behaviourChecks)); code != 0 {
+		t.Fatalf("first release: exit %d\n%s", code, out)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	wait := w.load(ctx)
+	defer func() { cancel(); wait() }()
+	code, out := w.apply(w.manifestWith("v2", cfg, "2", analyzeFor, behaviourChecks))
+	t.Logf("lastgood apply v2: exit %d\n%s", code, out)
+	return code, out
+}
+
+func TestDoubledTokensAreRolledBackByARelativeTolerance(t *testing.T) {
+	code, out := release(t, `{"prompt": "answer briefly", "tools": ["search", "lookup", "summarize"], "faults": {"tokenFactor": 2}}`, "5m")
+	if code != 3 || !strings.Contains(out, "check cost: fail: tokensPerTask: canary") || !strings.Contains(out, "by more than 20%") ||
+		!strings.Contains(out, "rolled back to revision 1: check cost failed") {
+		t.Fatalf("tokens ×2 against maxIncrease 20%%: exit %d\n%s", code, out)
+	}
+}
+
+func TestLowerHelpfulnessIsRolledBackByTheQualityCheck(t *testing.T) {
+	code, out := release(t, `{"prompt": "answer in one word", "tools": ["search", "lookup", "summarize"], "faults": {"evalDrop": 0.15}}`, "5m")
+	if code != 3 || !strings.Contains(out, "check quality: fail: evalScore helpfulness: canary") || !strings.Contains(out, "falls below") ||
+		!strings.Contains(out, "rolled back to revision 1: check quality failed") {
+		t.Fatalf("helpfulness 0.15 lower: exit %d\n%s", code, out)
+	}
+}
+
+func TestADifferentStepOrderIsRolledBackByTheShapeCheck(t *testing.T) {
+	code, out := release(t, `{"prompt": "look it up first", "tools": ["lookup", "search", "summarize"]}`, "5m")
+	if code != 3 || !strings.Contains(out, "check shape: fail: traceShape: tasks of shape") ||
+		!strings.Contains(out, "rolled back to revision 1: check shape failed") {
+		t.Fatalf("a different step order: exit %d\n%s", code, out)
+	}
+}
+
+func TestAFewReorderedTasksArePromoted(t *testing.T) {
+	code, out := release(t, `{"prompt": "answer briefly", "tools": ["search", "lookup", "summarize"], "faults": {"reorderRate": 0.03}}`, "20s")
+	if code != 0 || strings.Contains(out, ": fail:") || !strings.Contains(out, "rollout #2 promoted") {
+		t.Fatalf("3%% of tasks reordered, within traceShape's 10 points: exit %d\n%s", code, out)
 	}
 }
