@@ -150,7 +150,9 @@ func TestEvalScore(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			res := judgeUntil(t, &manifest.Compare{Metric: "evalScore", Name: "helpfulness", MaxDecrease: c.maxDecrease}, 400,
 				func(r *otlp.Receiver, rev int, seq *int) { shapedTasks(r, rev, 20, seq, always(usual...), score(0)) },
-				func(r *otlp.Receiver, rev int, seq *int) { shapedTasks(r, rev, 20, seq, always(usual...), score(c.drop)) })
+				func(r *otlp.Receiver, rev int, seq *int) {
+					shapedTasks(r, rev, 20, seq, always(usual...), score(c.drop))
+				})
 			if res.Verdict != c.want || !strings.Contains(res.Reason, c.words) {
 				t.Errorf("%s %q", res.Verdict, res.Reason)
 			}
@@ -160,8 +162,12 @@ func TestEvalScore(t *testing.T) {
 
 func TestEvalScoreOfAnotherNameHasNoData(t *testing.T) {
 	res := judgeUntil(t, &manifest.Compare{Metric: "evalScore", Name: "relevance", MaxDecrease: "0.1"}, 5,
-		func(r *otlp.Receiver, rev int, seq *int) { shapedTasks(r, rev, 20, seq, always(usual...), func(int) float64 { return 1 }) },
-		func(r *otlp.Receiver, rev int, seq *int) { shapedTasks(r, rev, 20, seq, always(usual...), func(int) float64 { return 1 }) })
+		func(r *otlp.Receiver, rev int, seq *int) {
+			shapedTasks(r, rev, 20, seq, always(usual...), func(int) float64 { return 1 })
+		},
+		func(r *otlp.Receiver, rev int, seq *int) {
+			shapedTasks(r, rev, 20, seq, always(usual...), func(int) float64 { return 1 })
+		})
 	if res.Verdict != judge.Inconclusive || res.Data || !strings.Contains(res.Reason, fmt.Sprint("revision 2")) {
 		t.Errorf("%s data %v %q", res.Verdict, res.Data, res.Reason)
 	}
