@@ -183,6 +183,11 @@ type task struct {
 	tokens    uint64
 	// calls are the first maxShapeCalls tool calls by start time.
 	calls []call
+	// captured says the trace's spans are kept (spans, dropped) for its
+	// revision's trace samples (samples.go).
+	captured bool
+	spans    []SpanRecord
+	dropped  int
 }
 
 // call is one tool call of a task, for its shape.

@@ -1,6 +1,7 @@
 package otlp
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
@@ -124,5 +125,81 @@ func TestEvaluationNamesAreBounded(t *testing.T) {
 	a, _ := r.Aggregate(Key{App: "a", Revision: 1})
 	if len(a.Evals) != maxEvals || a.EvalsDropped != 3 {
 		t.Errorf("%d names, %d dropped", len(a.Evals), a.EvalsDropped)
+	}
+}
+
+// TestTraceSamples: the slowest, the failed and the shapes the stable
+// uses least are kept whole, each once with every reason.
+func TestTraceSamples(t *testing.T) {
+	r := New(Config{})
+	// The stable (revision 1) always calls search then lookup.
+	td, spans := oneRevision()
+	for i := range 10 {
+		taskSpans(spans, byte(i), []string{"search", "lookup"}, []int{1, 2})
+	}
+	r.Ingest(td)
+	// Revision 2: tasks of growing length; task 5 fails; task 7 calls
+	// lookup first.
+	td = ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr(AttrApp, "a")
+	rs.Resource().Attributes().PutInt(AttrRevision, 2)
+	spans = rs.ScopeSpans().AppendEmpty().Spans()
+	for i := range 10 {
+		tools := []string{"search", "lookup"}
+		if i == 7 {
+			tools = []string{"lookup", "search"}
+		}
+		agent := taskSpans(spans, byte(100+i), tools, []int{1, 2})
+		agent.SetSpanID(pcommon.SpanID{byte(i), 1})
+		agent.SetStartTimestamp(1_000_000)
+		agent.SetEndTimestamp(pcommon.Timestamp(1_000_000 + 1000*(i+1)))
+		agent.Attributes().PutStr("gen_ai.input.messages", "my password is hunter2")
+		if i == 5 {
+			agent.Status().SetCode(ptrace.StatusCodeError)
+			agent.Status().SetMessage("every tool failed")
+		}
+	}
+	r.Ingest(td)
+	got := r.TraceSamples("a", 2, 1)
+	why := map[string][]string{}
+	for _, s := range got {
+		why[s.Shape+" "+s.Duration.String()] = s.Why
+		if len(s.Spans) != 3 || s.Spans[2].Name != "invoke_agent helper" && s.Spans[0].Name != "invoke_agent helper" {
+			t.Errorf("trace %s: spans %+v", s.TraceID, s.Spans)
+		}
+	}
+	want := map[string][]string{
+		"search > lookup 10µs": {"slowest"},
+		"search > lookup 9µs":  {"slowest"},
+		"lookup > search 8µs":  {"slowest", "shape"},
+		"search > lookup 6µs":  {"failed"},
+		"search > lookup 1µs":  {"shape"},
+	}
+	if !reflect.DeepEqual(why, want) {
+		t.Errorf("samples: %v", why)
+	}
+	r.Forget("a", []int{2})
+	if got := r.TraceSamples("a", 2, 1); got != nil {
+		t.Errorf("after Forget: %d samples", len(got))
+	}
+}
+
+func TestCapturedTracesAreBounded(t *testing.T) {
+	r := New(Config{})
+	td, spans := oneRevision()
+	// Tool spans of more open traces than are captured, no agent spans.
+	for i := range maxCaptured + 50 {
+		s := spans.AppendEmpty()
+		s.SetTraceID(pcommon.TraceID{byte(i), byte(i >> 8), 9})
+		s.SetName("execute_tool search")
+	}
+	r.Ingest(td)
+	if r.capturing != maxCaptured {
+		t.Errorf("capturing %d", r.capturing)
+	}
+	r.Forget("a", nil)
+	if r.capturing != 0 || len(r.pending) != 0 {
+		t.Errorf("after Forget: capturing %d, pending %d", r.capturing, len(r.pending))
 	}
 }

@@ -95,7 +95,11 @@ type Receiver struct {
 	cohorts map[Key]int // values seen per (app, revision, attribute)
 	pending map[traceKey]*task
 	order   []traceKey // pending, oldest first
-	stats   Stats
+	// capturing counts the pending tasks whose spans are captured;
+	// samples are the traces kept per revision (samples.go).
+	capturing int
+	samples   map[Key]*traceSamples
+	stats     Stats
 }
 
 // New returns a Receiver.
@@ -103,7 +107,7 @@ func New(cfg Config) *Receiver {
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
 	}
-	return &Receiver{cfg: cfg, aggs: map[Key]*Aggregate{}, cohorts: map[Key]int{}, pending: map[traceKey]*task{}}
+	return &Receiver{cfg: cfg, aggs: map[Key]*Aggregate{}, cohorts: map[Key]int{}, pending: map[traceKey]*task{}, samples: map[Key]*traceSamples{}}
 }
 
 // Aggregate returns a copy of the aggregate of k, and false when no span
@@ -141,13 +145,26 @@ func (r *Receiver) Forget(app string, revisions []int) {
 			delete(r.cohorts, k)
 		}
 	}
+	for k := range r.samples {
+		if gone(k.App, k.Revision) {
+			delete(r.samples, k)
+		}
+	}
 	r.order = slices.DeleteFunc(r.order, func(k traceKey) bool {
 		if gone(k.app, k.rev) {
-			delete(r.pending, k)
+			r.drop(k)
 			return true
 		}
 		return false
 	})
+}
+
+// drop removes a pending task (not from order).
+func (r *Receiver) drop(k traceKey) {
+	if t := r.pending[k]; t != nil && t.captured {
+		r.capturing--
+	}
+	delete(r.pending, k)
 }
 
 // RequestError is a request the receiver refuses: Status is the HTTP
@@ -374,11 +391,18 @@ func (r *Receiver) Ingest(td ptrace.Traces) (dropped int) {
 		tk := traceKey{a.app, a.rev, a.span.TraceID()}
 		t := r.pending[tk]
 		if t != nil {
-			delete(r.pending, tk)
+			r.drop(tk)
 			r.order = slices.DeleteFunc(r.order, func(k traceKey) bool { return k == tk })
 		}
 		for _, key := range a.cohorts {
 			r.agg(key).task(a.span, t)
+		}
+		if t != nil && t.captured {
+			k := Key{App: a.app, Revision: a.rev}
+			if r.samples[k] == nil {
+				r.samples[k] = &traceSamples{}
+			}
+			r.samples[k].offer(completed(a.span, t))
 		}
 	}
 	return dropped
@@ -430,19 +454,28 @@ func (r *Receiver) agg(k Key) *Aggregate {
 // invoke_agent span arrives.
 func (r *Receiver) note(tk traceKey, s ptrace.Span, op string) {
 	toks, hasToks := tokens(s.Attributes())
+	t := r.pending[tk]
 	if op != OpExecuteTool && !hasToks {
+		if t != nil && t.captured {
+			t.capture(s)
+		}
 		return
 	}
-	t := r.pending[tk]
 	if t == nil {
 		if len(r.order) >= maxPending {
-			delete(r.pending, r.order[0])
+			r.drop(r.order[0])
 			r.order = r.order[1:]
 			r.stats.Forgotten++
 		}
-		t = &task{}
+		t = &task{captured: r.capturing < maxCaptured}
+		if t.captured {
+			r.capturing++
+		}
 		r.pending[tk] = t
 		r.order = append(r.order, tk)
+	}
+	if t.captured {
+		t.capture(s)
 	}
 	if op == OpExecuteTool {
 		name := otherTool
