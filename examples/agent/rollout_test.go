@@ -258,6 +258,12 @@ const behaviourChecks = `    - {name: tools,   compare: {metric: toolErrorRate, 
 // release applies v1 with a good config, then v2 with cfg under load,
 // and returns v2's exit code and output.
 func release(t *testing.T, cfg, analyzeFor string) (int, string) {
+	_, code, out := releaseIn(t, cfg, analyzeFor)
+	return code, out
+}
+
+// releaseIn is release that also returns the world it ran in.
+func releaseIn(t *testing.T, cfg, analyzeFor string) (*world, int, string) {
 	w := start(t)
 	if code, out := w.apply(w.manifestWith("v1", goodConfig, "1", "5s", behaviourChecks)); code != 0 {
 		t.Fatalf("first release: exit %d\n%s", code, out)
@@ -267,7 +273,7 @@ func release(t *testing.T, cfg, analyzeFor string) (int, string) {
 	defer func() { cancel(); wait() }()
 	code, out := w.apply(w.manifestWith("v2", cfg, "2", analyzeFor, behaviourChecks))
 	t.Logf("lastgood apply v2: exit %d\n%s", code, out)
-	return code, out
+	return w, code, out
 }
 
 func TestDoubledTokensAreRolledBackByARelativeTolerance(t *testing.T) {
@@ -287,10 +293,25 @@ func TestLowerHelpfulnessIsRolledBackByTheQualityCheck(t *testing.T) {
 }
 
 func TestADifferentStepOrderIsRolledBackByTheShapeCheck(t *testing.T) {
-	code, out := release(t, `{"prompt": "look it up first", "tools": ["lookup", "search", "summarize"]}`, "5m")
+	w, code, out := releaseIn(t, `{"prompt": "look it up first", "tools": ["lookup", "search", "summarize"]}`, "5m")
 	if code != 3 || !strings.Contains(out, "check shape: fail: traceShape: tasks of shape") ||
 		!strings.Contains(out, "rolled back to revision 1: check shape failed") {
 		t.Fatalf("a different step order: exit %d\n%s", code, out)
+	}
+	// The incident shows the canary's traces as span trees, in the new
+	// order, with the agent's content left out.
+	report := filepath.Join(w.dir, "data", "incidents", "helper-2", "report.md")
+	var md []byte
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		md, _ = os.ReadFile(report)
+		if bytes.Contains(md, []byte("## Traces of revision 2")) || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, want := range []string{"## Traces of revision 2", "shape lookup > search > summarize", "invoke_agent helper  +0 ms", "\n  execute_tool lookup  +", "gen_ai.tool.name = lookup"} {
+		if !bytes.Contains(md, []byte(want)) {
+			t.Errorf("%s lacks %q:\n%s", report, want, md)
+		}
 	}
 }
 

@@ -206,10 +206,20 @@ type Analysis struct {
 	// back anyway. In (0, 0.5]; default 0.01.
 	Alpha  float64 `json:"alpha"`
 	Checks []Check `json:"checks"`
+	// Traces says what incident bundles keep of the traces replicas send.
+	Traces *Traces `json:"traces,omitempty"`
 	// Default marks lastgood's default checks (DefaultChecks), filled in
 	// for a canary or blue-green manifest of the local engine that has no
 	// analysis section, or that sets `default: true` and no checks.
 	Default bool `json:"default,omitempty"`
+}
+
+// Traces configures the trace samples of incident bundles.
+type Traces struct {
+	// KeepContent keeps prompt and response contents (gen_ai.input.messages,
+	// tool arguments, …) in the bundle's trace samples; by default they
+	// are left out. Secrets are redacted either way.
+	KeepContent bool `json:"keepContent,omitempty"`
 }
 
 // Check is one rule over a signal; exactly one source field is set.
