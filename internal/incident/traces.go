@@ -166,4 +166,6 @@ func tree(spans []otlp.SpanRecord, dropped int) string {
 	return strings.TrimSuffix(b.String(), "\n")
 }
 
-func oneLine(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, "\r", `\r`), "\n", `\n`) }
+func oneLine(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "\r", `\r`), "\n", `\n`)
+}
