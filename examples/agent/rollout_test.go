@@ -8,6 +8,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -319,5 +320,63 @@ func TestAFewReorderedTasksArePromoted(t *testing.T) {
 	code, out := release(t, `{"prompt": "answer briefly", "tools": ["search", "lookup", "summarize"], "faults": {"reorderRate": 0.03}}`, "20s")
 	if code != 0 || strings.Contains(out, ": fail:") || !strings.Contains(out, "rollout #2 promoted") {
 		t.Fatalf("3%% of tasks reordered, within traceShape's 10 points: exit %d\n%s", code, out)
+	}
+}
+
+// appStatus is the part of GET /api/v1/apps/{app} the window test reads.
+type appStatus struct {
+	Rollout struct {
+		ID     int64 `json:"id"`
+		Detail struct {
+			Phase    string `json:"phase"`
+			Reason   string `json:"reason"`
+			InWindow bool   `json:"inWindow"`
+		} `json:"detail"`
+	} `json:"rollout"`
+}
+
+// A blue-green switch sends the canary no task before it, so the tools
+// check can only see the new revision fail after promotion: the
+// previous revision keeps the holdback's share of the tasks through the
+// rollback window, its spans are the baseline, and the check rolls the
+// release back inside the window.
+func TestInsideTheWindowTheHoldbacksSpansAreTheBaseline(t *testing.T) {
+	w := start(t)
+	bg := func(name, cfg string) string {
+		file := w.manifestWith(name, cfg, name, "5s", "    - {name: tools, compare: {metric: toolErrorRate, maxIncrease: 0.02}}\n")
+		b, _ := os.ReadFile(file)
+		m := strings.Replace(string(b), "strategy:\n  canary:\n    steps: [{setWeight: 50}, {analyze: {for: 5s}}]\n", "strategy:\n  blueGreen: {}\n", 1)
+		m = strings.Replace(m, "rollback:\n  progressDeadline: 1m\n", "rollback:\n  progressDeadline: 1m\n  window: 5m\n", 1)
+		m = strings.Replace(m, "period: 100ms, failureThreshold: 2", "period: 250ms, timeout: 250ms, failureThreshold: 4", 1)
+		os.WriteFile(file, []byte(m), 0o644)
+		return file
+	}
+	if code, out := w.apply(bg("v1", goodConfig)); code != 0 {
+		t.Fatalf("first release: exit %d\n%s", code, out)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	wait := w.load(ctx)
+	defer func() { cancel(); wait() }()
+	bad := `{"prompt": "answer briefly", "tools": ["search", "lookup", "summarize"], "faults": {"failTool": "search", "toolFailRate": 0.2}}`
+	code, out := w.apply(bg("v2", bad))
+	t.Logf("lastgood apply v2: exit %d\n%s", code, out)
+	if code != 0 || !strings.Contains(out, "promoted") {
+		// The switch itself is not judged; the window is.
+		t.Fatalf("the blue-green switch: exit %d\n%s", code, out)
+	}
+	var st appStatus
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		res, err := http.Get("http://" + w.server + "/api/v1/apps/helper")
+		if err == nil {
+			json.NewDecoder(res.Body).Decode(&st)
+			res.Body.Close()
+		}
+		if st.Rollout.Detail.Phase == "rolled-back" || time.Now().After(deadline) {
+			break
+		}
+	}
+	d := st.Rollout.Detail
+	if d.Phase != "rolled-back" || !d.InWindow || !strings.Contains(d.Reason, "check tools failed: toolErrorRate") {
+		t.Fatalf("after the switch: %+v", d)
 	}
 }
