@@ -186,8 +186,11 @@ type task struct {
 	// captured says the trace's spans are kept (spans, dropped) for its
 	// revision's trace samples (samples.go).
 	captured bool
-	spans    []SpanRecord
+	spans    []SpanRecord  // copied from earlier requests
+	live     []ptrace.Span // of the request being ingested
+	failed   bool          // a captured span failed
 	dropped  int
+	shaped   string // shape(), once the task is complete
 }
 
 // call is one tool call of a task, for its shape.
@@ -235,13 +238,17 @@ func (t *task) shape() string {
 	if t == nil {
 		return Shape(nil, false)
 	}
+	if t.shaped != "" {
+		return t.shaped
+	}
 	calls := slices.Clone(t.calls)
 	slices.SortStableFunc(calls, func(a, b call) int { return cmp.Compare(a.start, b.start) })
 	tools := make([]string, len(calls))
 	for i, c := range calls {
 		tools[i] = c.tool
 	}
-	return Shape(tools, t.toolCalls > uint64(len(calls)))
+	t.shaped = Shape(tools, t.toolCalls > uint64(len(calls)))
+	return t.shaped
 }
 
 // span adds one span that is not an invoke_agent span.

@@ -94,7 +94,13 @@ type Receiver struct {
 	aggs    map[Key]*Aggregate
 	cohorts map[Key]int // values seen per (app, revision, attribute)
 	pending map[traceKey]*task
-	order   []traceKey // pending, oldest first
+	// order is the pending tasks, oldest first; an entry whose task is no
+	// longer pending (completed) is stale and skipped, and order is
+	// compacted when it holds twice as many entries as pending.
+	order []pendingRef
+	// live are the pending tasks holding spans of the request being
+	// ingested (task.live), copied out before Ingest returns.
+	live []*task
 	// capturing counts the pending tasks whose spans are captured;
 	// samples are the traces kept per revision (samples.go).
 	capturing int
@@ -150,16 +156,45 @@ func (r *Receiver) Forget(app string, revisions []int) {
 			delete(r.samples, k)
 		}
 	}
-	r.order = slices.DeleteFunc(r.order, func(k traceKey) bool {
-		if gone(k.app, k.rev) {
-			r.drop(k)
+	r.order = slices.DeleteFunc(r.order, func(p pendingRef) bool {
+		if gone(p.key.app, p.key.rev) {
+			if r.pending[p.key] == p.t {
+				r.drop(p.key)
+			}
 			return true
 		}
 		return false
 	})
 }
 
-// drop removes a pending task (not from order).
+// pendingRef is one entry of Receiver.order.
+type pendingRef struct {
+	key traceKey
+	t   *task
+}
+
+// evictOldest forgets the oldest pending task.
+func (r *Receiver) evictOldest() {
+	for len(r.order) > 0 {
+		p := r.order[0]
+		r.order = r.order[1:]
+		if r.pending[p.key] == p.t {
+			r.drop(p.key)
+			return
+		}
+	}
+}
+
+// capture adds a span to a captured task, by reference while the request
+// is being ingested.
+func (r *Receiver) capture(t *task, s ptrace.Span) {
+	if len(t.live) == 0 {
+		r.live = append(r.live, t)
+	}
+	t.capture(s)
+}
+
+// drop removes a pending task (its order entry becomes stale).
 func (r *Receiver) drop(k traceKey) {
 	if t := r.pending[k]; t != nil && t.captured {
 		r.capturing--
@@ -368,13 +403,19 @@ func (r *Receiver) Ingest(td ptrace.Traces) (dropped int) {
 			dropped += n
 			continue
 		}
+		// Without cohorts every span of the resource counts in its
+		// revision's aggregate alone: one slice for them all.
+		revKeys := []Key{{App: app, Revision: rev}}
 		sss := rs.ScopeSpans()
 		for j := range sss.Len() {
 			spans := sss.At(j).Spans()
 			for k := range spans.Len() {
 				s := spans.At(k)
 				r.stats.Spans++
-				keys := r.keys(app, rev, res, s.Attributes())
+				keys := revKeys
+				if len(r.cfg.Cohorts) > 0 {
+					keys = r.keys(app, rev, res, s.Attributes())
+				}
 				op := operation(s)
 				if op == OpInvokeAgent {
 					agents = append(agents, agentSpan{s, app, rev, keys})
@@ -391,8 +432,7 @@ func (r *Receiver) Ingest(td ptrace.Traces) (dropped int) {
 		tk := traceKey{a.app, a.rev, a.span.TraceID()}
 		t := r.pending[tk]
 		if t != nil {
-			r.drop(tk)
-			r.order = slices.DeleteFunc(r.order, func(k traceKey) bool { return k == tk })
+			r.drop(tk) // its order entry is now stale
 		}
 		for _, key := range a.cohorts {
 			r.agg(key).task(a.span, t)
@@ -402,9 +442,18 @@ func (r *Receiver) Ingest(td ptrace.Traces) (dropped int) {
 			if r.samples[k] == nil {
 				r.samples[k] = &traceSamples{}
 			}
-			r.samples[k].offer(completed(a.span, t))
+			r.samples[k].offer(a.span, t)
+		}
+		if t != nil {
+			t.live = nil // complete: nothing to copy out
 		}
 	}
+	// The spans of this request are the caller's: a task still open
+	// keeps copies.
+	for _, t := range r.live {
+		t.keep()
+	}
+	r.live = r.live[:0]
 	return dropped
 }
 
@@ -457,14 +506,13 @@ func (r *Receiver) note(tk traceKey, s ptrace.Span, op string) {
 	t := r.pending[tk]
 	if op != OpExecuteTool && !hasToks {
 		if t != nil && t.captured {
-			t.capture(s)
+			r.capture(t, s)
 		}
 		return
 	}
 	if t == nil {
-		if len(r.order) >= maxPending {
-			r.drop(r.order[0])
-			r.order = r.order[1:]
+		if len(r.pending) >= maxPending {
+			r.evictOldest()
 			r.stats.Forgotten++
 		}
 		t = &task{captured: r.capturing < maxCaptured}
@@ -472,10 +520,13 @@ func (r *Receiver) note(tk traceKey, s ptrace.Span, op string) {
 			r.capturing++
 		}
 		r.pending[tk] = t
-		r.order = append(r.order, tk)
+		r.order = append(r.order, pendingRef{tk, t})
+		if len(r.order) > 2*maxPending {
+			r.order = slices.DeleteFunc(r.order, func(p pendingRef) bool { return r.pending[p.key] != p.t })
+		}
 	}
 	if t.captured {
-		t.capture(s)
+		r.capture(t, s)
 	}
 	if op == OpExecuteTool {
 		name := otherTool

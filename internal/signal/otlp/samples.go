@@ -107,13 +107,25 @@ func record(s ptrace.Span) SpanRecord {
 	return rec
 }
 
-// capture adds a span to a captured task's spans.
+// capture adds a span to a captured task's spans: a reference, valid
+// while its request is ingested; keep copies them out. Nothing of a span
+// is copied unless the task is still open when Ingest returns or is kept
+// at its end, so capturing costs little more than counting.
 func (t *task) capture(s ptrace.Span) {
-	if len(t.spans) >= maxTraceSpans {
+	t.failed = t.failed || failed(s)
+	if len(t.spans)+len(t.live) >= maxTraceSpans {
 		t.dropped++
 		return
 	}
-	t.spans = append(t.spans, record(s))
+	t.live = append(t.live, s)
+}
+
+// keep copies the spans captured by reference.
+func (t *task) keep() {
+	for _, s := range t.live {
+		t.spans = append(t.spans, record(s))
+	}
+	t.live = nil
 }
 
 // traceSamples are the traces kept of one revision.
@@ -124,10 +136,23 @@ type traceSamples struct {
 	order   []string // shapes in the order first seen
 }
 
-// offer keeps a completed trace if it is among the slowest, failed, or
-// the first of its shape.
-func (ts *traceSamples) offer(t TraceSample) {
-	if len(ts.slowest) < keptSlowest || t.Duration > ts.slowest[len(ts.slowest)-1].Duration {
+// offer keeps a completed task's trace if it is among the slowest,
+// failed, or the first of its shape; only then are its spans copied.
+func (ts *traceSamples) offer(agent ptrace.Span, tk *task) {
+	var d time.Duration
+	if e, b := agent.EndTimestamp(), agent.StartTimestamp(); e > b {
+		d = time.Duration(e - b)
+	}
+	bad := tk.failed || failed(agent)
+	shape := tk.shape()
+	_, seen := ts.shapes[shape]
+	slow := len(ts.slowest) < keptSlowest || d > ts.slowest[len(ts.slowest)-1].Duration
+	if !slow && !bad && (seen || len(ts.shapes) >= keptShapes) {
+		return
+	}
+	tk.keep()
+	t := completed(agent, tk, shape)
+	if slow {
 		ts.slowest = append(ts.slowest, t)
 		slices.SortStableFunc(ts.slowest, func(a, b TraceSample) int { return cmp.Compare(b.Duration, a.Duration) })
 		ts.slowest = ts.slowest[:min(len(ts.slowest), keptSlowest)]
@@ -147,15 +172,12 @@ func (ts *traceSamples) offer(t TraceSample) {
 	}
 }
 
-// completed turns a captured task and its invoke_agent span into a
-// TraceSample.
-func completed(agent ptrace.Span, t *task) TraceSample {
+// completed turns a captured task (its spans kept) and its invoke_agent
+// span into a TraceSample.
+func completed(agent ptrace.Span, t *task, shape string) TraceSample {
 	rec := record(agent)
-	out := TraceSample{TraceID: agent.TraceID().String(), Shape: t.shape(), Duration: rec.Duration, Failed: rec.Error, Dropped: t.dropped}
+	out := TraceSample{TraceID: agent.TraceID().String(), Shape: shape, Duration: rec.Duration, Failed: rec.Error || t.failed, Dropped: t.dropped}
 	out.Spans = append(slices.Clone(t.spans), rec)
-	for _, s := range t.spans {
-		out.Failed = out.Failed || s.Error
-	}
 	slices.SortStableFunc(out.Spans, func(a, b SpanRecord) int { return a.Start.Compare(b.Start) })
 	return out
 }
