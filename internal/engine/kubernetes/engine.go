@@ -80,6 +80,9 @@ type Engine struct {
 	mu      sync.Mutex
 	watches map[string]*namespaceWatch
 	state   map[string]*appState
+	// onWatch, when set (GitOps), is told each namespace the engine
+	// starts watching; called without e.mu.
+	onWatch func(ns string)
 }
 
 // key is one unit of work: a revision's ReplicaSet, or an app's traffic
@@ -288,7 +291,11 @@ func (e *Engine) watch(ctx context.Context, ns string) (*namespaceWatch, error) 
 		return have, nil // another caller started it meanwhile
 	}
 	e.watches[ns] = w
+	onWatch := e.onWatch
 	e.mu.Unlock()
+	if onWatch != nil {
+		onWatch(ns)
+	}
 	go w.pods.RunWithContext(runCtx)
 	go w.sets.RunWithContext(runCtx)
 	go w.services.RunWithContext(runCtx)
