@@ -80,6 +80,8 @@ type Engine struct {
 	mu      sync.Mutex
 	watches map[string]*namespaceWatch
 	state   map[string]*appState
+	// allowed is when RBAC last allowed lastgood everything in a namespace.
+	allowed map[string]time.Time
 	// onWatch, when set (GitOps), is told each namespace the engine
 	// starts watching; called without e.mu.
 	onWatch func(ns string)
@@ -156,6 +158,7 @@ func New(cfg Config) (*Engine, error) {
 		started: make(chan struct{}),
 		watches: map[string]*namespaceWatch{},
 		state:   map[string]*appState{},
+		allowed: map[string]time.Time{},
 	}, nil
 }
 
@@ -177,6 +180,12 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.runCtx = ctx
 	e.mu.Unlock()
 	close(e.started)
+	if err := e.mayWork(ctx, e.cfg.Namespace); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
 	if _, err := e.watch(ctx, e.cfg.Namespace); err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while starting
