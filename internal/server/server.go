@@ -287,6 +287,11 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 		}()
 	}
+	// Before anything runs: an engine that fails at once cancels ctx.
+	last, err := st.LastSeq(ctx)
+	if err != nil {
+		return err
+	}
 	run("engine", func() error { return be.run(ctx) })
 	if tr != nil {
 		run("otlp", func() error { return tr.serve(ctx, cfg.Log) })
@@ -296,10 +301,6 @@ func Run(ctx context.Context, cfg Config) error {
 		run("gitops", func() error { return gitops.Run(ctx) })
 	}
 	if be.announce != nil {
-		last, err := st.LastSeq(ctx)
-		if err != nil {
-			return err
-		}
 		run("engine events", func() error { return st.Follow(ctx, last, be.announce) })
 	}
 	run("api", func() error {

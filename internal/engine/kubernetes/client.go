@@ -97,7 +97,11 @@ func (c *client) get(ctx context.Context, r resource, ns, name string, into runt
 
 func (c *client) create(ctx context.Context, r resource, ns string, obj, into runtime.Object) error {
 	o := metav1.CreateOptions{FieldManager: managedBy}
-	return r.c.Post().Namespace(ns).Resource(r.name).VersionedParams(&o, c.params).Body(obj).Do(ctx).Into(into)
+	req := r.c.Post()
+	if ns != "" { // a cluster-scoped object: an access review
+		req = req.Namespace(ns)
+	}
+	return req.Resource(r.name).VersionedParams(&o, c.params).Body(obj).Do(ctx).Into(into)
 }
 
 func (c *client) update(ctx context.Context, r resource, ns, name string, obj, into runtime.Object) error {
