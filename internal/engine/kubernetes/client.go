@@ -23,7 +23,7 @@ import (
 // with the clientset, 30.7 without the engine).
 type client struct {
 	core, apps, authz *rest.RESTClient
-	params     runtime.ParameterCodec
+	params            runtime.ParameterCodec
 }
 
 // resource names one kind of object: its REST client and plural name.

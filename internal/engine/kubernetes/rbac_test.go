@@ -226,7 +226,9 @@ spec:
 	// refused at apply, naming what is missing.
 	other := "o-" + c.Namespace
 	kubectl(t, c, "create", "namespace", other)
-	t.Cleanup(func() { exec.Command("kubectl", "--kubeconfig", c.Kubeconfig, "delete", "namespace", other, "--wait=false").Run() })
+	t.Cleanup(func() {
+		exec.Command("kubectl", "--kubeconfig", c.Kubeconfig, "delete", "namespace", other, "--wait=false").Run()
+	})
 	bad := lg.manifest("other.yaml", "name: shop\nimage: "+reg+"/web:1\nkubernetes: {namespace: "+other+"}\n")
 	out := lg.must(2, "apply", "-f", bad)
 	for _, want := range []string{"other.yaml:3: kubernetes.namespace: RBAC forbids lastgood in namespace " + other, "create replicasets.apps", "patch apps/status.lastgood.dev"} {
