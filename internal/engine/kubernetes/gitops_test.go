@@ -150,19 +150,35 @@ func TestGitOpsApp(t *testing.T) {
 		t.Errorf("status after revision 2: %+v", a.Status)
 	}
 
+	// 3b. A spec that arrives during a rollout waits for it: revision 3
+	// waits for promote; a new spec meanwhile is Waiting, then applied
+	// when the rollout ends.
+	held := strings.Replace(fmt.Sprintf(appObjectYAML, reg+"/web:1", 2), "{blueGreen: {}}", "{blueGreen: {autoPromote: false}}", 1)
+	kubectlApply(t, c, held)
+	settled("revision 3 waiting for promote", func(a appObject) bool { return a.Status.NewRevision == 3 && a.Status.Phase == "paused" })
+	kubectlApply(t, c, fmt.Sprintf(appObjectYAML, reg+"/web:1", 1))
+	kubernetes.WaitFor(t, time.Minute, "the new spec waiting", func() bool {
+		a, _ := getApp(t, c, "web")
+		return a.Status.Phase == kubernetes.PhaseWaiting && strings.Contains(a.Status.Message, "rollout #3")
+	})
+	lg.must(0, "promote", "web")
+	settled("the waiting spec applied after the promote", func(a appObject) bool {
+		return a.Status.Phase == "promoted" && a.Status.StableRevision == 4
+	})
+
 	// 4. lastgood apply writes the same object, and the watcher does not
 	// apply it a second time.
-	v3 := lg.manifest("v3.yaml", "name: web\nimage: "+reg+"/web:1\nreplicas: 1\nstrategy: {blueGreen: {}}\nrollback: {progressDeadline: 2m, window: 2m}\n")
+	v3 := lg.manifest("v3.yaml", "name: web\nimage: "+reg+"/web:2\nreplicas: 1\nstrategy: {blueGreen: {}}\nrollback: {progressDeadline: 2m, window: 2m}\n")
 	lg.must(0, "apply", "-f", v3, "--wait")
-	a = settled("the App written by lastgood apply", func(a appObject) bool { return a.Status.StableRevision == 3 })
-	if a.Spec["image"] != reg+"/web:1" || a.Spec["replicas"] != float64(1) {
+	a = settled("the App written by lastgood apply", func(a appObject) bool { return a.Status.StableRevision == 5 })
+	if a.Spec["image"] != reg+"/web:2" || a.Spec["replicas"] != float64(1) {
 		t.Errorf("App spec after lastgood apply: %v", a.Spec)
 	}
-	if n := lg.rollouts("web"); n != 3 {
-		t.Errorf("lastgood has %d rollouts after 3 releases, want 3 (an App applied twice?)", n)
+	if n := lg.rollouts("web"); n != 5 {
+		t.Errorf("lastgood has %d rollouts after 5 releases, want 5 (an App applied twice?)", n)
 	}
-	if a.Status.Rollout != 3 {
-		t.Errorf("status.rollout %d, want 3", a.Status.Rollout)
+	if a.Status.Rollout != 5 {
+		t.Errorf("status.rollout %d, want 5", a.Status.Rollout)
 	}
 
 	// 5. Deleting the App deletes the app (as lastgood delete --force).
