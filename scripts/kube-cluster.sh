@@ -8,8 +8,8 @@
 # Usage: scripts/kube-cluster.sh up|down|env|build|status
 #   build   build what is missing into the cache (idempotent)
 #   up      build, then start every component on free loopback ports,
-#           create one kwok node, install the Gateway API standard CRDs
-#           and the fault Stages; fails if a cluster of this run dir is up
+#           create one kwok node, install the Gateway API standard CRDs,
+#           lastgood's App CRD (deploy/kubernetes/crd.yaml) and the fault Stages; fails if a cluster of this run dir is up
 #   env     print `export KUBECONFIG=… PATH=…` for the running cluster
 #           (eval "$(scripts/kube-cluster.sh env)")
 #   down    stop what `up` started (by the pids it recorded) and remove
@@ -302,11 +302,14 @@ NODE
     -f "$gw/config/crd/standard/gateway.networking.k8s.io_gatewayclasses.yaml" \
     -f "$gw/config/crd/standard/gateway.networking.k8s.io_httproutes.yaml" \
     -f "$gw/config/crd/standard/gateway.networking.k8s.io_referencegrants.yaml" >/dev/null
+  # lastgood's own CRD, apps.lastgood.dev (GitOps).
+  kubectl apply --server-side -f "$here/../deploy/kubernetes/crd.yaml" >/dev/null
   wait_for "kube-controller-manager" 60 curl -fsSk "https://127.0.0.1:$KCM_PORT/healthz"
   wait_for "kube-scheduler" 60 curl -fsSk "https://127.0.0.1:$SCHED_PORT/healthz"
   wait_for "the kwok node" 60 kubectl wait --for=condition=Ready node/kwok-node-0 --timeout=1s
   wait_for "the default service account" 60 kubectl -n default get serviceaccount default
   wait_for "the HTTPRoute CRD" 60 kubectl wait --for=condition=Established crd/httproutes.gateway.networking.k8s.io --timeout=1s
+  wait_for "the App CRD" 60 kubectl wait --for=condition=Established crd/apps.lastgood.dev --timeout=1s
   up_ok=1
   log "cluster up in $((SECONDS - s))s; eval \"\$($0 env)\""
 }

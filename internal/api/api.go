@@ -57,6 +57,11 @@ type Server struct {
 	// Page answers the gate's refusals outside /api/ (the dashboard's
 	// error page); plain text when nil.
 	Page access.Deny
+	// Applied and Deleted, when set, are told each apply and delete the
+	// controller accepted through the API (the kubernetes engine writes
+	// the App object of the app).
+	Applied func(ctx context.Context, req controller.ApplyRequest, res controller.ApplyResult)
+	Deleted func(ctx context.Context, app string)
 }
 
 // route is one API endpoint and the role it needs.

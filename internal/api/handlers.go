@@ -70,6 +70,9 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
+	if s.Applied != nil {
+		s.Applied(r.Context(), req, res)
+	}
 	writeJSON(w, http.StatusOK, res)
 }
 
@@ -217,6 +220,9 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			fail(w, err)
 			return
+		}
+		if s.Deleted != nil {
+			s.Deleted(r.Context(), name)
 		}
 		writeJSON(w, http.StatusOK, del)
 		return

@@ -7,6 +7,7 @@ import (
 
 	"github.com/lastgood/lastgood/internal/artifact"
 	"github.com/lastgood/lastgood/internal/controller"
+	"github.com/lastgood/lastgood/internal/engine/kubernetes"
 	"github.com/lastgood/lastgood/internal/engine/local"
 	"github.com/lastgood/lastgood/internal/incident"
 	"github.com/lastgood/lastgood/internal/judge"
@@ -39,6 +40,9 @@ type backend struct {
 	// proxyErrors, when set, runs until ctx ends, recording the routers'
 	// proxy errors as events.
 	proxyErrors func(ctx context.Context, record func(controller.ReplicaEvent)) error
+	// gitops, when set (Kubernetes), makes the App watcher of the
+	// controller, once it exists.
+	gitops func(ctl *controller.Controller) *kubernetes.GitOps
 }
 
 // localBackend runs replicas as processes behind one router per app. ctl

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/lastgood/lastgood/internal/controller"
 	"github.com/lastgood/lastgood/internal/engine/kubernetes"
 	"github.com/lastgood/lastgood/internal/incident"
 	"github.com/lastgood/lastgood/internal/judge"
@@ -51,5 +52,6 @@ func kubernetesBackend(cfg Config, k *kubernetesSetup) (*backend, error) {
 		processes: func(string) []incident.Process { return nil },
 		wait:      func() {},
 		announce:  func(ev store.Event) { eng.Announce(ev.App, ev.Revision, ev.Type, ev.Message, ev.Time) },
+		gitops:    func(ctl *controller.Controller) *kubernetes.GitOps { return eng.GitOps(ctl) },
 	}, nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/lastgood/lastgood/internal/controller"
 	"github.com/lastgood/lastgood/internal/dashboard"
 	"github.com/lastgood/lastgood/internal/database"
+	"github.com/lastgood/lastgood/internal/engine/kubernetes"
 	"github.com/lastgood/lastgood/internal/incident"
 	"github.com/lastgood/lastgood/internal/notify"
 	"github.com/lastgood/lastgood/internal/redact"
@@ -242,16 +243,27 @@ func Run(ctx context.Context, cfg Config) error {
 		_, err := api.Act(ctx, ctl, app, verb, api.ActionRequest{}, by)
 		return err
 	}
+	apiServer := &api.Server{
+		Controller: ctl, Store: st, Artifacts: arts, Stats: be.stats,
+		Gate: gate, Page: dashboard.Deny, Version: cfg.Version, Ready: ctl.Recovered,
+		Incidents: filepath.Join(cfg.DataDir, "incidents"), Metrics: tel.Handler(), MetricsRole: sec.metrics,
+		Degraded: func() string { return degraded(cfg.DataDir, st, ctl) }, BackupDir: cfg.DataDir,
+		Dashboard: dashboard.Handler(dashboard.Source{
+			Apps: ctl.Apps, Events: dashboard.StoreEvents(st), Incidents: filepath.Join(cfg.DataDir, "incidents"), Act: act,
+		}, gate),
+	}
+	var gitops *kubernetes.GitOps
+	if be.gitops != nil {
+		gitops = be.gitops(ctl)
+		apiServer.Applied, apiServer.Deleted = gitops.Applied, gitops.Deleted
+		announce := be.announce
+		be.announce = func(ev store.Event) {
+			announce(ev)
+			gitops.Changed(ev.App)
+		}
+	}
 	srv := &http.Server{
-		Handler: (&api.Server{
-			Controller: ctl, Store: st, Artifacts: arts, Stats: be.stats,
-			Gate: gate, Page: dashboard.Deny, Version: cfg.Version, Ready: ctl.Recovered,
-			Incidents: filepath.Join(cfg.DataDir, "incidents"), Metrics: tel.Handler(), MetricsRole: sec.metrics,
-			Degraded: func() string { return degraded(cfg.DataDir, st, ctl) }, BackupDir: cfg.DataDir,
-			Dashboard: dashboard.Handler(dashboard.Source{
-				Apps: ctl.Apps, Events: dashboard.StoreEvents(st), Incidents: filepath.Join(cfg.DataDir, "incidents"), Act: act,
-			}, gate),
-		}).Handler(),
+		Handler:           apiServer.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		TLSConfig:         sec.tls,
 		// Failed TLS handshakes and the like: worth a debug line, no more.
@@ -275,16 +287,20 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 		}()
 	}
+	// Before anything runs: an engine that fails at once cancels ctx.
+	last, err := st.LastSeq(ctx)
+	if err != nil {
+		return err
+	}
 	run("engine", func() error { return be.run(ctx) })
 	if tr != nil {
 		run("otlp", func() error { return tr.serve(ctx, cfg.Log) })
 	}
 	run("controller", func() error { return ctl.Run(ctx, be.changed) })
+	if gitops != nil {
+		run("gitops", func() error { return gitops.Run(ctx) })
+	}
 	if be.announce != nil {
-		last, err := st.LastSeq(ctx)
-		if err != nil {
-			return err
-		}
 		run("engine events", func() error { return st.Follow(ctx, last, be.announce) })
 	}
 	run("api", func() error {

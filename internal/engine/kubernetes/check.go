@@ -117,6 +117,16 @@ func (e *Engine) Resolve(ctx context.Context, m *manifest.App) (map[string]strin
 	default:
 		nsOK = true
 	}
+	if nsOK {
+		missing, err := e.missing(ctx, ns)
+		switch {
+		case err != nil:
+			return nil, err
+		case len(missing) > 0:
+			add(field, "%s", deniedError(ns, missing))
+			nsOK = false
+		}
+	}
 	if k := m.Kubernetes; nsOK && k != nil && k.Traffic != nil && k.Traffic.HTTPRoute != "" {
 		msg, err := e.routeProblem(ctx, ns, k.Traffic.HTTPRoute, m.Name)
 		switch {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -21,8 +22,8 @@ import (
 // add 25 MB to lastgood's binary (measured: 45.9 MB with these, 70.8
 // with the clientset, 30.7 without the engine).
 type client struct {
-	core, apps *rest.RESTClient
-	params     runtime.ParameterCodec
+	core, apps, authz *rest.RESTClient
+	params            runtime.ParameterCodec
 }
 
 // resource names one kind of object: its REST client and plural name.
@@ -37,6 +38,9 @@ func newClient(rc *rest.Config) (*client, error) {
 		return nil, err
 	}
 	if err := appsv1.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	if err := authorizationv1.AddToScheme(scheme); err != nil {
 		return nil, err
 	}
 	metav1.AddToGroupVersion(scheme, schema.GroupVersion{Version: "v1"})
@@ -58,7 +62,11 @@ func newClient(rc *rest.Config) (*client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
-	return &client{core: core, apps: apps, params: runtime.NewParameterCodec(scheme)}, nil
+	authz, err := restFor(authorizationv1.SchemeGroupVersion, "/apis")
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	return &client{core: core, apps: apps, authz: authz, params: runtime.NewParameterCodec(scheme)}, nil
 }
 
 func (c *client) pods() resource        { return resource{c.core, "pods"} }
@@ -66,6 +74,9 @@ func (c *client) services() resource    { return resource{c.core, "services"} }
 func (c *client) events() resource      { return resource{c.core, "events"} }
 func (c *client) namespaces() resource  { return resource{c.core, "namespaces"} }
 func (c *client) replicaSets() resource { return resource{c.apps, "replicasets"} }
+func (c *client) accessReviews() resource {
+	return resource{c.authz, "selfsubjectaccessreviews"}
+}
 
 func (c *client) list(ctx context.Context, r resource, ns string, o metav1.ListOptions, into runtime.Object) error {
 	return r.c.Get().Namespace(ns).Resource(r.name).VersionedParams(&o, c.params).Do(ctx).Into(into)
@@ -86,7 +97,11 @@ func (c *client) get(ctx context.Context, r resource, ns, name string, into runt
 
 func (c *client) create(ctx context.Context, r resource, ns string, obj, into runtime.Object) error {
 	o := metav1.CreateOptions{FieldManager: managedBy}
-	return r.c.Post().Namespace(ns).Resource(r.name).VersionedParams(&o, c.params).Body(obj).Do(ctx).Into(into)
+	req := r.c.Post()
+	if ns != "" { // a cluster-scoped object: an access review
+		req = req.Namespace(ns)
+	}
+	return req.Resource(r.name).VersionedParams(&o, c.params).Body(obj).Do(ctx).Into(into)
 }
 
 func (c *client) update(ctx context.Context, r resource, ns, name string, obj, into runtime.Object) error {

@@ -80,6 +80,11 @@ type Engine struct {
 	mu      sync.Mutex
 	watches map[string]*namespaceWatch
 	state   map[string]*appState
+	// allowed is when RBAC last allowed lastgood everything in a namespace.
+	allowed map[string]time.Time
+	// onWatch, when set (GitOps), is told each namespace the engine
+	// starts watching; called without e.mu.
+	onWatch func(ns string)
 }
 
 // key is one unit of work: a revision's ReplicaSet, or an app's traffic
@@ -153,6 +158,7 @@ func New(cfg Config) (*Engine, error) {
 		started: make(chan struct{}),
 		watches: map[string]*namespaceWatch{},
 		state:   map[string]*appState{},
+		allowed: map[string]time.Time{},
 	}, nil
 }
 
@@ -174,6 +180,12 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.runCtx = ctx
 	e.mu.Unlock()
 	close(e.started)
+	if err := e.mayWork(ctx, e.cfg.Namespace); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
 	if _, err := e.watch(ctx, e.cfg.Namespace); err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while starting
@@ -288,7 +300,11 @@ func (e *Engine) watch(ctx context.Context, ns string) (*namespaceWatch, error) 
 		return have, nil // another caller started it meanwhile
 	}
 	e.watches[ns] = w
+	onWatch := e.onWatch
 	e.mu.Unlock()
+	if onWatch != nil {
+		onWatch(ns)
+	}
 	go w.pods.RunWithContext(runCtx)
 	go w.sets.RunWithContext(runCtx)
 	go w.services.RunWithContext(runCtx)
