@@ -25,6 +25,10 @@ type Database interface {
 	Migrate(ctx context.Context, cfg *manifest.Database, set migrate.Set, from, to uint64) (migrate.Run, error)
 	Revert(ctx context.Context, cfg *manifest.Database, migrations []migrate.Migration, from, to uint64) (migrate.Run, error)
 	Version(ctx context.Context, cfg *manifest.Database) (uint64, error)
+	// Recover settles, after lastgood stopped while migrations ran from
+	// version from to version to, what a statement that runs by itself
+	// left, and says the version then.
+	Recover(ctx context.Context, cfg *manifest.Database, migrations []migrate.Migration, from, to uint64) (migrate.Recovery, error)
 	Where(cfg *manifest.Database) string
 }
 
@@ -533,28 +537,57 @@ func (c *Controller) recoverSchema(ctx context.Context, a *appState, now time.Ti
 	if c.cfg.Database == nil || a.state.Phase.Final() {
 		return nil
 	}
-	// The migrations were running when lastgood stopped.
-	v, verr := c.cfg.Database.Version(ctx, m.Database)
+	// The migrations were running when lastgood stopped. Recover settles
+	// a statement that ran by itself, outside the transactions
+	// (internal/database): what it left, and the version after it.
+	var migrations []migrate.Migration
+	for _, x := range plan.Applied {
+		migrations = append(migrations, x.Migration)
+	}
+	rec, verr := c.cfg.Database.Recover(ctx, m.Database, migrations, plan.From, plan.To)
+	v := rec.Version
 	where := c.cfg.Database.Where(m.Database)
+	notes := ""
+	if len(rec.Notes) > 0 {
+		notes = "; " + strings.Join(rec.Notes, "; ")
+	}
 	spec, err := c.spec(ctx, a, a.state.To)
 	if err != nil {
 		return err
 	}
 	if verr == nil && v == plan.To {
-		msg := fmt.Sprintf("lastgood stopped while the migrations ran, and they had committed: %s is at schema version %d (it was %d); they are the rollout's, for the rollback policy", where, v, plan.From)
+		msg := fmt.Sprintf("lastgood stopped while the migrations ran, and they had committed: %s is at schema version %d (it was %d)%s; they are the rollout's, for the rollback policy", where, v, plan.From, notes)
 		run := migrate.Run{Direction: "up", Database: where, Before: plan.From, After: v}
 		a.applied = &appliedMigrations{rollout: a.rollout.ID, cfg: m.Database, from: plan.From, to: v, list: plan.Applied}
 		return c.persist(ctx, a, a.state, []strategy.Event{{Type: "database.migrated", Message: msg, Data: run}})
+	}
+	if verr == nil && v > plan.From && v < plan.To {
+		// Part of them committed: a statement that runs by itself, or
+		// the transaction before it. The part is the rollout's, for
+		// the rollback policy; the rest never ran, so the rollout
+		// cannot go on.
+		msg := fmt.Sprintf("lastgood stopped while the migrations ran, and those up to schema version %d had committed: %s is at schema version %d (it was %d; the release brings %d)%s; "+
+			"they are the rollout's, for the rollback policy, and the rest did not run", v, where, v, plan.From, plan.To, notes)
+		var part []migrate.Applied
+		for _, x := range plan.Applied {
+			if x.Migration.Version <= v {
+				part = append(part, x)
+			}
+		}
+		a.applied = &appliedMigrations{rollout: a.rollout.ID, cfg: m.Database, from: plan.From, to: v, list: part}
+		next, tevs := strategy.RollBack(spec, a.state, now, TriggerMigration, msg+"; no traffic moved")
+		run := migrate.Run{Direction: "up", Database: where, Before: plan.From, After: v, Error: msg}
+		return c.persist(ctx, a, next, append([]strategy.Event{{Type: "database.migrated", Message: msg, Data: run}}, tevs...))
 	}
 	var why string
 	switch {
 	case verr != nil:
 		why = fmt.Sprintf("lastgood stopped while the migrations ran, and the schema version of %s cannot be read now (%v)", where, verr)
 	case v == plan.From:
-		why = fmt.Sprintf("lastgood stopped while the migrations ran, and they had not committed: %s is at schema version %d, as before", where, v)
+		why = fmt.Sprintf("lastgood stopped while the migrations ran, and they had not committed: %s is at schema version %d, as before%s", where, v, notes)
 	default:
-		why = fmt.Sprintf("lastgood stopped while the migrations ran, and %s is at schema version %d, neither %d nor %d: "+
-			"a statement that runs by itself had committed; the schema stays there", where, v, plan.From, plan.To)
+		why = fmt.Sprintf("lastgood stopped while the migrations ran, and %s is at schema version %d, neither %d nor %d nor in between: "+
+			"something else changed it; the schema stays there", where, v, plan.From, plan.To)
 	}
 	next, tevs := strategy.RollBack(spec, a.state, now, TriggerMigration, why+"; no traffic moved")
 	run := migrate.Run{Direction: "up", Database: where, Before: plan.From, After: v, Error: why}
