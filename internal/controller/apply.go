@@ -461,7 +461,9 @@ func (c *Controller) startRollout(ctx context.Context, a *appState, rev store.Re
 	}
 	now := c.cfg.Now()
 	db := a.db
+	var unchanged []strategy.Event
 	if a.db = nil; !db.pending() {
+		unchanged = unchangedEvents(db, c.cfg.Database, rev.Number)
 		db = nil
 	}
 	st := strategy.Start(kind, spec, from, rev.Number, fromReplicas, now)
@@ -492,6 +494,9 @@ func (c *Controller) startRollout(ctx context.Context, a *appState, rev store.Re
 		_, err = tx.AppendEvent(ev)
 		if err == nil && db != nil {
 			err = appendEvents(tx, now, r, rev.Number, migrationEvents(db, c.cfg.Database.Where(db.cfg)), actorOf(ctx))
+		}
+		if err == nil && len(unchanged) > 0 {
+			err = appendEvents(tx, now, r, rev.Number, unchanged, actorOf(ctx))
 		}
 		return err
 	})

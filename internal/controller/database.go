@@ -101,6 +101,8 @@ type dbPlan struct {
 	allow    map[uint64]string
 	warnings []string
 	applied  []migrate.Applied
+	// linted is set when lint ran (not when the content already serves).
+	linted bool
 	// rollout is the rollout that runs the migrations, once started.
 	rollout int64
 }
@@ -190,7 +192,7 @@ func (c *Controller) lintDatabase(ctx context.Context, req ApplyRequest, m *mani
 	if err != nil {
 		return nil, fmt.Errorf("lint the migrations of %s: %w", m.Name, err)
 	}
-	plan.lint = lint
+	plan.lint, plan.linted = lint, true
 	history, err := c.migrationHistory(ctx, m.Name)
 	if err != nil {
 		return nil, err
@@ -359,6 +361,38 @@ func migrationEvents(p *dbPlan, where string) []strategy.Event {
 	}
 	for _, w := range p.warnings {
 		evs = append(evs, strategy.Event{Type: "database.warning", Message: w})
+	}
+	return evs
+}
+
+// unchangedData is the data of a database.unchanged event.
+type unchangedData struct {
+	Database string `json:"database"`
+	// Version is the schema version the revision is released on;
+	// Migrations the one its migrations bring a database to.
+	Version    uint64 `json:"version"`
+	Migrations uint64 `json:"migrations"`
+}
+
+// unchangedEvents record the schema version a revision with a database
+// section is released on when it has nothing to migrate (the database is
+// at its version already, or ahead of it), with lint's warnings. None
+// when lint did not run (p nil, or lint skipped).
+func unchangedEvents(p *dbPlan, db Database, revision int) []strategy.Event {
+	if p == nil || !p.linted || db == nil {
+		return nil
+	}
+	where := db.Where(p.cfg)
+	msg := fmt.Sprintf("%s is at schema version %d, which revision %d's migrations bring it to: nothing to migrate", where, p.lint.To, revision)
+	if p.lint.From > p.set.Version() {
+		msg = fmt.Sprintf("%s is at schema version %d, ahead of revision %d's migrations (%d): nothing to migrate; the revision runs on the newer schema", where, p.lint.From, revision, p.set.Version())
+	}
+	evs := []strategy.Event{{Type: "database.unchanged", Message: msg,
+		Data: unchangedData{Database: where, Version: p.lint.To, Migrations: p.set.Version()}}}
+	for _, w := range p.lint.Warnings {
+		if !strings.Contains(w, "ahead of this revision") { // said above
+			evs = append(evs, strategy.Event{Type: "database.warning", Message: w})
+		}
 	}
 	return evs
 }
