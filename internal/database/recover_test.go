@@ -64,7 +64,9 @@ func building(t *testing.T, tg target, set migrate.Set) (done chan error) {
 	}()
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
 		var n int
-		err := tg.db.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state = 'active'`, aloneApp).Scan(&n)
+		// running, and past its first phase: the index is in the catalog
+		err := tg.db.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state = 'active'
+			AND EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass('users_gated'))`, aloneApp).Scan(&n)
 		if err == nil && n == 1 {
 			return done
 		}
