@@ -179,3 +179,24 @@ func TestRecoverBeforeTheBuild(t *testing.T) {
 	tg, d, set := interruptedIndex(t)
 	recoverAndCheck(t, d, tg, set, 1, "had not started")
 }
+
+// A statement that runs by itself and builds no index (here DROP INDEX
+// CONCURRENTLY) cannot be told done from not done: Recover says so, and
+// the version stays.
+func TestRecoverCannotTellOtherStatements(t *testing.T) {
+	tg := newPostgres(t)
+	b := blobs{}
+	d := New(Config{Read: b.read})
+	set := b.folder(t, map[string]string{
+		"001_init.up.sql": "CREATE TABLE users (id integer PRIMARY KEY, name text);\nCREATE INDEX users_name ON users (name);",
+		"002_drop.up.sql": "DROP INDEX CONCURRENTLY users_name;",
+	})
+	released(t, d, tg, set)
+	rec, err := d.Recover(ctx(t), tg.cfg, set.Between(1, 2), 1, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Version != 1 || len(rec.Notes) != 1 || !strings.Contains(rec.Notes[0], "migrations/002_drop.up.sql:1 (DROP INDEX CONCURRENTLY users_name, which runs by itself, outside a transaction) may have run, in part or in whole: lastgood cannot tell") {
+		t.Errorf("recovery %+v", rec)
+	}
+}
