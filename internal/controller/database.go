@@ -519,10 +519,13 @@ func (c *Controller) recordEvent(ctx context.Context, ev store.Event, data any) 
 // did to its database, from the event log: the migrations it ran, for the
 // rollback policy, unless that has been applied already. A rollout whose
 // migrations were running when lastgood stopped (kill -9) is settled by
-// the database's own version — the migrations run in one transaction, so
-// it is the old version or the new one: at the new, they are recorded as run;
-// at the old (or when the database cannot tell), it is rolled back before
-// any traffic moved. Either way an event says which. (A restart rolls an
+// the database's own version once Recover has settled a statement that
+// runs by itself (internal/database) — the migrations run in
+// transactions, so it is the old version, the new one, or, when a
+// statement runs by itself, one between: at the new, they are recorded as
+// run; between, the part that committed is recorded and the rollout
+// rolled back; at the old (or when the database cannot tell), it is
+// rolled back before any traffic moved. Every time an event says which. (A restart rolls an
 // unfinished rollout back anyway, strategy.Recover; at the new version the
 // rollback policy then decides what becomes of the migrations.) c.mu is
 // held.
