@@ -112,6 +112,7 @@ func TestScripts(t *testing.T) {
 			"postgres":     cmdPostgres,
 			"psql":         cmdPSQL,
 			"psqlwait":     cmdPSQLWait,
+			"apiaction":    cmdAPIAction,
 			"portfree":     cmdPortFree,
 			"procsin":      cmdProcsIn,
 			"damage":       cmdDamage,
@@ -938,6 +939,28 @@ func cmdPSQLWait(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	}
 	ts.Fatalf("psqlwait: last got %q, %v", got, err)
+}
+
+// apiaction APP VERB STATUS: POST the action VERB (promote, abort, pause,
+// resume) of APP to the API and check the HTTP status it answers; the
+// error message, if any, goes to stdout.
+func cmdAPIAction(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: apiaction APP VERB STATUS")
+	}
+	want, err := strconv.Atoi(args[2])
+	ts.Check(err)
+	_, err = client(ts).Action(context.Background(), args[0], args[1], api.ActionRequest{})
+	got := http.StatusOK
+	if se, ok := errors.AsType[*api.StatusError](err); ok {
+		got = se.Code
+		fmt.Fprintln(ts.Stdout(), se.Body.Error)
+	} else if err != nil {
+		ts.Fatalf("%s %s: %v", args[1], args[0], err)
+	}
+	if got != want {
+		ts.Fatalf("%s %s: HTTP %d, want %d", args[1], args[0], got, want)
+	}
 }
 
 // portfree ADDR: nothing listens on ADDR, and it can be listened on.

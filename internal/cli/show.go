@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -276,8 +277,16 @@ func runHistory(ctx context.Context, e *Env, o *options) error {
 		r := rollouts[i]
 		outcome[r.To] = r.Phase
 	}
+	schemas, err := schemaVersions(ctx, c, app)
+	if err != nil {
+		return err
+	}
 	tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "REVISION\tCREATED\tORIGIN\tDIGEST\tLAST ROLLOUT\tSOURCE")
+	header := "REVISION\tCREATED\tORIGIN\tDIGEST\tLAST ROLLOUT\tSOURCE"
+	if len(schemas) > 0 {
+		header = "REVISION\tCREATED\tORIGIN\tDIGEST\tLAST ROLLOUT\tSCHEMA\tSOURCE"
+	}
+	fmt.Fprintln(tw, header)
 	for _, r := range revs {
 		mark := outcome[r.Number]
 		if r.Number == st.Stable {
@@ -287,10 +296,44 @@ func runHistory(ctx context.Context, e *Env, o *options) error {
 		if r.Origin == store.OriginUndo {
 			origin = fmt.Sprintf("undo of %d", r.CopyOf)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", r.Number, r.Created.Local().Format("2006-01-02 15:04:05"),
-			origin, short(r.Digest), strings.TrimSpace(dash(mark)), r.Source)
+		schema := ""
+		if len(schemas) > 0 {
+			schema = dash(schemas[r.Number]) + "\t"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s%s\n", r.Number, r.Created.Local().Format("2006-01-02 15:04:05"),
+			origin, short(r.Digest), strings.TrimSpace(dash(mark)), schema, r.Source)
 	}
 	return tw.Flush()
+}
+
+// schemaVersions is, for each revision of an app with a database section,
+// the schema version its last rollout released it on, from the event
+// log: after its migrations ran (database.migrated), or with nothing to
+// migrate (database.unchanged); "migration failed" when they did not
+// commit. Empty for an app without a database.
+func schemaVersions(ctx context.Context, c *api.Client, app string) (map[int]string, error) {
+	evs, err := c.Events(ctx, app, 0)
+	if err != nil {
+		return nil, err
+	}
+	out := map[int]string{}
+	for _, ev := range evs {
+		var d struct {
+			After   uint64 `json:"after"`
+			Version uint64 `json:"version"`
+		}
+		switch ev.Type {
+		case "database.migrated":
+			json.Unmarshal(ev.Data, &d)
+			out[ev.Revision] = strconv.FormatUint(d.After, 10)
+		case "database.unchanged":
+			json.Unmarshal(ev.Data, &d)
+			out[ev.Revision] = strconv.FormatUint(d.Version, 10)
+		case "database.migration-failed":
+			out[ev.Revision] = "migration failed"
+		}
+	}
+	return out, nil
 }
 
 func latest(revs []store.Revision) int {

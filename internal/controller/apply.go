@@ -71,6 +71,9 @@ func (c *Controller) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, 
 	if err != nil {
 		return ApplyResult{}, err
 	}
+	if err := c.migratingConflict(ctx, m.Name, Digest(m, withPins(req.Artifacts, pins))); err != nil {
+		return ApplyResult{}, err // refused at once, without linting against a database that migrates
+	}
 	db, err := c.lintDatabase(ctx, req, m, Digest(m, withPins(req.Artifacts, pins))) // waits on the database: before the lock too
 	if err != nil {
 		return ApplyResult{}, err
@@ -80,6 +83,26 @@ func (c *Controller) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, 
 		return res, err
 	}
 	return c.runMigrations(ctx, res, db)
+}
+
+// migratingConflict refuses a manifest other than the one rolling out
+// while that rollout runs its migrations (ErrConflict).
+func (c *Controller) migratingConflict(ctx context.Context, name, digest string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a := c.apps[name]
+	if a == nil || a.rollout.ID == 0 || a.migrating != a.rollout.ID {
+		return nil
+	}
+	if rev, err := c.revision(ctx, a, a.state.To); err == nil && rev.Digest == digest {
+		return nil // the same content: apply says it is rolling out
+	}
+	return migratingError(name, a)
+}
+
+func migratingError(name string, a *appState) error {
+	return fmt.Errorf("%w: %s: rollout #%d to revision %d is running its migrations, before any traffic moves (they cannot be stopped half way); apply again once they are done",
+		ErrConflict, name, a.rollout.ID, a.state.To)
 }
 
 // withPins is a request's artifacts with the engine's pins.
@@ -127,6 +150,9 @@ func (c *Controller) apply(ctx context.Context, req ApplyRequest, m *manifest.Ap
 				res.Rollout = a.rollout.ID
 				res.Message = fmt.Sprintf("%s unchanged: revision %d is rolling out", m.Name, latest.Number)
 				return res, nil
+			}
+			if a.migrating == a.rollout.ID {
+				return res, migratingError(m.Name, a)
 			}
 			hint := ""
 			if stable > 0 {
@@ -435,7 +461,9 @@ func (c *Controller) startRollout(ctx context.Context, a *appState, rev store.Re
 	}
 	now := c.cfg.Now()
 	db := a.db
+	var unchanged []strategy.Event
 	if a.db = nil; !db.pending() {
+		unchanged = unchangedEvents(db, c.cfg.Database, rev.Number)
 		db = nil
 	}
 	st := strategy.Start(kind, spec, from, rev.Number, fromReplicas, now)
@@ -466,6 +494,9 @@ func (c *Controller) startRollout(ctx context.Context, a *appState, rev store.Re
 		_, err = tx.AppendEvent(ev)
 		if err == nil && db != nil {
 			err = appendEvents(tx, now, r, rev.Number, migrationEvents(db, c.cfg.Database.Where(db.cfg)), actorOf(ctx))
+		}
+		if err == nil && len(unchanged) > 0 {
+			err = appendEvents(tx, now, r, rev.Number, unchanged, actorOf(ctx))
 		}
 		return err
 	})

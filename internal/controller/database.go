@@ -25,6 +25,10 @@ type Database interface {
 	Migrate(ctx context.Context, cfg *manifest.Database, set migrate.Set, from, to uint64) (migrate.Run, error)
 	Revert(ctx context.Context, cfg *manifest.Database, migrations []migrate.Migration, from, to uint64) (migrate.Run, error)
 	Version(ctx context.Context, cfg *manifest.Database) (uint64, error)
+	// Recover settles, after lastgood stopped while migrations ran from
+	// version from to version to, what a statement that runs by itself
+	// left, and says the version then.
+	Recover(ctx context.Context, cfg *manifest.Database, migrations []migrate.Migration, from, to uint64) (migrate.Recovery, error)
 	Where(cfg *manifest.Database) string
 }
 
@@ -97,6 +101,8 @@ type dbPlan struct {
 	allow    map[uint64]string
 	warnings []string
 	applied  []migrate.Applied
+	// linted is set when lint ran (not when the content already serves).
+	linted bool
 	// rollout is the rollout that runs the migrations, once started.
 	rollout int64
 }
@@ -186,7 +192,7 @@ func (c *Controller) lintDatabase(ctx context.Context, req ApplyRequest, m *mani
 	if err != nil {
 		return nil, fmt.Errorf("lint the migrations of %s: %w", m.Name, err)
 	}
-	plan.lint = lint
+	plan.lint, plan.linted = lint, true
 	history, err := c.migrationHistory(ctx, m.Name)
 	if err != nil {
 		return nil, err
@@ -359,6 +365,38 @@ func migrationEvents(p *dbPlan, where string) []strategy.Event {
 	return evs
 }
 
+// unchangedData is the data of a database.unchanged event.
+type unchangedData struct {
+	Database string `json:"database"`
+	// Version is the schema version the revision is released on;
+	// Migrations the one its migrations bring a database to.
+	Version    uint64 `json:"version"`
+	Migrations uint64 `json:"migrations"`
+}
+
+// unchangedEvents record the schema version a revision with a database
+// section is released on when it has nothing to migrate (the database is
+// at its version already, or ahead of it), with lint's warnings. None
+// when lint did not run (p nil, or lint skipped).
+func unchangedEvents(p *dbPlan, db Database, revision int) []strategy.Event {
+	if p == nil || !p.linted || db == nil {
+		return nil
+	}
+	where := db.Where(p.cfg)
+	msg := fmt.Sprintf("%s is at schema version %d, which revision %d's migrations bring it to: nothing to migrate", where, p.lint.To, revision)
+	if p.lint.From > p.set.Version() {
+		msg = fmt.Sprintf("%s is at schema version %d, ahead of revision %d's migrations (%d): nothing to migrate; the revision runs on the newer schema", where, p.lint.From, revision, p.set.Version())
+	}
+	evs := []strategy.Event{{Type: "database.unchanged", Message: msg,
+		Data: unchangedData{Database: where, Version: p.lint.To, Migrations: p.set.Version()}}}
+	for _, w := range p.lint.Warnings {
+		if !strings.Contains(w, "ahead of this revision") { // said above
+			evs = append(evs, strategy.Event{Type: "database.warning", Message: w})
+		}
+	}
+	return evs
+}
+
 // redactedConfig is a database section fit for the event log: a password
 // written in its URL is redacted (the controller reads the URL from the
 // revision's manifest when it needs it).
@@ -481,10 +519,13 @@ func (c *Controller) recordEvent(ctx context.Context, ev store.Event, data any) 
 // did to its database, from the event log: the migrations it ran, for the
 // rollback policy, unless that has been applied already. A rollout whose
 // migrations were running when lastgood stopped (kill -9) is settled by
-// the database's own version — the migrations run in one transaction, so
-// it is the old version or the new one: at the new, they are recorded as run;
-// at the old (or when the database cannot tell), it is rolled back before
-// any traffic moved. Either way an event says which. (A restart rolls an
+// the database's own version once Recover has settled a statement that
+// runs by itself (internal/database) — the migrations run in
+// transactions, so it is the old version, the new one, or, when a
+// statement runs by itself, one between: at the new, they are recorded as
+// run; between, the part that committed is recorded and the rollout
+// rolled back; at the old (or when the database cannot tell), it is
+// rolled back before any traffic moved. Every time an event says which. (A restart rolls an
 // unfinished rollout back anyway, strategy.Recover; at the new version the
 // rollback policy then decides what becomes of the migrations.) c.mu is
 // held.
@@ -533,28 +574,57 @@ func (c *Controller) recoverSchema(ctx context.Context, a *appState, now time.Ti
 	if c.cfg.Database == nil || a.state.Phase.Final() {
 		return nil
 	}
-	// The migrations were running when lastgood stopped.
-	v, verr := c.cfg.Database.Version(ctx, m.Database)
+	// The migrations were running when lastgood stopped. Recover settles
+	// a statement that ran by itself, outside the transactions
+	// (internal/database): what it left, and the version after it.
+	var migrations []migrate.Migration
+	for _, x := range plan.Applied {
+		migrations = append(migrations, x.Migration)
+	}
+	rec, verr := c.cfg.Database.Recover(ctx, m.Database, migrations, plan.From, plan.To)
+	v := rec.Version
 	where := c.cfg.Database.Where(m.Database)
+	notes := ""
+	if len(rec.Notes) > 0 {
+		notes = "; " + strings.Join(rec.Notes, "; ")
+	}
 	spec, err := c.spec(ctx, a, a.state.To)
 	if err != nil {
 		return err
 	}
 	if verr == nil && v == plan.To {
-		msg := fmt.Sprintf("lastgood stopped while the migrations ran, and they had committed: %s is at schema version %d (it was %d); they are the rollout's, for the rollback policy", where, v, plan.From)
+		msg := fmt.Sprintf("lastgood stopped while the migrations ran, and they had committed: %s is at schema version %d (it was %d)%s; they are the rollout's, for the rollback policy", where, v, plan.From, notes)
 		run := migrate.Run{Direction: "up", Database: where, Before: plan.From, After: v}
 		a.applied = &appliedMigrations{rollout: a.rollout.ID, cfg: m.Database, from: plan.From, to: v, list: plan.Applied}
 		return c.persist(ctx, a, a.state, []strategy.Event{{Type: "database.migrated", Message: msg, Data: run}})
+	}
+	if verr == nil && v > plan.From && v < plan.To {
+		// Part of them committed: a statement that runs by itself, or
+		// the transaction before it. The part is the rollout's, for
+		// the rollback policy; the rest never ran, so the rollout
+		// cannot go on.
+		msg := fmt.Sprintf("lastgood stopped while the migrations ran, and those up to schema version %d had committed: %s is at schema version %d (it was %d; the release brings %d)%s; "+
+			"they are the rollout's, for the rollback policy, and the rest did not run", v, where, v, plan.From, plan.To, notes)
+		var part []migrate.Applied
+		for _, x := range plan.Applied {
+			if x.Migration.Version <= v {
+				part = append(part, x)
+			}
+		}
+		a.applied = &appliedMigrations{rollout: a.rollout.ID, cfg: m.Database, from: plan.From, to: v, list: part}
+		next, tevs := strategy.RollBack(spec, a.state, now, TriggerMigration, msg+"; no traffic moved")
+		run := migrate.Run{Direction: "up", Database: where, Before: plan.From, After: v, Error: msg}
+		return c.persist(ctx, a, next, append([]strategy.Event{{Type: "database.migrated", Message: msg, Data: run}}, tevs...))
 	}
 	var why string
 	switch {
 	case verr != nil:
 		why = fmt.Sprintf("lastgood stopped while the migrations ran, and the schema version of %s cannot be read now (%v)", where, verr)
 	case v == plan.From:
-		why = fmt.Sprintf("lastgood stopped while the migrations ran, and they had not committed: %s is at schema version %d, as before", where, v)
+		why = fmt.Sprintf("lastgood stopped while the migrations ran, and they had not committed: %s is at schema version %d, as before%s", where, v, notes)
 	default:
-		why = fmt.Sprintf("lastgood stopped while the migrations ran, and %s is at schema version %d, neither %d nor %d: "+
-			"a statement that runs by itself had committed; the schema stays there", where, v, plan.From, plan.To)
+		why = fmt.Sprintf("lastgood stopped while the migrations ran, and %s is at schema version %d, neither %d nor %d nor in between: "+
+			"something else changed it; the schema stays there", where, v, plan.From, plan.To)
 	}
 	next, tevs := strategy.RollBack(spec, a.state, now, TriggerMigration, why+"; no traffic moved")
 	run := migrate.Run{Direction: "up", Database: where, Before: plan.From, After: v, Error: why}

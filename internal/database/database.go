@@ -218,16 +218,18 @@ func (d *Databases) Lint(ctx context.Context, cfg *manifest.Database, set migrat
 		return migrate.Lint{}, err
 	}
 	lint := migrate.Lint{From: from, To: set.Version(), Touched: map[uint64][]string{}}
+	// every file is parsed, also those that will not run: SQL that does
+	// not parse is bad input wherever it is
+	ups := map[uint64][]stmt{}
+	for _, m := range set.Migrations {
+		if ups[m.Version], err = d.script(drv, m.Up); err != nil {
+			return lint, err
+		}
+	}
 	if from > lint.To {
 		lint.To = from
 		lint.Warnings = append(lint.Warnings, fmt.Sprintf("%s is at schema version %d, ahead of this revision's %d: the revision runs on the newer schema", where, from, set.Version()))
 		return lint, nil
-	}
-	ups := map[uint64][]stmt{}
-	for _, m := range set.Between(0, lint.To) {
-		if ups[m.Version], err = d.script(drv, m.Up); err != nil {
-			return lint, err
-		}
 	}
 	if from == lint.To {
 		return lint, nil

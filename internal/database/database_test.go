@@ -24,6 +24,9 @@ import (
 var pg *postgrestest.Server
 
 func TestMain(m *testing.M) {
+	if path := os.Getenv(writerEnv); path != "" {
+		runWriter(path)
+	}
 	var err error
 	if pg, err = postgrestest.StartServer(); err != nil {
 		fmt.Fprintln(os.Stderr, err)

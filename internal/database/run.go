@@ -209,7 +209,19 @@ func runAlone(ctx context.Context, drv driver, db *sql.DB, r *migrate.Run, i int
 	if err != nil {
 		return err
 	}
-	if _, err := db.ExecContext(ctx, st.SQL); err != nil {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %s", r.Database, message(err))
+	}
+	defer conn.Close()
+	if n, ok := drv.(interrupted); ok {
+		// the session names itself, so that a restart after lastgood
+		// stopped during the statement finds it (Recover)
+		if err := n.markAlone(ctx, conn); err != nil {
+			return fmt.Errorf("name the session on %s: %s", r.Database, message(err))
+		}
+	}
+	if _, err := conn.ExecContext(ctx, st.SQL); err != nil {
 		rec.Outcome, rec.Error = migrate.OutcomeFailed, message(err)
 		msg := ""
 		if st.index != "" {

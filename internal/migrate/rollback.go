@@ -126,3 +126,14 @@ func names(applied []Applied) string {
 	}
 	return strings.Join(out, ", ")
 }
+
+// Recovery is what a restart found of the migrations lastgood was running
+// when it stopped (internal/database's Recover), and what it did.
+type Recovery struct {
+	// Version is the database's schema version once the restart has
+	// settled it.
+	Version uint64
+	// Notes say, for people, what a statement that runs by itself (outside
+	// a transaction) had left and what became of it.
+	Notes []string
+}
