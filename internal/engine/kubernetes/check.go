@@ -128,14 +128,22 @@ func (e *Engine) Resolve(ctx context.Context, m *manifest.App) (map[string]strin
 			add("kubernetes.traffic.httpRoute", "%s", msg)
 		}
 	}
+	pins := map[string]string{}
+	if nsOK {
+		if err := e.resolveSecrets(ctx, ns, m, pins, add); err != nil {
+			return nil, err
+		}
+	}
 	pin, err := image.Resolve(ctx, m.Image)
 	if err != nil {
 		add("image", "%v", err)
+	} else {
+		pins[PinImage] = pin.Digest
 	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	return map[string]string{PinImage: pin.Digest}, nil
+	return pins, nil
 }
 
 // forbidden keeps the API server's words for what RBAC refused.

@@ -61,6 +61,9 @@ type Config struct {
 	Log       *slog.Logger
 	// ResolveTimeout bounds resolving an image at apply (default 20s).
 	ResolveTimeout time.Duration
+	// Artifact returns the bytes of a stored artifact (a config file of
+	// kubernetes.config) by its digest.
+	Artifact func(digest string) ([]byte, error)
 }
 
 // Engine runs revisions as ReplicaSets and routes with Services. Run

@@ -113,6 +113,9 @@ func (e *Engine) syncRevision(ctx context.Context, app string, rev int) error {
 		if err != nil {
 			return err
 		}
+		if err := e.ensureCopies(ctx, ns, d.w); err != nil {
+			return err
+		}
 		err = e.kube.create(ctx, e.kube.replicaSets(), ns, want, &appsv1.ReplicaSet{})
 		if apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("replicaset %s/%s exists but is not lastgood's revision %d of %s (labels %s=%s, %s=%s, %s=%s)",
@@ -173,7 +176,12 @@ func (e *Engine) buildReplicaSet(w controller.Workload, n int) (*appsv1.ReplicaS
 		ReadinessProbe:  probe(m.Probes.Readiness, k.Port),
 		LivenessProbe:   probe(m.Probes.Liveness, k.Port),
 	}
-	spec := corev1.PodSpec{Containers: []corev1.Container{container}}
+	vols, mounts, err := podVolumes(w)
+	if err != nil {
+		return nil, err
+	}
+	container.VolumeMounts = mounts
+	spec := corev1.PodSpec{Containers: []corev1.Container{container}, Volumes: vols}
 	hash, err := templateHash(w, spec, k.PodAnnotations)
 	if err != nil {
 		return nil, err
