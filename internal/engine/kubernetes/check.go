@@ -65,6 +65,11 @@ func (e *Engine) Check(w controller.Workload) error {
 	if a != nil && a.manifest != nil && a.namespace != e.namespaceOf(m) {
 		add("kubernetes.namespace", "cannot change from %s to %s; an app stays in its namespace", a.namespace, e.namespaceOf(m))
 	}
+	var prev *manifest.App
+	if a != nil {
+		prev = a.manifest
+	}
+	checkStateful(m, prev, add)
 	if len(errs) > 0 {
 		return errs
 	}

@@ -266,9 +266,9 @@ func (e *Engine) watch(ctx context.Context, ns string) (*namespaceWatch, error) 
 	w.setList = appslisters.NewReplicaSetLister(w.sets.GetIndexer())
 	w.svcList = corelisters.NewServiceLister(w.services.GetIndexer())
 	onPod := cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { e.notify() },
-		UpdateFunc: func(any, any) { e.notify() },
-		DeleteFunc: func(any) { e.notify() },
+		AddFunc:    func(o any) { e.podChanged(o) },
+		UpdateFunc: func(_, o any) { e.podChanged(o) },
+		DeleteFunc: func(o any) { e.podChanged(o) },
 	}
 	onSet := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { e.objectChanged(o) },

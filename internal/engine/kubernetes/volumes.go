@@ -317,6 +317,9 @@ func (e *Engine) pruneCopies(ctx context.Context, w *namespaceWatch, ns, app str
 			mountedBy(rs.Spec.Template.Spec, used)
 		}
 	}
+	if spec, ok := e.statefulTemplate(ctx, ns, app); ok && w != nil {
+		mountedBy(spec, used)
+	}
 	sel := labels.Set{LabelManagedBy: managedBy, LabelApp: app}.String()
 	var cms corev1.ConfigMapList
 	var secrets corev1.SecretList

@@ -55,10 +55,15 @@ func (e *Engine) Scale(ctx context.Context, w controller.Workload, n int) error 
 	return nil
 }
 
-// syncRevision converges one revision's ReplicaSet with what Scale asked.
+// syncRevision converges one revision's ReplicaSet with what Scale asked
+// (or, for a StatefulSet, the app's StatefulSet).
 func (e *Engine) syncRevision(ctx context.Context, app string, rev int) error {
 	e.mu.Lock()
 	a := e.state[app]
+	if a != nil && a.manifest != nil && kubernetesOf(a.manifest).Workload == manifest.WorkloadStatefulSet {
+		e.mu.Unlock()
+		return e.syncStatefulSet(ctx, app)
+	}
 	var d desired
 	var ok bool
 	var ns, adoptedHash string
@@ -153,10 +158,45 @@ func ReplicaSetName(app string, rev int) string { return app + "-" + strconv.Ito
 // image by its digest, with the manifest's probes, environment and pod
 // annotations.
 func (e *Engine) buildReplicaSet(w controller.Workload, n int) (*appsv1.ReplicaSet, error) {
+	spec, err := podSpec(w)
+	if err != nil {
+		return nil, err
+	}
+	k := kubernetesOf(w.Manifest)
+	hash, err := templateHash(w, spec, k.PodAnnotations)
+	if err != nil {
+		return nil, err
+	}
+	own := labels.Set{LabelManagedBy: managedBy, LabelApp: w.App, LabelRevision: strconv.Itoa(w.Revision)}
+	podLabels := labels.Merge(own, labels.Set{LabelHash: hash})
+	replicas := int32(n)
+	return &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        ReplicaSetName(w.App, w.Revision),
+			Labels:      podLabels,
+			Annotations: map[string]string{AnnotationCreatedFor: strconv.Itoa(w.Revision), "lastgood.dev/image": spec.Containers[0].Image},
+		},
+		Spec: appsv1.ReplicaSetSpec{
+			Replicas: &replicas,
+			// The hash, not the revision, selects: an undo relabels a warm
+			// ReplicaSet with its new revision number without replacing it.
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{LabelApp: w.App, LabelHash: hash}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: podLabels, Annotations: maps.Clone(k.PodAnnotations)},
+				Spec:       spec,
+			},
+		},
+	}, nil
+}
+
+// podSpec is the pod of a revision: one container running the image by
+// its digest, with the manifest's probes, environment, config files and
+// secrets.
+func podSpec(w controller.Workload) (corev1.PodSpec, error) {
 	m := w.Manifest
 	ref, err := pinnedImage(w)
 	if err != nil {
-		return nil, err
+		return corev1.PodSpec{}, err
 	}
 	k := kubernetesOf(m)
 	env := []corev1.EnvVar{
@@ -178,34 +218,13 @@ func (e *Engine) buildReplicaSet(w controller.Workload, n int) (*appsv1.ReplicaS
 	}
 	vols, mounts, err := podVolumes(w)
 	if err != nil {
-		return nil, err
+		return corev1.PodSpec{}, err
+	}
+	for _, c := range k.VolumeClaims {
+		mounts = append(mounts, corev1.VolumeMount{Name: c.Name, MountPath: c.MountPath})
 	}
 	container.VolumeMounts = mounts
-	spec := corev1.PodSpec{Containers: []corev1.Container{container}, Volumes: vols}
-	hash, err := templateHash(w, spec, k.PodAnnotations)
-	if err != nil {
-		return nil, err
-	}
-	own := labels.Set{LabelManagedBy: managedBy, LabelApp: w.App, LabelRevision: strconv.Itoa(w.Revision)}
-	podLabels := labels.Merge(own, labels.Set{LabelHash: hash})
-	replicas := int32(n)
-	return &appsv1.ReplicaSet{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:        ReplicaSetName(w.App, w.Revision),
-			Labels:      podLabels,
-			Annotations: map[string]string{AnnotationCreatedFor: strconv.Itoa(w.Revision), "lastgood.dev/image": ref},
-		},
-		Spec: appsv1.ReplicaSetSpec{
-			Replicas: &replicas,
-			// The hash, not the revision, selects: an undo relabels a warm
-			// ReplicaSet with its new revision number without replacing it.
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{LabelApp: w.App, LabelHash: hash}},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: podLabels, Annotations: maps.Clone(k.PodAnnotations)},
-				Spec:       spec,
-			},
-		},
-	}, nil
+	return corev1.PodSpec{Containers: []corev1.Container{container}, Volumes: vols}, nil
 }
 
 // templateHash names a revision's pods uniquely: the pod spec, the
@@ -280,6 +299,10 @@ func (e *Engine) Adopt(app string, from, to int) error {
 	ctx := context.Background()
 	e.mu.Lock()
 	a := e.state[app]
+	if a != nil && a.manifest != nil && kubernetesOf(a.manifest).Workload == manifest.WorkloadStatefulSet {
+		e.mu.Unlock()
+		return e.adoptStateful(ctx, app, from, to)
+	}
 	var ns string
 	var d desired
 	var ok bool
