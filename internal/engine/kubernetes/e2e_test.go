@@ -298,6 +298,8 @@ func TestBadInputOnKubernetes(t *testing.T) {
 			"bad.yaml:4: kubernetes.config.files[0]: nope.conf: no such file"},
 		{"missing secret", "name: web\nimage: " + reg + "/web:1\nkubernetes:\n  secretRefs: [{name: nope}]\n",
 			"bad.yaml:4: kubernetes.secretRefs[0].name: secret nope does not exist in namespace"},
+		{"missing deployment", "name: web\nkubernetes:\n  workloadRef: {kind: Deployment, name: nope}\n",
+			"bad.yaml:3: kubernetes.workloadRef.name: Deployment nope does not exist in namespace"},
 		{"compare check", "name: web\nimage: " + reg + "/web:1\nanalysis:\n  checks:\n  - {name: e, compare: {metric: errorRate, maxIncrease: 0.01}}\n",
 			"analysis.checks[0].compare: is not available on the kubernetes engine yet"},
 	} {

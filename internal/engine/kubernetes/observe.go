@@ -35,6 +35,7 @@ func (e *Engine) Replicas(app string) []controller.Replica {
 	if err != nil {
 		return nil
 	}
+	live := liveHashes(w, ns, app)
 	out := make([]controller.Replica, 0, len(pods))
 	for _, p := range pods {
 		rev, err := revisionOf(p)
@@ -44,10 +45,29 @@ func (e *Engine) Replicas(app string) []controller.Replica {
 		if to, ok := adopted[p.Labels[LabelHash]]; ok {
 			rev = to // relabelled by Adopt; the informer has not seen it yet
 		}
-		out = append(out, replica(p, rev))
+		r := replica(p, rev)
+		if h := p.Labels[LabelHash]; h != "" && !live[h] {
+			// its ReplicaSet is deleted: the garbage collector deletes it
+			// soon, so it is no longer a warm replica
+			r.Stopping, r.State = true, "stopping"
+		}
+		out = append(out, r)
 	}
 	slices.SortFunc(out, func(x, y controller.Replica) int { return strings.Compare(x.ID, y.ID) })
 	return out
+}
+
+// liveHashes are the pod-template hashes of an app's ReplicaSets that are
+// not being deleted.
+func liveHashes(w *namespaceWatch, ns, app string) map[string]bool {
+	sets, _ := w.setList.ReplicaSets(ns).List(labels.SelectorFromSet(labels.Set{LabelApp: app}))
+	live := map[string]bool{}
+	for _, rs := range sets {
+		if rs.DeletionTimestamp == nil {
+			live[rs.Labels[LabelHash]] = true
+		}
+	}
+	return live
 }
 
 // adoptedHashes maps the pod-template hash of every ReplicaSet handed to

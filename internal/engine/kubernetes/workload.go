@@ -114,7 +114,13 @@ func (e *Engine) syncRevision(ctx context.Context, app string, rev int) error {
 		}
 		return err
 	case rs == nil:
-		want, err := e.buildReplicaSet(d.w, d.n)
+		var want *appsv1.ReplicaSet
+		var err error
+		if fromDeployment(d.w.Manifest) {
+			want, err = e.adoptedReplicaSet(ctx, ns, d.w, d.n)
+		} else {
+			want, err = e.buildReplicaSet(d.w, d.n)
+		}
 		if err != nil {
 			return err
 		}
@@ -131,7 +137,7 @@ func (e *Engine) syncRevision(ctx context.Context, app string, rev int) error {
 		patch := fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, d.n)
 		return e.kube.patch(ctx, e.kube.replicaSets(), ns, rs.Name, types.MergePatchType, patch, &appsv1.ReplicaSet{})
 	}
-	return nil
+	return e.retireDeployment(ctx, ns, d.w.Manifest, rs, d.n)
 }
 
 // replicaSet finds the ReplicaSet that runs a revision, by label: its name
