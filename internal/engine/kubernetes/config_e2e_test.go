@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -134,38 +135,56 @@ func TestConfigAndSecretsPerRevision(t *testing.T) {
 	if _, err := c.Core.Secrets(c.Namespace).Update(ctx, secret, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	writeConf("color=green\n")
 	lg.must(0, "apply", "-f", file, "--wait")
 	cm, sec = mounts("web-2")
-	if cm.Data["app.conf"] != "color=green\n" || string(sec.Data["password"]) != second {
+	if cm.Data["app.conf"] != "color=blue\n" || string(sec.Data["password"]) != second {
 		t.Fatalf("revision 2 mounts %q and password %q", cm.Data["app.conf"], sec.Data["password"])
 	}
-	kubernetes.WaitFor(t, time.Minute, "web-1 and its pods deleted (no rollback window)", func() bool {
-		return strings.TrimSpace(kubectl(t, c, "get", "rs,pods", "-l", "lastgood.dev/app=web,lastgood.dev/revision=1", "-o", "name")) == ""
-	})
+	gone := func(rev string) {
+		t.Helper()
+		kubernetes.WaitFor(t, time.Minute, "web-"+rev+" and its pods deleted (no rollback window)", func() bool {
+			return strings.TrimSpace(kubectl(t, c, "get", "rs,pods", "-l", "lastgood.dev/app=web,lastgood.dev/revision="+rev, "-o", "name")) == ""
+		})
+	}
+	gone("1")
 
-	// Undo: revision 3 has revision 1's content, config and password
-	// included, although the Secret db now holds the second password.
-	lg.must(0, "undo", "web")
-	kubernetes.WaitFor(t, time.Minute, "undo promoted", func() bool {
-		s := lg.status("web")
-		return s.Stable == 3 && s.Rollout != nil && s.Rollout.Phase == "promoted"
-	})
-	kubernetes.WaitFor(t, time.Minute, "web selects revision 3", func() bool { return selects() == "3" })
+	// Undo: revision 3 has revision 1's content, its password included,
+	// although the Secret db now holds the second one.
+	undo := func(rev int) {
+		t.Helper()
+		lg.must(0, "undo", "web")
+		kubernetes.WaitFor(t, time.Minute, "undo promoted", func() bool {
+			s := lg.status("web")
+			return s.Stable == rev && s.Rollout != nil && s.Rollout.Phase == "promoted"
+		})
+		kubernetes.WaitFor(t, time.Minute, "web selects the undo's revision", func() bool { return selects() == strconv.Itoa(rev) })
+	}
+	undo(3)
 	cm, sec = mounts("web-3")
 	if cm.Data["app.conf"] != "color=blue\n" || string(sec.Data["password"]) != first {
 		t.Errorf("after undo, revision 3 mounts %q and password %q; want revision 1's", cm.Data["app.conf"], sec.Data["password"])
 	}
 
-	// History keeps 3 revisions: a fourth release prunes revision 1, and
-	// its copies go with it.
-	writeConf("color=red\n")
+	// Revision 4 changes the config file. History keeps 3 revisions, so
+	// it prunes revision 1, and revision 1's copies go with it.
+	writeConf("color=green\n")
 	lg.must(0, "apply", "-f", file, "--wait")
+	cm, sec = mounts("web-4")
+	if cm.Data["app.conf"] != "color=green\n" || string(sec.Data["password"]) != second {
+		t.Fatalf("revision 4 mounts %q and password %q", cm.Data["app.conf"], sec.Data["password"])
+	}
 	kubernetes.WaitFor(t, time.Minute, "the copies of revision 1 pruned", func() bool {
 		return strings.TrimSpace(kubectl(t, c, "get", "cm,secret", "-l", "lastgood.dev/app=web,lastgood.dev/revision=1", "-o", "name")) == ""
 	})
-	if got := kubectl(t, c, "get", "cm,secret", "-l", "lastgood.dev/app=web,lastgood.dev/revision=4", "-o", "name"); strings.Count(got, "/web-4-") != 2 {
-		t.Errorf("revision 4's copies: %q", got)
+	gone("3")
+
+	// Undo again: revision 5 is revision 3's content — the config file
+	// from lastgood's store (the one on disk says green now) and the first
+	// password from revision 3's copy, revision 1's being gone.
+	undo(5)
+	cm, sec = mounts("web-5")
+	if cm.Data["app.conf"] != "color=blue\n" || string(sec.Data["password"]) != first {
+		t.Errorf("after undo, revision 5 mounts %q and password %q; want revision 3's", cm.Data["app.conf"], sec.Data["password"])
 	}
 
 	// The Secret's values never entered lastgood's data directory.
