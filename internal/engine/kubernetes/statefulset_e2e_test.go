@@ -174,6 +174,23 @@ func TestStatefulSetCanaryAndRollback(t *testing.T) {
 		t.Errorf("claims after the promotion %v, want %v (kept)", got, before)
 	}
 
+	// Undo returns to revision 1's content (as revision 4): the pods are
+	// replaced in order by revision 1's template, its ControllerRevision
+	// current again, the claims kept.
+	lg.must(0, "undo", "web")
+	kubernetes.WaitFor(t, 2*time.Minute, "undo promoted", func() bool {
+		s := lg.status("web")
+		return s.Stable == 4 && s.Rollout != nil && s.Rollout.Phase == "promoted"
+	})
+	kubernetes.WaitFor(t, 2*time.Minute, "3 ready pods of revision 4", all("4"))
+	env := kubectl(t, c, "get", "pods", "-l", "lastgood.dev/revision=4", "-o", `jsonpath={range .items[*]}{.spec.containers[0].env[?(@.name=="RELEASE")].value} {end}`)
+	if f := strings.Fields(env); len(f) != 3 || f[0] != "one" || f[1] != "one" || f[2] != "one" {
+		t.Errorf("after undo the pods run RELEASE=%q, want revision 1's (one)", env)
+	}
+	if got := claims(); !maps.Equal(got, before) {
+		t.Errorf("claims after the undo %v, want %v (kept)", got, before)
+	}
+
 	// What a StatefulSet cannot do is refused, with nothing changed.
 	bg := strings.Replace(fmt.Sprintf(statefulManifest, reg+"/web:1", "1s", c.Namespace, "four", ""),
 		"  canary: {steps: [{setWeight: 33}, {pause: {for: 1s}}]}", "  blueGreen: {}", 1)
@@ -186,7 +203,7 @@ func TestStatefulSetCanaryAndRollback(t *testing.T) {
 	if code != 2 || !strings.Contains(stdout+stderr, "kubernetes.volumeClaims: cannot change for an existing StatefulSet") {
 		t.Errorf("a changed claim: exit %d, want 2:\n%s%s", code, stdout, stderr)
 	}
-	if s := lg.status("web"); s.Stable != 3 {
+	if s := lg.status("web"); s.Stable != 4 {
 		t.Errorf("a refused apply changed the app: %+v", s)
 	}
 
