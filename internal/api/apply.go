@@ -90,6 +90,7 @@ func configFiles(file string, data []byte, m *manifest.App, dir string, artifact
 		return nil
 	}
 	var errs manifest.Errors
+	var total int64
 	for i, written := range m.Kubernetes.Config.Files {
 		field := fmt.Sprintf("kubernetes.config.files[%d]", i)
 		path := m.ArtifactPath(dir, written)
@@ -106,7 +107,17 @@ func configFiles(file string, data []byte, m *manifest.App, dir string, artifact
 			errs = append(errs, manifest.At(file, data, field, err.Error()))
 		default:
 			artifacts[written], paths[written] = d, path
+			if st, err := os.Stat(path); err == nil {
+				total += st.Size()
+			}
 		}
+	}
+	// A ConfigMap holds at most 1 MiB (etcd's limit on an object, less
+	// its metadata).
+	const maxConfig = 1<<20 - 16<<10
+	if total > maxConfig {
+		errs = append(errs, manifest.At(file, data, "kubernetes.config.files",
+			fmt.Sprintf("the files hold %d bytes; a revision's ConfigMap holds at most %d (mount larger files from a volume)", total, maxConfig)))
 	}
 	return errs
 }

@@ -151,8 +151,8 @@ func (e *Engine) retireDeployment(ctx context.Context, ns string, m *manifest.Ap
 	if err != nil {
 		return err
 	}
-	if d.Spec.Replicas != nil && *d.Spec.Replicas == 0 {
-		return nil
+	if (d.Spec.Replicas != nil && *d.Spec.Replicas == 0) || d.Annotations[AnnotationAdoptedBy] == m.Name {
+		return nil // retired already (once: scaled up again since, it is the user's doing)
 	}
 	before := int32(1)
 	if d.Spec.Replicas != nil {

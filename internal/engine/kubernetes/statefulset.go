@@ -88,10 +88,10 @@ func (e *Engine) syncStatefulSet(ctx context.Context, app string) error {
 	if err != nil {
 		return err
 	}
-	if err := e.ensureCopies(ctx, ns, newest.w); err != nil {
-		return err
-	}
 	if !exists {
+		if err := e.ensureCopies(ctx, ns, newest.w); err != nil {
+			return err
+		}
 		if err := e.kube.create(ctx, e.kube.statefulSets(), ns, want, &appsv1.StatefulSet{}); err != nil {
 			return err
 		}
@@ -99,6 +99,9 @@ func (e *Engine) syncStatefulSet(ctx context.Context, app string) error {
 		return nil
 	}
 	if !sameStatefulSpec(&have, want) {
+		if err := e.ensureCopies(ctx, ns, newest.w); err != nil {
+			return err
+		}
 		upd := have.DeepCopy()
 		upd.Spec.Replicas = want.Spec.Replicas
 		upd.Spec.Template = want.Spec.Template
