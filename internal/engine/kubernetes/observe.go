@@ -22,9 +22,15 @@ func (e *Engine) Replicas(app string) []controller.Replica {
 	e.mu.Lock()
 	ns := e.cfg.Namespace
 	var adopted map[string]int
+	stopped := map[int]bool{} // revisions asked to stop
 	if a := e.state[app]; a != nil {
 		ns = a.namespace
 		adopted = a.adoptedHashes()
+		for rev, d := range a.desired {
+			if d.n == 0 {
+				stopped[rev] = true
+			}
+		}
 	}
 	w := e.watches[ns]
 	e.mu.Unlock()
@@ -46,8 +52,8 @@ func (e *Engine) Replicas(app string) []controller.Replica {
 			rev = to // relabelled by Adopt; the informer has not seen it yet
 		}
 		r := replica(p, rev)
-		if h := p.Labels[LabelHash]; h != "" && !live[h] {
-			// its ReplicaSet is deleted: the garbage collector deletes it
+		if h := p.Labels[LabelHash]; h != "" && (!live[h] || stopped[rev]) {
+			// its ReplicaSet is asked to stop or is deleted: the pod goes
 			// soon, so it is no longer a warm replica
 			r.Stopping, r.State = true, "stopping"
 		}
