@@ -44,6 +44,7 @@ func prepare(file string) (controller.ApplyRequest, map[string]string, error) {
 	paths := map[string]string{}
 	dir := filepath.Dir(file)
 	errs := migrations(file, data, m, dir, req.Artifacts, paths)
+	errs = append(errs, configFiles(file, data, m, dir, req.Artifacts, paths)...)
 	if m.Run == nil {
 		if len(errs) > 0 {
 			return req, nil, errs
@@ -80,6 +81,45 @@ func prepare(file string) (controller.ApplyRequest, map[string]string, error) {
 		return req, nil, errs
 	}
 	return req, paths, nil
+}
+
+// configFiles hashes the files of kubernetes.config into artifacts (keyed
+// as written), refusing one that is missing or a directory.
+func configFiles(file string, data []byte, m *manifest.App, dir string, artifacts, paths map[string]string) manifest.Errors {
+	if m.Kubernetes == nil || m.Kubernetes.Config == nil {
+		return nil
+	}
+	var errs manifest.Errors
+	var total int64
+	for i, written := range m.Kubernetes.Config.Files {
+		field := fmt.Sprintf("kubernetes.config.files[%d]", i)
+		path := m.ArtifactPath(dir, written)
+		if abs, err := filepath.Abs(path); err == nil {
+			path = abs
+		}
+		d, err := artifact.Digest(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			errs = append(errs, manifest.At(file, data, field, fmt.Sprintf("%s: no such file (looked at %s)", written, path)))
+		case errors.Is(err, artifact.ErrNotFile):
+			errs = append(errs, manifest.At(file, data, field, fmt.Sprintf("%s is a directory, not a file; list the files it holds", written)))
+		case err != nil:
+			errs = append(errs, manifest.At(file, data, field, err.Error()))
+		default:
+			artifacts[written], paths[written] = d, path
+			if st, err := os.Stat(path); err == nil {
+				total += st.Size()
+			}
+		}
+	}
+	// A ConfigMap holds at most 1 MiB (etcd's limit on an object, less
+	// its metadata).
+	const maxConfig = 1<<20 - 16<<10
+	if total > maxConfig {
+		errs = append(errs, manifest.At(file, data, "kubernetes.config.files",
+			fmt.Sprintf("the files hold %d bytes; a revision's ConfigMap holds at most %d (mount larger files from a volume)", total, maxConfig)))
+	}
+	return errs
 }
 
 // migrations hashes the .sql files of the manifest's migrations folder into

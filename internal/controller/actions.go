@@ -287,5 +287,12 @@ func (c *Controller) undoTarget(ctx context.Context, a *appState, to int) (*revi
 			return c.revision(ctx, a, r.From)
 		}
 	}
+	if o, ok := c.cfg.Engine.(Origin); ok {
+		if m, err := c.manifest(ctx, a, a.app.Stable); err == nil {
+			if why := o.NothingBefore(a.app.Name, a.app.Stable, m); why != "" {
+				return nil, fmt.Errorf("%w: %s: %s", ErrConflict, a.app.Name, why)
+			}
+		}
+	}
 	return nil, fmt.Errorf("%w: %s: no earlier stable revision to return to; name one with --to-revision", ErrConflict, a.app.Name)
 }

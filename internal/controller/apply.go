@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -255,16 +256,24 @@ func (c *Controller) check(ctx context.Context, req ApplyRequest, m *manifest.Ap
 		errs = append(errs, manifest.At(req.File, data, field, fmt.Sprintf(format, args...)))
 	}
 	var written []string
+	field := map[string]string{}
 	if m.Run != nil {
-		written = m.Run.Artifacts
+		written = slices.Clone(m.Run.Artifacts)
+	}
+	if k := m.Kubernetes; k != nil && k.Config != nil {
+		for i, p := range k.Config.Files {
+			written = append(written, p)
+			field[p] = fmt.Sprintf("kubernetes.config.files[%d]", i)
+		}
 	}
 	for _, p := range written {
 		d, ok := req.Artifacts[p]
+		f := cmp.Or(field[p], "run.artifacts")
 		switch {
 		case !ok:
-			add("run.artifacts", "%s was not uploaded with the manifest", p)
+			add(f, "%s was not uploaded with the manifest", p)
 		case !c.cfg.HasArtifact(d):
-			add("run.artifacts", "%s: the server has no artifact %s", p, d)
+			add(f, "%s: the server has no artifact %s", p, d)
 		}
 	}
 	for p := range req.Artifacts {

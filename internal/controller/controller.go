@@ -89,6 +89,14 @@ type Resolver interface {
 	Resolve(ctx context.Context, m *manifest.App) (map[string]string, error)
 }
 
+// Origin is implemented by engines whose first revision of an app can
+// come from outside lastgood (a workload it took over). NothingBefore says
+// why an undo from revision rev, which has nothing earlier to return to,
+// cannot go further; "" when the engine has nothing to add.
+type Origin interface {
+	NothingBefore(app string, rev int, m *manifest.App) string
+}
+
 // Route is one revision's share of an app's traffic.
 type Route struct {
 	Revision int      `json:"revision"`

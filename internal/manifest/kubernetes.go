@@ -1,7 +1,9 @@
 package manifest
 
 import (
+	"fmt"
 	"maps"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -13,8 +15,12 @@ type Kubernetes struct {
 	// Namespace overrides the namespace `lastgood serve --namespace` gives.
 	Namespace string `json:"namespace,omitempty"`
 	// Workload is what runs the revisions: ReplicaSet (one per live
-	// revision, managed by lastgood) is the only one built.
+	// revision, managed by lastgood) or StatefulSet (one per app, whose
+	// rolling-update partition is the canary).
 	Workload string `json:"workload"`
+	// WorkloadRef names an existing Deployment that lastgood takes over:
+	// its pod template is the app's first revision.
+	WorkloadRef *WorkloadRef `json:"workloadRef,omitempty"`
 	// Port is the container port the app serves HTTP on (the container gets
 	// it as PORT); the Services forward their port 80 to it. Default 8080.
 	Port int `json:"port"`
@@ -24,7 +30,55 @@ type Kubernetes struct {
 	// PodAnnotations are copied onto every pod of every revision.
 	PodAnnotations map[string]string  `json:"podAnnotations,omitempty"`
 	Traffic        *KubernetesTraffic `json:"traffic,omitempty"`
+	// Config is files from the manifest's folder that every pod of a
+	// revision mounts, copied into an immutable ConfigMap per revision.
+	Config *KubernetesConfig `json:"config,omitempty"`
+	// SecretRefs are Secrets of the app's namespace that every pod of a
+	// revision mounts, copied into an immutable Secret per revision.
+	SecretRefs []SecretRef `json:"secretRefs,omitempty"`
+	// VolumeClaims are the PersistentVolumeClaims of a StatefulSet's pods
+	// (volumeClaimTemplates), kept across rollouts and rollbacks.
+	VolumeClaims []VolumeClaim `json:"volumeClaims,omitempty"`
 }
+
+// KubernetesConfig is the config files of a revision.
+type KubernetesConfig struct {
+	// Files are paths as written: absolute, or relative to the manifest's
+	// folder. They are the revision's artifacts; each is mounted under its
+	// base name.
+	Files []string `json:"files"`
+	// MountPath is the folder the pods see them in (default
+	// /etc/lastgood/config).
+	MountPath string `json:"mountPath"`
+}
+
+// SecretRef names a Secret a revision mounts.
+type SecretRef struct {
+	Name string `json:"name"`
+	// MountPath is where the pods see its keys as files (default
+	// /etc/lastgood/secrets/<name>).
+	MountPath string `json:"mountPath"`
+}
+
+// VolumeClaim is one PersistentVolumeClaim per StatefulSet pod.
+type VolumeClaim struct {
+	Name             string `json:"name"`
+	Size             string `json:"size"`
+	MountPath        string `json:"mountPath"`
+	StorageClassName string `json:"storageClassName,omitempty"`
+}
+
+// WorkloadRef names the workload an app adopts.
+type WorkloadRef struct {
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+}
+
+// Default mount paths of config files and secrets.
+const (
+	DefaultConfigMountPath = "/etc/lastgood/config"
+	DefaultSecretMountDir  = "/etc/lastgood/secrets"
+)
 
 // KubernetesTraffic says how canary weights reach the pods.
 type KubernetesTraffic struct {
@@ -36,7 +90,10 @@ type KubernetesTraffic struct {
 }
 
 // Workloads the kubernetes engine can run.
-const WorkloadReplicaSet = "ReplicaSet"
+const (
+	WorkloadReplicaSet  = "ReplicaSet"
+	WorkloadStatefulSet = "StatefulSet"
+)
 
 const defaultKubernetesPort = 8080
 
@@ -54,6 +111,24 @@ func (k *Kubernetes) setDefaults(w written) {
 	if k.Traffic != nil && *k.Traffic == (KubernetesTraffic{}) {
 		k.Traffic = nil
 	}
+	if c := k.Config; c != nil {
+		if len(c.Files) == 0 {
+			k.Config = nil
+		} else if c.MountPath == "" {
+			c.MountPath = DefaultConfigMountPath
+		}
+	}
+	for i := range k.SecretRefs {
+		if r := &k.SecretRefs[i]; r.MountPath == "" && r.Name != "" {
+			r.MountPath = DefaultSecretMountDir + "/" + r.Name
+		}
+	}
+	if len(k.SecretRefs) == 0 {
+		k.SecretRefs = nil
+	}
+	if len(k.VolumeClaims) == 0 {
+		k.VolumeClaims = nil
+	}
 }
 
 var (
@@ -63,6 +138,10 @@ var (
 	dnsSubdomain = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`)
 	// qualifiedName is the name part of an annotation key.
 	qualifiedName = regexp.MustCompile(`^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$`)
+	// configKey is a ConfigMap key.
+	configKey = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
+	// quantity is a storage size.
+	quantity = regexp.MustCompile(`^[1-9][0-9]*(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$`)
 )
 
 func (v *validator) kubernetes(k *Kubernetes) {
@@ -70,11 +149,81 @@ func (v *validator) kubernetes(k *Kubernetes) {
 		v.fail("kubernetes.namespace", "must be a namespace name: at most 63 lowercase letters, digits and '-', got %q", k.Namespace)
 	}
 	switch k.Workload {
-	case WorkloadReplicaSet:
-	case "StatefulSet", "Deployment":
-		v.fail("kubernetes.workload", "%s is not built yet; lastgood runs each revision as its own ReplicaSet (workload: ReplicaSet)", k.Workload)
+	case WorkloadReplicaSet, WorkloadStatefulSet:
+	case "Deployment":
+		v.fail("kubernetes.workload", "Deployment is not a workload lastgood runs (it runs ReplicaSets itself); to take over an existing Deployment, name it in kubernetes.workloadRef")
 	default:
-		v.fail("kubernetes.workload", "must be ReplicaSet, got %q", k.Workload)
+		v.fail("kubernetes.workload", "must be ReplicaSet or StatefulSet, got %q", k.Workload)
+	}
+	if r := k.WorkloadRef; r != nil {
+		if r.Kind != "Deployment" {
+			v.fail("kubernetes.workloadRef.kind", "must be Deployment (the only kind lastgood adopts), got %q", r.Kind)
+		}
+		if len(r.Name) > 253 || !dnsSubdomain.MatchString(r.Name) {
+			v.fail("kubernetes.workloadRef.name", "must be the name of a Deployment: lowercase letters, digits, '-' and '.', got %q", r.Name)
+		}
+		if k.Workload == WorkloadStatefulSet {
+			v.fail("kubernetes.workloadRef", "adopts a Deployment into ReplicaSets; it cannot be used with workload: StatefulSet")
+		}
+	}
+	if len(k.VolumeClaims) > 0 && k.Workload != WorkloadStatefulSet {
+		v.fail("kubernetes.volumeClaims", "are for workload: StatefulSet (a ReplicaSet's pods share no per-pod volumes)")
+	}
+	mounts := map[string]string{}
+	mount := func(path, p string) {
+		switch {
+		case !strings.HasPrefix(p, "/"):
+			v.fail(path, "must be an absolute path, got %q", p)
+		case mounts[filepath.Clean(p)] != "":
+			v.fail(path, "%s is already the mount path of %s", p, mounts[filepath.Clean(p)])
+		default:
+			mounts[filepath.Clean(p)] = path
+		}
+	}
+	if c := k.Config; c != nil {
+		keys := map[string]int{}
+		for i, f := range c.Files {
+			path := fmt.Sprintf("kubernetes.config.files[%d]", i)
+			base := filepath.Base(f)
+			switch {
+			case f == "" || strings.HasSuffix(f, "/"):
+				v.fail(path, "must be the path of a file, got %q", f)
+			case !configKey.MatchString(base) || len(base) > 253:
+				v.fail(path, "%s: a config file's name is letters, digits, '-', '_' and '.' (it becomes a ConfigMap key)", base)
+			default:
+				if j, dup := keys[base]; dup {
+					v.fail(path, "%s has the same file name as kubernetes.config.files[%d]; both would be mounted as %s", f, j, base)
+				}
+				keys[base] = i
+			}
+		}
+		mount("kubernetes.config.mountPath", c.MountPath)
+	}
+	names := map[string]bool{}
+	for i, r := range k.SecretRefs {
+		path := fmt.Sprintf("kubernetes.secretRefs[%d]", i)
+		switch {
+		case len(r.Name) > 253 || !dnsSubdomain.MatchString(r.Name):
+			v.fail(path+".name", "must be the name of a Secret in the app's namespace, got %q", r.Name)
+		case names[r.Name]:
+			v.fail(path+".name", "secret %s is named twice", r.Name)
+		}
+		names[r.Name] = true
+		if r.Name != "" {
+			mount(path+".mountPath", r.MountPath)
+		}
+	}
+	claims := map[string]bool{}
+	for i, c := range k.VolumeClaims {
+		path := fmt.Sprintf("kubernetes.volumeClaims[%d]", i)
+		if len(c.Name) > 63 || !dnsLabel.MatchString(c.Name) || claims[c.Name] {
+			v.fail(path+".name", "must be a unique name of lowercase letters, digits and '-', got %q", c.Name)
+		}
+		claims[c.Name] = true
+		if !quantity.MatchString(c.Size) {
+			v.fail(path+".size", "must be a storage size like 1Gi or 500Mi, got %q", c.Size)
+		}
+		mount(path+".mountPath", c.MountPath)
 	}
 	v.between("kubernetes.port", k.Port, 1, 65535)
 	for _, name := range slices.Sorted(maps.Keys(k.Env)) {

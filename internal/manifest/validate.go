@@ -63,6 +63,10 @@ const (
 	maxHistory    = 1000
 )
 
+// adopts says whether the app takes over a Deployment, whose pod
+// template stands in for image.
+func adopts(a *App) bool { return a.Kubernetes != nil && a.Kubernetes.WorkloadRef != nil }
+
 // reservedEnv are the variables lastgood sets for every replica.
 var reservedEnv = []string{"PORT", "LASTGOOD_APP", "LASTGOOD_REVISION"}
 
@@ -78,11 +82,11 @@ func (v *validator) app(a *App) {
 	switch {
 	case a.Listen != "":
 		v.hostPort("listen", a.Listen)
-	case a.Image == "":
+	case a.Image == "" && !adopts(a):
 		v.fail("listen", "is required for the local engine: the address where lastgood serves this app, like 127.0.0.1:8080")
 	}
 	v.between("replicas", a.Replicas, 1, maxReplicas)
-	if a.Run == nil && a.Image == "" {
+	if a.Run == nil && a.Image == "" && !adopts(a) {
 		v.fail("run", "is required: set run (to run the app on this machine) or image (to run it on Kubernetes)")
 	}
 	if a.Run != nil {

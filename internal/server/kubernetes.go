@@ -3,7 +3,9 @@ package server
 import (
 	"errors"
 	"fmt"
+	"os"
 
+	"github.com/lastgood/lastgood/internal/artifact"
 	"github.com/lastgood/lastgood/internal/controller"
 	"github.com/lastgood/lastgood/internal/engine/kubernetes"
 	"github.com/lastgood/lastgood/internal/incident"
@@ -35,7 +37,14 @@ func loadKubernetes(cfg Config) (*kubernetesSetup, error) {
 // kubeconfig (or the pod's service account) names. There is no router:
 // compare and threshold checks are refused at apply, and the router's
 // counters are empty.
-func kubernetesBackend(cfg Config, k *kubernetesSetup) (*backend, error) {
+func kubernetesBackend(cfg Config, k *kubernetesSetup, arts *artifact.Store) (*backend, error) {
+	k.cfg.Artifact = func(d string) ([]byte, error) {
+		p, err := arts.Path(d)
+		if err != nil {
+			return nil, err
+		}
+		return os.ReadFile(p)
+	}
 	eng, err := kubernetes.New(k.cfg)
 	if err != nil {
 		return nil, err
@@ -51,6 +60,7 @@ func kubernetesBackend(cfg Config, k *kubernetesSetup) (*backend, error) {
 		logs:      func(string, int) []string { return nil },
 		processes: func(string) []incident.Process { return nil },
 		wait:      func() {},
+		pruned:    eng.Prune,
 		announce:  func(ev store.Event) { eng.Announce(ev.App, ev.Revision, ev.Type, ev.Message, ev.Time) },
 		gitops:    func(ctl *controller.Controller) *kubernetes.GitOps { return eng.GitOps(ctl) },
 	}, nil

@@ -180,7 +180,7 @@ func Run(ctx context.Context, cfg Config) error {
 	var ctl *controller.Controller
 	var be *backend
 	if cfg.Engine == "kubernetes" {
-		be, err = kubernetesBackend(cfg, kube)
+		be, err = kubernetesBackend(cfg, kube, arts)
 	} else {
 		be, err = localBackend(ctx, cfg, func() *controller.Controller { return ctl }, arts, st)
 	}

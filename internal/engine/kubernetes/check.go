@@ -32,8 +32,8 @@ func (e *Engine) Check(w controller.Workload) error {
 	if m.Run != nil {
 		add("run", "is for the local engine; this server runs the kubernetes engine, which runs image (remove run)")
 	}
-	if m.Image == "" {
-		add("image", "is required by the kubernetes engine: the container image, like registry.example/web:1.4")
+	if m.Image == "" && workloadRefOf(m) == nil {
+		add("image", "is required by the kubernetes engine: the container image, like registry.example/web:1.4 (or kubernetes.workloadRef, to take over a Deployment)")
 	}
 	if m.Listen != "" {
 		add("listen", "is for the local engine's router; on Kubernetes the Service %s serves the app on port %d (remove listen)", stableService(m.Name), ServicePort)
@@ -65,6 +65,11 @@ func (e *Engine) Check(w controller.Workload) error {
 	if a != nil && a.manifest != nil && a.namespace != e.namespaceOf(m) {
 		add("kubernetes.namespace", "cannot change from %s to %s; an app stays in its namespace", a.namespace, e.namespaceOf(m))
 	}
+	var prev *manifest.App
+	if a != nil {
+		prev = a.manifest
+	}
+	checkStateful(m, prev, add)
 	if len(errs) > 0 {
 		return errs
 	}
@@ -92,7 +97,7 @@ func checkUses(c manifest.Check, src string) bool {
 // when one is named, exists and names the app's Services. Every problem
 // is a field error, so the apply is refused with nothing created.
 func (e *Engine) Resolve(ctx context.Context, m *manifest.App) (map[string]string, error) {
-	if m.Image == "" || m.Run != nil {
+	if (m.Image == "" && workloadRefOf(m) == nil) || m.Run != nil {
 		return nil, nil // Check says what is wrong
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.ResolveTimeout)
@@ -138,14 +143,27 @@ func (e *Engine) Resolve(ctx context.Context, m *manifest.App) (map[string]strin
 			add("kubernetes.traffic.httpRoute", "%s", msg)
 		}
 	}
-	pin, err := image.Resolve(ctx, m.Image)
-	if err != nil {
-		add("image", "%v", err)
+	pins := map[string]string{}
+	if nsOK {
+		if err := e.resolveSecrets(ctx, ns, m, pins, add); err != nil {
+			return nil, err
+		}
+		if err := e.resolveDeployment(ctx, ns, m, pins, add); err != nil {
+			return nil, err
+		}
+	}
+	if m.Image != "" {
+		pin, err := image.Resolve(ctx, m.Image)
+		if err != nil {
+			add("image", "%v", err)
+		} else {
+			pins[PinImage] = pin.Digest
+		}
 	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	return map[string]string{PinImage: pin.Digest}, nil
+	return pins, nil
 }
 
 // forbidden keeps the API server's words for what RBAC refused.

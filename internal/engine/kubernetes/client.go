@@ -77,6 +77,12 @@ func (c *client) replicaSets() resource { return resource{c.apps, "replicasets"}
 func (c *client) accessReviews() resource {
 	return resource{c.authz, "selfsubjectaccessreviews"}
 }
+func (c *client) configMaps() resource { return resource{c.core, "configmaps"} }
+func (c *client) secrets() resource    { return resource{c.core, "secrets"} }
+func (c *client) statefulSets() resource {
+	return resource{c.apps, "statefulsets"}
+}
+func (c *client) deployments() resource { return resource{c.apps, "deployments"} }
 
 func (c *client) list(ctx context.Context, r resource, ns string, o metav1.ListOptions, into runtime.Object) error {
 	return r.c.Get().Namespace(ns).Resource(r.name).VersionedParams(&o, c.params).Do(ctx).Into(into)

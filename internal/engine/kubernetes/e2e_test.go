@@ -294,6 +294,12 @@ func TestBadInputOnKubernetes(t *testing.T) {
 			"bad.yaml:4: kubernetes.traffic.httpRoute: HTTPRoute nope does not exist"},
 		{"run on kubernetes", "name: web\nlisten: 127.0.0.1:8080\nrun: {command: [/bin/true]}\n",
 			"run: is for the local engine"},
+		{"missing config file", "name: web\nimage: " + reg + "/web:1\nkubernetes:\n  config: {files: [nope.conf]}\n",
+			"bad.yaml:4: kubernetes.config.files[0]: nope.conf: no such file"},
+		{"missing secret", "name: web\nimage: " + reg + "/web:1\nkubernetes:\n  secretRefs: [{name: nope}]\n",
+			"bad.yaml:4: kubernetes.secretRefs[0].name: secret nope does not exist in namespace"},
+		{"missing deployment", "name: web\nkubernetes:\n  workloadRef: {kind: Deployment, name: nope}\n",
+			"bad.yaml:3: kubernetes.workloadRef.name: Deployment nope does not exist in namespace"},
 		{"compare check", "name: web\nimage: " + reg + "/web:1\nanalysis:\n  checks:\n  - {name: e, compare: {metric: errorRate, maxIncrease: 0.01}}\n",
 			"analysis.checks[0].compare: is not available on the kubernetes engine yet"},
 	} {
@@ -303,6 +309,9 @@ func TestBadInputOnKubernetes(t *testing.T) {
 				t.Errorf("exit %d, want 2, saying %q:\n%s%s", code, tc.want, stdout, stderr)
 			}
 		})
+	}
+	if got := kubectl(t, c, "get", "rs,svc,pods,cm,secret,sts", "-l", "app.kubernetes.io/managed-by=lastgood", "-o", "name"); strings.TrimSpace(got) != "" {
+		t.Errorf("refused applies created objects:\n%s", got)
 	}
 	if got := kubectl(t, c, "get", "rs,svc,pods", "-o", "name"); strings.TrimSpace(got) != "" {
 		t.Errorf("refused applies created objects:\n%s", got)

@@ -61,6 +61,9 @@ type Config struct {
 	Log       *slog.Logger
 	// ResolveTimeout bounds resolving an image at apply (default 20s).
 	ResolveTimeout time.Duration
+	// Artifact returns the bytes of a stored artifact (a config file of
+	// kubernetes.config) by its digest.
+	Artifact func(digest string) ([]byte, error)
 }
 
 // Engine runs revisions as ReplicaSets and routes with Services. Run
@@ -275,9 +278,9 @@ func (e *Engine) watch(ctx context.Context, ns string) (*namespaceWatch, error) 
 	w.setList = appslisters.NewReplicaSetLister(w.sets.GetIndexer())
 	w.svcList = corelisters.NewServiceLister(w.services.GetIndexer())
 	onPod := cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { e.notify() },
-		UpdateFunc: func(any, any) { e.notify() },
-		DeleteFunc: func(any) { e.notify() },
+		AddFunc:    func(o any) { e.podChanged(o) },
+		UpdateFunc: func(_, o any) { e.podChanged(o) },
+		DeleteFunc: func(o any) { e.podChanged(o) },
 	}
 	onSet := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { e.objectChanged(o) },

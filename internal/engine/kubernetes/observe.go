@@ -22,9 +22,15 @@ func (e *Engine) Replicas(app string) []controller.Replica {
 	e.mu.Lock()
 	ns := e.cfg.Namespace
 	var adopted map[string]int
+	stopped := map[int]bool{} // revisions asked to stop
 	if a := e.state[app]; a != nil {
 		ns = a.namespace
 		adopted = a.adoptedHashes()
+		for rev, d := range a.desired {
+			if d.n == 0 {
+				stopped[rev] = true
+			}
+		}
 	}
 	w := e.watches[ns]
 	e.mu.Unlock()
@@ -35,6 +41,7 @@ func (e *Engine) Replicas(app string) []controller.Replica {
 	if err != nil {
 		return nil
 	}
+	live := liveHashes(w, ns, app)
 	out := make([]controller.Replica, 0, len(pods))
 	for _, p := range pods {
 		rev, err := revisionOf(p)
@@ -44,10 +51,29 @@ func (e *Engine) Replicas(app string) []controller.Replica {
 		if to, ok := adopted[p.Labels[LabelHash]]; ok {
 			rev = to // relabelled by Adopt; the informer has not seen it yet
 		}
-		out = append(out, replica(p, rev))
+		r := replica(p, rev)
+		if h := p.Labels[LabelHash]; h != "" && (!live[h] || stopped[rev]) {
+			// its ReplicaSet is asked to stop or is deleted: the pod goes
+			// soon, so it is no longer a warm replica
+			r.Stopping, r.State = true, "stopping"
+		}
+		out = append(out, r)
 	}
 	slices.SortFunc(out, func(x, y controller.Replica) int { return strings.Compare(x.ID, y.ID) })
 	return out
+}
+
+// liveHashes are the pod-template hashes of an app's ReplicaSets that are
+// not being deleted.
+func liveHashes(w *namespaceWatch, ns, app string) map[string]bool {
+	sets, _ := w.setList.ReplicaSets(ns).List(labels.SelectorFromSet(labels.Set{LabelApp: app}))
+	live := map[string]bool{}
+	for _, rs := range sets {
+		if rs.DeletionTimestamp == nil {
+			live[rs.Labels[LabelHash]] = true
+		}
+	}
+	return live
 }
 
 // adoptedHashes maps the pod-template hash of every ReplicaSet handed to

@@ -64,6 +64,7 @@ func (e *Engine) Close(name string) {
 			e.cfg.Log.Warn("kubernetes: delete service", "namespace", ns, "service", svc, "err", err)
 		}
 	}
+	e.pruneCopies(ctx, nil, ns, name, func(int) bool { return true }) // the app is gone: all its copies
 }
 
 // WaitIdle returns at once: a pod being deleted is drained by Kubernetes

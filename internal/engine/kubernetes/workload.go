@@ -55,10 +55,15 @@ func (e *Engine) Scale(ctx context.Context, w controller.Workload, n int) error 
 	return nil
 }
 
-// syncRevision converges one revision's ReplicaSet with what Scale asked.
+// syncRevision converges one revision's ReplicaSet with what Scale asked
+// (or, for a StatefulSet, the app's StatefulSet).
 func (e *Engine) syncRevision(ctx context.Context, app string, rev int) error {
 	e.mu.Lock()
 	a := e.state[app]
+	if a != nil && a.manifest != nil && kubernetesOf(a.manifest).Workload == manifest.WorkloadStatefulSet {
+		e.mu.Unlock()
+		return e.syncStatefulSet(ctx, app)
+	}
 	var d desired
 	var ok bool
 	var ns, adoptedHash string
@@ -109,8 +114,17 @@ func (e *Engine) syncRevision(ctx context.Context, app string, rev int) error {
 		}
 		return err
 	case rs == nil:
-		want, err := e.buildReplicaSet(d.w, d.n)
+		var want *appsv1.ReplicaSet
+		var err error
+		if fromDeployment(d.w.Manifest) {
+			want, err = e.adoptedReplicaSet(ctx, ns, d.w, d.n)
+		} else {
+			want, err = e.buildReplicaSet(d.w, d.n)
+		}
 		if err != nil {
+			return err
+		}
+		if err := e.ensureCopies(ctx, ns, d.w); err != nil {
 			return err
 		}
 		err = e.kube.create(ctx, e.kube.replicaSets(), ns, want, &appsv1.ReplicaSet{})
@@ -123,7 +137,7 @@ func (e *Engine) syncRevision(ctx context.Context, app string, rev int) error {
 		patch := fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, d.n)
 		return e.kube.patch(ctx, e.kube.replicaSets(), ns, rs.Name, types.MergePatchType, patch, &appsv1.ReplicaSet{})
 	}
-	return nil
+	return e.retireDeployment(ctx, ns, d.w.Manifest, rs, d.n)
 }
 
 // replicaSet finds the ReplicaSet that runs a revision, by label: its name
@@ -150,10 +164,45 @@ func ReplicaSetName(app string, rev int) string { return app + "-" + strconv.Ito
 // image by its digest, with the manifest's probes, environment and pod
 // annotations.
 func (e *Engine) buildReplicaSet(w controller.Workload, n int) (*appsv1.ReplicaSet, error) {
+	spec, err := podSpec(w)
+	if err != nil {
+		return nil, err
+	}
+	k := kubernetesOf(w.Manifest)
+	hash, err := templateHash(w, spec, k.PodAnnotations)
+	if err != nil {
+		return nil, err
+	}
+	own := labels.Set{LabelManagedBy: managedBy, LabelApp: w.App, LabelRevision: strconv.Itoa(w.Revision)}
+	podLabels := labels.Merge(own, labels.Set{LabelHash: hash})
+	replicas := int32(n)
+	return &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        ReplicaSetName(w.App, w.Revision),
+			Labels:      podLabels,
+			Annotations: map[string]string{AnnotationCreatedFor: strconv.Itoa(w.Revision), "lastgood.dev/image": spec.Containers[0].Image},
+		},
+		Spec: appsv1.ReplicaSetSpec{
+			Replicas: &replicas,
+			// The hash, not the revision, selects: an undo relabels a warm
+			// ReplicaSet with its new revision number without replacing it.
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{LabelApp: w.App, LabelHash: hash}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: podLabels, Annotations: maps.Clone(k.PodAnnotations)},
+				Spec:       spec,
+			},
+		},
+	}, nil
+}
+
+// podSpec is the pod of a revision: one container running the image by
+// its digest, with the manifest's probes, environment, config files and
+// secrets.
+func podSpec(w controller.Workload) (corev1.PodSpec, error) {
 	m := w.Manifest
 	ref, err := pinnedImage(w)
 	if err != nil {
-		return nil, err
+		return corev1.PodSpec{}, err
 	}
 	k := kubernetesOf(m)
 	env := []corev1.EnvVar{
@@ -173,31 +222,15 @@ func (e *Engine) buildReplicaSet(w controller.Workload, n int) (*appsv1.ReplicaS
 		ReadinessProbe:  probe(m.Probes.Readiness, k.Port),
 		LivenessProbe:   probe(m.Probes.Liveness, k.Port),
 	}
-	spec := corev1.PodSpec{Containers: []corev1.Container{container}}
-	hash, err := templateHash(w, spec, k.PodAnnotations)
+	vols, mounts, err := podVolumes(w)
 	if err != nil {
-		return nil, err
+		return corev1.PodSpec{}, err
 	}
-	own := labels.Set{LabelManagedBy: managedBy, LabelApp: w.App, LabelRevision: strconv.Itoa(w.Revision)}
-	podLabels := labels.Merge(own, labels.Set{LabelHash: hash})
-	replicas := int32(n)
-	return &appsv1.ReplicaSet{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:        ReplicaSetName(w.App, w.Revision),
-			Labels:      podLabels,
-			Annotations: map[string]string{AnnotationCreatedFor: strconv.Itoa(w.Revision), "lastgood.dev/image": ref},
-		},
-		Spec: appsv1.ReplicaSetSpec{
-			Replicas: &replicas,
-			// The hash, not the revision, selects: an undo relabels a warm
-			// ReplicaSet with its new revision number without replacing it.
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{LabelApp: w.App, LabelHash: hash}},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: podLabels, Annotations: maps.Clone(k.PodAnnotations)},
-				Spec:       spec,
-			},
-		},
-	}, nil
+	for _, c := range k.VolumeClaims {
+		mounts = append(mounts, corev1.VolumeMount{Name: c.Name, MountPath: c.MountPath})
+	}
+	container.VolumeMounts = mounts
+	return corev1.PodSpec{Containers: []corev1.Container{container}, Volumes: vols}, nil
 }
 
 // templateHash names a revision's pods uniquely: the pod spec, the
@@ -272,6 +305,10 @@ func (e *Engine) Adopt(app string, from, to int) error {
 	ctx := context.Background()
 	e.mu.Lock()
 	a := e.state[app]
+	if a != nil && a.manifest != nil && kubernetesOf(a.manifest).Workload == manifest.WorkloadStatefulSet {
+		e.mu.Unlock()
+		return e.adoptStateful(ctx, app, from, to)
+	}
 	var ns string
 	var d desired
 	var ok bool
