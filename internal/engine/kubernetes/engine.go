@@ -22,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
 	appslisters "k8s.io/client-go/listers/apps/v1"
@@ -103,6 +104,10 @@ type appState struct {
 	// adopted maps the pod-template hash of a ReplicaSet that Adopt handed
 	// to another revision to that revision.
 	adopted map[string]int
+	// evictions are the last evictions of the app's pods (evictions.go);
+	// evictedPods the pods already counted among them.
+	evictions   []Eviction
+	evictedPods map[types.UID]bool
 }
 
 type desired struct {
@@ -263,9 +268,9 @@ func (e *Engine) watch(ctx context.Context, ns string) (*namespaceWatch, error) 
 	w.setList = appslisters.NewReplicaSetLister(w.sets.GetIndexer())
 	w.svcList = corelisters.NewServiceLister(w.services.GetIndexer())
 	onPod := cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { e.notify() },
-		UpdateFunc: func(any, any) { e.notify() },
-		DeleteFunc: func(any) { e.notify() },
+		AddFunc:    e.podChanged,
+		UpdateFunc: func(_, o any) { e.podChanged(o) },
+		DeleteFunc: e.podChanged,
 	}
 	onSet := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { e.objectChanged(o) },
