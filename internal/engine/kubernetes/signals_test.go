@@ -2,7 +2,10 @@ package kubernetes_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +15,7 @@ import (
 
 	"github.com/lastgood/lastgood/internal/engine/kubernetes"
 	"github.com/lastgood/lastgood/internal/image/registrytest"
+	"github.com/lastgood/lastgood/internal/prometheustest"
 )
 
 // podEvictedEvents returns the messages of the PodEvicted Events of the
@@ -88,4 +92,89 @@ rollback: {progressDeadline: 2m, window: 2m}
 		}
 		return s.Stable == 2 && s.Rollout != nil && s.Rollout.Phase == "promoted"
 	})
+}
+
+// podMetrics serves /metrics with one series per pod of the namespace,
+// labelled as a Kubernetes scrape labels them (namespace, pod), whose value
+// is value(revision label of the pod): a real HTTP target for a real
+// Prometheus, reading the real pods.
+func podMetrics(t *testing.T, c *kubernetes.TestCluster, value func(rev string) int) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pods, err := c.Core.Pods(c.Namespace).List(r.Context(), metav1.ListOptions{LabelSelector: "lastgood.dev/app=web"})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, "# TYPE app_errors gauge")
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp != nil {
+				continue
+			}
+			fmt.Fprintf(w, "app_errors{namespace=%q,pod=%q} %d\n", p.Namespace, p.Name, value(p.Labels["lastgood.dev/revision"]))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+// TestPrometheusTemplatesOnKubernetes: {{.Namespace}} and {{.Pod}} reach a
+// real Prometheus as the app's namespace and a regex of the new
+// revision's pods only: revision 2's pods report 1 error each beside the
+// stable's 100, so the check passes only if the query picks them alone;
+// revision 3's one canary pod (50% of 2 replicas) reports 100, and the
+// check fails on exactly 100 (102 with the stable's pods).
+func TestPrometheusTemplatesOnKubernetes(t *testing.T) {
+	c := kubernetes.NewTestCluster(t)
+	reg := registrytest.Start(t)
+	registrytest.Push(t, reg+"/web:1")
+	target := podMetrics(t, c, func(rev string) int {
+		if rev == "2" {
+			return 1
+		}
+		return 100
+	})
+	prom := prometheustest.Start(t, "pods", target, `up{job="pods"}`)
+	addr := prometheustest.Address(prom)
+	lg := serveKubernetes(t, c)
+	const m = `name: web
+image: %s
+replicas: 2
+strategy:
+  canary: {steps: [{setWeight: 50}, {analyze: {for: 3s}}]}
+rollback: {progressDeadline: 2m, window: 2m}
+analysis:
+  checks:
+  - name: errors
+    prometheus:
+      address: %s
+      query: 'sum(app_errors{namespace="{{.Namespace}}",pod=~"{{.Pod}}"})'
+    failIf: "result > 10"
+kubernetes: {env: {V: "%d"}}
+`
+	v := func(n int) string {
+		return lg.manifest(fmt.Sprintf("v%d.yaml", n), fmt.Sprintf(m, reg+"/web:1", addr, n))
+	}
+	lg.must(0, "apply", "-f", v(1), "--wait")
+	lg.must(0, "apply", "-f", v(2), "--wait")
+	if s := lg.status("web"); s.Stable != 2 {
+		t.Fatalf("revision 2 not promoted: %+v", s)
+	}
+	lg.must(3, "apply", "-f", v(3), "--wait")
+	s := lg.status("web")
+	if s.Stable != 2 || !strings.Contains(s.Rollout.Reason, "result = 100") {
+		t.Errorf("revision 3: stable %d, rollout %+v; want rolled back on result = 100", s.Stable, s.Rollout)
+	}
+	// The query as it reached Prometheus, in the incident's verdicts.
+	var incidents []struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(lg.must(0, "incidents", "web", "-o", "json")), &incidents); err != nil || len(incidents) == 0 {
+		t.Fatalf("incidents -o json: %v", err)
+	}
+	raw := lg.must(0, "postmortem", incidents[0].ID, "-o", "json")
+	want := fmt.Sprintf(`sum(app_errors{namespace=\"%s\",pod=~\"web-3-[a-z0-9]{5}\"})`, c.Namespace)
+	if !strings.Contains(raw, want) {
+		t.Errorf("the incident does not show the rendered query %s:\n%s", want, raw)
+	}
 }
