@@ -31,7 +31,10 @@ type Config struct {
 	// Processes returns an app's running replicas, whose memory, CPU and
 	// open files are sampled with the router's counters; nil for none.
 	Processes func(app string) []Process
-	Now       func() time.Time
+	// Evidence asks the engine what it knows of the failed revision (pod
+	// statuses, events, container logs); nil for nothing.
+	Evidence Evidence
+	Now      func() time.Time
 	// Interval is how often the router counters are sampled; default 1s.
 	Interval time.Duration
 	// Recovery is how long after the decision the bundle is written again

@@ -51,5 +51,6 @@ func kubernetesBackend(cfg Config, k *kubernetesSetup) (*backend, error) {
 		processes: func(string) []incident.Process { return nil },
 		wait:      func() {},
 		announce:  func(ev store.Event) { eng.Announce(ev.App, ev.Revision, ev.Type, ev.Message, ev.Time) },
+		evidence:  eng.Evidence,
 	}, nil
 }

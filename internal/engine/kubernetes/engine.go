@@ -108,6 +108,8 @@ type appState struct {
 	// evictedPods the pods already counted among them.
 	evictions   []Eviction
 	evictedPods map[types.UID]bool
+	// gone are the last sights of the app's deleted pods (evidence.go).
+	gone []*corev1.Pod
 }
 
 type desired struct {
@@ -270,7 +272,7 @@ func (e *Engine) watch(ctx context.Context, ns string) (*namespaceWatch, error) 
 	onPod := cache.ResourceEventHandlerFuncs{
 		AddFunc:    e.podChanged,
 		UpdateFunc: func(_, o any) { e.podChanged(o) },
-		DeleteFunc: e.podChanged,
+		DeleteFunc: func(o any) { e.podGone(o); e.podChanged(o) },
 	}
 	onSet := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { e.objectChanged(o) },

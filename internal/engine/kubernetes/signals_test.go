@@ -169,12 +169,113 @@ kubernetes: {env: {V: "%d"}}
 	var incidents []struct {
 		ID string `json:"id"`
 	}
-	if err := json.Unmarshal([]byte(lg.must(0, "incidents", "web", "-o", "json")), &incidents); err != nil || len(incidents) == 0 {
-		t.Fatalf("incidents -o json: %v", err)
-	}
+	kubernetes.WaitFor(t, time.Minute, "the incident bundle", func() bool {
+		if err := json.Unmarshal([]byte(lg.must(0, "incidents", "web", "-o", "json")), &incidents); err != nil {
+			t.Fatalf("incidents -o json: %v", err)
+		}
+		return len(incidents) == 1
+	})
 	raw := lg.must(0, "postmortem", incidents[0].ID, "-o", "json")
 	want := fmt.Sprintf(`sum(app_errors{namespace=\"%s\",pod=~\"web-3-[a-z0-9]{5}\"})`, c.Namespace)
 	if !strings.Contains(raw, want) {
 		t.Errorf("the incident does not show the rendered query %s:\n%s", want, raw)
+	}
+}
+
+// TestIncidentKeepsKubernetesEvidence: the bundle of a Kubernetes
+// rollback keeps the failed revision's pods, their containers' last
+// terminations, the Events of its ReplicaSet and pods, and a log entry per
+// failed container, which on kwok (no kubelet) says why it has no lines.
+func TestIncidentKeepsKubernetesEvidence(t *testing.T) {
+	c := kubernetes.NewTestCluster(t)
+	reg := registrytest.Start(t)
+	registrytest.Push(t, reg+"/web:1")
+	lg := serveKubernetes(t, c)
+	lg.must(0, "apply", "-f", lg.manifest("v1.yaml", fmt.Sprintf(webManifest, reg+"/web:1", "2m", "")), "--wait")
+	lg.must(3, "apply", "-f", lg.manifest("v2.yaml", fmt.Sprintf(webManifest, reg+"/web:1", "2m", "lastgood.dev/test-fault: crash-loop")), "--wait")
+	var incidents []struct {
+		ID string `json:"id"`
+	}
+	kubernetes.WaitFor(t, time.Minute, "the incident bundle", func() bool {
+		if err := json.Unmarshal([]byte(lg.must(0, "incidents", "web", "-o", "json")), &incidents); err != nil {
+			t.Fatalf("incidents -o json: %v", err)
+		}
+		return len(incidents) == 1
+	})
+	raw := lg.must(0, "postmortem", incidents[0].ID, "-o", "json")
+	var inc struct {
+		Engine *struct {
+			Engine   string `json:"engine"`
+			Replicas []struct {
+				Name       string `json:"name"`
+				Phase      string `json:"phase"`
+				Gone       bool   `json:"gone"`
+				Containers []struct {
+					Name            string `json:"name"`
+					Restarts        int    `json:"restarts"`
+					State           string `json:"state"`
+					LastTermination *struct {
+						Reason   string `json:"reason"`
+						ExitCode int    `json:"exitCode"`
+					} `json:"lastTermination"`
+				} `json:"containers"`
+			} `json:"replicas"`
+			Events []struct {
+				Reason string `json:"reason"`
+				Object string `json:"object"`
+			} `json:"events"`
+		} `json:"engine"`
+		Logs []struct {
+			Revision int      `json:"revision"`
+			File     string   `json:"file"`
+			Lines    []string `json:"lines"`
+			Error    string   `json:"error"`
+		} `json:"logs"`
+	}
+	if err := json.Unmarshal([]byte(raw), &inc); err != nil {
+		t.Fatalf("postmortem -o json: %v\n%s", err, raw)
+	}
+	if inc.Engine == nil || inc.Engine.Engine != "kubernetes" || len(inc.Engine.Replicas) == 0 {
+		t.Fatalf("no kubernetes evidence in the bundle:\n%s", raw)
+	}
+	crashed := 0
+	for _, p := range inc.Engine.Replicas {
+		if !strings.HasPrefix(p.Name, "web-2-") {
+			t.Errorf("replica %s is not one of revision 2's", p.Name)
+		}
+		for _, ct := range p.Containers {
+			if lt := ct.LastTermination; ct.Name == "app" && ct.Restarts > 0 && lt != nil && lt.Reason == "Error" && lt.ExitCode == 1 &&
+				strings.Contains(ct.State, "CrashLoopBackOff") {
+				crashed++
+			}
+		}
+	}
+	if crashed == 0 {
+		t.Errorf("no replica shows the crash loop (restarts, last termination Error exit 1):\n%s", raw)
+	}
+	created := false
+	for _, ev := range inc.Engine.Events {
+		created = created || (ev.Reason == "SuccessfulCreate" && ev.Object == "replicaset/web-2")
+	}
+	if !created {
+		t.Errorf("the ReplicaSet's Events are missing (SuccessfulCreate on replicaset/web-2):\n%s", raw)
+	}
+	logs := 0
+	for _, l := range inc.Logs {
+		if l.Revision == 2 && strings.HasPrefix(l.File, "pod/web-2-") && strings.HasSuffix(l.File, "/app (previous run)") {
+			logs++
+			if l.Error == "" || len(l.Lines) != 0 {
+				t.Errorf("log %s on kwok: lines %q, error %q; want no lines and why", l.File, l.Lines, l.Error)
+			}
+		}
+	}
+	if logs == 0 {
+		t.Errorf("no log entry for the failed containers:\n%s", raw)
+	}
+	md := lg.must(0, "postmortem", incidents[0].ID)
+	for _, want := range []string{"## Replicas of revision 2 (kubernetes)", "## Events of revision 2 (kubernetes)", "SuccessfulCreate", "(could not be read: "} {
+		if !strings.Contains(md, want) {
+			t.Errorf("postmortem lacks %q:\n%s", want, md)
+		}
 	}
 }
