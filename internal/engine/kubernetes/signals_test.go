@@ -279,3 +279,22 @@ func TestIncidentKeepsKubernetesEvidence(t *testing.T) {
 		}
 	}
 }
+
+// TestNoAnalysisSaysWhichChecksApply: on Kubernetes a release without an
+// analysis section gets no default checks (they read lastgood's router);
+// apply and status say that only the replicas' health judges it.
+func TestNoAnalysisSaysWhichChecksApply(t *testing.T) {
+	c := kubernetes.NewTestCluster(t)
+	reg := registrytest.Start(t)
+	registrytest.Push(t, reg+"/web:1")
+	registrytest.Push(t, reg+"/web:2")
+	lg := serveKubernetes(t, c)
+	lg.must(0, "apply", "-f", lg.manifest("v1.yaml", fmt.Sprintf(webManifest, reg+"/web:1", "2m", "")), "--wait")
+	out := lg.must(0, "apply", "-f", lg.manifest("v2.yaml", fmt.Sprintf(webManifest, reg+"/web:2", "2m", "")), "--wait")
+	if !strings.Contains(out, "no analysis section, and no default checks here") || !strings.Contains(out, "judged only by the replicas' health") {
+		t.Errorf("apply does not say which checks apply:\n%s", out)
+	}
+	if st := lg.must(0, "status", "web"); !strings.Contains(st, "checks:   none (no analysis checks)") {
+		t.Errorf("status does not say which checks apply:\n%s", st)
+	}
+}
