@@ -228,7 +228,7 @@ func (b *bench) rollbacks(ctx context.Context, n int) (obj, eps []float64, err e
 		if len(warm) == 0 {
 			return nil, nil, fmt.Errorf("round %d: no warm revision beside %d", round, st.Stable)
 		}
-		o, e, err := b.undo(ctx, c, ns, warm)
+		o, e, err := b.undo(ctx, c, ns, st.Stable, warm)
 		if err != nil {
 			return nil, nil, fmt.Errorf("round %d: %w", round, err)
 		}
@@ -241,16 +241,37 @@ func (b *bench) rollbacks(ctx context.Context, n int) (obj, eps []float64, err e
 // undo asks for an undo and times, from the request, the Service web
 // selecting the restored revision and web's ready endpoints all being the
 // warm pods.
-func (b *bench) undo(ctx context.Context, c *api.Client, ns string, warm map[string]bool) (svcMs, epsMs float64, err error) {
+func (b *bench) undo(ctx context.Context, c *api.Client, ns string, stable int, warm map[string]bool) (svcMs, epsMs float64, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	svc, err := b.core.Services(ns).Get(ctx, "web", metav1.GetOptions{})
-	if err != nil {
-		return 0, 0, err
-	}
-	slices, err := b.disc.EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=web"})
-	if err != nil {
-		return 0, 0, err
+	// Start from a settled promotion: web selects the stable revision and
+	// none of its ready endpoints is a warm pod any more.
+	var svc *corev1.Service
+	var slices *discoveryv1.EndpointSliceList
+	for {
+		if svc, err = b.core.Services(ns).Get(ctx, "web", metav1.GetOptions{}); err != nil {
+			return 0, 0, err
+		}
+		if slices, err = b.disc.EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=web"}); err != nil {
+			return 0, 0, err
+		}
+		ready, onWarm := 0, 0
+		for _, s := range slices.Items {
+			for _, ep := range s.Endpoints {
+				if ep.Conditions.Ready != nil && *ep.Conditions.Ready && ep.TargetRef != nil {
+					ready++
+					if warm[ep.TargetRef.Name] {
+						onWarm++
+					}
+				}
+			}
+		}
+		if svc.Spec.Selector["lastgood.dev/revision"] == strconv.Itoa(stable) && ready > 0 && onWarm == 0 {
+			break
+		}
+		if err := harness.Sleep(ctx, 50*time.Millisecond); err != nil {
+			return 0, 0, fmt.Errorf("revision %d's promotion did not settle: %w", stable, err)
+		}
 	}
 	sw, err := b.core.Services(ns).Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=web", ResourceVersion: svc.ResourceVersion})
 	if err != nil {
