@@ -139,7 +139,7 @@ func run(ctx context.Context, rollbacks int, counts []int, idle time.Duration) (
 		if err != nil {
 			return r.String(), err
 		}
-		ms := func(xs []float64, p float64) string { return fmt.Sprintf("%.0f ms", stats.Percentile(xs, p)) }
+		ms := func(xs []float64, p float64) string { return fmt.Sprintf("%.0f ms", stats.Percentile(xs, p/100)) }
 		fmt.Fprintf(&r, "Rollback (undo to the warm previous revision, blue-green, 2 replicas), %d rounds:\n\n| from the undo request to | p50 | p99 | max |\n|---|---|---|---|\n", len(obj))
 		fmt.Fprintf(&r, "| Service web selects the restored revision (API server, watch) | %s | %s | %s |\n", ms(obj, 50), ms(obj, 99), ms(obj, 100))
 		fmt.Fprintf(&r, "| every ready endpoint of web's EndpointSlices on the restored revision | %s | %s | %s |\n\n", ms(eps, 50), ms(eps, 99), ms(eps, 100))
@@ -184,8 +184,10 @@ func (b *bench) apply(ctx context.Context, c *api.Client, name, manifest string)
 	return c.ApplyFile(ctx, p)
 }
 
+// webManifest is a blue-green app; the progress deadline is long, since
+// on a loaded machine kwok may take minutes to mark a thousand pods ready.
 func webManifest(name string, replicas, round int) string {
-	return fmt.Sprintf("name: %s\nimage: %s\nreplicas: %d\nstrategy: {blueGreen: {}}\nrollback: {window: 30m}\nkubernetes: {env: {ROUND: %q}}\n",
+	return fmt.Sprintf("name: %s\nimage: %s\nreplicas: %d\nstrategy: {blueGreen: {}}\nrollback: {window: 30m, progressDeadline: 15m}\nkubernetes: {env: {ROUND: %q}}\n",
 		name, digest, replicas, strconv.Itoa(round))
 }
 
@@ -406,8 +408,11 @@ func (b *bench) cost(ctx context.Context, n int, idle time.Duration) (cost, erro
 		if err != nil {
 			return out, err
 		}
-		done := 0
+		done, ended := 0, 0
 		for _, a := range apps {
+			if a.Rollout != nil && strategy.Phase(a.Rollout.Phase).Final() {
+				ended++
+			}
 			if a.Stable == 1 && a.Rollout != nil && a.Rollout.Phase == string(strategy.Promoted) {
 				ready := 0
 				for _, r := range a.Replicas {
@@ -422,6 +427,9 @@ func (b *bench) cost(ctx context.Context, n int, idle time.Duration) (cost, erro
 		}
 		if done == n {
 			break
+		}
+		if ended == n {
+			return out, fmt.Errorf("%d apps: every first release ended, but only %d are up (the others rolled back)", n, done)
 		}
 		if time.Since(start) > 30*time.Minute {
 			return out, fmt.Errorf("%d apps: %d up after 30 minutes", n, done)
