@@ -13,6 +13,7 @@ import (
 	"github.com/lastgood/lastgood/internal/redact"
 	"github.com/lastgood/lastgood/internal/revdiff"
 	"github.com/lastgood/lastgood/internal/router"
+	"github.com/lastgood/lastgood/internal/signal/otlp"
 	"github.com/lastgood/lastgood/internal/store"
 )
 
@@ -34,7 +35,11 @@ type Config struct {
 	// Evidence asks the engine what it knows of the failed revision (pod
 	// statuses, events, container logs); nil for nothing.
 	Evidence Evidence
-	Now      func() time.Time
+	// Traces returns the traces the OTLP receiver kept of an app's
+	// revision, the failing one, judged against stable (traces.go); nil
+	// for none.
+	Traces func(app string, revision, stable int) []otlp.TraceSample
+	Now    func() time.Time
 	// Interval is how often the router counters are sampled; default 1s.
 	Interval time.Duration
 	// Recovery is how long after the decision the bundle is written again
