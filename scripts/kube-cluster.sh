@@ -18,7 +18,7 @@
 #
 # Pods misbehave on purpose by an annotation (kwok Stages in
 # scripts/kube/kwok-stages.yaml):
-#   lastgood.dev/test-fault: never-ready | crash-loop | oom | image-pull
+#   lastgood.dev/test-fault: never-ready | crash-loop | oom | image-pull | evicted
 #
 # Environment:
 #   LASTGOOD_KUBE_CACHE  binaries and module builds (default

@@ -59,6 +59,10 @@ type Target struct {
 	// Routes is how many path templates the router counts apart
 	// (router.routes): perRoute checks split their α over Routes+1.
 	Routes int
+	// Namespace and Pod place the new revision on an engine that has
+	// namespaces and pods (controller.Scoper): the Prometheus templates
+	// {{.Namespace}} and {{.Pod}}. Empty elsewhere.
+	Namespace, Pod string
 }
 
 // Result is one check's verdict at one look.

@@ -23,7 +23,8 @@ type promCheck struct {
 }
 
 func (c *promCheck) look(ctx context.Context, at time.Time) Result {
-	out := c.check.Evaluate(ctx, prometheus.TemplateData{App: c.target.App, Revision: c.target.Canary, StableRevision: c.target.Stable})
+	out := c.check.Evaluate(ctx, prometheus.TemplateData{App: c.target.App, Revision: c.target.Canary, StableRevision: c.target.Stable,
+		Namespace: c.target.Namespace, Pod: c.target.Pod})
 	ev := judge.Evidence{Method: judge.Method{Name: "PromQL query " + out.Query}, Metric: "prometheus",
 		Canary: out.Value, Effect: out.Value, PValue: 1, Warnings: out.Warnings}
 	r := result(c.name, at, verdict(out.Verdict), fmt.Sprintf("result = %g", out.Value), ev)

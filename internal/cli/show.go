@@ -111,6 +111,9 @@ func writeStatus(w io.Writer, st controller.AppStatus) {
 		fmt.Fprintf(w, "defaults: no analysis section: lastgood's default checks judge this rollout (%s, one α); `analysis: {checks: []}` turns them off\n",
 			strings.Join(r.DefaultChecks, ", "))
 	}
+	if r := st.Rollout; r != nil && r.NoChecks {
+		fmt.Fprintf(w, "checks:   none (no analysis checks): only the replicas' health judges this rollout (%s)\n", controller.HealthRules)
+	}
 	if st.Preview != "" {
 		fmt.Fprintf(w, "preview:  %s\n", st.Preview)
 	}

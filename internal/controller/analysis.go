@@ -103,6 +103,10 @@ func (c *Controller) startAnalysis(ctx context.Context, a *appState) {
 	}
 	t := analysis.Target{App: a.app.Name, Rollout: a.rollout.ID, Stable: a.state.From, Canary: a.state.To, Analysis: an}
 	t.Routes = m.RouteLimit()
+	if sc, ok := c.cfg.Engine.(Scoper); ok {
+		s := sc.Scope(a.app.Name, a.state.To)
+		t.Namespace, t.Pod = s.Namespace, s.Pod
+	}
 	if a.analysisFailed == a.rollout.ID {
 		return // recorded once; Apply validates checks, so this is rare
 	}

@@ -517,7 +517,7 @@ func (c *Controller) startRollout(ctx context.Context, a *appState, rev store.Re
 	res := ApplyResult{App: a.app.Name, Revision: rev.Number, Rollout: r.ID,
 		Message: fmt.Sprintf("%s: rollout #%d to revision %d started (%s)", a.app.Name, r.ID, rev.Number, st.Kind)}
 	if from > 0 && (st.Kind == strategy.Canary || st.Kind == strategy.BlueGreen) {
-		res.Message += defaultChecksNote(m) // only these rollouts are judged
+		res.Message += defaultChecksNote(m) + noChecksNote(m) // only these rollouts are judged
 	}
 	if note := windowNote(m, st); note != "" {
 		res.Message += "\n" + note

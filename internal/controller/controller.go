@@ -80,6 +80,22 @@ type Checker interface {
 	Check(w Workload) error
 }
 
+// Scoper is implemented by engines that place revisions where metrics
+// are labelled by place and replica name (a namespace, pod names):
+// Prometheus query templates refer to them as {{.Namespace}} and
+// {{.Pod}}.
+type Scoper interface {
+	Scope(app string, revision int) Scope
+}
+
+// Scope places one revision of an app.
+type Scope struct {
+	Namespace string
+	// Pod is a regular expression (RE2, whole-name, as PromQL's =~
+	// matches) of the names of the revision's replicas.
+	Pod string
+}
+
 // Resolver is implemented by engines that pin what a manifest names
 // outside lastgood to its content at apply time (an image tag to its
 // digest). The pins join the revision's artifacts, so a tag that moved

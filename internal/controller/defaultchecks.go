@@ -29,3 +29,27 @@ func defaultChecksNote(m *manifest.App) string {
 	return "; no analysis section: judged by lastgood's default checks (" + strings.Join(names, ", ") +
 		", one α) — write `analysis: {checks: []}` to turn them off"
 }
+
+// noChecks reports a manifest whose rollouts no analysis check judges:
+// no analysis section where there are no default checks (an engine
+// without lastgood's router, such as Kubernetes), or an empty list.
+func noChecks(m *manifest.App) bool {
+	return m != nil && (m.Analysis == nil || len(m.Analysis.Checks) == 0)
+}
+
+// noChecksNote is what apply says of a canary or blue-green rollout that
+// no check judges: only the replicas' health can roll it back.
+func noChecksNote(m *manifest.App) string {
+	if !noChecks(m) {
+		return ""
+	}
+	why := "analysis has no checks"
+	if m.Analysis == nil {
+		why = "no analysis section, and no default checks here (they compare lastgood's router counters, which this engine has not)"
+	}
+	return "; " + why + ": judged only by the replicas' health (" + HealthRules + "); add prometheus or webhook checks to judge more"
+}
+
+// HealthRules are the rules that roll a release back whatever its
+// analysis, as status and apply name them.
+const HealthRules = "ready within rollback.progressDeadline, no crash loop, an image or command that can run"

@@ -37,6 +37,10 @@ type RolloutStatus struct {
 	// DefaultChecks names the checks when they are lastgood's defaults
 	// (the manifest of the revision rolling out has no analysis section).
 	DefaultChecks []string `json:"defaultChecks,omitempty"`
+	// NoChecks says that no analysis check judges this canary or
+	// blue-green rollout: only the replicas' health (HealthRules) can roll
+	// it back.
+	NoChecks bool `json:"noChecks,omitempty"`
 	// Incident is the id of the rollout's incident once it ended in a
 	// rollback or abort, or was an undo (written a moment after).
 	Incident string `json:"incident,omitempty"`
@@ -89,6 +93,7 @@ func (c *Controller) Status(ctx context.Context, name string) (AppStatus, error)
 				rs.Steps = len(m.Strategy.Canary.Steps)
 			}
 			rs.DefaultChecks = defaultChecks(m)
+			rs.NoChecks = noChecks(m) && (a.state.Kind == strategy.Canary || a.state.Kind == strategy.BlueGreen)
 		}
 		st.Rollout = rs
 	}

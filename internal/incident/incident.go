@@ -83,8 +83,11 @@ type Incident struct {
 	Series   []Point   `json:"series"`
 	// Resources are the replicas' memory, CPU and open files per revision,
 	// sampled with Series.
-	Resources []Usage           `json:"resources"`
-	Logs      []Log             `json:"logs"`
+	Resources []Usage `json:"resources"`
+	Logs      []Log   `json:"logs"`
+	// Engine is what the engine knew of the failed revision when the
+	// bundle was written (on Kubernetes: pods, containers, Events).
+	Engine    *EngineEvidence   `json:"engine,omitempty"`
 	Diff      []manifest.Change `json:"diff"`
 	Artifacts Artifacts         `json:"artifacts"`
 	// ArtifactChanges are the artifact paths whose digests differ between

@@ -122,6 +122,7 @@ func Markdown(w io.Writer, in *Incident) error {
 		}
 	}
 
+	in.markdownEngine(&b)
 	for _, l := range in.Logs {
 		fmt.Fprintf(&b, "\n## Log of revision %d: %s\n\n", l.Revision, l.File)
 		if l.Error != "" {

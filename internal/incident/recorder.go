@@ -32,6 +32,9 @@ type Config struct {
 	// Processes returns an app's running replicas, whose memory, CPU and
 	// open files are sampled with the router's counters; nil for none.
 	Processes func(app string) []Process
+	// Evidence asks the engine what it knows of the failed revision (pod
+	// statuses, events, container logs); nil for nothing.
+	Evidence Evidence
 	// Traces returns the traces the OTLP receiver kept of an app's
 	// revision, the failing one, judged against stable (traces.go); nil
 	// for none.

@@ -37,6 +37,9 @@ type backend struct {
 	// announce, when set, is told every event of the log (Kubernetes
 	// Events of lastgood's decisions).
 	announce func(store.Event)
+	// evidence, when set, is what the engine knows of a failed revision,
+	// for its incident bundle.
+	evidence incident.Evidence
 	// proxyErrors, when set, runs until ctx ends, recording the routers'
 	// proxy errors as events.
 	proxyErrors func(ctx context.Context, record func(controller.ReplicaEvent)) error

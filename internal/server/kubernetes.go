@@ -63,5 +63,6 @@ func kubernetesBackend(cfg Config, k *kubernetesSetup, arts *artifact.Store) (*b
 		pruned:    eng.Prune,
 		announce:  func(ev store.Event) { eng.Announce(ev.App, ev.Revision, ev.Type, ev.Message, ev.Time) },
 		gitops:    func(ctl *controller.Controller) *kubernetes.GitOps { return eng.GitOps(ctl) },
+		evidence:  eng.Evidence,
 	}, nil
 }

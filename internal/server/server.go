@@ -272,7 +272,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	rec := incident.New(incident.Config{
 		Store: st, Dir: filepath.Join(cfg.DataDir, "incidents"), Stats: be.stats, Log: cfg.Log, Artifacts: arts,
-		Logs: be.logs, Processes: be.processes, Traces: tr.samples,
+		Logs: be.logs, Processes: be.processes, Traces: tr.samples, Evidence: be.evidence,
 	})
 
 	var wg sync.WaitGroup

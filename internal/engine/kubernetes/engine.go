@@ -22,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
 	appslisters "k8s.io/client-go/listers/apps/v1"
@@ -111,6 +112,12 @@ type appState struct {
 	// adopted maps the pod-template hash of a ReplicaSet that Adopt handed
 	// to another revision to that revision.
 	adopted map[string]int
+	// evictions are the last evictions of the app's pods (evictions.go);
+	// evictedPods the pods already counted among them.
+	evictions   []Eviction
+	evictedPods map[types.UID]bool
+	// gone are the last sights of the app's deleted pods (evidence.go).
+	gone []*corev1.Pod
 }
 
 type desired struct {
@@ -280,7 +287,7 @@ func (e *Engine) watch(ctx context.Context, ns string) (*namespaceWatch, error) 
 	onPod := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { e.podChanged(o) },
 		UpdateFunc: func(_, o any) { e.podChanged(o) },
-		DeleteFunc: func(o any) { e.podChanged(o) },
+		DeleteFunc: func(o any) { e.podGone(o); e.podChanged(o) },
 	}
 	onSet := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { e.objectChanged(o) },

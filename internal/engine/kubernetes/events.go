@@ -21,6 +21,10 @@ type announcement struct {
 	typ      string
 	message  string
 	at       time.Time
+	// reason and warning, when set, are the Event's reason and type
+	// instead of those the event type gives.
+	reason  string
+	warning bool
 }
 
 // Announce writes one of lastgood's decisions (a store event such as
@@ -32,7 +36,7 @@ func (e *Engine) Announce(app string, revision int, typ, message string, at time
 		return
 	}
 	select {
-	case e.events <- announcement{app, revision, typ, message, at}:
+	case e.events <- announcement{app: app, revision: revision, typ: typ, message: message, at: at}:
 	default:
 		e.cfg.Log.Warn("kubernetes: event dropped, too many waiting", "app", app, "type", typ)
 	}
@@ -74,14 +78,18 @@ func (e *Engine) writeEvent(ctx context.Context, a announcement, host string) er
 		}
 	}
 	kind := corev1.EventTypeNormal
-	if strings.Contains(a.typ, "rolled-back") || strings.Contains(a.typ, "aborted") || strings.Contains(a.typ, "failed") || strings.Contains(a.typ, "breached") {
+	if a.warning || strings.Contains(a.typ, "rolled-back") || strings.Contains(a.typ, "aborted") || strings.Contains(a.typ, "failed") || strings.Contains(a.typ, "breached") {
 		kind = corev1.EventTypeWarning
+	}
+	why := a.reason
+	if why == "" {
+		why = reason(a.typ)
 	}
 	at := metav1.NewTime(a.at)
 	ev := &corev1.Event{
 		ObjectMeta:          metav1.ObjectMeta{GenerateName: obj.Name + ".", Namespace: ns, Labels: map[string]string{LabelManagedBy: managedBy, LabelApp: a.app}},
 		InvolvedObject:      obj,
-		Reason:              reason(a.typ),
+		Reason:              why,
 		Message:             a.message,
 		Type:                kind,
 		Source:              corev1.EventSource{Component: "lastgood"},

@@ -2,9 +2,11 @@ package kubernetes
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -138,8 +140,83 @@ func replica(p *corev1.Pod, rev int) controller.Replica {
 		}
 		r.LastExit = fmt.Sprintf("%s (exit code %d)", reason, last.ExitCode)
 	}
+	if kubeletEvicted(p) {
+		// The node ran short of memory or disk, often because of this
+		// revision: counted as a restart, toward the crash-loop rule.
+		r.State, r.Ready = "Evicted", false
+		r.Restarts++
+		r.LastExit = "Evicted: " + shorten(p.Status.Message, 200)
+	}
 	if r.Stopping {
 		r.State = "stopping"
+		if why := disruption(p); why != "" {
+			r.State = "evicted (" + why + ")"
+		}
 	}
 	return r
+}
+
+// kubeletEvicted reports a pod the kubelet evicted for node pressure: it
+// stays, Failed with reason Evicted, until its ReplicaSet goes.
+func kubeletEvicted(p *corev1.Pod) bool {
+	return p.Status.Phase == corev1.PodFailed && p.Status.Reason == "Evicted"
+}
+
+// disruption is the reason of a pod's DisruptionTarget condition, set when
+// something other than its ReplicaSet takes it away: EvictionByEvictionAPI
+// (a drain, a descheduler), PreemptionByScheduler, DeletionByTaintManager,
+// TerminationByKubelet; empty when there is none.
+func disruption(p *corev1.Pod) string {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.DisruptionTarget && c.Status == corev1.ConditionTrue {
+			if c.Reason == "" {
+				return "DisruptionTarget"
+			}
+			return c.Reason
+		}
+	}
+	return ""
+}
+
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// Scope places a revision for the Prometheus templates: the app's
+// namespace and a regular expression of its pods' names. A ReplicaSet's
+// pods are named <replicaset>-<5 characters>, the name before them cut
+// to 58 characters; an adopted ReplicaSet keeps the name it was created
+// with, which is the one matched.
+func (e *Engine) Scope(app string, rev int) controller.Scope {
+	e.mu.Lock()
+	ns := e.cfg.Namespace
+	if a := e.state[app]; a != nil {
+		ns = a.namespace
+	}
+	w := e.watches[ns]
+	e.mu.Unlock()
+	name := ReplicaSetName(app, rev)
+	if w != nil {
+		if rs := e.replicaSet(w, ns, app, rev); rs != nil {
+			name = rs.Name
+		}
+	}
+	return controller.Scope{Namespace: ns, Pod: podPattern(name)}
+}
+
+// podPattern matches the names of the pods of the ReplicaSet name.
+func podPattern(rs string) string {
+	const maxBase = 63 - 5 // the API server's limit on a generated name's base
+	base := rs + "-"
+	if len(base) > maxBase {
+		base = base[:maxBase]
+	}
+	return regexp.QuoteMeta(base) + "[a-z0-9]{5}"
 }

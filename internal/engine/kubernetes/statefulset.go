@@ -144,9 +144,9 @@ func (e *Engine) replaceBroken(ctx context.Context, ns, app string, running []in
 	return nil
 }
 
-// podChanged wakes the controller; a pod of a StatefulSet app also
-// queues the app's StatefulSet, whose broken pods may need replacing.
-func (e *Engine) podChanged(o any) {
+// queueStateful queues the StatefulSet of a pod's app, if the app runs
+// one: its broken pods may need replacing.
+func (e *Engine) queueStateful(o any) {
 	if t, ok := o.(cache.DeletedFinalStateUnknown); ok {
 		o = t.Obj
 	}
@@ -160,7 +160,6 @@ func (e *Engine) podChanged(o any) {
 			e.queue.Add(key{App: app, Revision: rev})
 		}
 	}
-	e.notify()
 }
 
 // forgetStopped drops the revisions asked to stop, other than those in

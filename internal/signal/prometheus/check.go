@@ -25,15 +25,30 @@ const (
 const DefaultTimeout = 10 * time.Second
 
 // TemplateData is what a query template can refer to: {{.App}},
-// {{.Revision}} and {{.StableRevision}}.
+// {{.Revision}} and {{.StableRevision}}; on an engine that places
+// revisions (Kubernetes), also {{.Namespace}} and {{.Pod}}.
 type TemplateData struct {
 	App            string
 	Revision       int
 	StableRevision int
+	// Namespace is where the app runs; empty on an engine without
+	// namespaces, where {{.Namespace}} is a missing key.
+	Namespace string
+	// Pod is a regular expression matching the names of the new
+	// revision's pods (for PromQL's =~, which anchors it); empty on an
+	// engine without pods, where {{.Pod}} is a missing key.
+	Pod string
 }
 
 func (d TemplateData) fields() map[string]any {
-	return map[string]any{"App": d.App, "Revision": d.Revision, "StableRevision": d.StableRevision}
+	f := map[string]any{"App": d.App, "Revision": d.Revision, "StableRevision": d.StableRevision}
+	if d.Namespace != "" {
+		f["Namespace"] = d.Namespace
+	}
+	if d.Pod != "" {
+		f["Pod"] = d.Pod
+	}
+	return f
 }
 
 // Outcome is one evaluation of a check.

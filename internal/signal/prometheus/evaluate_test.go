@@ -153,3 +153,16 @@ func TestHangingPrometheusTimesOut(t *testing.T) {
 		t.Errorf("caller's deadline: got %+v, want inconclusive wrapping context.DeadlineExceeded", out)
 	}
 }
+
+// TestNamespaceAndPodNeedAnEngineThatHasThem: a query with {{.Namespace}}
+// and {{.Pod}} compiles, renders them when the engine placed the revision,
+// and is inconclusive, naming the key, on an engine without pods.
+func TestNamespaceAndPodNeedAnEngineThatHasThem(t *testing.T) {
+	c := compile(t, closedAddress(t), `sum(up{namespace="{{.Namespace}}",pod=~"{{.Pod}}"})`, "result > 0", "")
+	out := c.Evaluate(context.Background(), TemplateData{App: "web", Revision: 2, Namespace: "shop", Pod: "web-2-[a-z0-9]{5}"})
+	if want := `sum(up{namespace="shop",pod=~"web-2-[a-z0-9]{5}"})`; out.Query != want {
+		t.Errorf("rendered %q, want %q", out.Query, want)
+	}
+	out = c.Evaluate(context.Background(), TemplateData{App: "web", Revision: 2})
+	assertInconclusive(t, out, ErrTemplateExec, `no entry for key "Namespace"`)
+}

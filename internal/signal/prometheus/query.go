@@ -15,7 +15,7 @@ import (
 
 // sample is the data a query template is rendered with at Compile, to find
 // template errors and to check the PromQL it produces.
-var sample = TemplateData{App: "app", Revision: 2, StableRevision: 1}
+var sample = TemplateData{App: "app", Revision: 2, StableRevision: 1, Namespace: "default", Pod: "app-2-[a-z0-9]{5}"}
 
 // promql parses PromQL the way a recent Prometheus does, experimental
 // functions included: a server that does not know one reports it at
