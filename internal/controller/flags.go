@@ -15,7 +15,7 @@ import (
 
 // EventFlag is the type of the event every new flag revision writes; the
 // OFREP server reloads its flags when it sees one.
-const EventFlag = "flag"
+const EventFlag = store.EventFlag
 
 // FlagResult says what a flag command did.
 type FlagResult struct {

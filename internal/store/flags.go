@@ -127,3 +127,7 @@ func scanFlag(s rowScanner) (FlagRevision, error) {
 	fr.Created, err = parseTime(created)
 	return fr, err
 }
+
+// EventFlag is the type of the event each new flag revision writes; the
+// OFREP server reloads its flags when it sees one.
+const EventFlag = "flag"
