@@ -300,6 +300,9 @@ func normalizeRequest(raw []byte) string {
 	return fmt.Sprintf("%q body %q", lines, body)
 }
 
+// headTimeout is the text of a response that never came.
+const headTimeout = "error reading the head (timeout)\n"
+
 // clientResponse is one response a client read, normalised.
 type clientResponse struct {
 	text string
@@ -434,6 +437,13 @@ func diffResponses(fast, nethttp []clientResponse) string {
 		switch {
 		case i < len(fast) && fast[i].refused:
 			return "" // the fast path refused: allowed, and the rest may differ
+		case i < len(fast) && i == len(nethttp)-1 && fast[i].routerError &&
+			strings.HasPrefix(fast[i].text, "HTTP/1.1 4") && nethttp[i].text == headTimeout:
+			// net/http waits for 4 bytes before it reads a next request
+			// (server.go's Peek(4)), so it never answers a shorter tail
+			// ("\n\r\n"), which cannot be a request; the fast path reads
+			// it at once and refuses it: stricter, allowed.
+			return ""
 		case i >= len(fast) || i >= len(nethttp):
 			return fmt.Sprintf("fast path answered %d responses, net/http %d:\nfast path:\n%s\nnet/http:\n%s", len(fast), len(nethttp), dump(fast), dump(nethttp))
 		case fast[i].text != nethttp[i].text:
@@ -747,6 +757,7 @@ func TestDiffHarnessSeesADifference(t *testing.T) {
 	ok := clientResponse{text: "HTTP/1.1 200 OK\nbody \"hello\"\n"}
 	short := clientResponse{text: "HTTP/1.1 200 OK\nbody \"hell\"\n"}
 	refused := clientResponse{text: "HTTP/1.1 502 Bad Gateway\n(the router's own answer)\n", refused: true, routerError: true}
+	badRequest := clientResponse{text: "HTTP/1.1 400 (reason not compared)\n(the router's own answer)\n", routerError: true}
 	for _, tt := range []struct {
 		name      string
 		fast, net []clientResponse
@@ -757,6 +768,8 @@ func TestDiffHarnessSeesADifference(t *testing.T) {
 		{"missing", []clientResponse{ok}, []clientResponse{ok, ok}, true},
 		{"fast path relays what net/http refused", []clientResponse{ok}, []clientResponse{refused}, true},
 		{"fast path refuses what net/http relays", []clientResponse{refused}, []clientResponse{ok, ok}, false},
+		{"fast path refuses a tail net/http waits on", []clientResponse{ok, badRequest}, []clientResponse{ok, {text: headTimeout}}, false},
+		{"fast path refuses what net/http answers", []clientResponse{ok, badRequest}, []clientResponse{ok, ok}, true},
 	} {
 		if got := diffResponses(tt.fast, tt.net) != ""; got != tt.differ {
 			t.Errorf("%s: differ = %v, want %v", tt.name, got, tt.differ)
