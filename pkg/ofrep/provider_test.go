@@ -3,8 +3,10 @@ package ofrep_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,11 +22,13 @@ import (
 // lastgood is lastgood's own OFREP server over a real store, on a real
 // loopback listener, with flags written as the controller writes them.
 type lastgood struct {
-	st  *store.Store
-	url string
+	st    *store.Store
+	url   string
+	token string         // an evaluation token, for waitServed
+	revs  map[string]int // APP/KEY → the revision last served
 }
 
-func startLastgood(t *testing.T, cfg serverofrep.Config) *lastgood {
+func startLastgood(t *testing.T, cfg serverofrep.Config, initial ...flags.Spec) *lastgood {
 	t.Helper()
 	st, err := store.Open(filepath.Join(t.TempDir(), "state.db"))
 	if err != nil {
@@ -32,7 +36,14 @@ func startLastgood(t *testing.T, cfg serverofrep.Config) *lastgood {
 	}
 	t.Cleanup(func() { st.Close() })
 	cfg.Store = st
+	pre := &lastgood{st: st, revs: map[string]int{}}
+	for _, spec := range initial {
+		pre.write(t, "web", spec)
+	}
 	srv := serverofrep.New(cfg)
+	if err := srv.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -40,10 +51,16 @@ func startLastgood(t *testing.T, cfg serverofrep.Config) *lastgood {
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
-	return &lastgood{st: st, url: hs.URL}
+	return &lastgood{st: st, url: hs.URL, revs: map[string]int{}}
 }
 
 func (l *lastgood) put(t *testing.T, app string, spec flags.Spec) {
+	t.Helper()
+	l.write(t, app, spec)
+	l.waitServed(t, app, spec)
+}
+
+func (l *lastgood) write(t *testing.T, app string, spec flags.Spec) {
 	t.Helper()
 	body, _ := json.Marshal(spec)
 	err := l.st.Update(context.Background(), func(tx *store.Tx) error {
@@ -60,6 +77,34 @@ func (l *lastgood) put(t *testing.T, app string, spec flags.Spec) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// waitServed waits until the server evaluates the flag as spec says (the
+// server reloads on the event, on its own goroutine).
+func (l *lastgood) waitServed(t *testing.T, app string, spec flags.Spec) {
+	t.Helper()
+	want := flags.Evaluate(app, &spec, map[string]any{"targetingKey": "probe"}).Reason
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		req, _ := http.NewRequest("POST", l.url+"/ofrep/v1/evaluate/flags/"+app+"/"+spec.Flag.Key, strings.NewReader(`{"context": {"targetingKey": "probe"}}`))
+		req.Header.Set("Authorization", "Bearer "+l.token)
+		if res, err := http.DefaultClient.Do(req); err == nil {
+			var body struct {
+				Reason   string         `json:"reason"`
+				Metadata map[string]any `json:"metadata"`
+			}
+			json.NewDecoder(res.Body).Decode(&body)
+			res.Body.Close()
+			if res.StatusCode == 200 && body.Reason == string(want) && body.Metadata["flagRevision"] == float64(l.revs[app+"/"+spec.Flag.Key]+1) {
+				l.revs[app+"/"+spec.Flag.Key]++
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server does not serve the new revision of %s/%s", app, spec.Flag.Key)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -195,8 +240,7 @@ func TestProviderTokensAndRateLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lg := startLastgood(t, serverofrep.Config{Tokens: toks, Rate: 0.001, Burst: 1})
-	lg.put(t, "web", flags.Spec{Flag: checkout})
+	lg := startLastgood(t, serverofrep.Config{Tokens: toks, Rate: 0.001, Burst: 1}, flags.Spec{Flag: checkout})
 	ctx := context.Background()
 	ec := openfeature.NewEvaluationContext("user-1", map[string]any{"country": "NL"})
 
