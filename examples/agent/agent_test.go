@@ -60,6 +60,13 @@ func TestFaultsShowInTheTraces(t *testing.T) {
 	if good.Tasks != (otlp.Rate{N: n}) || good.Tools != (otlp.Rate{N: 3 * n}) || good.Finish.Failed != 0 || good.ToolCallsPerTask.Mean() != 3 {
 		t.Fatalf("a good agent: tasks %+v tools %+v finish %+v", good.Tasks, good.Tools, good.Finish)
 	}
+	if len(good.Shapes) != 1 || good.Shapes["search > lookup > summarize"] != n {
+		t.Fatalf("a good agent's shapes: %v", good.Shapes)
+	}
+	score := func(a otlp.Aggregate) float64 { return a.Evals["helpfulness"].Mean() / otlp.ScoreScale }
+	if e := good.Evals["helpfulness"]; e.N != n || score(good) < 0.77 || score(good) > 0.83 {
+		t.Fatalf("a good agent's helpfulness: %d scores, mean %g", e.N, score(good))
+	}
 	share := func(r otlp.Rate) float64 { return float64(r.Failed) / float64(r.N) }
 	for _, c := range []struct {
 		name  string
@@ -78,6 +85,11 @@ func TestFaultsShowInTheTraces(t *testing.T) {
 		{"tokens ×2", Faults{TokenFactor: 2}, func(a otlp.Aggregate) bool {
 			return a.TokensPerTask.Mean() > 1.9*good.TokensPerTask.Mean() && a.TokensPerTask.Mean() < 2.1*good.TokensPerTask.Mean()
 		}},
+		{"5% reordered", Faults{ReorderRate: 0.05}, func(a otlp.Aggregate) bool {
+			r := a.Shapes["summarize > lookup > search"]
+			return len(a.Shapes) == 2 && r > 30 && r < 70 && r+a.Shapes["search > lookup > summarize"] == n
+		}},
+		{"helpfulness 0.1 lower", Faults{EvalDrop: 0.1}, func(a otlp.Aggregate) bool { return score(a) > 0.67 && score(a) < 0.73 }},
 		{"search always fails", Faults{ToolFailRate: 1}, func(a otlp.Aggregate) bool { return a.ByTool["search"].Failed == n && a.Tasks.Failed == 0 }},
 	} {
 		if a := runTasks(t, c.f, n); !c.check(a) {

@@ -13,11 +13,15 @@
 //	{"prompt": "be brief", "tools": ["search", "lookup", "summarize"],
 //	 "faults": {"failTool": "search", "toolFailRate": 0.1,
 //	            "loopRate": 0.3, "loopCalls": 6,
-//	            "truncateRate": 0.2, "tokenFactor": 2}}
+//	            "truncateRate": 0.2, "tokenFactor": 2,
+//	            "reorderRate": 0.05, "evalDrop": 0.1}}
 //
 // faults make it misbehave on demand: a tool that fails a share of its
 // calls, tasks that loop over a tool, answers cut off (finish reason
-// "length"), token use multiplied. Every decision is a hash of the task
+// "length"), token use multiplied, tools called in reverse order, lower
+// helpfulness scores (each answer is scored and the score sent as a
+// gen_ai.evaluation.result event). The order of "tools" is the order of
+// the steps. Every decision is a hash of the task
 // and the config, so the same task under the same config behaves the
 // same way every time.
 package main
@@ -34,6 +38,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -61,6 +66,8 @@ type Faults struct {
 	LoopCalls    int     `json:"loopCalls"`    // extra calls of a looping task (default 6)
 	TruncateRate float64 `json:"truncateRate"` // share of answers cut off
 	TokenFactor  float64 `json:"tokenFactor"`  // token use multiplied (default 1)
+	ReorderRate  float64 `json:"reorderRate"`  // share of tasks that call the tools in reverse order
+	EvalDrop     float64 `json:"evalDrop"`     // taken off every helpfulness score
 }
 
 func load(path string) (Config, error) {
@@ -77,7 +84,7 @@ func load(path string) (Config, error) {
 		}
 	}
 	f := &c.Faults
-	for _, r := range []float64{f.ToolFailRate, f.LoopRate, f.TruncateRate} {
+	for _, r := range []float64{f.ToolFailRate, f.LoopRate, f.TruncateRate, f.ReorderRate, f.EvalDrop} {
 		if r < 0 || r > 1 {
 			return c, fmt.Errorf("%s: rates are between 0 and 1, got %g", path, r)
 		}
@@ -120,6 +127,7 @@ type result struct {
 	Failed    []string `json:"failedTools,omitempty"`
 	Finish    string   `json:"finishReason"`
 	Tokens    int      `json:"tokens"`
+	Score     float64  `json:"helpfulness"`
 }
 
 func (a *agent) run(ctx context.Context, q string) (result, error) {
@@ -130,6 +138,9 @@ func (a *agent) run(ctx context.Context, q string) (result, error) {
 	defer span.End()
 
 	calls := append([]string(nil), a.cfg.Tools...)
+	if chance("reorder", q) < f.ReorderRate {
+		slices.Reverse(calls)
+	}
 	if chance("loop", q) < f.LoopRate {
 		for i := range f.LoopCalls {
 			calls = append(calls, a.cfg.Tools[i%len(a.cfg.Tools)])
@@ -158,6 +169,16 @@ func (a *agent) run(ctx context.Context, q string) (result, error) {
 	}
 	span.SetAttributes(attribute.Int("gen_ai.usage.input_tokens", input), attribute.Int("gen_ai.usage.output_tokens", output),
 		attribute.StringSlice("gen_ai.response.finish_reasons", []string{res.Finish}))
+	// A judge scores every answer; a cut-off answer scores lower. The
+	// result goes out as the conventions' gen_ai.evaluation.result event
+	// on the agent's span.
+	res.Score = 0.6 + 0.4*chance("eval", q) - f.EvalDrop
+	if res.Finish == "length" {
+		res.Score -= 0.3
+	}
+	res.Score = min(max(res.Score, 0), 1)
+	span.AddEvent("gen_ai.evaluation.result", trace.WithAttributes(attribute.String("gen_ai.evaluation.name", "helpfulness"),
+		attribute.Float64("gen_ai.evaluation.score.value", res.Score)))
 	if len(notes) == 0 {
 		err := errors.New("every tool failed")
 		span.SetStatus(codes.Error, err.Error())

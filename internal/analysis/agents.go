@@ -3,12 +3,12 @@ package analysis
 import (
 	"context"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/lastgood/lastgood/internal/judge"
+	"github.com/lastgood/lastgood/internal/manifest"
 	"github.com/lastgood/lastgood/internal/signal/otlp"
 )
 
@@ -33,7 +33,27 @@ var traceRates = map[string]traceRate{
 func TraceMetric(name string) bool {
 	_, rate := traceRates[name]
 	_, mean := traceMeans[name]
-	return rate || mean
+	return rate || mean || name == evalScore || name == traceShape
+}
+
+// parseTolerance reads a manifest tolerance of an agent metric: "20%" is
+// relative to the stable's value, a plain number is in the metric's unit.
+func parseTolerance(metric, field, s, unit string, decrease bool) (judge.Tolerance, error) {
+	s = strings.TrimSpace(s)
+	tol := judge.Tolerance{Decrease: decrease}
+	num, pct := strings.CutSuffix(s, "%")
+	f, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+	if err != nil {
+		return tol, fmt.Errorf("%s: %w: %s wants a number of %s such as 0.05, or a share of the stable's value such as 20%%, not %q", metric, judge.ErrBadValue, field, unit, s)
+	}
+	tol.Value, tol.Relative = f, pct
+	if pct {
+		tol.Value /= 100
+	}
+	if err := tol.Validate(); err != nil {
+		return tol, fmt.Errorf("%s: %s: %w", metric, field, err)
+	}
+	return tol, nil
 }
 
 // traceCheck is a compare check on an agent metric: canary against
@@ -49,15 +69,35 @@ type traceCheck struct {
 	state  judge.RateState
 }
 
-func compileTrace(t Target, src Sources, name, metric, maxIncrease string, share float64) (checker, error) {
-	if _, ok := traceMeans[metric]; ok {
-		return compileMean(t, src, name, metric, maxIncrease, share)
+func compileTrace(t Target, src Sources, name string, cm *manifest.Compare, share float64) (checker, error) {
+	metric := cm.Metric
+	switch metric {
+	case traceShape:
+		return compileShape(t, src, name, cm.MaxIncrease, share)
+	case evalScore:
+		tol, err := parseTolerance(metric, "maxDecrease", cm.MaxDecrease, "points", true)
+		if err != nil {
+			return nil, err
+		}
+		if strings.TrimSpace(cm.Name) == "" {
+			return nil, fmt.Errorf("%s: %w: name the evaluation (gen_ai.evaluation.name) to compare", metric, judge.ErrBadValue)
+		}
+		eval := cm.Name
+		m := traceMean{unit: "points", scale: otlp.ScoreScale, cap: scoreCap, of: "evaluations", pick: func(a otlp.Aggregate) otlp.Dist { return a.Evals[eval] }}
+		return &meanCheck{src: src, target: t, check: name, metric: metric + " " + eval, mean: m, tol: tol, alpha: share}, nil
 	}
-	inc, err := judge.ParseValue(judge.ErrorRate, maxIncrease)
+	if m, ok := traceMeans[metric]; ok {
+		tol, err := parseTolerance(metric, "maxIncrease", cm.MaxIncrease, m.unit, false)
+		if err != nil {
+			return nil, err
+		}
+		return &meanCheck{src: src, target: t, check: name, metric: metric, mean: m, tol: tol, alpha: share}, nil
+	}
+	tol, err := parseTolerance(metric, "maxIncrease", cm.MaxIncrease, "a share", false)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", metric, err)
+		return nil, err
 	}
-	j := judge.Compare{Check: name, Metric: judge.ErrorRate, MaxIncrease: inc}
+	j := judge.Compare{Check: name, Metric: judge.ErrorRate, MaxIncrease: tol.Value, Relative: tol.Relative}
 	if err := j.Validate(); err != nil {
 		return nil, err
 	}
@@ -107,16 +147,41 @@ func (c *traceCheck) look(_ context.Context, at time.Time) Result {
 
 func (c *traceCheck) close() {}
 
-// traceMean is a per-task compare metric: the mean of one value per
-// task (invoke_agent span), judged by judge.JudgeMeans.
+// traceMean is a compare metric on a mean: of one value per task
+// (invoke_agent span), or per evaluation, judged by judge.JudgeMeans.
 type traceMean struct {
 	unit string
+	// scale is how many units of the Dist make one of unit (evaluation
+	// scores are kept in thousandths); 0 is 1.
+	scale float64
+	// cap picks the cap (a power of two, in the Dist's units) from the
+	// stable's values; nil is judge.MeanCap of the mean.
+	cap func(otlp.Dist) int
+	// of names the trials, "tasks" when empty.
+	of   string
 	pick func(otlp.Aggregate) otlp.Dist
 }
 
+const (
+	evalScore  = "evalScore"
+	traceShape = "traceShape"
+)
+
 var traceMeans = map[string]traceMean{
-	"tokensPerTask":    {"tokens", func(a otlp.Aggregate) otlp.Dist { return a.TokensPerTask }},
-	"toolCallsPerTask": {"calls", func(a otlp.Aggregate) otlp.Dist { return a.ToolCallsPerTask }},
+	"tokensPerTask":    {unit: "tokens", pick: func(a otlp.Aggregate) otlp.Dist { return a.TokensPerTask }},
+	"toolCallsPerTask": {unit: "calls", pick: func(a otlp.Aggregate) otlp.Dist { return a.ToolCallsPerTask }},
+}
+
+// scoreCap is the cap of an evaluation score: the smallest power of two
+// at or above the stable's largest score, so that scores on a fixed
+// scale (0 to 1, 1 to 5) are never cut and the test's range is at most
+// twice theirs.
+func scoreCap(d otlp.Dist) int {
+	k := 0
+	for uint64(1)<<k < d.Max && k < 62 {
+		k++
+	}
+	return k
 }
 
 // minCapTasks is how many stable tasks fix the cap of a per-task
@@ -132,7 +197,7 @@ type meanCheck struct {
 	check  string
 	metric string
 	mean   traceMean
-	delta  float64
+	tol    judge.Tolerance
 	alpha  float64
 	capK   int // 0: not fixed yet
 	base   [2]otlp.Dist
@@ -155,14 +220,22 @@ func (c *meanCheck) look(_ context.Context, at time.Time) Result {
 	st, _ := c.dist(c.target.Stable)
 	if c.capK == 0 || can.N < c.base[0].N || st.N < c.base[1].N {
 		if st.N >= minCapTasks {
-			c.capK = judge.MeanCap(st.Mean())
+			if c.mean.cap != nil {
+				c.capK = c.mean.cap(st)
+			} else {
+				c.capK = judge.MeanCap(st.Mean())
+			}
 			c.base = [2]otlp.Dist{can, st}
 			c.state = judge.MeanState{}
 		}
 	}
-	ev := judge.Evidence{Metric: judge.Metric(c.metric), Unit: c.mean.unit, PValue: 1, Alpha: c.alpha, Threshold: c.delta}
-	if c.capK == 0 {
-		r := result(c.check, at, judge.Inconclusive, fmt.Sprintf("not yet conclusive: the stable revision has %d of the %d tasks that fix the comparison's cap", st.N, minCapTasks), ev)
+	of := c.mean.of
+	if of == "" {
+		of = "tasks"
+	}
+	ev := judge.Evidence{Metric: judge.Metric(c.metric), Unit: c.mean.unit, PValue: 1, Alpha: c.alpha, Threshold: c.tol.Value}
+	if c.capK == 0 && (c.mean.cap == nil || st.N < minCapTasks) {
+		r := result(c.check, at, judge.Inconclusive, fmt.Sprintf("not yet conclusive: the stable revision has %d of the %d %s that fix the comparison's cap", st.N, minCapTasks, of), ev)
 		if st.N == 0 {
 			r.Reason = NoSpans(c.target.Stable) + " (the stable revision)"
 		}
@@ -172,18 +245,22 @@ func (c *meanCheck) look(_ context.Context, at time.Time) Result {
 		return r
 	}
 	limit := float64(uint64(1) << c.capK)
+	scale := c.mean.scale
+	if scale == 0 {
+		scale = 1
+	}
 	means := func(d, base otlp.Dist) (judge.Means, float64) {
 		n := float64(d.N - base.N)
 		m := judge.Means{N: n, Sum: (d.Capped(c.capK) - base.Capped(c.capK)) / limit}
 		if n == 0 {
 			return m, 0
 		}
-		return m, (d.Sum - base.Sum) / n
+		return m, (d.Sum - base.Sum) / n / scale
 	}
 	cm, cmean := means(can, c.base[0])
 	sm, smean := means(st, c.base[1])
 	var jr judge.Result
-	c.state, jr = judge.JudgeMeans(c.check, c.metric, c.mean.unit, c.state, cm, sm, limit, c.delta, cmean, smean, c.alpha)
+	c.state, jr = judge.JudgeMeans(c.check, c.metric, c.mean.unit, of, c.state, cm, sm, limit/scale, c.tol, cmean, smean, c.alpha)
 	r := Result{Result: jr, At: at}
 	r.Reason = c.metric + ": " + jr.Reason
 	r.Data = jr.Verdict != judge.Inconclusive || (cm.N >= judge.MinRequests && sm.N >= judge.MinRequests)
@@ -194,11 +271,3 @@ func (c *meanCheck) look(_ context.Context, at time.Time) Result {
 }
 
 func (c *meanCheck) close() {}
-
-func compileMean(t Target, src Sources, name, metric, maxIncrease string, share float64) (checker, error) {
-	d, err := strconv.ParseFloat(strings.TrimSpace(maxIncrease), 64)
-	if err != nil || d < 0 || math.IsNaN(d) || math.IsInf(d, 0) {
-		return nil, fmt.Errorf("%s: %w: maxIncrease wants a number of %s such as 200, not %q", metric, judge.ErrBadValue, traceMeans[metric].unit, maxIncrease)
-	}
-	return &meanCheck{src: src, target: t, check: name, metric: metric, mean: traceMeans[metric], delta: d, alpha: share}, nil
-}

@@ -137,6 +137,9 @@ func TestPerTaskMetrics(t *testing.T) {
 			return 3
 		}, judge.Fail},
 		{"calls A/A", "toolCallsPerTask", "1", base, three, judge.Pass},
+		{"tokens ×2 against 20%", "tokensPerTask", "20%", func(i int) int { return 2 * base(i) }, three, judge.Fail},
+		{"tokens +5% within 20%", "tokensPerTask", "20%", func(i int) int { return base(i) * 105 / 100 }, three, judge.Pass},
+		{"calls 3 → 5 against 20%", "toolCallsPerTask", "20%", base, func(int) int { return 5 }, judge.Fail},
 	} {
 		recv := otlp.New(otlp.Config{})
 		mc := manifest.Check{Name: "cost", Compare: &manifest.Compare{Metric: c.metric, MaxIncrease: c.maxIncrease}}

@@ -122,7 +122,7 @@ func verdict(s string) judge.Verdict {
 func compile(t Target, src Sources, c manifest.Check, share float64, start time.Time) (checker, error) {
 	switch {
 	case c.Compare != nil && TraceMetric(c.Compare.Metric):
-		return compileTrace(t, src, c.Name, c.Compare.Metric, c.Compare.MaxIncrease, share)
+		return compileTrace(t, src, c.Name, c.Compare, share)
 	case c.Compare != nil:
 		return compileCompare(t, src, c, share)
 	case c.Threshold != nil:

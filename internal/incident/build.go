@@ -144,6 +144,7 @@ func (r *Recorder) build(ctx context.Context, end store.Event, s *series, watche
 	r.blastRadius(inc, watched)
 	r.diff(ctx, inc)
 	r.logs(inc)
+	r.traces(ctx, inc)
 	inc.Database = schemaOf(evs)
 	return inc, nil
 }

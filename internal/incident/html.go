@@ -97,6 +97,7 @@ func maxTime(a, b time.Time) time.Time {
 
 var page = template.Must(template.New("page").Funcs(template.FuncMap{
 	"stamp": func(m Millis) string { return stamp(m.Time) },
+	"join":  strings.Join,
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Incident {{.ID}}</title>
@@ -145,6 +146,9 @@ svg polyline.failed{fill:none}svg .label{font-size:11px}figure{margin:1em 0}figc
 {{range .Logs}}<h2>Log of revision {{.Revision}}: {{.File}}</h2>
 {{if .Error}}<p>Could not be read: {{.Error}}</p>{{else}}{{if .Truncated}}<p>(earlier lines left out)</p>{{end}}<pre>{{range .Lines}}{{.}}
 {{end}}</pre>{{end}}
-{{end}}{{range .Warnings}}<p><i>{{.}}</i></p>{{end}}
+{{end}}{{if .Traces}}<h2>Traces of revision {{.To}} (a sample: the slowest, the failed, and the shapes the stable uses least)</h2>
+{{range .Traces}}<h3>Trace <code>{{.TraceID}}</code> ({{join .Why ", "}}): {{printf "%.3g" .DurationMs}} ms{{if .Failed}}, failed{{end}}, shape {{.Shape}}</h3>
+<pre class="trace">{{.Tree}}</pre>
+{{end}}{{end}}{{range .Warnings}}<p><i>{{.}}</i></p>{{end}}
 </body></html>
 `))

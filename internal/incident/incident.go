@@ -96,6 +96,10 @@ type Incident struct {
 	// client that gave up waiting), for the two revisions.
 	ProxyErrors []ProxyErrors `json:"proxyErrors,omitempty"`
 	Warnings    []string      `json:"warnings,omitempty"`
+	// Traces are a few whole traces of the failing revision (its
+	// slowest, failed, and least stable-like tasks), redacted
+	// (traces.go).
+	Traces []Trace `json:"traces,omitempty"`
 	// Database is what the rollout did to the app's schema, when it ran
 	// migrations.
 	Database *Schema `json:"database,omitempty"`

@@ -133,6 +133,18 @@ func Markdown(w io.Writer, in *Incident) error {
 		}
 		fmt.Fprintf(&b, "```\n%s\n```\n", strings.Join(l.Lines, "\n"))
 	}
+	if len(in.Traces) > 0 {
+		fmt.Fprintf(&b, "\n## Traces of revision %d (a sample: the slowest, the failed, and the shapes the stable uses least)\n", in.To)
+		for _, t := range in.Traces {
+			state := ""
+			if t.Failed {
+				state = ", failed"
+			}
+			fmt.Fprintf(&b, "\n### Trace %s (%s): %.3g ms%s, shape %s\n\n", t.TraceID, strings.Join(t.Why, ", "), t.DurationMs, state, cell(t.Shape))
+			f := fence(t.Tree)
+			fmt.Fprintf(&b, "%stext\n%s\n%s\n", f, t.Tree, f)
+		}
+	}
 	for _, warn := range in.Warnings {
 		fmt.Fprintf(&b, "\n> %s\n", warn)
 	}

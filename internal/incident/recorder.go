@@ -13,6 +13,7 @@ import (
 	"github.com/lastgood/lastgood/internal/redact"
 	"github.com/lastgood/lastgood/internal/revdiff"
 	"github.com/lastgood/lastgood/internal/router"
+	"github.com/lastgood/lastgood/internal/signal/otlp"
 	"github.com/lastgood/lastgood/internal/store"
 )
 
@@ -31,7 +32,11 @@ type Config struct {
 	// Processes returns an app's running replicas, whose memory, CPU and
 	// open files are sampled with the router's counters; nil for none.
 	Processes func(app string) []Process
-	Now       func() time.Time
+	// Traces returns the traces the OTLP receiver kept of an app's
+	// revision, the failing one, judged against stable (traces.go); nil
+	// for none.
+	Traces func(app string, revision, stable int) []otlp.TraceSample
+	Now    func() time.Time
 	// Interval is how often the router counters are sampled; default 1s.
 	Interval time.Duration
 	// Recovery is how long after the decision the bundle is written again

@@ -19,7 +19,7 @@ func simulateMeans(rng *rand.Rand, looks int, k int, delta float64, canary, stab
 			s.Sum += min(stable(rng), cap) / cap
 		}
 		var res Result
-		st, res = JudgeMeans("steps", "toolCallsPerTask", "calls", st, c, s, cap, delta, 0, 0, 0.05)
+		st, res = JudgeMeans("steps", "toolCallsPerTask", "calls", "tasks", st, c, s, cap, Tolerance{Value: delta}, 0, 0, 0.05)
 		if res.Verdict != Inconclusive {
 			return res.Verdict
 		}

@@ -23,6 +23,27 @@ type Compare struct {
 	Check       string
 	Metric      Metric
 	MaxIncrease float64
+	// Relative makes MaxIncrease a share of the stable's rate (0.2: the
+	// canary may fail 20% more often), tested against the boundary
+	// p_canary = (1+MaxIncrease)·p_stable (Relative, rate.go). Error
+	// rates only.
+	Relative bool
+}
+
+// bound is the error-rate test's null boundary.
+func (c Compare) bound() Bound {
+	if c.Relative {
+		return Relative(c.MaxIncrease)
+	}
+	return Absolute(c.MaxIncrease)
+}
+
+// tolerance writes MaxIncrease for a reason.
+func (c Compare) tolerance() string {
+	if c.Relative {
+		return fmt.Sprintf("%.3g%% relative", 100*c.MaxIncrease)
+	}
+	return fmt.Sprintf("%.3g%%", 100*c.MaxIncrease)
 }
 
 // Validate reports a comparison the judge cannot run.
@@ -33,7 +54,10 @@ func (c Compare) Validate() error {
 	if c.Metric == RequestRate {
 		return fmt.Errorf("check %q: %w: requestRate follows the weights; use a threshold check", c.Check, ErrNotComparable)
 	}
-	if c.MaxIncrease < 0 || math.IsNaN(c.MaxIncrease) || (c.Metric == ErrorRate && c.MaxIncrease >= 1) {
+	if _, ok := c.Metric.Quantile(); ok && c.Relative {
+		return fmt.Errorf("check %q: %w: a relative maxIncrease is for rates, not latencies", c.Check, ErrBadValue)
+	}
+	if c.MaxIncrease < 0 || math.IsNaN(c.MaxIncrease) || math.IsInf(c.MaxIncrease, 0) || (c.Metric == ErrorRate && !c.Relative && c.MaxIncrease >= 1) {
 		return fmt.Errorf("check %q: %w: maxIncrease %v must be ≥ 0 (and < 1 for errorRate)", c.Check, ErrBadValue, c.MaxIncrease)
 	}
 	return nil
@@ -79,7 +103,7 @@ func (c Compare) errorRate(state RateState, obs Observation, alpha float64) (Rat
 	canary := Counts{obs.Canary.Requests, min(obs.Canary.Errors, obs.Canary.Requests)}
 	stable := Counts{obs.Stable.Requests, min(obs.Stable.Errors, obs.Stable.Requests)}
 	restarts := state.Restarts
-	state = rateStep(state, canary, stable, c.MaxIncrease)
+	state = rateStep(state, canary, stable, c.bound())
 
 	ev := Evidence{
 		Method: rateMethod, Metric: c.Metric, Unit: c.Metric.Unit(),
@@ -116,16 +140,16 @@ func (c Compare) errorRate(state RateState, obs Observation, alpha float64) (Rat
 		res.Verdict = Fail
 		res.Reason = fmt.Sprintf("canary error rate %s (%d/%d) exceeds stable's %s (%d/%d) by more than %s: e-value %.3g ≥ 1/α = %.3g",
 			pct(ev.Canary), canary.Errors, canary.Requests, pct(ev.Stable), stable.Errors, stable.Requests,
-			pct(c.MaxIncrease), math.Exp(state.MaxLogEFail), 1/alpha)
+			c.tolerance(), math.Exp(state.MaxLogEFail), 1/alpha)
 	case state.MaxLogEPass >= limit:
 		res.Verdict = Pass
 		res.Reason = fmt.Sprintf("canary error rate %s (%d/%d) is within %s of stable's %s (%d/%d): e-value %.3g ≥ 1/α = %.3g against a larger increase",
-			pct(ev.Canary), canary.Errors, canary.Requests, pct(c.MaxIncrease), pct(ev.Stable), stable.Errors, stable.Requests,
+			pct(ev.Canary), canary.Errors, canary.Requests, c.tolerance(), pct(ev.Stable), stable.Errors, stable.Requests,
 			math.Exp(state.MaxLogEPass), 1/alpha)
 	default:
 		res.Reason = fmt.Sprintf("not yet conclusive: canary %s (%d/%d), stable %s (%d/%d), tolerance %s, e-value %.3g of the %.3g needed to fail",
 			pct(ev.Canary), canary.Errors, canary.Requests, pct(ev.Stable), stable.Errors, stable.Requests,
-			pct(c.MaxIncrease), math.Exp(state.MaxLogEFail), 1/alpha)
+			c.tolerance(), math.Exp(state.MaxLogEFail), 1/alpha)
 	}
 	return state, res
 }

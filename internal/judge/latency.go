@@ -180,10 +180,10 @@ func latencyStep(st RateState, can, stab Histogram, q, delta float64, first bool
 			var fail [1 + len(betRatios)]float64
 			var pass float64
 			if cut.FailCut != 0 {
-				fail, _ = blockLogE(cut.CanaryFail, cut.Stable, cf, s, cut.History, 0)
+				fail, _ = blockLogE(cut.CanaryFail, cut.Stable, cf, s, cut.History, Bound{})
 			}
 			if cut.PassCut != 0 {
-				_, pass = blockLogE(cut.CanaryPass, cut.Stable, cp, s, cut.History, 0)
+				_, pass = blockLogE(cut.CanaryPass, cut.Stable, cp, s, cut.History, Bound{})
 			}
 			st = st.add(fail, pass)
 		}

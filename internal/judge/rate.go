@@ -148,7 +148,7 @@ func logMeanExp(xs []float64) float64 {
 
 // rateStep adds the block between st's counts and (canary, stable) to the
 // e-processes.
-func rateStep(st RateState, canary, stable Counts, delta float64) RateState {
+func rateStep(st RateState, canary, stable Counts, bound Bound) RateState {
 	if !st.Canary.before(canary) || !st.Stable.before(stable) {
 		st = st.rebase()
 		st.Canary, st.Stable = canary, stable
@@ -156,7 +156,7 @@ func rateStep(st RateState, canary, stable Counts, delta float64) RateState {
 	}
 	h := weighed(st.History, st.Stable.Requests)
 	prior := Counts{h.Requests, h.Errors}
-	fail, pass := blockLogE(st.Canary, st.Stable, canary, stable, prior, delta)
+	fail, pass := blockLogE(st.Canary, st.Stable, canary, stable, prior, bound)
 	st.Canary, st.Stable = canary, stable
 	return st.add(fail, pass)
 }
@@ -167,23 +167,35 @@ func rateStep(st RateState, canary, stable Counts, delta float64) RateState {
 // (past.before(now) holds); the bets are made from past and the stable's
 // history prior alone, so they are predictable. Without a past canary
 // request only the fixed-ratio bets bet, on the stable's rate.
-func blockLogE(pastC, pastS, nowC, nowS, prior Counts, delta float64) (fail [1 + len(betRatios)]float64, pass float64) {
+func blockLogE(pastC, pastS, nowC, nowS, prior Counts, bound Bound) (fail [1 + len(betRatios)]float64, pass float64) {
 	b := rateBlock{
 		nc: float64(nowC.Requests - pastC.Requests), xc: float64(nowC.Errors - pastC.Errors),
 		ns: float64(nowS.Requests - pastS.Requests), xs: float64(nowS.Errors - pastS.Errors),
-		delta: delta,
+		bound: bound,
 	}
 	stable := Counts{pastS.Requests + prior.Requests, pastS.Errors + prior.Errors}
-	if stable.Requests == 0 || b.nc == 0 || b.ns == 0 {
+	if stable.Requests == 0 {
 		return fail, 0
 	}
-	qs := plugIn(stable)
-	boundary := qs + delta
+	var qc float64
+	if pastC.Requests > 0 {
+		qc = plugIn(pastC)
+	}
+	return b.bets(qc, plugIn(stable), pastC.Requests > 0)
+}
+
+// bets returns the block's log e-values for the fail side's bets and the
+// pass side's, from the predictable estimates qc (when haveCanary) and
+// qs.
+func (b rateBlock) bets(qc, qs float64, haveCanary bool) (fail [1 + len(betRatios)]float64, pass float64) {
+	if b.nc == 0 || b.ns == 0 {
+		return fail, 0
+	}
+	boundary := b.bound.at(qs)
 	if boundary <= 0 || boundary >= 1 {
 		return fail, 0
 	}
-	if pastC.Requests > 0 {
-		qc := plugIn(pastC)
+	if haveCanary {
 		switch {
 		case qc > boundary:
 			fail[0] = b.logE(qc, qs)
@@ -192,40 +204,71 @@ func blockLogE(pastC, pastS, nowC, nowS, prior Counts, delta float64) (fail [1 +
 		}
 	}
 	for k, rho := range betRatios {
-		if alt := rho*qs + delta; alt < 1 {
+		if alt := b.bound.at(rho * qs); alt < 1 {
 			fail[1+k] = b.logE(alt, qs)
 		}
 	}
 	return fail, pass
 }
 
+// Bound is the boundary of the fail side's null, a line in (p_stable,
+// p_canary): the canary's rate may be up to Scale·p_stable + Shift. An
+// absolute tolerance δ is {1, δ}; a relative one, "20% more than the
+// stable", is {1.2, 0}. The zero Bound is no tolerance at all ({1, 0}).
+type Bound struct {
+	Scale, Shift float64
+}
+
+// Absolute is the boundary of a tolerance in the metric's unit.
+func Absolute(delta float64) Bound { return Bound{1, delta} }
+
+// Relative is the boundary of a tolerance that is a share of the stable's
+// value: 0.2 lets the canary be 20% worse.
+func Relative(share float64) Bound { return Bound{1 + share, 0} }
+
+func (b Bound) scale() float64 {
+	if b.Scale == 0 {
+		return 1
+	}
+	return b.Scale
+}
+
+// at is the canary's rate on the boundary for a stable rate p.
+func (b Bound) at(p float64) float64 { return b.scale()*p + b.Shift }
+
 // plugIn is the Krichevsky–Trofimov estimate of a rate, (x+½)/(n+1).
 func plugIn(c Counts) float64 {
 	return (float64(c.Errors) + 0.5) / (float64(c.Requests) + 1)
 }
 
-// rateBlock is one block of requests: x errors of n on each revision.
+// rateBlock is one block of requests: x errors of n on each revision,
+// judged against the null boundary bound.
 type rateBlock struct {
-	nc, xc, ns, xs, delta float64
+	nc, xc, ns, xs float64
+	bound          Bound
 }
 
 // logE returns the log e-value of the block for the alternative (qc, qs)
 // against its reverse information projection on the null boundary.
 func (b rateBlock) logE(qc, qs float64) float64 {
 	r := b.projection(qc, qs)
-	rc := r + b.delta
+	rc := b.bound.at(r)
 	return xlogy(b.xc, qc/rc) + xlogy(b.nc-b.xc, (1-qc)/(1-rc)) +
 		xlogy(b.xs, qs/r) + xlogy(b.ns-b.xs, (1-qs)/(1-r))
 }
 
-// projection solves n_c (q_c − r_c)/(r_c(1−r_c)) + n_s (q_s − r)/(r(1−r)) = 0
-// for r in the open range where r and r+δ are rates. The left side falls
-// strictly in r (each term does), so bisection finds the one root.
+// projection solves a·n_c (q_c − r_c)/(r_c(1−r_c)) + n_s (q_s − r)/(r(1−r)) = 0
+// for r in the open range where r and r_c = a·r + b are rates (the
+// boundary's Scale a and Shift b; a = 1, b = δ for an absolute
+// tolerance). It is where the derivative of n_c·KL(q_c‖r_c) + n_s·KL(q_s‖r)
+// along the boundary vanishes. The left side falls strictly in r (each
+// term does, a > 0), so bisection finds the one root.
 func (b rateBlock) projection(qc, qs float64) float64 {
-	lo, hi := max(0, -b.delta), min(1, 1-b.delta)
+	a, shift := b.bound.scale(), b.bound.Shift
+	lo, hi := max(0, -shift/a), min(1, (1-shift)/a)
 	slope := func(r float64) float64 {
-		rc := r + b.delta
-		return b.nc*(qc-rc)/(rc*(1-rc)) + b.ns*(qs-r)/(r*(1-r))
+		rc := a*r + shift
+		return a*b.nc*(qc-rc)/(rc*(1-rc)) + b.ns*(qs-r)/(r*(1-r))
 	}
 	for range 100 {
 		mid := (lo + hi) / 2

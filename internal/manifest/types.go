@@ -211,10 +211,20 @@ type Analysis struct {
 	// back anyway. In (0, 0.5]; default 0.01.
 	Alpha  float64 `json:"alpha"`
 	Checks []Check `json:"checks"`
+	// Traces says what incident bundles keep of the traces replicas send.
+	Traces *Traces `json:"traces,omitempty"`
 	// Default marks lastgood's default checks (DefaultChecks), filled in
 	// for a canary or blue-green manifest of the local engine that has no
 	// analysis section, or that sets `default: true` and no checks.
 	Default bool `json:"default,omitempty"`
+}
+
+// Traces configures the trace samples of incident bundles.
+type Traces struct {
+	// KeepContent keeps prompt and response contents (gen_ai.input.messages,
+	// tool arguments, …) in the bundle's trace samples; by default they
+	// are left out. Secrets are redacted either way.
+	KeepContent bool `json:"keepContent,omitempty"`
 }
 
 // Check is one rule over a signal; exactly one source field is set.
@@ -241,8 +251,14 @@ type Compare struct {
 	// p99.9), in place of Metric.
 	LatencyQuantile float64 `json:"latencyQuantile,omitempty"`
 	// MaxIncrease is a number for rates ("0.01") or a duration for
-	// latencies ("50ms"), kept as written.
+	// latencies ("50ms"), kept as written. For the agent metrics it may
+	// be relative to the stable's value: "20%" (docs/agents.md).
 	MaxIncrease string `json:"maxIncrease"`
+	// MaxDecrease is evalScore's tolerance, how much lower than the
+	// stable's the canary's score may be: "0.05" or "5%".
+	MaxDecrease string `json:"maxDecrease,omitempty"`
+	// Name is the evaluation evalScore compares (gen_ai.evaluation.name).
+	Name string `json:"name,omitempty"`
 	// PerRoute runs the comparison on each path template the router
 	// counts apart (router.routes) and on the rest, sharing the check's α.
 	PerRoute bool `json:"perRoute,omitempty"`

@@ -22,6 +22,8 @@ const (
 	latency               // a duration
 	perSecond             // requests per second
 	perTask               // a count per task (tokens, tool calls)
+	score                 // an evaluation score, in the evaluator's unit
+	shape                 // a distance between distributions, 0..1
 )
 
 // metrics are the router metrics that compare and threshold checks use.
@@ -42,6 +44,8 @@ var traceMetrics = map[string]unit{
 	"truncationRate":   fraction,
 	"tokensPerTask":    perTask,
 	"toolCallsPerTask": perTask,
+	"evalScore":        score,
+	"traceShape":       shape,
 }
 
 func (v *validator) analysis(an *Analysis) {

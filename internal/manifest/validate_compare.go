@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"math"
 	"strconv"
 	"strings"
 )
@@ -33,15 +34,80 @@ func (v *validator) compare(path string, c *Compare) {
 	default:
 		u, ok = v.compareMetric(path+".metric", c.Metric)
 	}
-	if c.MaxIncrease == "" {
+	if ok && u == score {
+		v.evalScore(path, c)
+		return
+	}
+	if c.MaxDecrease != "" {
+		v.fail(path+".maxDecrease", "is only for evalScore; %s is judged on maxIncrease", metric)
+	}
+	if c.Name != "" {
+		v.fail(path+".name", "is only for evalScore (the evaluation to compare), not %s", metric)
+	}
+	_, agent := traceMetrics[c.Metric]
+	switch {
+	case c.MaxIncrease == "" && u == shape:
+		// traceShape has a default tolerance.
+	case c.MaxIncrease == "":
 		v.fail(path+".maxIncrease", "is required: how much worse than stable the new revision may be")
-	} else if ok {
+	case !ok:
+	case strings.HasSuffix(strings.TrimSpace(c.MaxIncrease), "%") && (!agent || u == shape):
+		v.fail(path+".maxIncrease", "a relative tolerance like 20%% is for the agent metrics taskErrorRate, tokensPerTask, toolCallsPerTask, toolErrorRate and truncationRate; %s takes %s, got %q",
+			metric, unitExample(u), c.MaxIncrease)
+	case agent && strings.HasSuffix(strings.TrimSpace(c.MaxIncrease), "%"):
+		v.relative(path+".maxIncrease", c.MaxIncrease, false)
+	default:
 		v.amount(path+".maxIncrease", metric, u, c.MaxIncrease)
-		if f, err := strconv.ParseFloat(c.MaxIncrease, 64); c.Metric == "errorRate" && err == nil && f >= 1 {
-			v.fail(path+".maxIncrease", "errorRate's tolerance must be below 1 (a share of requests), got %s", c.MaxIncrease)
+		if f, err := strconv.ParseFloat(c.MaxIncrease, 64); (c.Metric == "errorRate" || u == shape) && err == nil && f >= 1 {
+			v.fail(path+".maxIncrease", "%s's tolerance must be below 1, got %s", metric, c.MaxIncrease)
 		}
 	}
 	v.errorStatuses(path, c.Metric, c.Errors)
+}
+
+// unitExample is how a tolerance in unit u is written, for messages.
+func unitExample(u unit) string {
+	switch u {
+	case latency:
+		return `a duration like "50ms"`
+	case shape:
+		return "a distance between 0 and 1 like 0.1"
+	}
+	return "a number like 0.01"
+}
+
+// evalScore checks an evalScore comparison: the evaluation's name and a
+// maxDecrease, absolute (0.05) or relative (5%).
+func (v *validator) evalScore(path string, c *Compare) {
+	if strings.TrimSpace(c.Name) == "" {
+		v.fail(path+".name", "is required for evalScore: the gen_ai.evaluation.name to compare, like helpfulness")
+	}
+	if c.MaxIncrease != "" {
+		v.fail(path+".maxIncrease", "evalScore is judged on how far it falls: set maxDecrease, not maxIncrease")
+	}
+	switch s := strings.TrimSpace(c.MaxDecrease); {
+	case s == "":
+		v.fail(path+".maxDecrease", "is required for evalScore: how much lower than stable's the canary's score may be, like 0.05 or 5%%")
+	case strings.HasSuffix(s, "%"):
+		v.relative(path+".maxDecrease", s, true)
+	default:
+		v.amount(path+".maxDecrease", "evalScore", score, s)
+	}
+	v.errorStatuses(path, c.Metric, c.Errors)
+}
+
+// relative checks a relative tolerance: a number of percent, ≥ 0, and
+// below 100 for a decrease.
+func (v *validator) relative(path, s string, decrease bool) {
+	f, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(s), "%")), 64)
+	switch {
+	case err != nil || math.IsNaN(f) || math.IsInf(f, 0):
+		v.fail(path, "a relative tolerance is a number of percent, like 20%%, got %q", s)
+	case f < 0:
+		v.fail(path, "must not be negative, got %s", s)
+	case decrease && f >= 100:
+		v.fail(path, "a relative decrease must be below 100%%, got %s", s)
+	}
 }
 
 // errorStatuses checks the statuses an errorRate counts.

@@ -77,3 +77,11 @@ func (t *traces) aggregate(app string, rev int) (otlp.Aggregate, bool) {
 	}
 	return t.recv.Aggregate(otlp.Key{App: app, Revision: rev})
 }
+
+// samples is the incident recorder's Traces: nil without a receiver.
+func (t *traces) samples(app string, rev, stable int) []otlp.TraceSample {
+	if t == nil || t.recv == nil {
+		return nil
+	}
+	return t.recv.TraceSamples(app, rev, stable)
+}

@@ -279,7 +279,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	rec := incident.New(incident.Config{
 		Store: st, Dir: filepath.Join(cfg.DataDir, "incidents"), Stats: be.stats, Log: cfg.Log, Artifacts: arts,
-		Logs: be.logs, Processes: be.processes,
+		Logs: be.logs, Processes: be.processes, Traces: tr.samples,
 	})
 
 	var wg sync.WaitGroup

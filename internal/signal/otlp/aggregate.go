@@ -1,9 +1,12 @@
 package otlp
 
 import (
+	"cmp"
 	"maps"
+	"math"
 	"math/bits"
 	"slices"
+	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -130,7 +133,32 @@ type Aggregate struct {
 	// FailedSamples is a uniform sample of the failed spans (reservoir
 	// sampling, Vitter's algorithm R, with a deterministic generator).
 	FailedSamples []SpanSample `json:"failedSamples,omitempty"`
+	// Evals are evaluation scores per gen_ai.evaluation.name (at most
+	// maxEvals names; scores of others are dropped and counted in
+	// EvalsDropped), each score in thousandths of a point (ScoreScale),
+	// negative scores counted as 0.
+	Evals        map[string]Dist `json:"evals,omitempty"`
+	EvalsDropped uint64          `json:"evalsDropped,omitempty"`
+	// Shapes counts tasks per shape: the names of the tools its trace
+	// called, in the order they started (Shape). At most maxShapes
+	// distinct shapes; the rest count as OtherShape.
+	Shapes map[string]uint64 `json:"shapes,omitempty"`
 }
+
+// ScoreScale is how many units of an Evals distribution make one point
+// of score.
+const ScoreScale = 1000
+
+// Bounds on evaluations and shapes.
+const (
+	maxEvals  = 16
+	maxShapes = 64
+	// maxShapeCalls bounds the tool calls a shape spells out; a longer
+	// trace's shape ends in "…".
+	maxShapeCalls = 12
+	// OtherShape stands for every shape past the first maxShapes.
+	OtherShape = "(other)"
+)
 
 // Clone returns a deep copy.
 func (a *Aggregate) Clone() Aggregate {
@@ -138,6 +166,13 @@ func (a *Aggregate) Clone() Aggregate {
 	out.TokensPerTask, out.ToolCallsPerTask = a.TokensPerTask.clone(), a.ToolCallsPerTask.clone()
 	out.ByTool = maps.Clone(a.ByTool)
 	out.FailedSamples = slices.Clone(a.FailedSamples)
+	out.Shapes = maps.Clone(a.Shapes)
+	if a.Evals != nil {
+		out.Evals = make(map[string]Dist, len(a.Evals))
+		for k, d := range a.Evals {
+			out.Evals[k] = d.clone()
+		}
+	}
 	return out
 }
 
@@ -146,6 +181,74 @@ func (a *Aggregate) Clone() Aggregate {
 type task struct {
 	toolCalls uint64
 	tokens    uint64
+	// calls are the first maxShapeCalls tool calls by start time.
+	calls []call
+	// captured says the trace's spans are kept (spans, dropped) for its
+	// revision's trace samples (samples.go).
+	captured bool
+	spans    []SpanRecord  // copied from earlier requests
+	live     []ptrace.Span // of the request being ingested
+	failed   bool          // a captured span failed
+	dropped  int
+	shaped   string // shape(), once the task is complete
+}
+
+// call is one tool call of a task, for its shape.
+type call struct {
+	start uint64 // unix nanoseconds
+	tool  string
+}
+
+// Shape spells a task's tool calls in the order they started: "search >
+// lookup > summarize"; "(no tools)" for none; "…" at the end when it
+// called more than maxShapeCalls tools.
+func Shape(tools []string, more bool) string {
+	if len(tools) == 0 {
+		return "(no tools)"
+	}
+	s := strings.Join(tools, " > ")
+	if more {
+		s += " > …"
+	}
+	return s
+}
+
+// maxShapeName bounds a tool's name in a shape, in bytes.
+const maxShapeName = 64
+
+func (t *task) add(start uint64, tool string) {
+	t.toolCalls++
+	if len(tool) > maxShapeName {
+		tool = strings.ToValidUTF8(tool[:maxShapeName], "") + "…"
+	}
+	if len(t.calls) < maxShapeCalls {
+		t.calls = append(t.calls, call{start, tool})
+		return
+	}
+	// Keep the earliest maxShapeCalls: replace the latest if this one
+	// started before it.
+	last := slices.MaxFunc(t.calls, func(a, b call) int { return cmp.Compare(a.start, b.start) })
+	if start < last.start {
+		i := slices.Index(t.calls, last)
+		t.calls[i] = call{start, tool}
+	}
+}
+
+func (t *task) shape() string {
+	if t == nil {
+		return Shape(nil, false)
+	}
+	if t.shaped != "" {
+		return t.shaped
+	}
+	calls := slices.Clone(t.calls)
+	slices.SortStableFunc(calls, func(a, b call) int { return cmp.Compare(a.start, b.start) })
+	tools := make([]string, len(calls))
+	for i, c := range calls {
+		tools[i] = c.tool
+	}
+	t.shaped = Shape(tools, t.toolCalls > uint64(len(calls)))
+	return t.shaped
 }
 
 // span adds one span that is not an invoke_agent span.
@@ -177,6 +280,7 @@ func (a *Aggregate) span(s ptrace.Span, op string) {
 		a.ByTool[name] = r
 	}
 	a.finish(s.Attributes())
+	a.evals(s)
 }
 
 // task adds one invoke_agent span and the task its trace made up: t is
@@ -201,6 +305,47 @@ func (a *Aggregate) task(s ptrace.Span, t *task) {
 	}
 	a.TokensPerTask.add(toks)
 	a.ToolCallsPerTask.add(calls)
+	shape := t.shape()
+	if a.Shapes == nil {
+		a.Shapes = map[string]uint64{}
+	}
+	if _, ok := a.Shapes[shape]; !ok && len(a.Shapes) >= maxShapes {
+		shape = OtherShape
+	}
+	a.Shapes[shape]++
+	a.evals(s)
+}
+
+// evals adds the evaluation results a span carries: its events named
+// gen_ai.evaluation.result, or the span itself when it is one (some
+// tracing bridges send an event as a zero-length span).
+func (a *Aggregate) evals(s ptrace.Span) {
+	if s.Name() == eventEvaluation {
+		a.eval(s.Attributes())
+	}
+	evs := s.Events()
+	for i := range evs.Len() {
+		if e := evs.At(i); e.Name() == eventEvaluation {
+			a.eval(e.Attributes())
+		}
+	}
+}
+
+func (a *Aggregate) eval(attrs pcommon.Map) {
+	name, score, ok := evaluation(attrs)
+	if !ok {
+		return
+	}
+	if a.Evals == nil {
+		a.Evals = map[string]Dist{}
+	}
+	d, seen := a.Evals[name]
+	if !seen && len(a.Evals) >= maxEvals {
+		a.EvalsDropped++
+		return
+	}
+	d.add(uint64(math.Round(max(score, 0) * ScoreScale)))
+	a.Evals[name] = d
 }
 
 func (a *Aggregate) finish(attrs pcommon.Map) {

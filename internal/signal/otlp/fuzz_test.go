@@ -18,6 +18,19 @@ func seeds(f *testing.F) {
 		f.Add(pb)
 	}
 	f.Add([]byte{0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f})
+	// Tool calls out of order, an evaluation event, a span of one.
+	td, spans := oneRevision()
+	agent := taskSpans(spans, 1, []string{"lookup", "search"}, []int{2, 1})
+	e := agent.Events().AppendEmpty()
+	e.SetName(eventEvaluation)
+	e.Attributes().PutStr(attrEvalName, "helpfulness")
+	e.Attributes().PutDouble(attrEvalScore, 0.5)
+	ev := spans.AppendEmpty()
+	ev.SetName(eventEvaluation)
+	ev.Attributes().PutStr(attrEvalName, "relevance")
+	ev.Attributes().PutStr(attrEvalScoreV0, "3")
+	pb, _ := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	f.Add(pb)
 }
 
 // FuzzHandler sends arbitrary bodies, in each encoding, through the
@@ -49,6 +62,14 @@ func FuzzHandler(f *testing.F) {
 				}
 			default:
 				t.Fatalf("%s %s: status %d", c.ctype, c.enc, w.Code)
+			}
+			// What is kept for incidents stays within its bounds.
+			for k := range r.aggs {
+				for _, s := range r.TraceSamples(k.App, k.Revision, k.Revision+1) {
+					if len(s.Spans) > maxTraceSpans+1 || len(s.Why) == 0 {
+						t.Fatalf("a trace sample of %d spans, why %v", len(s.Spans), s.Why)
+					}
+				}
 			}
 		}
 	})

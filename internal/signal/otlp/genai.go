@@ -1,6 +1,7 @@
 package otlp
 
 import (
+	"math"
 	"strconv"
 	"strings"
 
@@ -25,6 +26,16 @@ const (
 	attrComplTokens   = "gen_ai.usage.completion_tokens" // older name of output_tokens
 	attrFinishReasons = "gen_ai.response.finish_reasons"
 	attrErrorType     = "error.type"
+
+	// An evaluation result is an event (or a span) named
+	// gen_ai.evaluation.result with the evaluation's name and a numeric
+	// score; gen_ai.evaluation.score is the name of the score in the
+	// conventions' first draft of the event, read when score.value is
+	// absent.
+	eventEvaluation = "gen_ai.evaluation.result"
+	attrEvalName    = "gen_ai.evaluation.name"
+	attrEvalScore   = "gen_ai.evaluation.score.value"
+	attrEvalScoreV0 = "gen_ai.evaluation.score"
 
 	// OpInvokeAgent is the operation of a span that covers one task of an
 	// agent; OpExecuteTool one tool call.
@@ -138,4 +149,34 @@ func revisionOf(attrs pcommon.Map) (int, bool) {
 		}
 	}
 	return 0, false
+}
+
+// evaluation reads an evaluation result's name and numeric score.
+func evaluation(attrs pcommon.Map) (name string, score float64, ok bool) {
+	v, ok := attrs.Get(attrEvalName)
+	if !ok || v.AsString() == "" {
+		return "", 0, false
+	}
+	name = v.AsString()
+	for _, attr := range []string{attrEvalScore, attrEvalScoreV0} {
+		sv, found := attrs.Get(attr)
+		if !found {
+			continue
+		}
+		switch sv.Type() {
+		case pcommon.ValueTypeDouble:
+			score, ok = sv.Double(), true
+		case pcommon.ValueTypeInt:
+			score, ok = float64(sv.Int()), true
+		case pcommon.ValueTypeStr:
+			f, err := strconv.ParseFloat(sv.Str(), 64)
+			score, ok = f, err == nil
+		default:
+			ok = false
+		}
+		if ok && !math.IsNaN(score) && !math.IsInf(score, 0) && score < 1e12 {
+			return name, score, true
+		}
+	}
+	return "", 0, false
 }

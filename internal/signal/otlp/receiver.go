@@ -94,8 +94,18 @@ type Receiver struct {
 	aggs    map[Key]*Aggregate
 	cohorts map[Key]int // values seen per (app, revision, attribute)
 	pending map[traceKey]*task
-	order   []traceKey // pending, oldest first
-	stats   Stats
+	// order is the pending tasks, oldest first; an entry whose task is no
+	// longer pending (completed) is stale and skipped, and order is
+	// compacted when it holds twice as many entries as pending.
+	order []pendingRef
+	// live are the pending tasks holding spans of the request being
+	// ingested (task.live), copied out before Ingest returns.
+	live []*task
+	// capturing counts the pending tasks whose spans are captured;
+	// samples are the traces kept per revision (samples.go).
+	capturing int
+	samples   map[Key]*traceSamples
+	stats     Stats
 }
 
 // New returns a Receiver.
@@ -103,7 +113,7 @@ func New(cfg Config) *Receiver {
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
 	}
-	return &Receiver{cfg: cfg, aggs: map[Key]*Aggregate{}, cohorts: map[Key]int{}, pending: map[traceKey]*task{}}
+	return &Receiver{cfg: cfg, aggs: map[Key]*Aggregate{}, cohorts: map[Key]int{}, pending: map[traceKey]*task{}, samples: map[Key]*traceSamples{}}
 }
 
 // Aggregate returns a copy of the aggregate of k, and false when no span
@@ -141,13 +151,55 @@ func (r *Receiver) Forget(app string, revisions []int) {
 			delete(r.cohorts, k)
 		}
 	}
-	r.order = slices.DeleteFunc(r.order, func(k traceKey) bool {
-		if gone(k.app, k.rev) {
-			delete(r.pending, k)
+	for k := range r.samples {
+		if gone(k.App, k.Revision) {
+			delete(r.samples, k)
+		}
+	}
+	r.order = slices.DeleteFunc(r.order, func(p pendingRef) bool {
+		if gone(p.key.app, p.key.rev) {
+			if r.pending[p.key] == p.t {
+				r.drop(p.key)
+			}
 			return true
 		}
 		return false
 	})
+}
+
+// pendingRef is one entry of Receiver.order.
+type pendingRef struct {
+	key traceKey
+	t   *task
+}
+
+// evictOldest forgets the oldest pending task.
+func (r *Receiver) evictOldest() {
+	for len(r.order) > 0 {
+		p := r.order[0]
+		r.order = r.order[1:]
+		if r.pending[p.key] == p.t {
+			r.drop(p.key)
+			return
+		}
+	}
+}
+
+// capture adds a span to a captured task, by reference while the request
+// is being ingested.
+func (r *Receiver) capture(t *task, s ptrace.Span) {
+	if len(t.live) == 0 {
+		r.live = append(r.live, t)
+	}
+	t.capture(s)
+}
+
+// drop removes a pending task (its order entry becomes stale).
+func (r *Receiver) drop(k traceKey) {
+	if t := r.pending[k]; t != nil && t.captured {
+		r.capturing--
+	}
+	delete(r.pending, k)
 }
 
 // RequestError is a request the receiver refuses: Status is the HTTP
@@ -351,13 +403,19 @@ func (r *Receiver) Ingest(td ptrace.Traces) (dropped int) {
 			dropped += n
 			continue
 		}
+		// Without cohorts every span of the resource counts in its
+		// revision's aggregate alone: one slice for them all.
+		revKeys := []Key{{App: app, Revision: rev}}
 		sss := rs.ScopeSpans()
 		for j := range sss.Len() {
 			spans := sss.At(j).Spans()
 			for k := range spans.Len() {
 				s := spans.At(k)
 				r.stats.Spans++
-				keys := r.keys(app, rev, res, s.Attributes())
+				keys := revKeys
+				if len(r.cfg.Cohorts) > 0 {
+					keys = r.keys(app, rev, res, s.Attributes())
+				}
 				op := operation(s)
 				if op == OpInvokeAgent {
 					agents = append(agents, agentSpan{s, app, rev, keys})
@@ -374,13 +432,28 @@ func (r *Receiver) Ingest(td ptrace.Traces) (dropped int) {
 		tk := traceKey{a.app, a.rev, a.span.TraceID()}
 		t := r.pending[tk]
 		if t != nil {
-			delete(r.pending, tk)
-			r.order = slices.DeleteFunc(r.order, func(k traceKey) bool { return k == tk })
+			r.drop(tk) // its order entry is now stale
 		}
 		for _, key := range a.cohorts {
 			r.agg(key).task(a.span, t)
 		}
+		if t != nil && t.captured {
+			k := Key{App: a.app, Revision: a.rev}
+			if r.samples[k] == nil {
+				r.samples[k] = &traceSamples{}
+			}
+			r.samples[k].offer(a.span, t)
+		}
+		if t != nil {
+			t.live = nil // complete: nothing to copy out
+		}
 	}
+	// The spans of this request are the caller's: a task still open
+	// keeps copies.
+	for _, t := range r.live {
+		t.keep()
+	}
+	r.live = r.live[:0]
 	return dropped
 }
 
@@ -430,22 +503,37 @@ func (r *Receiver) agg(k Key) *Aggregate {
 // invoke_agent span arrives.
 func (r *Receiver) note(tk traceKey, s ptrace.Span, op string) {
 	toks, hasToks := tokens(s.Attributes())
+	t := r.pending[tk]
 	if op != OpExecuteTool && !hasToks {
+		if t != nil && t.captured {
+			r.capture(t, s)
+		}
 		return
 	}
-	t := r.pending[tk]
 	if t == nil {
-		if len(r.order) >= maxPending {
-			delete(r.pending, r.order[0])
-			r.order = r.order[1:]
+		if len(r.pending) >= maxPending {
+			r.evictOldest()
 			r.stats.Forgotten++
 		}
-		t = &task{}
+		t = &task{captured: r.capturing < maxCaptured}
+		if t.captured {
+			r.capturing++
+		}
 		r.pending[tk] = t
-		r.order = append(r.order, tk)
+		r.order = append(r.order, pendingRef{tk, t})
+		if len(r.order) > 2*maxPending {
+			r.order = slices.DeleteFunc(r.order, func(p pendingRef) bool { return r.pending[p.key] != p.t })
+		}
+	}
+	if t.captured {
+		r.capture(t, s)
 	}
 	if op == OpExecuteTool {
-		t.toolCalls++
+		name := otherTool
+		if v, ok := s.Attributes().Get(attrToolName); ok {
+			name = v.AsString()
+		}
+		t.add(uint64(s.StartTimestamp()), name)
 	}
 	t.tokens += toks
 }
