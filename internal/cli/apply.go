@@ -53,6 +53,9 @@ func runApply(ctx context.Context, e *Env, o *options) error {
 	}
 	if o.output != "json" {
 		fmt.Fprintln(e.Stdout, res.Message)
+		for _, f := range res.Flags {
+			fmt.Fprintln(e.Stdout, f.Message)
+		}
 	}
 	if (!o.wait && !o.waitWindow) || res.Rollout == 0 {
 		if o.output == "json" {

@@ -67,6 +67,7 @@ type options struct {
 	format                                string
 	reserve                               string
 	fresh, accept                         bool
+	variant                               string // flags set --variant
 }
 
 var commands []*command

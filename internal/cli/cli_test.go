@@ -117,6 +117,7 @@ func TestScripts(t *testing.T) {
 			"procsin":      cmdProcsIn,
 			"damage":       cmdDamage,
 			"gencert":      cmdGenCert,
+			"ofrep":        cmdOFREP,
 		},
 	})
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/lastgood/lastgood/internal/access"
 	"github.com/lastgood/lastgood/internal/manifest"
+	"github.com/lastgood/lastgood/internal/ofrep"
 	"github.com/lastgood/lastgood/internal/server"
 )
 
@@ -19,6 +20,8 @@ import (
 type serveFlags struct {
 	tokensFile, tlsCert, tlsKey, metricsAuth string
 	otlp                                     string
+	ofrep, ofrepTokens, ofrepAddrFile        string
+	ofrepRate                                float64
 	allowedHosts                             hostList
 	insecureNoAuth                           bool
 }
@@ -56,6 +59,10 @@ func init() {
 			fs.StringVar(&o.serve.tlsKey, "tls-key", "", "the PEM private key `FILE` of --tls-cert")
 			fs.StringVar(&o.serve.metricsAuth, "metrics-auth", "auto", "whether /metrics needs a viewer token: auto (when other machines can reach the API and tokens are set), token, or open")
 			fs.StringVar(&o.serve.otlp, "otlp", "", "listen `ADDR` of the OTLP/HTTP trace receiver replicas export to (default "+server.DefaultOTLP+", or an ephemeral loopback port when that is taken; off: none)")
+			fs.StringVar(&o.serve.ofrep, "ofrep", "", "listen `ADDR` of the OFREP flag evaluation server (default "+ofrep.DefaultAddr+", or an ephemeral loopback port when that is taken; off: none)")
+			fs.StringVar(&o.serve.ofrepTokens, "ofrep-tokens", "", "`FILE` of evaluation tokens, NAME APPS SECRET a line (docs/flags.md); required for an --ofrep other machines can reach")
+			fs.Float64Var(&o.serve.ofrepRate, "ofrep-rate", server.DefaultOFREPRate, "OFREP requests a second one evaluation token (or client address) may make, in bursts of twice that (0: no limit)")
+			fs.StringVar(&o.serve.ofrepAddrFile, "ofrep-addr-file", "", "write the OFREP server's URL to this `FILE` once it listens")
 			fs.BoolVar(&o.serve.insecureNoAuth, "insecure-no-auth", false, "serve an API reachable from other machines without any token (anyone reaching it can run commands as this user)")
 		},
 		run: runServe,
@@ -85,7 +92,24 @@ func runServe(ctx context.Context, e *Env, o *options) error {
 		AllowedHosts: o.serve.allowedHosts, TLSCert: o.serve.tlsCert, TLSKey: o.serve.tlsKey,
 		MetricsAuth: o.serve.metricsAuth, InsecureNoAuth: o.serve.insecureNoAuth,
 		Engine: o.engine, Kubeconfig: o.kubeconfig, Namespace: o.namespace, Reserve: int64(reserve),
-		OTLP: o.serve.otlp,
+		OTLP: o.serve.otlp, OFREP: o.serve.ofrep, OFREPRate: o.serve.ofrepRate,
+	}
+	if cfg.OFREPRate == 0 {
+		cfg.OFREPRate = -1 // no limit
+	}
+	if o.serve.ofrepTokens != "" {
+		toks, err := ofrep.LoadTokens(o.serve.ofrepTokens)
+		if err != nil {
+			return &exitError{ExitInvalid, err}
+		}
+		cfg.OFREPTokens = toks
+	}
+	if o.serve.ofrepAddrFile != "" {
+		cfg.OFREPListening = func(url string) {
+			if err := writeAtomic(o.serve.ofrepAddrFile, []byte(url+"\n")); err != nil {
+				fmt.Fprintf(e.Stderr, "lastgood serve: write %s: %v\n", o.serve.ofrepAddrFile, err)
+			}
+		}
 	}
 	if cfg.OTLP == "" {
 		cfg.OTLP, cfg.OTLPFallback = server.DefaultOTLP, true

@@ -38,6 +38,9 @@ type ApplyResult struct {
 	Created  bool   `json:"created"`           // a new revision was stored
 	Rollout  int64  `json:"rollout,omitempty"` // the rollout started, 0 for none
 	Message  string `json:"message"`
+	// Flags are the flag revisions the apply stored, one per flag whose
+	// declaration is new or changed.
+	Flags []FlagResult `json:"flags,omitempty"`
 }
 
 // Digest is the content address of a revision: its canonical manifest and
@@ -68,6 +71,9 @@ func (c *Controller) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, 
 		return ApplyResult{}, err
 	}
 	ctx = withActor(ctx, req.Actor)
+	// Flags have revisions of their own: a flag change is no release.
+	declared := m.Flags
+	m.Flags = nil
 	pins, err := c.resolve(ctx, req, m) // may wait on the network: before the lock
 	if err != nil {
 		return ApplyResult{}, err
@@ -80,8 +86,14 @@ func (c *Controller) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, 
 		return ApplyResult{}, err
 	}
 	res, err := c.apply(ctx, req, m, pins, db)
-	if err != nil || db == nil || db.rollout == 0 {
+	if err != nil {
 		return res, err
+	}
+	if res.Flags, err = c.applyFlags(ctx, m.Name, declared); err != nil {
+		return res, fmt.Errorf("%s: revision %d is applied, but its flags are not: %w", m.Name, res.Revision, err)
+	}
+	if db == nil || db.rollout == 0 {
+		return res, nil
 	}
 	return c.runMigrations(ctx, res, db)
 }

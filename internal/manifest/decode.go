@@ -1,6 +1,8 @@
 package manifest
 
 import (
+	"encoding"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -46,6 +48,18 @@ func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value) {
 		d.scalar(n, path, s)
 		return
 	}
+	if v.Type() == rawJSONType {
+		d.rawJSON(n, path, v)
+		return
+	}
+	if u, ok := v.Addr().Interface().(encoding.TextUnmarshaler); ok {
+		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" {
+			d.fail(n, path, "expected a string, got "+describe(n))
+		} else if err := u.UnmarshalText([]byte(n.Value)); err != nil {
+			d.fail(n, path, err.Error())
+		}
+		return
+	}
 	switch v.Kind() {
 	case reflect.Pointer:
 		// A key without a value means an empty mapping for structs
@@ -66,6 +80,23 @@ func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value) {
 	default:
 		d.basic(n, path, v)
 	}
+}
+
+var rawJSONType = reflect.TypeFor[json.RawMessage]()
+
+// rawJSON stores any YAML value (a flag variant's) as its JSON.
+func (d *decoder) rawJSON(n *yaml.Node, path string, v reflect.Value) {
+	var x any
+	if err := n.Decode(&x); err != nil {
+		d.fail(n, path, "cannot be read as JSON: "+err.Error())
+		return
+	}
+	b, err := json.Marshal(x)
+	if err != nil {
+		d.fail(n, path, "cannot be written as JSON (mapping keys must be strings; no .inf or .nan): "+err.Error())
+		return
+	}
+	v.SetBytes(b)
 }
 
 func isNull(n *yaml.Node) bool {

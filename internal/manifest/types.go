@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/lastgood/lastgood/internal/flags"
 	"github.com/lastgood/lastgood/internal/signal/journey"
 )
 
@@ -31,6 +32,10 @@ type App struct {
 	Notifications []Notification `json:"notifications,omitempty"`
 	// Database is the app's database, whose migrations ride the rollout.
 	Database *Database `json:"database,omitempty"`
+	// Flags are the app's feature flags (docs/flags.md). They are not part
+	// of a release revision: the controller takes them out before the
+	// digest, and each flag has revisions of its own.
+	Flags []flags.Flag `json:"flags,omitempty"`
 }
 
 // Run says how the local engine starts one replica.

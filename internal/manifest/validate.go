@@ -128,6 +128,7 @@ func (v *validator) app(a *App) {
 	v.holdback(a)
 	v.between("history", a.History, 1, maxHistory)
 	v.notifications(a.Notifications)
+	v.flags(a.Flags)
 	if a.Database != nil {
 		v.database(a.Database)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/lastgood/lastgood/internal/engine/kubernetes"
 	"github.com/lastgood/lastgood/internal/incident"
 	"github.com/lastgood/lastgood/internal/notify"
+	"github.com/lastgood/lastgood/internal/ofrep"
 	"github.com/lastgood/lastgood/internal/redact"
 	"github.com/lastgood/lastgood/internal/signal/otlp"
 	"github.com/lastgood/lastgood/internal/store"
@@ -82,6 +83,17 @@ type Config struct {
 	// port when that address is taken.
 	OTLP         string
 	OTLPFallback bool
+	// OFREP is the listen address of the OFREP flag evaluation server
+	// (--ofrep); empty is ofrep.DefaultAddr (an ephemeral loopback port
+	// when that is taken), "off" runs none. OFREPTokens are its
+	// evaluation tokens (none: open, loopback only); OFREPRate its
+	// requests a second per token (0: DefaultOFREPRate, negative: no
+	// limit). OFREPListening, when set, is called with its URL.
+	OFREP          string
+	OFREPFallback  bool
+	OFREPTokens    *ofrep.Tokens
+	OFREPRate      float64
+	OFREPListening func(url string)
 }
 
 // DefaultReserve is the store's reserve unless Config says otherwise:
@@ -176,6 +188,13 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if tr != nil {
 		defer tr.ln.Close()
+	}
+	fl, err := listenOFREP(cfg, sec.tokens, st)
+	if err != nil {
+		return err
+	}
+	if fl != nil {
+		defer fl.ln.Close()
 	}
 	var ctl *controller.Controller
 	var be *backend
@@ -295,6 +314,9 @@ func Run(ctx context.Context, cfg Config) error {
 	run("engine", func() error { return be.run(ctx) })
 	if tr != nil {
 		run("otlp", func() error { return tr.serve(ctx, cfg.Log) })
+	}
+	if fl != nil {
+		run("ofrep", func() error { return fl.serve(ctx, cfg.Log, cfg.OFREPListening) })
 	}
 	run("controller", func() error { return ctl.Run(ctx, be.changed) })
 	if gitops != nil {

@@ -86,6 +86,21 @@ CREATE UNIQUE INDEX rollouts_by_number ON rollouts(app, number);
 `,
 	// 3: who asked for each event (the API token's name), for the audit.
 	`ALTER TABLE events ADD COLUMN actor TEXT NOT NULL DEFAULT '';`,
+	// 4: feature flags: each change of a flag is a new, numbered,
+	// immutable revision of it (docs/flags.md).
+	`
+CREATE TABLE flag_revisions (
+	app     TEXT NOT NULL,
+	key     TEXT NOT NULL,
+	number  INTEGER NOT NULL,
+	spec    TEXT NOT NULL, -- JSON: flags.Spec
+	origin  TEXT NOT NULL CHECK (origin IN ('apply', 'set', 'off', 'on', 'undo')),
+	copy_of INTEGER NOT NULL DEFAULT 0,
+	actor   TEXT NOT NULL DEFAULT '',
+	created TEXT NOT NULL,
+	PRIMARY KEY (app, key, number)
+) STRICT;
+`,
 }
 
 // migrate runs the migrations the database has not seen yet, each in its
