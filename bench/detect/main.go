@@ -22,6 +22,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/lastgood/lastgood/bench/internal/stats"
 )
 
 func main() {
@@ -144,17 +146,17 @@ func (cfg config) measure(sc scenario, tr traffic, index uint64) row {
 		s.fixedN = uint64(cfg.aaHorizon * tr.canaryPerSec)
 	case "error":
 		p0, p1 := sc.stable.errRate, sc.canary.errRate
-		r.sprt20 = sprtSamples(p0, p1, cfg.alpha, 0.2)
-		r.sprt01 = sprtSamples(p0, p1, cfg.alpha, 0.01)
+		r.sprt20 = stats.SPRTSamples(p0, p1, cfg.alpha, 0.2)
+		r.sprt01 = stats.SPRTSamples(p0, p1, cfg.alpha, 0.01)
 		r.sprtSim = sprtRuns(p0, p1, cfg.alpha, 0.01, 20000, cfg.seed<<40|index)
-		r.gro = groSamples(p0, p1, k, cfg.alpha/2)
+		r.gro = stats.GROSamples(p0, p1, k, cfg.alpha/2)
 		s.fixedN = uint64(fixedSamples(p0, p1, k, cfg.alpha/2, 0.8))
 	case "latency":
 		p0, p1 := 0.01, slowShare(sc.stable.sigma, sc.canary.factor)
-		r.sprt20 = sprtSamples(p0, p1, cfg.alpha, 0.2)
-		r.sprt01 = sprtSamples(p0, p1, cfg.alpha, 0.01)
+		r.sprt20 = stats.SPRTSamples(p0, p1, cfg.alpha, 0.2)
+		r.sprt01 = stats.SPRTSamples(p0, p1, cfg.alpha, 0.01)
 		r.sprtSim = sprtRuns(p0, p1, cfg.alpha, 0.01, 20000, cfg.seed<<40|index)
-		r.gro = groSamples(p0, p1, k, cfg.alpha/2)
+		r.gro = stats.GROSamples(p0, p1, k, cfg.alpha/2)
 		s.fixedN = uint64(fixedSamples(p0, p1, k, cfg.alpha/2, 0.8))
 	}
 	r.fixedN = s.fixedN

@@ -15,7 +15,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -257,25 +256,6 @@ func ingestFresh(recv *otlp.Receiver, tasks int, base uint64) int {
 
 func mib(v uint64) string { return fmt.Sprintf("%.2f MiB", float64(v)/(1<<20)) }
 
-// sprtSamples is Wald's approximation of the SPRT's expected sample size
-// under H1 (Bernoulli p0 against p1, errors α and β), as bench/detect
-// computes it (baseline.go).
-func sprtSamples(p0, p1, alpha, beta float64) float64 {
-	kl := p1*math.Log(p1/p0) + (1-p1)*math.Log((1-p1)/(1-p0))
-	num := (1-beta)*math.Log((1-beta)/alpha) + beta*math.Log(beta/(1-alpha))
-	return num / kl
-}
-
-// groSamples is the canary calls the growth-rate-optimal two-sample
-// e-value needs in the mean when it knows both rates (no tolerance), k
-// stable calls per canary call, as bench/detect computes it: what a
-// two-sample test approaches; Wald's E[N] is a one-sample bound.
-func groSamples(p0, p1, k, alpha float64) float64 {
-	kl := func(a, b float64) float64 { return a*math.Log(a/b) + (1-a)*math.Log((1-a)/(1-b)) }
-	r := (p1 + k*p0) / (1 + k)
-	return math.Log(1/alpha) / (kl(p1, r) + k*kl(p0, r))
-}
-
 // rollout simulates one toolErrorRate check: looks of perLook canary
 // tool calls and k·perLook stable ones, failing with pc and ps, until the
 // check fails or passes or maxLooks pass; it returns the verdict and the
@@ -336,10 +316,10 @@ func detection(b *strings.Builder, rollouts int, seed uint64) {
 		}
 		mean, half := stats.Mean(at)
 		med, _, _ := stats.Median(at)
-		wald := sprtSamples(c.p0, 0.06, alpha, beta)
+		wald := stats.SPRTSamples(c.p0, 0.06, alpha, beta)
 		gro := "—"
 		if c.label == "0" {
-			gro = fmt.Sprintf("%.0f", groSamples(0.02, 0.06, float64(c.k), alpha))
+			gro = fmt.Sprintf("%.0f", stats.GROSamples(0.02, 0.06, float64(c.k), alpha))
 		}
 		fmt.Fprintf(b, "| %s | %s | %s | %.0f [%.0f, %.0f] | %.0f | %.0f | %.0f | %.2f | %s | %s |\n", c.share, c.label, stats.Share(len(at), rollouts),
 			mean, mean-half, mean+half, med, stats.Percentile(at, 0.9), wald, mean/wald, gro, stats.Share(fails, aa))

@@ -1,6 +1,8 @@
 // Package stats holds the few summaries the simulation benchmarks under
 // bench/ report: quantiles, the mean and the median with 95% intervals,
-// and exact binomial intervals for shares.
+// exact binomial intervals for shares, and the sample sizes a detection
+// benchmark compares against (Wald's SPRT, the growth-rate-optimal
+// two-sample e-value).
 package stats
 
 import (
@@ -122,4 +124,33 @@ func BinomCDF(k, n int, p float64) float64 {
 		sum += math.Exp(ln - li - lni + float64(i)*math.Log(p) + float64(n-i)*math.Log1p(-p))
 	}
 	return min(sum, 1)
+}
+
+// SPRTSamples is Wald's approximation of the SPRT's expected sample size
+// under H1 for Bernoulli(p0) against Bernoulli(p1) with errors α and β:
+//
+//	E1[N] ≈ ((1−β) ln((1−β)/α) + β ln(β/(1−α))) / KL(p1‖p0),
+//	KL(p1‖p0) = p1 ln(p1/p0) + (1−p1) ln((1−p1)/(1−p0)).
+//
+// It knows p0 (the baseline) and p1 exactly — a lower bound for any test
+// that must learn them (Wald & Wolfowitz 1948 optimality).
+func SPRTSamples(p0, p1, alpha, beta float64) float64 {
+	kl := p1*math.Log(p1/p0) + (1-p1)*math.Log((1-p1)/(1-p0))
+	num := (1-beta)*math.Log((1-beta)/alpha) + beta*math.Log(beta/(1-alpha))
+	return num / kl
+}
+
+// GROSamples is ln(1/alpha) / g, g the expected log growth per canary
+// request of the growth-rate-optimal two-sample e-value for canary rate p1
+// against stable rate p0 with k stable requests per canary request: the
+// likelihood ratio of (p1, p0) against its reverse information projection
+// on "canary ≤ stable", the null point (r, r) with r = (p1 + k p0)/(1+k)
+// (Grünwald, de Heide & Koolen 2024), so g = KL(p1‖r) + k KL(p0‖r). It is
+// the canary requests that e-process needs, in the mean and ignoring
+// overshoot, when it knows both rates: what the judge's e-processes
+// approach as their bets learn the rates.
+func GROSamples(p0, p1, k, alpha float64) float64 {
+	kl := func(a, b float64) float64 { return a*math.Log(a/b) + (1-a)*math.Log((1-a)/(1-b)) }
+	r := (p1 + k*p0) / (1 + k)
+	return math.Log(1/alpha) / (kl(p1, r) + k*kl(p0, r))
 }
