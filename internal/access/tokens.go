@@ -79,17 +79,28 @@ func (t *Tokens) Lookup(secret string) (Token, bool) {
 	if t == nil {
 		return Token{}, false
 	}
-	sum := sha256.Sum256([]byte(secret))
-	found := -1
-	for i := range t.list {
-		if subtle.ConstantTimeCompare(sum[:], t.list[i].sum[:]) == 1 {
-			found = i
-		}
-	}
+	found := MatchSecret(secret, len(t.list), func(i int) [sha256.Size]byte { return t.list[i].sum })
 	if found < 0 {
 		return Token{}, false
 	}
 	return t.list[found], true
+}
+
+// MatchSecret returns the index among n SHA-256 sums (sum(i)) of the one
+// secret hashes to, or -1. It compares with every sum, each in constant
+// time, so the time it takes says nothing about how close a guess was or
+// which one matched. Every token store of lastgood looks secrets up
+// through it.
+func MatchSecret(secret string, n int, sum func(i int) [sha256.Size]byte) int {
+	want := sha256.Sum256([]byte(secret))
+	found := -1
+	for i := range n {
+		have := sum(i)
+		if subtle.ConstantTimeCompare(want[:], have[:]) == 1 {
+			found = i
+		}
+	}
+	return found
 }
 
 // byName returns the token called name.

@@ -2,7 +2,6 @@ package ofrep
 
 import (
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -10,6 +9,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/lastgood/lastgood/internal/access"
 )
 
 // ErrInvalid marks an evaluation tokens file that cannot be used.
@@ -58,13 +59,7 @@ func (t *Tokens) Lookup(secret string) (*Token, bool) {
 	if t == nil {
 		return nil, false
 	}
-	sum := sha256.Sum256([]byte(secret))
-	found := -1
-	for i := range t.list {
-		if subtle.ConstantTimeCompare(sum[:], t.list[i].sum[:]) == 1 {
-			found = i
-		}
-	}
+	found := access.MatchSecret(secret, len(t.list), func(i int) [sha256.Size]byte { return t.list[i].sum })
 	if found < 0 {
 		return nil, false
 	}
