@@ -196,12 +196,21 @@ func (e *Engine) ensureService(ctx context.Context, w *namespaceWatch, ns, app, 
 			Spec:       corev1.ServiceSpec{Selector: selector, Ports: ports},
 		}
 		err := e.kube.create(ctx, e.kube.services(), ns, svc, &corev1.Service{})
-		if apierrors.IsAlreadyExists(err) {
+		if !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+		// The informer watches only lastgood's Services, and it may not
+		// have seen one lastgood has just made: ask the API server whose
+		// this one is.
+		var live corev1.Service
+		if err := e.kube.get(ctx, e.kube.services(), ns, name, &live); err != nil {
+			return err
+		}
+		if live.Labels[LabelManagedBy] != managedBy || live.Labels[LabelApp] != app {
 			return fmt.Errorf("service %s/%s exists but was not made by lastgood (no label %s=%s); lastgood leaves it alone: rename the app or remove the Service", ns, name, LabelManagedBy, managedBy)
 		}
-		return err
-	}
-	if err != nil {
+		have = &live
+	} else if err != nil {
 		return err
 	}
 	if maps.Equal(have.Spec.Selector, selector) && len(have.Spec.Ports) == 1 && have.Spec.Ports[0].TargetPort == ports[0].TargetPort {
