@@ -67,6 +67,9 @@ const DefaultOFREPRate = 2000
 // serve answers OFREP until ctx ends.
 func (f *flagServer) serve(ctx context.Context, log *slog.Logger, listening func(string)) error {
 	if err := f.srv.Load(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while loading: a shutdown, not a failure
+		}
 		return err
 	}
 	go f.srv.Run(ctx)
