@@ -193,7 +193,12 @@ func TestFullDiskRollbackSwitchesTrafficBeforeItIsRecorded(t *testing.T) {
 	if back == nil || late == nil || late.Seq < back.Seq {
 		t.Fatalf("events: rolled back %+v, recorded late %+v", back, late)
 	}
-	if !back.Time.Before(freed) || late.Time.Before(freed) {
+	// The record may land a little before the test frees the disk: SQLite
+	// can reuse pages its WAL already holds, with no new block (seen once
+	// in CI). What must hold is that it was dated when decided, while
+	// the disk was full, and written after that (the status above showed
+	// it unrecorded while full).
+	if !back.Time.Before(freed) || late.Time.Before(back.Time) {
 		t.Fatalf("the rollback is dated %s and recorded at %s; the disk was freed at %s", back.Time, late.Time, freed)
 	}
 	if !strings.Contains(late.Message, "traffic went back to revision 1 at") || !strings.Contains(late.Message, "before the store could record it") {
