@@ -14,7 +14,6 @@ import (
 	kresource "k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/lastgood/lastgood/internal/controller"
@@ -249,17 +248,9 @@ func (e *Engine) adoptStateful(ctx context.Context, app string, from, to int) er
 	if err != nil {
 		return err
 	}
-	podPatch := fmt.Appendf(nil, `{"metadata":{"labels":{%q:%q}}}`, LabelRevision, strconv.Itoa(to))
-	for _, p := range pods {
-		if err := e.kube.patch(ctx, e.kube.pods(), ns, p.Name, types.StrategicMergePatchType, podPatch, &corev1.Pod{}); err != nil && !kerrors.IsNotFound(err) {
-			return fmt.Errorf("adopt %s revision %d: pod %s: %w", app, from, p.Name, err)
-		}
+	if err := e.handOver(ctx, a, d, ns, app, from, to, pods); err != nil {
+		return err
 	}
-	e.mu.Lock()
-	d.w.Revision = to
-	a.desired[to] = d
-	delete(a.desired, from)
-	e.mu.Unlock()
 	e.queue.Add(key{App: app, Revision: to})
 	e.queue.Add(key{App: app})
 	return nil

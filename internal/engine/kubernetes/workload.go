@@ -346,6 +346,17 @@ func (e *Engine) Adopt(app string, from, to int) error {
 	if err != nil {
 		return err
 	}
+	if err := e.handOver(ctx, a, d, ns, app, from, to, pods); err != nil {
+		return err
+	}
+	e.queue.Add(key{App: app})
+	return nil
+}
+
+// handOver relabels the pods of revision from as revision to and moves
+// its desired state to to: the last step of adopting a warm revision, for
+// a ReplicaSet and a StatefulSet alike.
+func (e *Engine) handOver(ctx context.Context, a *appState, d desired, ns, app string, from, to int, pods []*corev1.Pod) error {
 	podPatch := fmt.Appendf(nil, `{"metadata":{"labels":{%q:%q}}}`, LabelRevision, strconv.Itoa(to))
 	for _, p := range pods {
 		if err := e.kube.patch(ctx, e.kube.pods(), ns, p.Name, types.StrategicMergePatchType, podPatch, &corev1.Pod{}); err != nil && !apierrors.IsNotFound(err) {
@@ -357,6 +368,5 @@ func (e *Engine) Adopt(app string, from, to int) error {
 	a.desired[to] = d
 	delete(a.desired, from)
 	e.mu.Unlock()
-	e.queue.Add(key{App: app})
 	return nil
 }
